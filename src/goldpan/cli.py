@@ -1,0 +1,152 @@
+"""The ``goldpan`` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from goldpan.errors import GoldpanError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="goldpan: turn raw text into training data for large language models.",
+)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+
+def _load(
+    recipe: Path,
+    overrides: list[str],
+    executor: str | None,
+    ray_address: str | None,
+    workers: int | None,
+    output: str | None,
+) -> Any:
+    from goldpan.recipe import load_recipe
+
+    extra = list(overrides)
+    if executor:
+        extra.append(f"executor={executor}")
+    if ray_address:
+        extra.append(f"ray_address={ray_address}")
+    if workers:
+        extra.append(f"workers={workers}")
+    if output:
+        extra.append(f"output.dir={output}")
+    return load_recipe(recipe, extra)
+
+
+@app.command()
+def run(
+    recipe: Annotated[Path, typer.Argument(help="The YAML recipe.")],
+    set_: Annotated[list[str], typer.Option("--set", help="Override: KEY.PATH=VALUE.")] = [],  # noqa: B006
+    executor: Annotated[str | None, typer.Option(help="local or ray.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Parallel workers.")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Run directory.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
+) -> None:
+    """Run a recipe; rerunning the same command resumes where it stopped."""
+    from goldpan.engine.runner import run_recipe
+
+    loaded = _load(recipe, set_, executor, ray_address, workers, output)
+    result = run_recipe(loaded, quiet=quiet, console=console)
+    _print_locations(result.run_dir)
+
+
+def _print_locations(run_dir: Path) -> None:
+    console.print(f"output:  {run_dir / 'output'}")
+    console.print(f"rejects: {run_dir / 'rejects'}")
+    console.print(f"stats:   {run_dir / 'stats.json'}")
+
+
+@app.command()
+def verify(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Check the ledger: every input record is kept or rejected, exactly once."""
+    from goldpan.engine.ledger import verify_run
+
+    problems, totals = verify_run(run_dir)
+    if problems:
+        for problem in problems:
+            console.print(f"[red]ledger broken:[/red] {problem}")
+        raise typer.Exit(1)
+    console.print(
+        f"ledger holds: {totals['read']:,} read = {totals['kept']:,} kept + "
+        f"{totals['rejected']:,} rejected"
+    )
+
+
+@app.command()
+def steps() -> None:
+    """List every registered step with its options."""
+    from goldpan.engine.registry import registered_steps, step_kind
+
+    for name, cls in registered_steps().items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        table = Table(
+            title=f"{name} ({step_kind(cls)}): {doc}", title_justify="left", show_edge=False
+        )
+        table.add_column("option")
+        table.add_column("type")
+        table.add_column("default")
+        table.add_column("meaning")
+        for option, field in cls.Options.model_fields.items():
+            default = "required" if field.is_required() else repr(field.default)
+            annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
+            table.add_row(
+                option, annotation.replace("typing.", ""), default, field.description or ""
+            )
+        Console().print(table)
+        Console().print()
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run directory of the demo.")] = Path("runs/demo"),
+    data: Annotated[Path, typer.Option(help="Where the demo corpus is written.")] = Path(
+        "runs/demo-data/corpus.jsonl"
+    ),
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    workers: Annotated[int | None, typer.Option(help="Parallel workers.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Build the embedded demo corpus and curate it with recipes/demo.yaml."""
+    from goldpan.data.demo_corpus import build_demo_corpus
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import load_recipe
+
+    if not data.exists():
+        count = build_demo_corpus(data)
+        console.print(f"demo corpus: {count:,} documents -> {data}")
+    recipe_path = Path(__file__).parent / "recipes" / "demo.yaml"
+    overrides = [f"input.paths=[{data}]", f"output.dir={out}", f"executor={executor}"]
+    if workers:
+        overrides.append(f"workers={workers}")
+    recipe = load_recipe(recipe_path, overrides)
+    result = run_recipe(recipe, quiet=quiet, console=console)
+    _print_locations(result.run_dir)
+    console.print(f"check:   goldpan verify {result.run_dir}")
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        app()
+    except GoldpanError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted: rerun the same command to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

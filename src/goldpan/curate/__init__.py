@@ -1,0 +1,1 @@
+"""Text steps: filters, cleaners and deduplication."""

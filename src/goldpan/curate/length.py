@@ -1,0 +1,62 @@
+"""``length_filter``: drop documents outside character and word-count bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from goldpan.data.schema import TEXT
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
+
+
+class LengthOptions(StepOptions):
+    min_chars: int | None = Field(None, ge=0, description="Fewer characters: reject as min_chars.")
+    max_chars: int | None = Field(None, ge=0, description="More characters: reject as max_chars.")
+    min_words: int | None = Field(None, ge=0, description="Fewer words: reject as min_words.")
+    max_words: int | None = Field(None, ge=0, description="More words: reject as max_words.")
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> LengthOptions:
+        for low, high in (("min_chars", "max_chars"), ("min_words", "max_words")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"{low} ({lo}) is larger than {high} ({hi})")
+        return self
+
+
+def word_counts(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Whitespace-separated words per document, computed in Arrow's C++ kernels."""
+    split = pc.utf8_split_whitespace(text)
+    return pc.fill_null(pc.list_value_length(split), 0).to_numpy(zero_copy_only=False)
+
+
+@register_step
+class LengthFilter(MapStep):
+    """Keep documents whose character and word counts lie within the given bounds."""
+
+    name = "length_filter"
+    Options = LengthOptions
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        options: LengthOptions = self.options  # type: ignore[assignment]
+        text = batch.column(TEXT)
+        reasons = np.full(batch.num_rows, None, dtype=object)
+        if options.min_chars is not None or options.max_chars is not None:
+            chars = pc.utf8_length(text).to_numpy(zero_copy_only=False)
+            self._mark(reasons, chars, options.min_chars, options.max_chars, "chars")
+        if options.min_words is not None or options.max_words is not None:
+            self._mark(reasons, word_counts(text), options.min_words, options.max_words, "words")
+        return with_reject_reasons(batch, pa.array(reasons, pa.string()))
+
+    def _mark(
+        self, reasons: np.ndarray, values: np.ndarray, low: int | None, high: int | None, unit: str
+    ) -> None:
+        free = np.equal(reasons, None)
+        if low is not None:
+            reasons[free & (values < low)] = self.reason(f"min_{unit}")
+        free = np.equal(reasons, None)
+        if high is not None:
+            reasons[free & (values > high)] = self.reason(f"max_{unit}")

@@ -1,0 +1,43 @@
+"""``sample``: keep a seeded fraction of the documents.
+
+The decision for a record depends only on its id and the seed, not on batch boundaries, part
+order or executor, so a sample is reproducible and nested samples stay nested."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import xxhash
+from pydantic import Field
+
+from goldpan.data.schema import ID
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
+
+
+class SampleOptions(StepOptions):
+    fraction: float = Field(gt=0, le=1, description="Share of records to keep.")
+    seed: int | None = Field(None, description="Sampling seed (default: the recipe's seed).")
+
+
+def uniform_from_ids(ids: list[str], seed: int) -> np.ndarray:
+    """A deterministic number in [0, 1) per id."""
+    hashes = np.fromiter(
+        (xxhash.xxh3_64_intdigest(i.encode(), seed=seed) for i in ids), np.uint64, count=len(ids)
+    )
+    return (hashes >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+@register_step
+class Sample(MapStep):
+    """Keep a seeded, reproducible random fraction of the records."""
+
+    name = "sample"
+    Options = SampleOptions
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        options: SampleOptions = self.options  # type: ignore[assignment]
+        seed = self.seed if options.seed is None else options.seed
+        draws = uniform_from_ids(batch.column(ID).to_pylist(), seed)
+        reasons = np.where(draws < options.fraction, None, self.reason("not_sampled"))
+        return with_reject_reasons(batch, pa.array(reasons, pa.string()))

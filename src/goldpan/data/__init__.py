@@ -1,0 +1,1 @@
+"""Records: reading inputs into Arrow batches and writing the kept records out."""

@@ -1,0 +1,112 @@
+"""Expanding the recipe's input paths into a sorted list of files, each with its format."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from goldpan.errors import GoldpanError
+
+JSONL_SUFFIXES = (
+    ".jsonl",
+    ".json",
+    ".ndjson",
+    ".jsonl.gz",
+    ".json.gz",
+    ".ndjson.gz",
+    ".jsonl.zst",
+    ".json.zst",
+    ".ndjson.zst",
+)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TEXT_SUFFIXES = (".txt",)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One unit of reading: a file (or an HF dataset folder) and the label its ids start with."""
+
+    path: str
+    label: str  # path relative to the inputs' common folder: the prefix of derived ids
+    format: str
+    size: int
+    mtime_ns: int
+
+
+def _is_hf_dataset(path: Path) -> bool:
+    return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def detect_format(path: Path) -> str | None:
+    name = path.name.lower()
+    if path.is_dir():
+        return "hf" if _is_hf_dataset(path) else "textdir"
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(TEXT_SUFFIXES):
+        return "text"
+    return None
+
+
+def _files_under(folder: Path, wanted: str) -> list[Path]:
+    """Input units inside a folder. Its .txt files form one unit (the folder itself), so a
+    folder of a million small documents is one reading task, not a million."""
+    if wanted in ("auto", "hf") and _is_hf_dataset(folder):
+        return [folder]
+    found = []
+    has_text = False
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            detected = detect_format(path)
+            if detected == "text":
+                has_text = has_text or wanted in ("auto", "text")
+            elif detected and (wanted in ("auto", detected)):
+                found.append(path)
+    return [*found, folder] if has_text else found
+
+
+def expand_inputs(paths: list[str], wanted_format: str = "auto") -> list[InputFile]:
+    """Every input file, in a stable order; a pattern that matches nothing is an error."""
+    if not paths:
+        raise GoldpanError("input.paths: give at least one file, folder or glob")
+    chosen: list[Path] = []
+    for index, pattern in enumerate(paths):
+        has_magic = glob.has_magic(pattern)
+        matches = sorted(glob.glob(pattern, recursive=True)) if has_magic else [pattern]
+        matches = [m for m in matches if os.path.exists(m)]
+        if not matches:
+            what = "no file matches" if has_magic else "no such file or folder"
+            raise GoldpanError(f"input.paths[{index}]: {what}: {pattern}")
+        for match in matches:
+            path = Path(match)
+            if path.is_dir():
+                inside = _files_under(path, wanted_format)
+                if not inside and has_magic:
+                    continue
+                if not inside:
+                    raise GoldpanError(
+                        f"input.paths[{index}]: folder {match} holds no {wanted_format} input files"
+                    )
+                chosen.extend(inside)
+            else:
+                chosen.append(path)
+    unique = sorted({p.resolve() for p in chosen})
+    if not unique:
+        raise GoldpanError("input.paths: the patterns matched only folders without input files")
+    base = Path(os.path.commonpath([str(p.parent) for p in unique]))
+    files = []
+    for path in unique:
+        fmt = detect_format(path) if wanted_format in ("auto", "text") else wanted_format
+        if fmt is None:
+            raise GoldpanError(
+                f"input: cannot tell the format of {path}; set input.format "
+                "(jsonl, parquet, hf or text)"
+            )
+        stat = path.stat()
+        label = str(path.relative_to(base)) if path != base else path.name
+        files.append(InputFile(str(path), label, fmt, stat.st_size, stat.st_mtime_ns))
+    return files

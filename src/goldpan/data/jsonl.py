@@ -1,0 +1,185 @@
+"""JSONL reading with a vectorised fast path and a line-by-line path that explains every failure.
+
+Chunks of whole lines go first to pyarrow's C++ JSON reader. Only when a chunk holds
+something that reader cannot take faithfully (a malformed line, invalid UTF-8, a blank line
+that would shift line numbers, a text field that is not a string) is the chunk parsed line by
+line, where each bad line becomes a reject with its reason and line number.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import orjson
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+from goldpan.data.records import (
+    InputReject,
+    ShapedChunk,
+    TextFieldNotString,
+    default_source,
+    read_reason,
+    rejects_table,
+    shape_records,
+    table_from_rows,
+)
+from goldpan.errors import GoldpanError
+from goldpan.recipe import InputConfig
+
+CHUNK_BYTES = 32 * 1024 * 1024
+# Rejected raw lines are kept for inspection, but not whole when they are enormous.
+MAX_REJECTED_LINE_CHARS = 100_000
+
+
+def open_binary(path: str) -> BinaryIO:
+    """The decompressed byte stream of a plain, gzip or zstd file."""
+    lower = path.lower()
+    if lower.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if lower.endswith(".zst"):
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+    return open(path, "rb")
+
+
+def iter_line_chunks(
+    stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[tuple[bytes, int]]:
+    """Chunks that end on a line break, each with the 1-based number of its first line."""
+    leftover = b""
+    next_line = 1
+    while True:
+        block = stream.read(chunk_bytes)
+        if not block:
+            break
+        data = leftover + block
+        cut = data.rfind(b"\n")
+        if cut < 0:  # one line longer than the block: keep reading until it ends
+            leftover = data
+            continue
+        chunk, leftover = data[: cut + 1], data[cut + 1 :]
+        yield chunk, next_line
+        next_line += chunk.count(b"\n")
+    if leftover:
+        yield leftover, next_line
+
+
+def _line_count(chunk: bytes) -> int:
+    return chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+
+
+def _fast_parse(
+    chunk: bytes, first_line: int, config: InputConfig, label: str
+) -> ShapedChunk | None:
+    """The vectorised path, or None when the chunk needs line-by-line treatment."""
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    table = None
+    # Small blocks parse on all cores; a line longer than a block needs one block for all.
+    for block_size in (4 << 20, len(chunk) + 1):
+        try:
+            table = pa_json.read_json(
+                io.BytesIO(chunk),
+                read_options=pa_json.ReadOptions(block_size=block_size, use_threads=True),
+            )
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+            if block_size > len(chunk):
+                return None
+    if table is None:
+        return None
+    if table.num_rows != _line_count(chunk):  # blank lines: positions would not be line numbers
+        return None
+    positions = pa.array(range(first_line, first_line + table.num_rows), pa.int64())
+    try:
+        return shape_records(table, positions, config, label)
+    except TextFieldNotString:
+        return None
+
+
+def _slow_parse(chunk: bytes, first_line: int, config: InputConfig, label: str) -> ShapedChunk:
+    """Line by line: every line that cannot be a record is rejected with its reason."""
+    rows: list[dict] = []
+    positions: list[int] = []
+    rejects: list[InputReject] = []
+    for offset, raw in enumerate(chunk.split(b"\n")):
+        line_number = first_line + offset
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if config.on_invalid_utf8 == "reject":
+                text = raw.decode("utf-8", errors="replace")[:MAX_REJECTED_LINE_CHARS]
+                rejects.append(InputReject(line_number, read_reason("invalid_utf8"), text))
+                continue
+            line = raw.decode("utf-8", errors="replace")
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            rejects.append(
+                InputReject(
+                    line_number, read_reason("malformed_json"), line[:MAX_REJECTED_LINE_CHARS]
+                )
+            )
+            continue
+        if not isinstance(value, dict):
+            rejects.append(
+                InputReject(
+                    line_number, read_reason("not_an_object"), line[:MAX_REJECTED_LINE_CHARS]
+                )
+            )
+            continue
+        text = value.get(config.text_field)
+        if text is not None and not isinstance(text, str):
+            rejects.append(
+                InputReject(
+                    line_number, read_reason("text_not_string"), line[:MAX_REJECTED_LINE_CHARS]
+                )
+            )
+            continue
+        rows.append(value)
+        positions.append(line_number)
+    shaped = (
+        shape_records(table_from_rows(rows), pa.array(positions, pa.int64()), config, label)
+        if rows
+        else None
+    )
+    own = rejects_table(rejects, label, default_source(config, label))
+    counts: dict[str, int] = {}
+    for reject in rejects:
+        counts[reject.reason] = counts.get(reject.reason, 0) + 1
+    if shaped is None:
+        return ShapedChunk(pa.table({}), own, counts)
+    for reason, count in shaped.reject_counts.items():
+        counts[reason] = counts.get(reason, 0) + count
+    both = pa.concat_tables([shaped.rejects, own], promote_options="permissive")
+    return ShapedChunk(shaped.records, both, counts)
+
+
+def read_jsonl(path: str, label: str, config: InputConfig) -> Iterator[tuple[ShapedChunk, int]]:
+    """Shaped chunks of a JSONL file, each with the number of non-blank lines it covered."""
+    try:
+        stream = open_binary(path)
+    except OSError as error:
+        raise GoldpanError(f"{label}: cannot open: {error.strerror or error}") from None
+    with stream:
+        try:
+            for chunk, first_line in iter_line_chunks(stream):
+                shaped = _fast_parse(chunk, first_line, config, label)
+                if shaped is None:
+                    shaped = _slow_parse(chunk, first_line, config, label)
+                yield shaped, shaped.records.num_rows + shaped.rejects.num_rows
+        except (OSError, EOFError) as error:  # truncated or corrupt compressed file
+            raise GoldpanError(f"{label}: cannot read: {error}") from None
+        except Exception as error:
+            if type(error).__name__ == "ZstdError":
+                raise GoldpanError(f"{label}: cannot read: {error}") from None
+            raise

@@ -1,0 +1,171 @@
+"""Readers: one input unit (a file, an HF dataset folder, a folder of .txt files) -> chunks.
+
+Every reader yields ``(ShapedChunk, rows_seen)``: the records and the input rejects of a
+stretch of the input, and how many input rows that stretch held, which the ledger checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from goldpan.data.inputs import InputFile
+from goldpan.data.jsonl import MAX_REJECTED_LINE_CHARS, read_jsonl
+from goldpan.data.records import (
+    InputReject,
+    ShapedChunk,
+    TextFieldNotString,
+    default_source,
+    read_reason,
+    rejects_table,
+    shape_records,
+)
+from goldpan.data.schema import ID, TEXT, TEXT_TYPE
+from goldpan.errors import GoldpanError
+from goldpan.recipe import InputConfig
+
+Chunks = Iterator[tuple[ShapedChunk, int]]
+
+
+def _shape_table_batches(
+    batches: Iterator[pa.RecordBatch], label: str, config: InputConfig
+) -> Chunks:
+    """Columnar inputs (Parquet, Arrow): rows are numbered from 1 in file order."""
+    next_row = 1
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        if table.num_rows == 0:
+            continue
+        if config.text_field not in table.column_names:
+            columns = ", ".join(table.column_names[:12])
+            raise GoldpanError(
+                f"{label}: no column {config.text_field!r} (has: {columns}); set input.text_field"
+            )
+        positions = pa.array(range(next_row, next_row + table.num_rows), pa.int64())
+        next_row += table.num_rows
+        try:
+            shaped = shape_records(table, positions, config, label)
+        except TextFieldNotString as error:
+            raise GoldpanError(
+                f"{label}: column {config.text_field!r} holds {error.arrow_type}, expected text; "
+                "set input.text_field"
+            ) from None
+        yield shaped, table.num_rows
+
+
+def read_parquet(path: str, label: str, config: InputConfig) -> Chunks:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise GoldpanError(f"{label}: not a readable Parquet file: {error}") from None
+    if parquet.metadata.num_rows == 0:
+        return
+    try:
+        yield from _shape_table_batches(
+            parquet.iter_batches(batch_size=config.part_records), label, config
+        )
+    except (pa.ArrowInvalid, OSError) as error:
+        raise GoldpanError(f"{label}: cannot read Parquet: {error}") from None
+
+
+def read_hf_dataset(path: str, label: str, config: InputConfig) -> Chunks:
+    """A dataset saved with ``save_to_disk``; a DatasetDict yields its splits in name order."""
+    try:
+        import datasets
+    except ImportError:
+        raise GoldpanError(
+            "reading HF datasets needs the hf extra: pip install 'goldpan[hf]'"
+        ) from None
+    try:
+        loaded = datasets.load_from_disk(path)
+    except Exception as error:  # datasets raises many types for a broken folder
+        raise GoldpanError(f"{label}: not a readable HF dataset folder: {error}") from None
+    parts = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
+    for split, dataset in sorted(parts, key=lambda item: item[0] or ""):
+        table = dataset.with_format("arrow")[:]  # the rows in order, after any select/filter
+        split_label = f"{label}/{split}" if split else label
+        yield from _shape_table_batches(
+            iter(table.to_batches(config.part_records)), split_label, config
+        )
+
+
+def _read_text_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise GoldpanError(f"{path}: cannot read: {error.strerror or error}") from None
+
+
+def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
+    """Each .txt file is one document whose id is its path: a folder is walked in name order."""
+    root = Path(path)
+    files = sorted(root.rglob("*.txt")) if root.is_dir() else [root]
+    source = config.source or (root.name if root.is_dir() else default_source(config, label))
+    batch_ids: list[str] = []
+    batch_texts: list[str] = []
+    rejects: list[InputReject] = []
+
+    def flush() -> tuple[ShapedChunk, int]:
+        records = pa.table(
+            {
+                ID: pa.array(batch_ids, pa.string()),
+                TEXT: pa.array(batch_texts, TEXT_TYPE),
+                "source": pa.array([source] * len(batch_ids), pa.string()),
+            }
+        )
+        counts: dict[str, int] = {}
+        for reject in rejects:
+            counts[reject.reason] = counts.get(reject.reason, 0) + 1
+        chunk = ShapedChunk(records, rejects_table(rejects, label, source), counts)
+        seen = len(batch_ids) + len(rejects)
+        batch_ids.clear()
+        batch_texts.clear()
+        rejects.clear()
+        return chunk, seen
+
+    for index, file in enumerate(files, start=1):
+        record_id = f"{label}/{file.relative_to(root)}" if root.is_dir() else label
+        raw = _read_text_file(file)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if config.on_invalid_utf8 == "reject":
+                rejects.append(
+                    InputReject(
+                        index,
+                        read_reason("invalid_utf8"),
+                        raw[:MAX_REJECTED_LINE_CHARS].decode("utf-8", "replace"),
+                        record_id,
+                    )
+                )
+                continue
+            text = raw.decode("utf-8", errors="replace")
+        if config.max_text_chars is not None and len(text) > config.max_text_chars:
+            rejects.append(InputReject(index, read_reason("text_too_long"), None, record_id))
+            continue
+        batch_ids.append(record_id)
+        batch_texts.append(text)
+        if len(batch_ids) + len(rejects) >= config.part_records:
+            yield flush()
+    if batch_ids or rejects:
+        yield flush()
+
+
+READERS = {
+    "jsonl": read_jsonl,
+    "parquet": read_parquet,
+    "hf": read_hf_dataset,
+    "text": read_text_files,
+    "textdir": read_text_files,
+}
+
+
+def read_input(unit: InputFile, config: InputConfig) -> Chunks:
+    try:
+        reader = READERS[unit.format]
+    except KeyError:
+        raise GoldpanError(f"{unit.label}: no reader for format {unit.format!r}") from None
+    return reader(unit.path, unit.label, config)

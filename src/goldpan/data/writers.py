@@ -1,0 +1,103 @@
+"""Writing the kept records: Parquet, JSONL (optionally gzipped), or an HF dataset folder,
+split into shards of ``shard_records`` records."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from goldpan.engine.rundir import atomic_write_bytes, atomic_write_parquet
+
+
+def _rechunk(tables: Iterable[pa.Table], size: int) -> Iterator[pa.Table]:
+    """Tables of exactly ``size`` rows (the last may be shorter), in input order."""
+    buffer: list[pa.Table] = []
+    buffered = 0
+    for table in tables:
+        if table.num_rows == 0:
+            continue
+        buffer.append(table)
+        buffered += table.num_rows
+        while buffered >= size:
+            merged = pa.concat_tables(buffer, promote_options="permissive")
+            yield merged.slice(0, size)
+            rest = merged.slice(size)
+            buffer, buffered = ([rest] if rest.num_rows else []), rest.num_rows
+    if buffer:
+        yield pa.concat_tables(buffer, promote_options="permissive")
+
+
+def _jsonl_bytes(table: pa.Table) -> bytes:
+    lines = [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY) for row in table.to_pylist()]
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def write_records(
+    part_paths: list[Path], out_dir: Path, fmt: str, shard_records: int | None
+) -> list[str]:
+    """Write the parts' records, in part order, as shards; returns the shard file names.
+
+    Without ``shard_records`` each non-empty part is one shard, and Parquet parts are linked
+    into place: the output costs no copy."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    non_empty = [p for p in part_paths if pq.ParquetFile(p).metadata.num_rows > 0]
+    if fmt == "hf":
+        total = sum(pq.ParquetFile(p).metadata.num_rows for p in non_empty)
+        per_shard = shard_records or max(1, math.ceil(total / max(1, len(non_empty))))
+        return _write_hf(non_empty, out_dir, per_shard)
+    if fmt == "parquet" and shard_records is None:
+        names = [f"part-{index:05d}.parquet" for index in range(len(non_empty))]
+        for path, name in zip(non_empty, names, strict=True):
+            _link_or_copy(path, out_dir / name)
+        return names
+    tables = (pq.read_table(path) for path in non_empty)
+    shards = _rechunk(tables, shard_records) if shard_records else (t for t in tables if t.num_rows)
+    names = []
+    for index, shard in enumerate(shards):
+        if fmt == "parquet":
+            name = f"part-{index:05d}.parquet"
+            atomic_write_parquet(shard, out_dir / name)
+        else:
+            data = _jsonl_bytes(shard)
+            name = f"part-{index:05d}.jsonl"
+            if fmt == "jsonl.gz":
+                name += ".gz"
+                buffer = io.BytesIO()
+                with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+                    handle.write(data)
+                data = buffer.getvalue()
+            atomic_write_bytes(out_dir / name, data)
+        names.append(name)
+    return names
+
+
+def _write_hf(part_paths: list[Path], out_dir: Path, shard_records: int) -> list[str]:
+    """An HF dataset folder that ``datasets.load_from_disk`` opens."""
+    import datasets
+
+    cache = out_dir.parent / ".hf-cache"
+    if part_paths:
+        dataset = datasets.Dataset.from_parquet([str(p) for p in part_paths], cache_dir=str(cache))
+    else:
+        dataset = datasets.Dataset.from_dict({"id": [], "text": [], "source": []})
+    shards = max(1, math.ceil(len(dataset) / shard_records))
+    target = out_dir / "dataset"
+    dataset.save_to_disk(str(target), num_shards=shards)
+    shutil.rmtree(cache, ignore_errors=True)
+    return sorted(os.path.relpath(p, out_dir) for p in target.glob("*.arrow"))

@@ -1,0 +1,1 @@
+"""Steps, the run directory, the ledger, resume, and the executors that run steps."""

@@ -1,0 +1,170 @@
+"""Executors run tasks (engine.tasks functions) and hand back results as they complete.
+
+``local``: a process pool on this machine (in-process when there is one worker).
+``ray``: Ray Data streams the per-part map tasks, Ray tasks run reading and fit phases.
+Both call the same task functions on the same parts, so their output is identical.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from goldpan.errors import GoldpanError
+
+
+class Executor:
+    name = "base"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+
+    def run(
+        self, fn: Callable[..., Any], calls: Sequence[tuple], phase: str = "task"
+    ) -> Iterator[Any]:
+        """Results of ``fn(*args)`` for each args tuple, in completion order."""
+        for args in calls:
+            yield fn(*args)
+
+    def close(self) -> None:
+        """Release workers."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: workers must not inherit the parent's threads (Arrow, torch).
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        return self._pool
+
+    def run(
+        self, fn: Callable[..., Any], calls: Sequence[tuple], phase: str = "task"
+    ) -> Iterator[Any]:
+        if self.workers == 1 or len(calls) <= 1:
+            yield from super().run(fn, calls, phase)
+            return
+        pool = self._ensure_pool()
+        pending: set[Future] = set()
+        queue = list(calls)
+        queue.reverse()
+        # Bounded submission keeps memory flat and lets results stream back in order of finish.
+        limit = self.workers * 2
+        try:
+            while queue or pending:
+                while queue and len(pending) < limit:
+                    pending.add(pool.submit(fn, *queue.pop()))
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self, workers: int, address: str | None = None) -> None:
+        super().__init__(workers)
+        try:
+            import ray
+        except ImportError:
+            raise GoldpanError(
+                "the ray executor needs the ray extra: pip install 'goldpan[ray]'"
+            ) from None
+        self._ray = ray
+        self._started_here = not ray.is_initialized()
+        if self._started_here:
+            os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+            kwargs: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "configure_logging": False,
+            }
+            try:
+                if address:
+                    ray.init(address=address, **kwargs)
+                else:
+                    ray.init(num_cpus=self.workers, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                raise GoldpanError(
+                    f"cannot start or reach Ray at {address or 'local'}: {error}"
+                ) from None
+        self._data_context_quiet()
+
+    def _data_context_quiet(self) -> None:
+        import ray.data
+
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        if hasattr(context, "enable_operator_progress_bars"):
+            context.enable_operator_progress_bars = False
+
+    def run(
+        self, fn: Callable[..., Any], calls: Sequence[tuple], phase: str = "task"
+    ) -> Iterator[Any]:
+        if not calls:
+            return
+        if phase == "map":
+            yield from self._run_with_ray_data(fn, calls)
+        else:
+            yield from self._run_as_tasks(fn, calls)
+
+    def _run_as_tasks(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[Any]:
+        ray = self._ray
+        remote = ray.remote(num_cpus=1)(fn)
+        pending = [remote.remote(*args) for args in calls]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+
+    def _run_with_ray_data(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[Any]:
+        """One Ray Data row per part: Ray schedules and streams them, our task writes the part."""
+        import pickle
+
+        ray = self._ray
+        payload = ray.put(list(calls))
+
+        def run_one(row: dict[str, Any]) -> dict[str, Any]:
+            args = ray.get(payload)[row["index"]]
+            return {"index": row["index"], "result": pickle.dumps(fn(*args))}
+
+        dataset = ray.data.from_items(
+            [{"index": i} for i in range(len(calls))], override_num_blocks=len(calls)
+        )
+        for row in dataset.map(run_one, concurrency=self.workers).iter_rows():
+            yield pickle.loads(row["result"])
+
+    def close(self) -> None:
+        if self._started_here and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def make_executor(name: str, workers: int, ray_address: str | None = None) -> Executor:
+    if name == "local":
+        return LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(workers, ray_address)
+    raise GoldpanError(f"executor: expected local or ray, got {name!r}")

@@ -1,0 +1,366 @@
+"""Running a recipe: plan the stages, resume what is done, run the rest, write the output.
+
+The plan groups the steps into stages (read or a global step, plus the map steps after it).
+Each stage key chains the keys before it, so changing one step's options re-runs that stage
+and the ones after it while everything before it is reused.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import yaml
+from rich.console import Console
+
+import goldpan
+from goldpan.data.inputs import InputFile, expand_inputs
+from goldpan.data.records import READ_STEP
+from goldpan.data.schema import ID
+from goldpan.data.writers import write_records
+from goldpan.engine.executors import Executor, make_executor
+from goldpan.engine.progress import StageProgress
+from goldpan.engine.registry import build_step, step_kind
+from goldpan.engine.rundir import RunDir, Stage, atomic_write_bytes, atomic_write_json, read_json
+from goldpan.engine.stats import StageStats, print_summary
+from goldpan.engine.step import GlobalStep, Step
+from goldpan.engine.tasks import (
+    PartResult,
+    StepCount,
+    finished,
+    fit_part_task,
+    process_part_task,
+    read_unit_task,
+)
+from goldpan.errors import GoldpanError
+from goldpan.recipe import Recipe, config_hash
+
+
+@dataclass
+class PlannedStage:
+    stage: Stage
+    steps: list[Step]  # for the read stage: the fused map steps only
+
+    @property
+    def global_step(self) -> GlobalStep | None:
+        first = self.steps[0] if self.steps else None
+        return first if isinstance(first, GlobalStep) else None
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    stats: list[StageStats]
+    output_records: int
+    output_files: list[str]
+
+
+def plan_stages(recipe: Recipe, units: list[InputFile]) -> list[PlannedStage]:
+    steps = [
+        build_step(config, origin="recipe", where=("steps", index), seed=recipe.seed)
+        for index, config in enumerate(recipe.steps)
+    ]
+    read_config = {
+        "goldpan": goldpan.__version__,
+        "input": recipe.input.model_dump(mode="json"),
+        "units": [(u.path, u.format, u.size, u.mtime_ns) for u in units],
+    }
+    groups: list[tuple[int, list[Step]]] = [(0, [])]
+    for position, step in enumerate(steps, start=1):
+        if isinstance(step, GlobalStep):
+            groups.append((position, [step]))
+        else:
+            groups[-1][1].append(step)
+    planned = []
+    key = config_hash(read_config)
+    for index, group in groups:
+        if index > 0:
+            key = config_hash({"previous": key, "steps": [s.config() for s in group]})
+        else:
+            key = config_hash({"read": key, "steps": [s.config() for s in group]})
+        names = ([READ_STEP] if index == 0 else []) + [s.name for s in group]
+        planned.append(PlannedStage(Stage(index, tuple(names), key), group))
+    return planned
+
+
+class Runner:
+    def __init__(self, recipe: Recipe, console: Console | None = None, quiet: bool = False) -> None:
+        self.recipe = recipe
+        self.console = console or Console(stderr=True)
+        self.quiet = quiet
+        self.run_dir = RunDir(recipe.output.dir)
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        self.run_dir.ensure_writable()
+        units = expand_inputs(self.recipe.input.paths, self.recipe.input.format)
+        plan = plan_stages(self.recipe, units)
+        self.run_dir.prepare([p.stage for p in plan])
+        self._write_resolved_recipe(plan)
+        stats: list[StageStats] = []
+        executor = make_executor(
+            self.recipe.executor, self.recipe.worker_count(), self.recipe.ray_address
+        )
+        with executor, StageProgress(self.console, enabled=not self.quiet) as progress:
+            parts, stage_stats = self._read_stage(plan[0], units, executor, progress)
+            stats += stage_stats
+            previous = plan[0].stage
+            for planned in plan[1:]:
+                parts, stage_stats = self._global_stage(
+                    planned, previous, parts, executor, progress
+                )
+                stats += stage_stats
+                previous = planned.stage
+        output_files, output_records = self._write_output(previous, parts)
+        payload = {
+            "run_dir": str(self.run_dir.root),
+            "executor": self.recipe.executor,
+            "workers": self.recipe.worker_count(),
+            "input_units": len(units),
+            "stages": [s.to_json() for s in stats],
+            "output": {
+                "records": output_records,
+                "files": output_files,
+                "format": self.recipe.output.format,
+            },
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        atomic_write_json(self.run_dir.stats_path, payload)
+        if not self.quiet:
+            print_summary(stats, output_records, self.console)
+        return RunResult(self.run_dir.root, stats, output_records, output_files)
+
+    def _write_resolved_recipe(self, plan: list[PlannedStage]) -> None:
+        resolved = self.recipe.model_dump(mode="json")
+        resolved["stages"] = [{"name": p.stage.name, "key": p.stage.key} for p in plan]
+        atomic_write_bytes(
+            self.run_dir.root / "recipe.yaml", yaml.safe_dump(resolved, sort_keys=False).encode()
+        )
+
+    # ------------------------------------------------------------------ stages
+    def _stats_for(
+        self, planned: PlannedStage, counts: list[StepCount], seconds: float, resumed: int
+    ) -> list[StageStats]:
+        names = list(planned.stage.steps)
+        result = []
+        for position, (name, count) in enumerate(zip(names, counts, strict=True)):
+            if name == READ_STEP:
+                kind = "read"
+            else:
+                step = planned.steps[position - (1 if planned.stage.index == 0 else 0)]
+                kind = step_kind(type(step))
+            label = f"{planned.stage.index + position:02d}-{name}"
+            result.append(
+                StageStats(
+                    label,
+                    name,
+                    kind,
+                    count.records_in,
+                    count.records_out,
+                    dict(count.rejects),
+                    seconds if position == 0 else 0.0,
+                    count.seconds,
+                    resumed,
+                )
+            )
+        # Wall time is shared by the fused steps: split it by their measured task time.
+        total_cpu = sum(s.cpu_seconds for s in result) or 1.0
+        for stage_stats in result:
+            stage_stats.seconds = seconds * stage_stats.cpu_seconds / total_cpu
+        return result
+
+    def _collect(self, planned: PlannedStage, results: list[PartResult]) -> list[StepCount]:
+        counts = [StepCount() for _ in planned.stage.steps]
+        for result in results:
+            for total, count in zip(counts, result.counts, strict=True):
+                total.add(count)
+        return counts
+
+    def _finish_stage(
+        self,
+        planned: PlannedStage,
+        parts: list[str],
+        part_rows: dict[str, int],
+        stats: list[StageStats],
+    ) -> None:
+        self.run_dir.write_stage_meta(
+            planned.stage,
+            {
+                "complete": True,
+                "parts": parts,
+                "part_rows": part_rows,
+                "stats": [s.to_json() for s in stats],
+            },
+        )
+
+    def _resumed_stage(self, planned: PlannedStage) -> tuple[list[str], list[StageStats]] | None:
+        meta = self.run_dir.stage_meta(planned.stage)
+        if not meta or not meta.get("complete"):
+            return None
+        return meta["parts"], [StageStats.from_json(s) for s in meta["stats"]]
+
+    def _read_stage(
+        self,
+        planned: PlannedStage,
+        units: list[InputFile],
+        executor: Executor,
+        progress: StageProgress,
+    ) -> tuple[list[str], list[StageStats]]:
+        done = self._resumed_stage(planned)
+        if done:
+            progress.stage(f"{planned.stage.name} (done)", len(units), "files", len(units))
+            return done
+        stage_dir = self.run_dir.stage_dir(planned.stage)
+        rejects_dir = self.run_dir.rejects_dir(planned.stage)
+        results: dict[int, PartResult] = {}
+        calls = []
+        for index, unit in enumerate(units):
+            previous = finished(stage_dir, f"part-{index:05d}")
+            if previous is not None:
+                results[index] = previous
+            else:
+                calls.append(
+                    (
+                        index,
+                        unit,
+                        self.recipe.input,
+                        planned.steps,
+                        str(stage_dir),
+                        str(rejects_dir),
+                    )
+                )
+        resumed = len(results)
+        task = progress.stage(planned.stage.name, len(units), "files", resumed)
+        started = time.perf_counter()
+        for result in executor.run(read_unit_task, calls, phase="task"):
+            results[int(result.key.split("-")[1])] = result
+            progress.advance(task, 1)
+        ordered = [results[i] for i in range(len(units))]
+        parts = [part for result in ordered for part in result.parts]
+        part_rows = {k: v for result in ordered for k, v in result.part_rows.items()}
+        if self.recipe.input.id_field is not None:
+            self._check_unique_ids(stage_dir, parts)
+        stats = self._stats_for(
+            planned, self._collect(planned, ordered), time.perf_counter() - started, resumed
+        )
+        self._finish_stage(planned, parts, part_rows, stats)
+        return parts, stats
+
+    def _check_unique_ids(self, stage_dir: Path, parts: list[str]) -> None:
+        ids = [
+            pq.read_table(RunDir.part_path(stage_dir, p), columns=[ID]).column(ID) for p in parts
+        ]
+        if not ids:
+            return
+        counts = pc.value_counts(
+            pa.chunked_array([c for col in ids for c in col.chunks], type=pa.string())
+        )
+        repeated = [item["values"].as_py() for item in counts if item["counts"].as_py() > 1]
+        if repeated:
+            examples = ", ".join(repr(v) for v in repeated[:3])
+            raise GoldpanError(
+                f"input.id_field {self.recipe.input.id_field!r}: {len(repeated)} ids occur more "
+                f"than once (e.g. {examples}); ids must be unique, or drop id_field to derive "
+                "them from file and line"
+            )
+
+    def _global_stage(
+        self,
+        planned: PlannedStage,
+        previous: Stage,
+        parts: list[str],
+        executor: Executor,
+        progress: StageProgress,
+    ) -> tuple[list[str], list[StageStats]]:
+        done = self._resumed_stage(planned)
+        prev_meta = self.run_dir.stage_meta(previous) or {}
+        rows = prev_meta.get("part_rows", {})
+        total = sum(rows.get(p, 0) for p in parts)
+        if done:
+            progress.stage(f"{planned.stage.name} (done)", total, done=total)
+            return done
+        stage_dir = self.run_dir.stage_dir(planned.stage)
+        rejects_dir = self.run_dir.rejects_dir(planned.stage)
+        input_dir = str(self.run_dir.stage_dir(previous))
+        started = time.perf_counter()
+        state_path = self._fit(planned, parts, input_dir, executor, progress, rows)
+        results: dict[str, PartResult] = {}
+        calls = []
+        for part in parts:
+            previous_result = finished(stage_dir, part)
+            if previous_result is not None:
+                results[part] = previous_result
+            else:
+                calls.append(
+                    (planned.steps, state_path, part, input_dir, str(stage_dir), str(rejects_dir))
+                )
+        resumed = len(results)
+        task = progress.stage(planned.stage.name, total, done=sum(rows.get(p, 0) for p in results))
+        for result in executor.run(process_part_task, calls, phase="map"):
+            results[result.key] = result
+            progress.advance(task, rows.get(result.key, 0))
+        ordered = [results[p] for p in parts]
+        part_rows = {k: v for result in ordered for k, v in result.part_rows.items()}
+        stats = self._stats_for(
+            planned, self._collect(planned, ordered), time.perf_counter() - started, resumed
+        )
+        self._finish_stage(planned, parts, part_rows, stats)
+        return parts, stats
+
+    def _fit(
+        self,
+        planned: PlannedStage,
+        parts: list[str],
+        input_dir: str,
+        executor: Executor,
+        progress: StageProgress,
+        rows: dict[str, int],
+    ) -> str | None:
+        step = planned.global_step
+        if step is None:
+            return None
+        state_path = self.run_dir.stage_dir(planned.stage) / "_state.pkl"
+        if state_path.exists():
+            return str(state_path)
+        task = progress.stage(f"fit {step.name}", sum(rows.get(p, 0) for p in parts))
+        summaries: list[Any] = [None] * len(parts)
+        calls = [(step, part, index, input_dir) for index, part in enumerate(parts)]
+        for index, summary in executor.run(fit_part_task, calls, phase="task"):
+            summaries[index] = summary
+            progress.advance(task, rows.get(parts[index], 0))
+        state = step.merge(summaries)
+        atomic_write_bytes(state_path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        return str(state_path)
+
+    # ------------------------------------------------------------------ output
+    def _write_output(self, last: Stage, parts: list[str]) -> tuple[list[str], int]:
+        out_dir = self.run_dir.output_dir
+        marker = out_dir / "_SUCCESS"
+        config = self.recipe.output.model_dump(mode="json")
+        key = config_hash({"stage": last.key, "output": config})
+        if marker.exists():
+            meta = read_json(marker)
+            if meta.get("key") == key:
+                return meta["files"], meta["records"]
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        stage_dir = self.run_dir.stage_dir(last)
+        paths = [RunDir.part_path(stage_dir, p) for p in parts]
+        files = write_records(
+            paths, out_dir, self.recipe.output.format, self.recipe.output.shard_records
+        )
+        records = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+        atomic_write_json(marker, {"key": key, "files": files, "records": records})
+        return files, records
+
+
+def run_recipe(recipe: Recipe, quiet: bool = False, console: Console | None = None) -> RunResult:
+    return Runner(recipe, console=console, quiet=quiet).run()

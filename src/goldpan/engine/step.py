@@ -1,0 +1,82 @@
+"""The two kinds of step and the contract they keep with the engine.
+
+A step sees whole ``pyarrow.Table`` batches, so its hot path can be vectorised. To drop a row
+it does not delete it: it returns the batch with a ``reject_reason`` column (null keeps the
+row), optionally with further ``reject_*`` columns (``reject_duplicate_of``). The engine splits
+kept rows from rejects, so no step can lose a record silently.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict
+
+from goldpan.data.schema import REJECT_REASON
+
+
+class StepOptions(BaseModel):
+    """Base for a step's options: unknown keys are errors, so a typo never silently does nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Step(ABC):
+    """Common face of every step. Subclasses set ``name`` and ``Options``."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[StepOptions]] = StepOptions
+
+    def __init__(self, options: StepOptions | None = None, seed: int = 0) -> None:
+        self.options = options if options is not None else self.Options()
+        self.seed = seed
+
+    def reason(self, rule: str) -> str:
+        """The reject vocabulary: ``step:rule``, counted by the stats and shown in the report."""
+        return f"{self.name}:{rule}"
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, **self.options.model_dump(mode="json")}
+
+
+class MapStep(Step):
+    """Decides about each record on its own; pure and picklable."""
+
+    @abstractmethod
+    def process(self, batch: pa.Table) -> pa.Table:
+        """Return the batch, changed or with new columns, and ``reject_reason`` for drops."""
+
+
+class GlobalStep(Step):
+    """Needs the whole dataset before it decides (dedup, budgets, trained scorers).
+
+    ``fit_part`` summarises one part (in parallel, on any executor), ``merge`` joins the
+    summaries in part order into a small state, and ``apply`` is a map phase using that state.
+    """
+
+    @abstractmethod
+    def fit_part(self, batch: pa.Table, part_index: int) -> Any:
+        """A small, picklable summary of one part."""
+
+    @abstractmethod
+    def merge(self, summaries: Sequence[Any]) -> Any:
+        """Join the summaries (given in part order) into the state ``apply`` needs."""
+
+    @abstractmethod
+    def apply(self, batch: pa.Table, state: Any) -> pa.Table:
+        """Like ``MapStep.process``, with the merged state."""
+
+
+def with_reject_reasons(batch: pa.Table, reasons: Sequence[str | None] | pa.Array) -> pa.Table:
+    """Attach the per-row reasons (None keeps the row) in the column the engine reads."""
+    array = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, type=pa.string())
+    if REJECT_REASON in batch.column_names:
+        # An earlier reason (from the same step) wins; fill only the rows still kept.
+        existing = batch.column(REJECT_REASON).combine_chunks()
+        array = pc.coalesce(existing, array)
+        return batch.set_column(batch.schema.get_field_index(REJECT_REASON), REJECT_REASON, array)
+    return batch.append_column(REJECT_REASON, array)

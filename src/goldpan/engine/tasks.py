@@ -1,0 +1,251 @@
+"""The units of work an executor runs: read one input unit, process one part, fit one part.
+
+Consecutive map steps are fused: a part passes through all of them in memory and is written
+once, with each step's rejects and counts kept apart. A stage is therefore the read step or
+one global step, followed by the map steps after it.
+
+Each task is a plain module-level function of picklable arguments, so the local process pool
+and Ray run exactly the same code, and each writes its files atomically before its marker.
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from goldpan.data.inputs import InputFile
+from goldpan.data.readers import read_input
+from goldpan.data.records import count_values
+from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, kept_columns
+from goldpan.engine.rundir import RunDir, atomic_write_json, atomic_write_parquet, read_json
+from goldpan.engine.step import GlobalStep, MapStep, Step
+from goldpan.recipe import InputConfig
+
+
+@dataclass
+class StepCount:
+    """The ledger arithmetic of one step over some records: in = out + sum(rejects)."""
+
+    records_in: int = 0
+    records_out: int = 0
+    rejects: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, other: StepCount) -> None:
+        self.records_in += other.records_in
+        self.records_out += other.records_out
+        self.seconds += other.seconds
+        for key, value in other.rejects.items():
+            self.rejects[key] = self.rejects.get(key, 0) + value
+
+
+@dataclass
+class PartResult:
+    """What one task did: the parts it wrote and one StepCount per step of the stage.
+    ``key`` names the task (the input unit's prefix, or the part) for the driver."""
+
+    key: str
+    parts: list[str]
+    counts: list[StepCount]
+    part_rows: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "parts": self.parts,
+            "part_rows": self.part_rows,
+            "counts": [count.__dict__ for count in self.counts],
+        }
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> PartResult:
+        return cls(
+            payload["key"],
+            payload["parts"],
+            [StepCount(**c) for c in payload["counts"]],
+            payload.get("part_rows", {}),
+        )
+
+
+class StepBrokeLedger(RuntimeError):
+    """A step returned a different set of rows than it was given: a bug in that step."""
+
+
+def _split(step: Step, given: pa.Table, result: pa.Table) -> tuple[pa.Table, pa.Table]:
+    if result.num_rows != given.num_rows or not result.column(ID).equals(given.column(ID)):
+        raise StepBrokeLedger(
+            f"step {step.name!r} returned {result.num_rows} rows for {given.num_rows}: steps must "
+            "mark drops in reject_reason, not delete or reorder rows"
+        )
+    if REJECT_REASON not in result.column_names:
+        return kept_columns(result), result.slice(0, 0)
+    mask = pc.fill_null(pc.is_valid(result.column(REJECT_REASON)), False)
+    rejected = result.filter(mask)
+    rejected = rejected.append_column(
+        REJECT_STEP, pa.array([step.name] * rejected.num_rows, pa.string())
+    )
+    return kept_columns(result.filter(pc.invert(mask))), rejected
+
+
+def run_steps(
+    table: pa.Table, steps: Sequence[Step], state: Any = None
+) -> tuple[pa.Table, list[pa.Table], list[StepCount]]:
+    """Pass a table through the steps in order; rows a step rejects go no further."""
+    rejected_tables: list[pa.Table] = []
+    counts: list[StepCount] = []
+    for step in steps:
+        started = time.perf_counter()
+        given = table
+        if isinstance(step, GlobalStep):
+            result = step.apply(given, state)
+        else:
+            assert isinstance(step, MapStep)
+            result = step.process(given) if given.num_rows else given
+        table, rejected = _split(step, given, result)
+        reasons = count_values(rejected.column(REJECT_REASON)) if rejected.num_rows else {}
+        if rejected.num_rows:
+            rejected_tables.append(rejected)
+        counts.append(
+            StepCount(given.num_rows, table.num_rows, reasons, time.perf_counter() - started)
+        )
+    return table, rejected_tables, counts
+
+
+def _write_rejects(tables: list[pa.Table], path: Path) -> None:
+    if tables:
+        atomic_write_parquet(pa.concat_tables(tables, promote_options="permissive"), path)
+
+
+def _concatenable(left: pa.Table, right: pa.Table) -> bool:
+    try:
+        pa.unify_schemas([left.schema, right.schema], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
+
+
+class _PartWriter:
+    """Gathers read chunks into parts of ``part_records`` rows, runs the fused steps over each
+    part and writes what they keep and reject."""
+
+    def __init__(
+        self,
+        stage_dir: Path,
+        rejects_dir: Path,
+        prefix: str,
+        part_records: int,
+        steps: Sequence[Step],
+    ) -> None:
+        self.stage_dir, self.rejects_dir = stage_dir, rejects_dir
+        self.prefix, self.part_records, self.steps = prefix, part_records, steps
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+        self.parts: list[str] = []
+        self.part_rows: dict[str, int] = {}
+        self.counts = [StepCount() for _ in steps]
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self.buffer and not _concatenable(self.buffer[-1], table):
+            self.flush()
+        self.buffer.append(table)
+        self.buffered += table.num_rows
+        while self.buffered >= self.part_records:
+            merged = pa.concat_tables(self.buffer, promote_options="permissive")
+            self._write(merged.slice(0, self.part_records))
+            rest = merged.slice(self.part_records)
+            self.buffer = [rest] if rest.num_rows else []
+            self.buffered = rest.num_rows
+
+    def flush(self) -> None:
+        if self.buffer:
+            self._write(pa.concat_tables(self.buffer, promote_options="permissive"))
+        self.buffer, self.buffered = [], 0
+
+    def _write(self, table: pa.Table) -> None:
+        name = f"{self.prefix}-{len(self.parts):05d}"
+        kept, rejected, counts = run_steps(table.combine_chunks(), self.steps)
+        atomic_write_parquet(kept, RunDir.part_path(self.stage_dir, name))
+        _write_rejects(rejected, RunDir.part_path(self.rejects_dir, name))
+        for total, count in zip(self.counts, counts, strict=True):
+            total.add(count)
+        self.parts.append(name)
+        self.part_rows[name] = kept.num_rows
+
+
+def read_unit_task(
+    unit_index: int,
+    unit: InputFile,
+    config: InputConfig,
+    steps: Sequence[Step],
+    stage_dir: str,
+    rejects_dir: str,
+) -> PartResult:
+    """Read one input unit into parts ``part-UUUUU-CCCCC`` through the fused map steps.
+
+    Input rejects (malformed lines, missing text, ...) go to ``input-UUUUU.parquet``."""
+    started = time.perf_counter()
+    prefix = f"part-{unit_index:05d}"
+    writer = _PartWriter(Path(stage_dir), Path(rejects_dir), prefix, config.part_records, steps)
+    read = StepCount()
+    input_rejects: list[pa.Table] = []
+    for shaped, seen in read_input(unit, config):
+        read.records_in += seen
+        read.records_out += shaped.records.num_rows
+        for reason, count in shaped.reject_counts.items():
+            read.rejects[reason] = read.rejects.get(reason, 0) + count
+        if shaped.rejects.num_rows:
+            input_rejects.append(shaped.rejects)
+        writer.add(shaped.records)
+    writer.flush()
+    _write_rejects(input_rejects, Path(rejects_dir) / f"input-{unit_index:05d}.parquet")
+    read.seconds = time.perf_counter() - started - sum(c.seconds for c in writer.counts)
+    result = PartResult(prefix, writer.parts, [read, *writer.counts], writer.part_rows)
+    atomic_write_json(RunDir.marker_path(Path(stage_dir), prefix), result.to_json())
+    return result
+
+
+@functools.lru_cache(maxsize=2)
+def load_state(path: str) -> Any:
+    """A global step's merged state, read once per worker process rather than once per part."""
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+def process_part_task(
+    steps: Sequence[Step],
+    state_path: str | None,
+    part: str,
+    input_dir: str,
+    stage_dir: str,
+    rejects_dir: str,
+) -> PartResult:
+    """Run a stage's steps (a global step's apply phase, then map steps) over one part."""
+    given = pq.read_table(RunDir.part_path(Path(input_dir), part))
+    state = load_state(state_path) if state_path else None
+    kept, rejected, counts = run_steps(given, steps, state)
+    atomic_write_parquet(kept, RunDir.part_path(Path(stage_dir), part))
+    _write_rejects(rejected, RunDir.part_path(Path(rejects_dir), part))
+    outcome = PartResult(part, [part], counts, {part: kept.num_rows})
+    atomic_write_json(RunDir.marker_path(Path(stage_dir), part), outcome.to_json())
+    return outcome
+
+
+def fit_part_task(step: GlobalStep, part: str, part_index: int, input_dir: str) -> tuple[int, Any]:
+    table = pq.read_table(RunDir.part_path(Path(input_dir), part))
+    return part_index, step.fit_part(table, part_index)
+
+
+def finished(folder: Path, name: str) -> PartResult | None:
+    marker = RunDir.marker_path(folder, name)
+    return PartResult.from_json(read_json(marker)) if marker.exists() else None
