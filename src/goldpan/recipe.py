@@ -84,6 +84,9 @@ class Recipe(BaseModel):
     ray_address: str | None = Field(None, description="Ray cluster address; none starts one.")
     workers: int | None = Field(None, gt=0, description="Parallel workers (default: all cores).")
     seed: int = 0
+    plugins: list[str] = Field(
+        default_factory=list, description="Modules to import first: they register custom steps."
+    )
     steps: list[StepConfig] = Field(default_factory=list)
 
     def worker_count(self) -> int:
@@ -153,8 +156,9 @@ def parse_recipe(data: Any, origin: str = "recipe") -> Recipe:
         recipe = Recipe.model_validate(data)
     except ValidationError as error:
         raise GoldpanError(format_validation_error(origin, error)) from None
-    from goldpan.engine.registry import build_step  # the registry validates step options
+    from goldpan.engine.registry import build_step, load_plugins
 
+    load_plugins(recipe.plugins, origin)
     for index, step in enumerate(recipe.steps):
         build_step(step, origin=origin, where=("steps", index))
     return recipe

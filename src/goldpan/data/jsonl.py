@@ -63,18 +63,15 @@ def iter_line_chunks(
             leftover = data
             continue
         chunk, leftover = data[: cut + 1], data[cut + 1 :]
-        yield chunk, next_line
-        next_line += chunk.count(b"\n")
+        lines = chunk.count(b"\n")
+        yield chunk, next_line, lines
+        next_line += lines
     if leftover:
-        yield leftover, next_line
-
-
-def _line_count(chunk: bytes) -> int:
-    return chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        yield leftover, next_line, 1
 
 
 def _fast_parse(
-    chunk: bytes, first_line: int, config: InputConfig, label: str
+    chunk: bytes, first_line: int, lines: int, config: InputConfig, label: str
 ) -> ShapedChunk | None:
     """The vectorised path, or None when the chunk needs line-by-line treatment."""
     try:
@@ -95,7 +92,7 @@ def _fast_parse(
                 return None
     if table is None:
         return None
-    if table.num_rows != _line_count(chunk):  # blank lines: positions would not be line numbers
+    if table.num_rows != lines:  # blank lines: positions would not be line numbers
         return None
     positions = pa.array(range(first_line, first_line + table.num_rows), pa.int64())
     try:
@@ -172,8 +169,8 @@ def read_jsonl(path: str, label: str, config: InputConfig) -> Iterator[tuple[Sha
         raise GoldpanError(f"{label}: cannot open: {error.strerror or error}") from None
     with stream:
         try:
-            for chunk, first_line in iter_line_chunks(stream):
-                shaped = _fast_parse(chunk, first_line, config, label)
+            for chunk, first_line, lines in iter_line_chunks(stream):
+                shaped = _fast_parse(chunk, first_line, lines, config, label)
                 if shaped is None:
                     shaped = _slow_parse(chunk, first_line, config, label)
                 yield shaped, shaped.records.num_rows + shaped.rejects.num_rows

@@ -16,6 +16,16 @@ from typing import Any
 from goldpan.errors import GoldpanError
 
 
+def start_method() -> str:
+    """How local workers start. ``fork`` where the OS has it: a worker is ready in milliseconds,
+    and the pool is created before the driver starts any threads of its own (it does no model
+    or Arrow work before the first stage). ``GOLDPAN_START_METHOD=spawn`` overrides it."""
+    chosen = os.environ.get("GOLDPAN_START_METHOD")
+    if chosen:
+        return chosen
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 class Executor:
     name = "base"
 
@@ -28,6 +38,9 @@ class Executor:
         """Results of ``fn(*args)`` for each args tuple, in completion order."""
         for args in calls:
             yield fn(*args)
+
+    def start(self) -> None:
+        """Bring workers up before the driver does any work of its own."""
 
     def close(self) -> None:
         """Release workers."""
@@ -48,10 +61,16 @@ class LocalExecutor(Executor):
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # spawn, not fork: workers must not inherit the parent's threads (Arrow, torch).
-            context = multiprocessing.get_context("spawn")
+            context = multiprocessing.get_context(start_method())
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            # One trivial task per worker starts them all now, while the driver has no threads.
+            for future in [self._pool.submit(os.getpid) for _ in range(self.workers)]:
+                future.result()
         return self._pool
+
+    def start(self) -> None:
+        if self.workers > 1:
+            self._ensure_pool()
 
     def run(
         self, fn: Callable[..., Any], calls: Sequence[tuple], phase: str = "task"

@@ -20,6 +20,17 @@ _STEP_MODULES = (
 )
 
 
+def load_plugins(modules: list[str], origin: str = "recipe") -> None:
+    """Import the recipe's plugin modules, whose ``@register_step`` classes become steps."""
+    for index, module in enumerate(modules):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise GoldpanError(
+                f"{origin}: plugins[{index}]: cannot import {module!r}: {error}"
+            ) from None
+
+
 def register_step(cls: type[Step]) -> type[Step]:
     """Class decorator: make a step available to recipes under ``cls.name``."""
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:

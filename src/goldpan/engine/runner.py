@@ -109,6 +109,7 @@ class Runner:
         executor = make_executor(
             self.recipe.executor, self.recipe.worker_count(), self.recipe.ray_address
         )
+        executor.start()
         with executor, StageProgress(self.console, enabled=not self.quiet) as progress:
             parts, stage_stats = self._read_stage(plan[0], units, executor, progress)
             stats += stage_stats
@@ -263,7 +264,7 @@ class Runner:
         counts = pc.value_counts(
             pa.chunked_array([c for col in ids for c in col.chunks], type=pa.string())
         )
-        repeated = [item["values"].as_py() for item in counts if item["counts"].as_py() > 1]
+        repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
         if repeated:
             examples = ", ".join(repr(v) for v in repeated[:3])
             raise GoldpanError(

@@ -174,7 +174,7 @@ class _PartWriter:
 
     def _write(self, table: pa.Table) -> None:
         name = f"{self.prefix}-{len(self.parts):05d}"
-        kept, rejected, counts = run_steps(table.combine_chunks(), self.steps)
+        kept, rejected, counts = run_steps(table, self.steps)
         atomic_write_parquet(kept, RunDir.part_path(self.stage_dir, name))
         _write_rejects(rejected, RunDir.part_path(self.rejects_dir, name))
         for total, count in zip(self.counts, counts, strict=True):

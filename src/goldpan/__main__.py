@@ -1,0 +1,3 @@
+from goldpan.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""Shared fixtures: a small corpus of real text from the embedded packages, recipe helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+PLUGINS = Path(__file__).parent / "plugins"
+sys.path.insert(0, str(PLUGINS))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SMALL_MIX = {"wikipedia_en": 300, "news": 100, "code": 60, "chat": 60, "markov": 80}
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 600 real documents of five kinds, with their ids and sources."""
+    from goldpan.data.demo_corpus import build_demo_corpus
+
+    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
+    build_demo_corpus(path, mix=SMALL_MIX, seed=1)
+    return path
+
+
+def write_recipe(path: Path, **fields: Any) -> Path:
+    path.write_text(yaml.safe_dump(fields, sort_keys=False))
+    return path
+
+
+def recipe_dict(
+    inputs: list[str], out: Path, steps: list[dict] | None = None, **extra: Any
+) -> dict:
+    data: dict[str, Any] = {
+        "input": {"paths": inputs, "id_field": "id"},
+        "output": {"dir": str(out), "format": "parquet"},
+        "workers": 1,
+        "steps": steps if steps is not None else [],
+    }
+    data.update(extra)
+    return data
+
+
+def goldpan(
+    *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """Run the real command line in a subprocess, as a user would."""
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")]),
+    }
+    full_env.update(env or {})
+    result = subprocess.run(
+        [sys.executable, "-m", "goldpan", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"goldpan {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def read_output(run_dir: Path) -> pa.Table:
+    """The kept records of a run, in output order."""
+    files = sorted((run_dir / "output").glob("*.parquet"))
+    return pa.concat_tables([pq.read_table(f) for f in files]) if files else pa.table({})
+
+
+def read_rejects(run_dir: Path) -> pa.Table:
+    files = sorted((run_dir / "rejects").rglob("*.parquet"))
+    tables = [pq.read_table(f) for f in files]
+    return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
