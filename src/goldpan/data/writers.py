@@ -8,32 +8,14 @@ import io
 import math
 import os
 import shutil
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from goldpan.data.chunking import rechunk
 from goldpan.engine.rundir import atomic_write_bytes, atomic_write_parquet
-
-
-def _rechunk(tables: Iterable[pa.Table], size: int) -> Iterator[pa.Table]:
-    """Tables of exactly ``size`` rows (the last may be shorter), in input order."""
-    buffer: list[pa.Table] = []
-    buffered = 0
-    for table in tables:
-        if table.num_rows == 0:
-            continue
-        buffer.append(table)
-        buffered += table.num_rows
-        while buffered >= size:
-            merged = pa.concat_tables(buffer, promote_options="permissive")
-            yield merged.slice(0, size)
-            rest = merged.slice(size)
-            buffer, buffered = ([rest] if rest.num_rows else []), rest.num_rows
-    if buffer:
-        yield pa.concat_tables(buffer, promote_options="permissive")
 
 
 def _jsonl_bytes(table: pa.Table) -> bytes:
@@ -67,7 +49,7 @@ def write_records(
             _link_or_copy(path, out_dir / name)
         return names
     tables = (pq.read_table(path) for path in non_empty)
-    shards = _rechunk(tables, shard_records) if shard_records else (t for t in tables if t.num_rows)
+    shards = rechunk(tables, shard_records) if shard_records else (t for t in tables if t.num_rows)
     names = []
     for index, shard in enumerate(shards):
         if fmt == "parquet":

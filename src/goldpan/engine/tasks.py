@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from goldpan.data.chunking import Rechunker
 from goldpan.data.inputs import InputFile
 from goldpan.data.readers import read_input
 from goldpan.data.records import count_values
@@ -125,14 +126,6 @@ def _write_rejects(tables: list[pa.Table], path: Path) -> None:
         atomic_write_parquet(pa.concat_tables(tables, promote_options="permissive"), path)
 
 
-def _concatenable(left: pa.Table, right: pa.Table) -> bool:
-    try:
-        pa.unify_schemas([left.schema, right.schema], promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return False
-    return True
-
-
 class _PartWriter:
     """Gathers read chunks into parts of ``part_records`` rows, runs the fused steps over each
     part and writes what they keep and reject."""
@@ -147,30 +140,18 @@ class _PartWriter:
     ) -> None:
         self.stage_dir, self.rejects_dir = stage_dir, rejects_dir
         self.prefix, self.part_records, self.steps = prefix, part_records, steps
-        self.buffer: list[pa.Table] = []
-        self.buffered = 0
+        self.rechunker = Rechunker(part_records)
         self.parts: list[str] = []
         self.part_rows: dict[str, int] = {}
         self.counts = [StepCount() for _ in steps]
 
     def add(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        if self.buffer and not _concatenable(self.buffer[-1], table):
-            self.flush()
-        self.buffer.append(table)
-        self.buffered += table.num_rows
-        while self.buffered >= self.part_records:
-            merged = pa.concat_tables(self.buffer, promote_options="permissive")
-            self._write(merged.slice(0, self.part_records))
-            rest = merged.slice(self.part_records)
-            self.buffer = [rest] if rest.num_rows else []
-            self.buffered = rest.num_rows
+        for part in self.rechunker.add(table):
+            self._write(part)
 
     def flush(self) -> None:
-        if self.buffer:
-            self._write(pa.concat_tables(self.buffer, promote_options="permissive"))
-        self.buffer, self.buffered = [], 0
+        for part in self.rechunker.finish():
+            self._write(part)
 
     def _write(self, table: pa.Table) -> None:
         name = f"{self.prefix}-{len(self.parts):05d}"
