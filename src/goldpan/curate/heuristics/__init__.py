@@ -1,0 +1,1 @@
+"""The published heuristic quality rules, one rule set per module."""

@@ -1,0 +1,127 @@
+"""``gopher_repetition``: the repetition rules of Gopher (Rae et al. 2021, Table A1).
+
+    duplicate line fraction                 0.30
+    duplicate paragraph fraction            0.30
+    duplicate line character fraction       0.20
+    duplicate paragraph character fraction  0.20
+    top 2-gram character fraction           0.20
+    top 3-gram character fraction           0.18
+    top 4-gram character fraction           0.16
+    duplicate 5-gram character fraction     0.15
+    duplicate 6-gram character fraction     0.14
+    duplicate 7-gram character fraction     0.13
+    duplicate 8-gram character fraction     0.12
+    duplicate 9-gram character fraction     0.11
+    duplicate 10-gram character fraction    0.10
+
+Fractions are of the document's characters. Paragraphs are separated by two or more newlines,
+lines by one or more. Duplicated n-grams are counted without overlap: after a repeated n-gram
+the scan moves on by n words, as in the reference implementation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from itertools import accumulate
+
+from pydantic import Field
+
+from goldpan.curate.heuristics.base import DocumentFilter
+from goldpan.curate.text import split_words
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import StepOptions
+
+_PARAGRAPHS = re.compile(r"\n{2,}")
+_LINES = re.compile(r"\n+")
+
+
+class GopherRepetitionOptions(StepOptions):
+    dup_line_frac: float | None = Field(0.30, description="Share of lines that are repeats.")
+    dup_para_frac: float | None = Field(0.30, description="Share of paragraphs that are repeats.")
+    dup_line_char_frac: float | None = Field(0.20, description="Characters in repeated lines.")
+    dup_para_char_frac: float | None = Field(0.20, description="Characters in repeated paragraphs.")
+    top_ngram_char_frac: dict[int, float] = Field(
+        {2: 0.20, 3: 0.18, 4: 0.16}, description="n -> max characters of the top n-gram."
+    )
+    dup_ngram_char_frac: dict[int, float] = Field(
+        {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
+        description="n -> max characters in repeated n-grams.",
+    )
+
+
+def duplicates(items: list[str]) -> tuple[int, int]:
+    """How many items repeat an earlier one, and how many characters those repeats hold."""
+    seen: set[str] = set()
+    count = chars = 0
+    for item in items:
+        if item in seen:
+            count += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return count, chars
+
+
+def top_ngram_chars(ids: list[int], lengths: list[int], n: int) -> int:
+    """Characters covered by the most frequent n-gram (words joined by single spaces), times
+    its count; ties go to the n-gram seen first."""
+    grams = Counter(tuple(ids[i : i + n]) for i in range(len(ids) - n + 1))
+    if not grams:
+        return 0
+    gram, count = grams.most_common(1)[0]
+    first = next(i for i in range(len(ids) - n + 1) if tuple(ids[i : i + n]) == gram)
+    return (sum(lengths[first : first + n]) + n - 1) * count
+
+
+def duplicated_ngram_chars(ids: list[int], prefix: list[int], n: int) -> int:
+    """Characters (words concatenated) inside n-grams that repeat an earlier n-gram."""
+    seen: set[tuple[int, ...]] = set()
+    chars, index, last = 0, 0, len(ids) - n + 1
+    while index < last:
+        gram = tuple(ids[index : index + n])
+        if gram in seen:
+            chars += prefix[index + n] - prefix[index]
+            index += n
+        else:
+            seen.add(gram)
+            index += 1
+    return chars
+
+
+@register_step
+class GopherRepetition(DocumentFilter):
+    """Gopher's repetition rules: repeated lines, paragraphs and n-grams."""
+
+    name = "gopher_repetition"
+    Options = GopherRepetitionOptions
+
+    def broken_rule(self, text: str) -> str | None:
+        o: GopherRepetitionOptions = self.options  # type: ignore[assignment]
+        if not text:
+            return "empty"
+        size = len(text)
+        paragraphs = _PARAGRAPHS.split(text.strip())
+        repeated, chars = duplicates(paragraphs)
+        if o.dup_para_frac is not None and repeated / len(paragraphs) > o.dup_para_frac:
+            return "dup_para_frac"
+        if o.dup_para_char_frac is not None and chars / size > o.dup_para_char_frac:
+            return "dup_para_char_frac"
+        lines = _LINES.split(text)
+        repeated, chars = duplicates(lines)
+        if o.dup_line_frac is not None and repeated / len(lines) > o.dup_line_frac:
+            return "dup_line_frac"
+        if o.dup_line_char_frac is not None and chars / size > o.dup_line_char_frac:
+            return "dup_line_char_frac"
+        words = split_words(text)
+        vocabulary: dict[str, int] = {}
+        ids = [vocabulary.setdefault(w, len(vocabulary)) for w in words]
+        lengths = [len(w) for w in words]
+        for n, limit in sorted(o.top_ngram_char_frac.items()):
+            if top_ngram_chars(ids, lengths, n) / size > limit:
+                return f"top_{n}_gram"
+        prefix = [0, *accumulate(lengths)]
+        for n, limit in sorted(o.dup_ngram_char_frac.items()):
+            if duplicated_ngram_chars(ids, prefix, n) / size > limit:
+                return f"duplicated_{n}_gram"
+        return None

@@ -1,0 +1,135 @@
+"""``pii``: redact e-mail addresses, IP addresses and phone numbers with typed placeholders.
+
+Regular expressions find candidates; IP addresses are confirmed with ``ipaddress`` so version
+strings and clock times are left alone. Each kind is counted in its own column
+(``pii_email``, ``pii_ip``, ``pii_phone``). With ``engine: presidio`` Microsoft Presidio's
+analyzer finds the entities instead (it must be installed with a spaCy model).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from functools import cached_property
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import Field
+
+from goldpan.data.schema import TEXT, TEXT_TYPE
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import MapStep, StepOptions
+from goldpan.errors import GoldpanError
+
+EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+)
+IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
+IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+PHONE = re.compile(
+    r"(?<![\w+])(?:"
+    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,4}){1,4}"  # +44 20 7946 0958
+    r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (555) 123-4567
+    r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
+    r")(?![\w-])"
+)
+
+PLACEHOLDERS = {"email": "<EMAIL_ADDRESS>", "ip": "<IP_ADDRESS>", "phone": "<PHONE_NUMBER>"}
+PRESIDIO_ENTITIES = {"EMAIL_ADDRESS": "email", "IP_ADDRESS": "ip", "PHONE_NUMBER": "phone"}
+
+
+def _valid_ip(candidate: str) -> bool:
+    try:
+        ipaddress.ip_address(candidate)
+    except ValueError:
+        return False
+    return True
+
+
+class PiiOptions(StepOptions):
+    kinds: list[Literal["email", "ip", "phone"]] = Field(
+        ["email", "ip", "phone"], description="What to redact."
+    )
+    engine: Literal["regex", "presidio"] = Field(
+        "regex", description="regex (fast, built in) or presidio (if installed)."
+    )
+    placeholders: dict[str, str] = Field(
+        dict(PLACEHOLDERS), description="Replacement text per kind."
+    )
+
+
+@register_step
+class Pii(MapStep):
+    """Redact e-mail addresses, IPv4/IPv6 addresses and phone numbers; count them per kind."""
+
+    name = "pii"
+    Options = PiiOptions
+
+    def _substitute(
+        self, pattern: re.Pattern, text: str, kind: str, accept: Callable[[str], bool] | None = None
+    ) -> tuple[str, int]:
+        found = 0
+        placeholder = self.options.placeholders.get(kind, PLACEHOLDERS[kind])  # type: ignore[attr-defined]
+
+        def replace(match: re.Match) -> str:
+            nonlocal found
+            if accept is not None and not accept(match.group(0)):
+                return match.group(0)
+            found += 1
+            return placeholder
+
+        return pattern.sub(replace, text), found
+
+    def redact_regex(self, text: str) -> tuple[str, dict[str, int]]:
+        kinds = self.options.kinds  # type: ignore[attr-defined]
+        counts = dict.fromkeys(PLACEHOLDERS, 0)
+        if "email" in kinds and "@" in text:
+            text, counts["email"] = self._substitute(EMAIL, text, "email")
+        if "ip" in kinds:
+            text, v4 = self._substitute(IPV4, text, "ip", _valid_ip)
+            v6 = 0
+            if "::" in text or text.count(":") >= 7:
+                text, v6 = self._substitute(IPV6, text, "ip", _valid_ip)
+            counts["ip"] = v4 + v6
+        if "phone" in kinds:
+            text, counts["phone"] = self._substitute(PHONE, text, "phone")
+        return text, counts
+
+    @cached_property
+    def _presidio(self):  # type: ignore[no-untyped-def]
+        try:
+            from presidio_analyzer import AnalyzerEngine
+        except ImportError:
+            raise GoldpanError("pii: engine presidio needs presidio-analyzer installed") from None
+        try:
+            return AnalyzerEngine()
+        except (OSError, ValueError) as error:
+            raise GoldpanError(f"pii: presidio cannot start (a spaCy model?): {error}") from None
+
+    def redact_presidio(self, text: str) -> tuple[str, dict[str, int]]:
+        wanted = {e for e, k in PRESIDIO_ENTITIES.items() if k in self.options.kinds}  # type: ignore[attr-defined]
+        results = self._presidio.analyze(text=text, entities=sorted(wanted), language="en")
+        counts = dict.fromkeys(PLACEHOLDERS, 0)
+        for result in sorted(results, key=lambda r: r.start, reverse=True):
+            kind = PRESIDIO_ENTITIES[result.entity_type]
+            counts[kind] += 1
+            placeholder = self.options.placeholders.get(kind, PLACEHOLDERS[kind])  # type: ignore[attr-defined]
+            text = text[: result.start] + placeholder + text[result.end :]
+        return text, counts
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        redact = self.redact_presidio if self.options.engine == "presidio" else self.redact_regex  # type: ignore[attr-defined]
+        texts: list[str] = []
+        counts: dict[str, list[int]] = {kind: [] for kind in PLACEHOLDERS}
+        for text in batch.column(TEXT).to_pylist():
+            redacted, found = redact(text)
+            texts.append(redacted)
+            for kind in PLACEHOLDERS:
+                counts[kind].append(found[kind])
+        batch = batch.set_column(
+            batch.schema.get_field_index(TEXT), TEXT, pa.array(texts, TEXT_TYPE)
+        )
+        for kind, values in counts.items():
+            batch = batch.append_column(f"pii_{kind}", pa.array(values, pa.int32()))
+        return batch
