@@ -4,7 +4,8 @@ The published rules (Gopher, C4, FineWeb) count "words" and "sentences" without 
 text is cut into them. The reference implementations cut with spaCy's rule-based English
 tokenizer and sentencizer; we follow the same affix rules (split at whitespace, then peel
 prefixes and suffixes such as brackets, quotes, currency, contractions and final periods, then
-split infixes such as hyphens between letters), cached per chunk, at a fraction of the cost. ``benchmarks/filters.py`` measures how often decisions still differ.
+split infixes such as hyphens between letters), cached per chunk, at a fraction of the cost.
+``benchmarks/filters.py`` measures how often decisions still differ.
 """
 
 from __future__ import annotations
