@@ -6,8 +6,10 @@ from goldpan.data.chunking import rechunk
 
 
 def test_rechunk_gives_tables_of_the_requested_size_in_order() -> None:
-    tables = [pa.table({"id": [str(i) for i in range(s, s + n)]}) for s, n in
-              [(0, 3), (3, 0), (3, 5), (8, 4)]]
+    tables = [
+        pa.table({"id": [str(i) for i in range(s, s + n)]})
+        for s, n in [(0, 3), (3, 0), (3, 5), (8, 4)]
+    ]
     sizes = [t.num_rows for t in rechunk(tables, 4)]
     assert sizes == [4, 4, 4]
     ids = [i for t in rechunk(tables, 5) for i in t.column("id").to_pylist()]

@@ -36,7 +36,7 @@ class InputConfig(BaseModel):
     source: str | None = Field(
         None, description="Origin label for records without source_field (default: file name)."
     )
-    part_records: int = Field(10_000, gt=0, description="Records per part (the unit of work).")
+    part_records: int = Field(2_500, gt=0, description="Records per part (the unit of work).")
     max_text_chars: int | None = Field(
         10_000_000, gt=0, description="Longer documents are rejected as text_too_long."
     )

@@ -63,7 +63,8 @@ class Normalize(MapStep):
 
     def normalize(self, text: str) -> str:
         o: NormalizeOptions = self.options  # type: ignore[assignment]
-        if o.fix_encoding:
+        # Mojibake needs non-ASCII characters and entities need "&": plain ASCII skips ftfy.
+        if o.fix_encoding and not (text.isascii() and "&" not in text):
             import ftfy
 
             text = ftfy.fix_text(text, self._ftfy_config)

@@ -72,9 +72,14 @@ def plan_stages(recipe: Recipe, units: list[InputFile]) -> list[PlannedStage]:
         "input": recipe.input.model_dump(mode="json"),
         "units": [(u.path, u.format, u.size, u.mtime_ns) for u in units],
     }
+    # Map steps ride along with reading when there are enough input units to keep every
+    # worker busy; with fewer (one big file) they form a stage of their own, run in parallel
+    # over the parts the read stage wrote.
+    fuse_with_read = len(units) >= recipe.worker_count()
     groups: list[tuple[int, list[Step]]] = [(0, [])]
     for position, step in enumerate(steps, start=1):
-        if isinstance(step, GlobalStep):
+        starts_stage = isinstance(step, GlobalStep) or (position == 1 and not fuse_with_read)
+        if starts_stage:
             groups.append((position, [step]))
         else:
             groups[-1][1].append(step)

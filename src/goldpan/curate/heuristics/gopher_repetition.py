@@ -22,9 +22,8 @@ the scan moves on by n words, as in the reference implementation.
 from __future__ import annotations
 
 import re
-from collections import Counter
-from itertools import accumulate
 
+import numpy as np
 from pydantic import Field
 
 from goldpan.curate.heuristics.base import DocumentFilter
@@ -63,28 +62,52 @@ def duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def top_ngram_chars(ids: list[int], lengths: list[int], n: int) -> int:
-    """Characters covered by the most frequent n-gram (words joined by single spaces), times
-    its count; ties go to the n-gram seen first."""
-    grams = Counter(tuple(ids[i : i + n]) for i in range(len(ids) - n + 1))
-    if not grams:
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+def ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
+    """A 64-bit hash of every n-gram of word ids, all positions at once."""
+    count = len(ids) - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    hashes = np.zeros(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for offset in range(n):
+            hashes = hashes * _MULTIPLIER + ids[offset : offset + count]
+    return hashes
+
+
+def top_ngram_chars(ids: np.ndarray, prefix: np.ndarray, n: int) -> int:
+    """Characters of the most frequent n-gram (words joined by single spaces) times its count;
+    ties go to the n-gram seen first, as ``Counter.most_common`` does."""
+    hashes = ngram_hashes(ids, n)
+    if not len(hashes):
         return 0
-    gram, count = grams.most_common(1)[0]
-    first = next(i for i in range(len(ids) - n + 1) if tuple(ids[i : i + n]) == gram)
-    return (sum(lengths[first : first + n]) + n - 1) * count
+    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+    best = counts.max()
+    start = int(first[counts == best].min())
+    return int(prefix[start + n] - prefix[start] + n - 1) * int(best)
 
 
-def duplicated_ngram_chars(ids: list[int], prefix: list[int], n: int) -> int:
-    """Characters (words concatenated) inside n-grams that repeat an earlier n-gram."""
-    seen: set[tuple[int, ...]] = set()
-    chars, index, last = 0, 0, len(ids) - n + 1
+def duplicated_ngram_chars(ids: np.ndarray, prefix: np.ndarray, n: int) -> int:
+    """Characters (words concatenated) inside n-grams that repeat an earlier n-gram; after a
+    repeat the scan moves on by n words, so repeats never overlap."""
+    hashes = ngram_hashes(ids, n)
+    if not len(hashes):
+        return 0
+    unique, classes = np.unique(hashes, return_inverse=True)
+    if len(unique) == len(hashes):  # no n-gram occurs twice: nothing to scan
+        return 0
+    seen = bytearray(len(unique))
+    chars, index, last = 0, 0, len(hashes)
+    classes_list = classes.tolist()
     while index < last:
-        gram = tuple(ids[index : index + n])
-        if gram in seen:
-            chars += prefix[index + n] - prefix[index]
+        gram = classes_list[index]
+        if seen[gram]:
+            chars += int(prefix[index + n] - prefix[index])
             index += n
         else:
-            seen.add(gram)
+            seen[gram] = 1
             index += 1
     return chars
 
@@ -115,12 +138,16 @@ class GopherRepetition(DocumentFilter):
             return "dup_line_char_frac"
         words = split_words(text)
         vocabulary: dict[str, int] = {}
-        ids = [vocabulary.setdefault(w, len(vocabulary)) for w in words]
-        lengths = [len(w) for w in words]
+        ids = np.fromiter(
+            (vocabulary.setdefault(w, len(vocabulary) + 1) for w in words),
+            dtype=np.uint64,
+            count=len(words),
+        )
+        prefix = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)), out=prefix[1:])
         for n, limit in sorted(o.top_ngram_char_frac.items()):
-            if top_ngram_chars(ids, lengths, n) / size > limit:
+            if top_ngram_chars(ids, prefix, n) / size > limit:
                 return f"top_{n}_gram"
-        prefix = [0, *accumulate(lengths)]
         for n, limit in sorted(o.dup_ngram_char_frac.items()):
             if duplicated_ngram_chars(ids, prefix, n) / size > limit:
                 return f"duplicated_{n}_gram"
