@@ -36,7 +36,12 @@ class InputConfig(BaseModel):
     source: str | None = Field(
         None, description="Origin label for records without source_field (default: file name)."
     )
-    part_records: int = Field(2_500, gt=0, description="Records per part (the unit of work).")
+    part_records: int | None = Field(
+        None,
+        gt=0,
+        description="Records per part, the unit of work and resume (default: 10,000 with many "
+        "input files, 2,000 with fewer files than workers, so that parts spread the work).",
+    )
     max_text_chars: int | None = Field(
         10_000_000, gt=0, description="Longer documents are rejected as text_too_long."
     )

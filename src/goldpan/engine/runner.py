@@ -40,7 +40,7 @@ from goldpan.engine.tasks import (
     read_unit_task,
 )
 from goldpan.errors import GoldpanError
-from goldpan.recipe import Recipe, config_hash
+from goldpan.recipe import InputConfig, Recipe, config_hash
 
 
 @dataclass
@@ -62,6 +62,22 @@ class RunResult:
     output_files: list[str]
 
 
+def fuses_with_read(recipe: Recipe, units: list[InputFile]) -> bool:
+    """Map steps ride along with reading when there are enough input units to keep every
+    worker busy; with fewer (one big file) they form a stage of their own, run in parallel
+    over the parts the read stage wrote."""
+    return len(units) >= recipe.worker_count()
+
+
+def resolved_input(recipe: Recipe, units: list[InputFile]) -> InputConfig:
+    """The input config with the part size filled in: big parts when files give parallelism,
+    small ones when parts must."""
+    if recipe.input.part_records is not None:
+        return recipe.input
+    size = 10_000 if fuses_with_read(recipe, units) else 2_000
+    return recipe.input.model_copy(update={"part_records": size})
+
+
 def plan_stages(recipe: Recipe, units: list[InputFile]) -> list[PlannedStage]:
     steps = [
         build_step(config, origin="recipe", where=("steps", index), seed=recipe.seed)
@@ -69,13 +85,10 @@ def plan_stages(recipe: Recipe, units: list[InputFile]) -> list[PlannedStage]:
     ]
     read_config = {
         "goldpan": goldpan.__version__,
-        "input": recipe.input.model_dump(mode="json"),
+        "input": resolved_input(recipe, units).model_dump(mode="json"),
         "units": [(u.path, u.format, u.size, u.mtime_ns) for u in units],
     }
-    # Map steps ride along with reading when there are enough input units to keep every
-    # worker busy; with fewer (one big file) they form a stage of their own, run in parallel
-    # over the parts the read stage wrote.
-    fuse_with_read = len(units) >= recipe.worker_count()
+    fuse_with_read = fuses_with_read(recipe, units)
     groups: list[tuple[int, list[Step]]] = [(0, [])]
     for position, step in enumerate(steps, start=1):
         starts_stage = isinstance(step, GlobalStep) or (position == 1 and not fuse_with_read)
@@ -237,7 +250,7 @@ class Runner:
                     (
                         index,
                         unit,
-                        self.recipe.input,
+                        resolved_input(self.recipe, units),
                         planned.steps,
                         str(stage_dir),
                         str(rejects_dir),
