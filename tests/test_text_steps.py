@@ -114,3 +114,14 @@ def test_pii_never_drops_a_record() -> None:
     assert "reject_reason" not in table.column_names
     assert table.num_rows == 2
     assert pa.types.is_large_string(table.schema.field("text").type)
+
+
+def test_pii_with_presidio_redacts_the_same_kinds_offline() -> None:
+    text = "Mail john.doe@example.com or call (555) 123-4567 from 192.168.1.20 today."
+    result = Pii(Pii.Options(engine="presidio")).process(batch([text]))
+    assert result.column("text").to_pylist() == [
+        "Mail <EMAIL_ADDRESS> or call <PHONE_NUMBER> from <IP_ADDRESS> today."
+    ]
+    assert result.column("pii_email").to_pylist() == [1]
+    assert result.column("pii_phone").to_pylist() == [1]
+    assert result.column("pii_ip").to_pylist() == [1]

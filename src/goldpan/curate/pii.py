@@ -3,7 +3,8 @@
 Regular expressions find candidates; IP addresses are confirmed with ``ipaddress`` so version
 strings and clock times are left alone. Each kind is counted in its own column
 (``pii_email``, ``pii_ip``, ``pii_phone``). With ``engine: presidio`` Microsoft Presidio's
-analyzer finds the entities instead (it must be installed with a spaCy model).
+recognizers find them instead (``goldpan[pii]``), on a blank spaCy pipeline unless a model
+is named; nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ PLACEHOLDERS = {"email": "<EMAIL_ADDRESS>", "ip": "<IP_ADDRESS>", "phone": "<PHO
 PRESIDIO_ENTITIES = {"EMAIL_ADDRESS": "email", "IP_ADDRESS": "ip", "PHONE_NUMBER": "phone"}
 
 
+def _tldextract_offline() -> None:
+    """Presidio's e-mail recognizer uses tldextract, which fetches the public suffix list on
+    first use; the snapshot it ships is enough and no network call is made."""
+    try:
+        import tldextract
+    except ImportError:
+        return
+    tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=())
+
+
 def _valid_ip(candidate: str) -> bool:
     try:
         ipaddress.ip_address(candidate)
@@ -53,6 +64,9 @@ class PiiOptions(StepOptions):
     )
     engine: Literal["regex", "presidio"] = Field(
         "regex", description="regex (fast, built in) or presidio (if installed)."
+    )
+    presidio_model: str | None = Field(
+        None, description="spaCy model for presidio's NER (default: a blank pipeline, no NER)."
     )
     placeholders: dict[str, str] = Field(
         dict(PLACEHOLDERS), description="Replacement text per kind."
@@ -99,13 +113,28 @@ class Pii(MapStep):
     @cached_property
     def _presidio(self):  # type: ignore[no-untyped-def]
         try:
+            import spacy
             from presidio_analyzer import AnalyzerEngine
+            from presidio_analyzer.nlp_engine import SpacyNlpEngine
         except ImportError:
-            raise GoldpanError("pii: engine presidio needs presidio-analyzer installed") from None
-        try:
-            return AnalyzerEngine()
-        except (OSError, ValueError) as error:
-            raise GoldpanError(f"pii: presidio cannot start (a spaCy model?): {error}") from None
+            raise GoldpanError(
+                "pii: engine presidio needs presidio-analyzer: pip install 'goldpan[pii]'"
+            ) from None
+        _tldextract_offline()
+        model = self.options.presidio_model  # type: ignore[attr-defined]
+
+        class LocalSpacy(SpacyNlpEngine):
+            """Presidio would download a model it does not find; use what is installed."""
+
+            def load(self) -> None:
+                try:
+                    self.nlp = {"en": spacy.load(model) if model else spacy.blank("en")}
+                except OSError as error:
+                    raise GoldpanError(f"pii: spaCy model {model!r} is not installed") from error
+
+        engine = LocalSpacy(models=[{"lang_code": "en", "model_name": model or "blank"}])
+        engine.load()
+        return AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
 
     def redact_presidio(self, text: str) -> tuple[str, dict[str, int]]:
         wanted = {e for e, k in PRESIDIO_ENTITIES.items() if k in self.options.kinds}  # type: ignore[attr-defined]
