@@ -17,6 +17,7 @@ _STEP_MODULES = (
     "goldpan.curate.length",
     "goldpan.curate.sample",
     "goldpan.curate.dedup.exact",
+    "goldpan.curate.dedup.minhash",
     "goldpan.curate.normalize",
     "goldpan.curate.langid",
     "goldpan.curate.pii",

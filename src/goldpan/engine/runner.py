@@ -349,6 +349,8 @@ class Runner:
         state_path = self.run_dir.stage_dir(planned.stage) / "_state.pkl"
         if state_path.exists():
             return str(state_path)
+        step.workdir = self.run_dir.stage_dir(planned.stage) / "_work"
+        step.workdir.mkdir(parents=True, exist_ok=True)
         task = progress.stage(f"fit {step.name}", sum(rows.get(p, 0) for p in parts))
         summaries: list[Any] = [None] * len(parts)
         calls = [(step, part, index, input_dir) for index, part in enumerate(parts)]

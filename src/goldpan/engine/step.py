@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -56,7 +57,12 @@ class GlobalStep(Step):
 
     ``fit_part`` summarises one part (in parallel, on any executor), ``merge`` joins the
     summaries in part order into a small state, and ``apply`` is a map phase using that state.
+    ``workdir`` is a folder of the stage in the run directory, set by the engine before the fit
+    phase, for what is too big to travel as a summary (signatures, embeddings): fit phases
+    write there per part and ``merge`` reads it back piece by piece.
     """
+
+    workdir: Path | None = None
 
     @abstractmethod
     def fit_part(self, batch: pa.Table, part_index: int) -> Any:

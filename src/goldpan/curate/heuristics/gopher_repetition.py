@@ -26,6 +26,7 @@ import re
 import numpy as np
 from pydantic import Field
 
+from goldpan.curate.hashing import ngram_hashes
 from goldpan.curate.heuristics.base import DocumentFilter
 from goldpan.curate.text import split_words
 from goldpan.engine.registry import register_step
@@ -60,21 +61,6 @@ def duplicates(items: list[str]) -> tuple[int, int]:
         else:
             seen.add(item)
     return count, chars
-
-
-_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-
-
-def ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
-    """A 64-bit hash of every n-gram of word ids, all positions at once."""
-    count = len(ids) - n + 1
-    if count <= 0:
-        return np.empty(0, dtype=np.uint64)
-    hashes = np.zeros(count, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for offset in range(n):
-            hashes = hashes * _MULTIPLIER + ids[offset : offset + count]
-    return hashes
 
 
 def top_ngram_chars(ids: np.ndarray, prefix: np.ndarray, n: int) -> int:

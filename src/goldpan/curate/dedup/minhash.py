@@ -1,0 +1,265 @@
+"""``minhash_dedup``: near-duplicate removal with MinHash and LSH banding.
+
+Each text becomes a set of word n-gram shingles (5 by default) after lower-casing and
+removing punctuation; each shingle a 64-bit hash. A signature holds, for each of b x r hash
+functions, the minimum over the shingles (Broder 1997), which two documents share with a
+probability equal to the Jaccard similarity of their shingle sets. Signatures are cut into b
+bands of r rows; documents that agree on a whole band become candidates (Indyk and Motwani
+1998). FineWeb uses 14 bands of 8 rows (112 hash functions), which finds pairs at Jaccard 0.75
+with probability 0.77 and at 0.85 with probability 0.97.
+
+The fit phase computes the signatures of a part, all documents at once with numpy, and writes
+them to the stage's work folder. The merge reads one band at a time from every part, sorts the
+band hashes to find equal runs, joins candidates into clusters with union-find, optionally
+checks each candidate's true Jaccard similarity, and picks one record to keep per cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field, model_validator
+
+from goldpan.curate.hashing import ngram_hashes, row_hashes, word_hashes
+from goldpan.data.schema import ID, TEXT
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+
+_NON_WORD = re.compile(r"[^\w\s]+")
+_EMPTY_SIGNATURE = np.iinfo(np.uint32).max
+
+
+class MinHashOptions(StepOptions):
+    ngram: int = Field(5, ge=1, description="Words per shingle.")
+    bands: int = Field(14, ge=1, description="LSH bands (b).")
+    rows: int = Field(8, ge=1, description="Rows per band (r); b x r hash functions.")
+    check_jaccard: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Keep a candidate pair only if its true shingle Jaccard reaches this.",
+    )
+    keep: Literal["first", "lowest_id", "longest"] = Field(
+        "first", description="Which record of a cluster survives."
+    )
+    seed: int | None = Field(None, description="Hash seed (default: the recipe's seed).")
+
+    @model_validator(mode="after")
+    def _not_too_many(self) -> MinHashOptions:
+        if self.bands * self.rows > 1024:
+            raise ValueError("bands x rows above 1024 hash functions is not supported")
+        return self
+
+
+def shingles(text: str, n: int) -> np.ndarray:
+    """The distinct shingle hashes of one text; a text shorter than n words is one shingle."""
+    words = _NON_WORD.sub(" ", text.lower()).split()
+    if not words:
+        return np.empty(0, dtype=np.uint64)
+    return np.unique(ngram_hashes(word_hashes(words), min(n, len(words))))
+
+
+def shingle_table(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """All shingles of a batch, concatenated, and the offsets where each text's start."""
+    sets = [shingles(text, n) for text in texts]
+    offsets = np.zeros(len(sets) + 1, dtype=np.int64)
+    np.cumsum([len(s) for s in sets], out=offsets[1:])
+    values = np.concatenate(sets) if sets else np.empty(0, dtype=np.uint64)
+    return values, offsets
+
+
+def hash_parameters(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multiply-shift hash functions h(x) = (a x + b) >> 32 with odd a."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**63, size=count, dtype=np.uint64) | np.uint64(1)
+    b = rng.integers(0, 2**63, size=count, dtype=np.uint64)
+    return a, b
+
+
+def signatures(
+    values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 16
+) -> np.ndarray:
+    """MinHash signatures (documents x hash functions, uint32); empty texts get all-max."""
+    docs = len(offsets) - 1
+    result = np.full((docs, len(a)), _EMPTY_SIGNATURE, dtype=np.uint32)
+    lengths = np.diff(offsets)
+    present = lengths > 0
+    if not present.any():
+        return result
+    starts = offsets[:-1][present]
+    with np.errstate(over="ignore"):
+        for first in range(0, len(a), chunk):
+            part_a, part_b = a[first : first + chunk], b[first : first + chunk]
+            hashed = (values[:, None] * part_a[None, :] + part_b[None, :]) >> np.uint64(32)
+            result[present, first : first + chunk] = np.minimum.reduceat(
+                hashed.astype(np.uint32), starts, axis=0
+            )
+    return result
+
+
+class _UnionFind:
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def find(self, item: int) -> int:
+        parent = self.parent
+        root = item
+        while parent[root] != root:
+            root = parent[root]
+        while parent[item] != root:
+            parent[item], item = root, parent[item]
+        return root
+
+    def union(self, left: int, right: int) -> None:
+        a, b = self.find(left), self.find(right)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+
+def jaccard(left: np.ndarray, right: np.ndarray) -> float:
+    if not len(left) and not len(right):
+        return 1.0
+    common = len(np.intersect1d(left, right, assume_unique=True))
+    return common / (len(left) + len(right) - common)
+
+
+@register_step
+class MinHashDedup(GlobalStep):
+    """Remove near-duplicates: MinHash signatures, LSH bands, clusters; one record kept each."""
+
+    name = "minhash_dedup"
+    Options = MinHashOptions
+
+    # ------------------------------------------------------------ fit: one part
+    def _paths(self, part_index: int) -> dict[str, Path]:
+        assert self.workdir is not None, "the engine sets workdir before the fit phase"
+        stem = self.workdir / f"part-{part_index:05d}"
+        return {kind: stem.with_suffix(f".{kind}.npy") for kind in ("sig", "shingles", "offsets")}
+
+    def fit_part(self, batch: pa.Table, part_index: int) -> int:
+        o: MinHashOptions = self.options  # type: ignore[assignment]
+        texts = batch.column(TEXT).to_pylist()
+        values, offsets = shingle_table(texts, o.ngram)
+        a, b = hash_parameters(o.bands * o.rows, self.seed if o.seed is None else o.seed)
+        paths = self._paths(part_index)
+        np.save(paths["sig"], signatures(values, offsets, a, b))
+        if o.check_jaccard is not None:
+            np.save(paths["shingles"], values)
+            np.save(paths["offsets"], offsets)
+        lengths = pa.array([len(t) for t in texts], pa.int64())
+        pq.write_table(
+            pa.table({ID: batch.column(ID), "length": lengths}),
+            paths["sig"].with_suffix("").with_suffix(".meta.parquet"),
+        )
+        return batch.num_rows
+
+    # ------------------------------------------------------------ merge: all parts
+    def _candidate_pairs(self, counts: Sequence[int]) -> np.ndarray:
+        """Pairs of global row numbers that share a band, deduplicated (band by band, so only
+        one band of every signature is in memory at a time)."""
+        o: MinHashOptions = self.options  # type: ignore[assignment]
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        pairs = []
+        for band in range(o.bands):
+            columns = slice(band * o.rows, (band + 1) * o.rows)
+            keys, rows = [], []
+            for part_index, count in enumerate(counts):
+                if not count:
+                    continue
+                sig = np.load(self._paths(part_index)["sig"], mmap_mode="r")[:, columns]
+                usable = ~(sig == _EMPTY_SIGNATURE).all(axis=1)
+                keys.append(row_hashes(np.asarray(sig[usable])))
+                rows.append(np.flatnonzero(usable) + starts[part_index])
+            if not keys:
+                continue
+            key, row = np.concatenate(keys), np.concatenate(rows)
+            order = np.argsort(key, kind="stable")
+            key, row = key[order], row[order]
+            same = np.flatnonzero(key[1:] == key[:-1]) + 1
+            if not len(same):
+                continue
+            # Each member of a run pairs with the run's first member (a star, not a chain), so
+            # a Jaccard check compares every candidate with the same representative.
+            run_start = np.maximum.accumulate(
+                np.where(np.r_[True, key[1:] != key[:-1]], np.arange(len(key)), 0)
+            )
+            pairs.append(np.stack([row[run_start[same]], row[same]], axis=1))
+        if not pairs:
+            return np.empty((0, 2), dtype=np.int64)
+        return np.unique(np.concatenate(pairs), axis=0)
+
+    def _shingles_of(self, counts: Sequence[int]):  # type: ignore[no-untyped-def]
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+        def lookup(row: int) -> np.ndarray:
+            part = int(np.searchsorted(starts, row, side="right") - 1)
+            if part not in cache:
+                paths = self._paths(part)
+                cache[part] = (np.load(paths["shingles"], mmap_mode="r"), np.load(paths["offsets"]))
+            values, offsets = cache[part]
+            local = row - starts[part]
+            return np.asarray(values[offsets[local] : offsets[local + 1]])
+
+        return lookup
+
+    def merge(self, summaries: Sequence[int]) -> dict[str, tuple[str, bool]]:
+        o: MinHashOptions = self.options  # type: ignore[assignment]
+        counts = list(summaries)
+        pairs = self._candidate_pairs(counts)
+        union = _UnionFind(int(sum(counts)))
+        lookup = self._shingles_of(counts) if o.check_jaccard is not None else None
+        for left, right in pairs.tolist():
+            if lookup is not None and jaccard(lookup(left), lookup(right)) < o.check_jaccard:
+                continue
+            union.union(left, right)
+        clusters: dict[int, list[int]] = {}
+        for row in {row for pair in pairs.tolist() for row in pair}:
+            clusters.setdefault(union.find(row), []).append(row)
+        clusters = {root: rows for root, rows in clusters.items() if len(rows) > 1}
+        if not clusters:
+            return {}
+        meta = pa.concat_tables(
+            [
+                pq.read_table(self._paths(i)["sig"].with_suffix("").with_suffix(".meta.parquet"))
+                for i, count in enumerate(counts)
+                if count
+            ]
+        )
+        ids = meta.column(ID).to_pylist()
+        lengths = meta.column("length").to_pylist()
+        state: dict[str, tuple[str, bool]] = {}
+        for rows in clusters.values():
+            keeper = min(rows, key=lambda r: self._rank(r, ids[r], lengths[r]))
+            for row in rows:
+                state[ids[row]] = (ids[keeper], row == keeper)
+        return state
+
+    def _rank(self, row: int, record_id: str, length: int) -> tuple[Any, ...]:
+        keep = self.options.keep  # type: ignore[attr-defined]
+        if keep == "lowest_id":
+            return (record_id,)
+        if keep == "longest":
+            return (-length, row)
+        return (row,)
+
+    # ------------------------------------------------------------ apply: one part
+    def apply(self, batch: pa.Table, state: dict[str, tuple[str, bool]]) -> pa.Table:
+        clusters: list[str | None] = []
+        duplicate_of: list[str | None] = []
+        reasons: list[str | None] = []
+        for record_id in batch.column(ID).to_pylist():
+            entry = state.get(record_id)
+            clusters.append(entry[0] if entry else None)
+            is_copy = entry is not None and not entry[1]
+            duplicate_of.append(entry[0] if is_copy else None)
+            reasons.append(self.reason("near_duplicate") if is_copy else None)
+        batch = batch.append_column("minhash_cluster", pa.array(clusters, pa.string()))
+        batch = batch.append_column("reject_duplicate_of", pa.array(duplicate_of, pa.string()))
+        return with_reject_reasons(batch, reasons)
