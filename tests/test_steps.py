@@ -110,3 +110,12 @@ def test_samples_with_the_same_seed_nest() -> None:
     small = _reasons(Sample(Sample.Options(fraction=0.1)), batch)
     large = _reasons(Sample(Sample.Options(fraction=0.5)), batch)
     assert all(big is None for tiny, big in zip(small, large, strict=True) if tiny is None)
+
+
+def test_length_filter_counts_no_words_in_empty_or_padded_texts() -> None:
+    step = LengthFilter(LengthFilter.Options(min_words=1, max_words=2))
+    assert _reasons(step, _batch(["", "   ", "  two words  "])) == [
+        "length_filter:min_words",
+        "length_filter:min_words",
+        None,
+    ]

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from goldpan.curate.text import arrow_words
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
@@ -29,8 +30,7 @@ class LengthOptions(StepOptions):
 
 def word_counts(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Whitespace-separated words per document, computed in Arrow's C++ kernels."""
-    split = pc.utf8_split_whitespace(text)
-    return pc.fill_null(pc.list_value_length(split), 0).to_numpy(zero_copy_only=False)
+    return pc.fill_null(pc.list_value_length(arrow_words(text)), 0).to_numpy(zero_copy_only=False)
 
 
 @register_step

@@ -1,7 +1,7 @@
 """``minhash_dedup``: near-duplicate removal with MinHash and LSH banding.
 
 Each text becomes a set of word n-gram shingles (5 by default) after lower-casing and
-removing punctuation; each shingle a 64-bit hash. A signature holds, for each of b x r hash
+deleting punctuation; each shingle a 64-bit hash. A signature holds, for each of b x r hash
 functions, the minimum over the shingles (Broder 1997), which two documents share with a
 probability equal to the Jaccard similarity of their shingle sets. Signatures are cut into b
 bands of r rows; documents that agree on a whole band become candidates (Indyk and Motwani
@@ -16,22 +16,26 @@ checks each candidate's true Jaccard similarity, and picks one record to keep pe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import regex
 from pydantic import Field, model_validator
 
-from goldpan.curate.hashing import ngram_hashes, row_hashes, word_hashes
+from goldpan.curate.hashing import ngram_hashes, row_hashes, word_hash, word_hashes
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
 
-_NON_WORD = re.compile(r"[^\w\s]+")
+# Punctuation and symbols become spaces before words are split (letters, digits, marks stay).
+NON_WORD_PATTERN = r"[^\p{L}\p{N}\p{M}_\s]+"
+_NON_WORD = regex.compile(NON_WORD_PATTERN)
 _EMPTY_SIGNATURE = np.iinfo(np.uint32).max
 
 
@@ -57,49 +61,120 @@ class MinHashOptions(StepOptions):
         return self
 
 
+def clean_word(token: str) -> str:
+    """A lower-cased token without its punctuation and symbols ("e-mail," -> "email")."""
+    return _NON_WORD.sub("", token)
+
+
+def shingle_words(text: str) -> list[str]:
+    """The words shingles are made of: whitespace-separated tokens, lower-cased, punctuation
+    and symbols deleted; tokens that were only punctuation vanish."""
+    return [w for w in map(clean_word, text.lower().split()) if w]
+
+
 def shingles(text: str, n: int) -> np.ndarray:
     """The distinct shingle hashes of one text; a text shorter than n words is one shingle."""
-    words = _NON_WORD.sub(" ", text.lower()).split()
+    words = shingle_words(text)
     if not words:
         return np.empty(0, dtype=np.uint64)
     return np.unique(ngram_hashes(word_hashes(words), min(n, len(words))))
 
 
-def shingle_table(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """All shingles of a batch, concatenated, and the offsets where each text's start."""
-    sets = [shingles(text, n) for text in texts]
-    offsets = np.zeros(len(sets) + 1, dtype=np.int64)
-    np.cumsum([len(s) for s in sets], out=offsets[1:])
-    values = np.concatenate(sets) if sets else np.empty(0, dtype=np.uint64)
+@lru_cache(maxsize=500_000)
+def _clean_word_hash(token: str) -> int:
+    """Hash of the cleaned token, or 0 for a token that cleans away."""
+    word = clean_word(token)
+    return word_hash(word) if word else 0
+
+
+def shingle_table(texts: pa.Array | pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes of a whole batch at once, concatenated, with each text's offsets.
+
+    Lower-casing and splitting run in Arrow's C++ kernels; each distinct token is cleaned and
+    hashed once; n-gram hashes are computed over the batch's words in one pass and those that
+    cross a document boundary are dropped. Values repeat within a text when its n-grams do
+    (the minimum does not care); ``shingles`` gives the distinct set of one text."""
+    # Empty tokens (Arrow yields them at the ends) clean away below like punctuation does.
+    tokens = pc.utf8_split_whitespace(pc.utf8_lower(texts))
+    if isinstance(tokens, pa.ChunkedArray):
+        tokens = tokens.combine_chunks()
+    token_offsets = tokens.offsets.to_numpy().astype(np.int64)
+    token_offsets = token_offsets - token_offsets[0]
+    encoded = pc.dictionary_encode(tokens.flatten())
+    vocabulary = np.fromiter(
+        map(_clean_word_hash, encoded.dictionary.to_pylist()),
+        dtype=np.uint64,
+        count=len(encoded.dictionary),
+    )
+    token_ids = (
+        vocabulary[encoded.indices.to_numpy(zero_copy_only=False)]
+        if len(vocabulary)
+        else np.empty(0, dtype=np.uint64)
+    )
+    kept = token_ids != 0
+    ids = token_ids[kept]
+    before = np.zeros(len(kept) + 1, dtype=np.int64)
+    np.cumsum(kept, out=before[1:])
+    word_offsets = before[token_offsets]
+    counts = np.diff(word_offsets)
+    grams = ngram_hashes(ids, n)
+    full = np.maximum(counts - n + 1, 0)
+    short = (counts > 0) & (counts < n)
+    lengths = full + short
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.empty(offsets[-1], dtype=np.uint64)
+    total_full = int(full.sum())
+    if total_full:
+        starts = np.repeat(word_offsets[:-1], full)
+        within = np.arange(total_full) - np.repeat(np.cumsum(full) - full, full)
+        targets = np.repeat(offsets[:-1], full) + within
+        values[targets] = grams[starts + within]
+    for doc in np.flatnonzero(short):
+        first, last = word_offsets[doc], word_offsets[doc + 1]
+        values[offsets[doc]] = ngram_hashes(ids[first:last], int(last - first))[0]
     return values, offsets
 
 
-def hash_parameters(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Multiply-shift hash functions h(x) = (a x + b) >> 32 with odd a."""
+def hash_parameters(count: int, seed: int) -> np.ndarray:
+    """Multiply-shift hash functions h(x) = (a x mod 2^64) >> 32 with random odd a
+    (Dietzfelbinger et al. 1997), one per signature row."""
     rng = np.random.default_rng(seed)
-    a = rng.integers(1, 2**63, size=count, dtype=np.uint64) | np.uint64(1)
-    b = rng.integers(0, 2**63, size=count, dtype=np.uint64)
-    return a, b
+    return rng.integers(1, 2**63, size=count, dtype=np.uint64) | np.uint64(1)
 
 
 def signatures(
-    values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 16
+    values: np.ndarray, offsets: np.ndarray, a: np.ndarray, block_bytes: int = 32 << 20
 ) -> np.ndarray:
-    """MinHash signatures (documents x hash functions, uint32); empty texts get all-max."""
+    """MinHash signatures (documents x hash functions, uint32); empty texts get all-max.
+
+    The shift commutes with the minimum, so each hash function costs one multiply and one
+    segmented minimum per shingle, and the shift runs on the minima only. Work goes in blocks
+    of whole documents whose products fit in ``block_bytes``: memory stays flat whatever the
+    part size."""
     docs = len(offsets) - 1
     result = np.full((docs, len(a)), _EMPTY_SIGNATURE, dtype=np.uint32)
     lengths = np.diff(offsets)
-    present = lengths > 0
-    if not present.any():
-        return result
-    starts = offsets[:-1][present]
+    rows_per_block = max(1, block_bytes // (8 * len(a)))
+    doc = 0
     with np.errstate(over="ignore"):
-        for first in range(0, len(a), chunk):
-            part_a, part_b = a[first : first + chunk], b[first : first + chunk]
-            hashed = (values[:, None] * part_a[None, :] + part_b[None, :]) >> np.uint64(32)
-            result[present, first : first + chunk] = np.minimum.reduceat(
-                hashed.astype(np.uint32), starts, axis=0
-            )
+        while doc < docs:
+            end = int(np.searchsorted(offsets, offsets[doc] + rows_per_block, side="right")) - 1
+            end = max(end, doc + 1)
+            members = np.arange(doc, end)
+            members = members[lengths[doc:end] > 0]
+            if len(members):
+                block = values[offsets[doc] : offsets[end]]
+                starts = offsets[members] - offsets[doc]
+                step = max(1, min(len(a), block_bytes // max(1, 8 * len(block))))
+                buffer = np.empty((len(block), step), dtype=np.uint64)
+                for first in range(0, len(a), step):
+                    width = min(step, len(a) - first)
+                    products = buffer[:, :width]
+                    np.multiply(block[:, None], a[None, first : first + width], out=products)
+                    minima = np.minimum.reduceat(products, starts, axis=0)
+                    result[members, first : first + width] = minima >> np.uint64(32)
+            doc = end
     return result
 
 
@@ -123,6 +198,8 @@ class _UnionFind:
 
 
 def jaccard(left: np.ndarray, right: np.ndarray) -> float:
+    """Jaccard similarity of two shingle sets (given as arrays, repeats allowed)."""
+    left, right = np.unique(left), np.unique(right)
     if not len(left) and not len(right):
         return 1.0
     common = len(np.intersect1d(left, right, assume_unique=True))
@@ -144,15 +221,14 @@ class MinHashDedup(GlobalStep):
 
     def fit_part(self, batch: pa.Table, part_index: int) -> int:
         o: MinHashOptions = self.options  # type: ignore[assignment]
-        texts = batch.column(TEXT).to_pylist()
-        values, offsets = shingle_table(texts, o.ngram)
-        a, b = hash_parameters(o.bands * o.rows, self.seed if o.seed is None else o.seed)
+        values, offsets = shingle_table(batch.column(TEXT), o.ngram)
+        a = hash_parameters(o.bands * o.rows, self.seed if o.seed is None else o.seed)
         paths = self._paths(part_index)
-        np.save(paths["sig"], signatures(values, offsets, a, b))
+        np.save(paths["sig"], signatures(values, offsets, a))
         if o.check_jaccard is not None:
             np.save(paths["shingles"], values)
             np.save(paths["offsets"], offsets)
-        lengths = pa.array([len(t) for t in texts], pa.int64())
+        lengths = pc.utf8_length(batch.column(TEXT))
         pq.write_table(
             pa.table({ID: batch.column(ID), "length": lengths}),
             paths["sig"].with_suffix("").with_suffix(".meta.parquet"),
