@@ -18,6 +18,8 @@ _STEP_MODULES = (
     "goldpan.curate.sample",
     "goldpan.curate.dedup.exact",
     "goldpan.curate.dedup.minhash",
+    "goldpan.curate.dedup.lines",
+    "goldpan.curate.decontaminate",
     "goldpan.curate.normalize",
     "goldpan.curate.langid",
     "goldpan.curate.pii",
