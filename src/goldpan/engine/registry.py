@@ -19,6 +19,7 @@ _STEP_MODULES = (
     "goldpan.curate.dedup.exact",
     "goldpan.curate.dedup.minhash",
     "goldpan.curate.dedup.lines",
+    "goldpan.curate.dedup.semantic",
     "goldpan.curate.decontaminate",
     "goldpan.curate.normalize",
     "goldpan.curate.langid",

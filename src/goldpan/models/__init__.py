@@ -1,0 +1,1 @@
+"""Loading models and tokenizers: HF folders or ids, GGUF files, embedded package names."""
