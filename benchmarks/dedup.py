@@ -27,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from goldpan.curate.dedup.minhash import _NON_WORD, jaccard, shingles
+from goldpan.curate.dedup.minhash import jaccard, shingle_words, shingles
 from goldpan.data.demo_corpus import news, wikipedia
 
 
@@ -130,7 +130,7 @@ def run_datasketch(path: Path) -> dict:
     lsh = MinHashLSH(num_perm=112, params=(14, 8))
     signatures = {}
     for row in rows:
-        words = _NON_WORD.sub(" ", row["text"].lower()).split()
+        words = shingle_words(row["text"])
         n = min(5, len(words))
         grams = {" ".join(words[i : i + n]).encode() for i in range(len(words) - n + 1)}
         minhash = MinHash(num_perm=112, seed=1)

@@ -17,7 +17,6 @@ checks each candidate's true Jaccard similarity, and picks one record to keep pe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,14 +27,27 @@ import pyarrow.parquet as pq
 import regex
 from pydantic import Field, model_validator
 
-from goldpan.curate.hashing import ngram_hashes, row_hashes, word_hash, word_hashes
+from goldpan.curate.hashing import MULTIPLIER, ngram_hashes, row_hashes
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
 
-# Punctuation and symbols become spaces before words are split (letters, digits, marks stay).
-NON_WORD_PATTERN = r"[^\p{L}\p{N}\p{M}_\s]+"
-_NON_WORD = regex.compile(NON_WORD_PATTERN)
+# Words are maximal runs of characters that are neither ASCII whitespace, ASCII punctuation,
+# nor one of the common typographic marks below; the same rule runs on UTF-8 bytes in numpy
+# (``shingle_table``) and on strings in Python (``shingle_words``).
+TYPOGRAPHIC = "“”‘’«»–—…•·„‚‹›"
+_SEPARATOR_BYTES = np.zeros(256, dtype=bool)
+_SEPARATOR_BYTES[[ord(c) for c in " \t\n\r\f\v"]] = True
+_SEPARATOR_BYTES[[c for c in range(33, 127) if not chr(c).isalnum() and chr(c) != "_"]] = True
+_SEPARATORS = regex.compile(
+    "[\\s"
+    + regex.escape(
+        "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum() and chr(c) != "_")
+    )
+    + regex.escape(TYPOGRAPHIC)
+    + "]+",
+    flags=regex.ASCII,
+)
 _EMPTY_SIGNATURE = np.iinfo(np.uint32).max
 
 
@@ -61,15 +73,21 @@ class MinHashOptions(StepOptions):
         return self
 
 
-def clean_word(token: str) -> str:
-    """A lower-cased token without its punctuation and symbols ("e-mail," -> "email")."""
-    return _NON_WORD.sub("", token)
-
-
 def shingle_words(text: str) -> list[str]:
-    """The words shingles are made of: whitespace-separated tokens, lower-cased, punctuation
-    and symbols deleted; tokens that were only punctuation vanish."""
-    return [w for w in map(clean_word, text.lower().split()) if w]
+    """The words shingles are made of: lower-cased, split at whitespace, ASCII punctuation and
+    typographic marks ("E-mail: “yes”" -> ["e", "mail", "yes"])."""
+    return [w for w in _SEPARATORS.split(text.lower()) if w]
+
+
+def _word_hash(word: str) -> int:
+    """The hash ``shingle_table`` computes from a word's UTF-8 bytes, for one word."""
+    return int(
+        _byte_hashes(
+            np.frombuffer(word.encode(), dtype=np.uint8),
+            np.array([0]),
+            np.array([len(word.encode())]),
+        )[0]
+    )
 
 
 def shingles(text: str, n: int) -> np.ndarray:
@@ -77,45 +95,83 @@ def shingles(text: str, n: int) -> np.ndarray:
     words = shingle_words(text)
     if not words:
         return np.empty(0, dtype=np.uint64)
-    return np.unique(ngram_hashes(word_hashes(words), min(n, len(words))))
+    ids = np.array([_word_hash(w) for w in words], dtype=np.uint64)
+    return np.unique(ngram_hashes(ids, min(n, len(words))))
 
 
-@lru_cache(maxsize=500_000)
-def _clean_word_hash(token: str) -> int:
-    """Hash of the cleaned token, or 0 for a token that cleans away."""
-    word = clean_word(token)
-    return word_hash(word) if word else 0
+_POWERS = np.ones(1, dtype=np.uint64)
+
+
+def _powers(length: int) -> np.ndarray:
+    """MULTIPLIER ** k mod 2**64 for k < length, grown on demand."""
+    global _POWERS
+    if len(_POWERS) < length:
+        powers = np.ones(max(length, 2 * len(_POWERS)), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for k in range(1, len(powers)):
+                powers[k] = powers[k - 1] * MULTIPLIER
+        _POWERS = powers
+    return _POWERS
+
+
+def _byte_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """A 64-bit polynomial hash of each byte run data[start:end], all runs at once, mixed."""
+    lengths = ends - starts
+    if not len(starts):
+        return np.empty(0, dtype=np.uint64)
+    index = _ranges(starts, lengths)
+    exponent = np.repeat(ends - 1, lengths) - index
+    powers = _powers(int(lengths.max()))
+    with np.errstate(over="ignore"):
+        terms = (data[index].astype(np.uint64) + np.uint64(1)) * powers[exponent]
+        sums = np.add.reduceat(terms, np.r_[0, np.cumsum(lengths)[:-1]])
+        sums ^= sums >> np.uint64(29)
+        sums *= MULTIPLIER
+        sums ^= sums >> np.uint64(32)
+    return sums
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated aranges start..start+length, vectorised."""
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    return np.arange(total) + offsets
 
 
 def shingle_table(texts: pa.Array | pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Shingle hashes of a whole batch at once, concatenated, with each text's offsets.
 
-    Lower-casing and splitting run in Arrow's C++ kernels; each distinct token is cleaned and
-    hashed once; n-gram hashes are computed over the batch's words in one pass and those that
-    cross a document boundary are dropped. Values repeat within a text when its n-grams do
-    (the minimum does not care); ``shingles`` gives the distinct set of one text."""
-    # Empty tokens (Arrow yields them at the ends) clean away below like punctuation does.
-    tokens = pc.utf8_split_whitespace(pc.utf8_lower(texts))
-    if isinstance(tokens, pa.ChunkedArray):
-        tokens = tokens.combine_chunks()
-    token_offsets = tokens.offsets.to_numpy().astype(np.int64)
-    token_offsets = token_offsets - token_offsets[0]
-    encoded = pc.dictionary_encode(tokens.flatten())
-    vocabulary = np.fromiter(
-        map(_clean_word_hash, encoded.dictionary.to_pylist()),
-        dtype=np.uint64,
-        count=len(encoded.dictionary),
+    Lower-casing runs in Arrow; words are found and hashed on the UTF-8 bytes with numpy (no
+    Python string per word); n-gram hashes are computed over the batch's words in one pass and
+    those that cross a document boundary are dropped. Values repeat within a text when its
+    n-grams do (the minimum does not care); ``shingles`` gives the distinct set of one text."""
+    lowered = pc.utf8_lower(texts)
+    for mark in TYPOGRAPHIC:
+        lowered = pc.replace_substring(lowered, mark, " ")
+    if isinstance(lowered, pa.ChunkedArray):
+        lowered = lowered.combine_chunks()
+    lowered = lowered.cast(pa.large_string())
+    buffers = lowered.buffers()
+    doc_offsets = np.frombuffer(buffers[1], dtype=np.int64)[
+        lowered.offset : lowered.offset + len(lowered) + 1
+    ]
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)
+        if buffers[2] is not None
+        else np.zeros(0, dtype=np.uint8)
     )
-    token_ids = (
-        vocabulary[encoded.indices.to_numpy(zero_copy_only=False)]
-        if len(vocabulary)
-        else np.empty(0, dtype=np.uint64)
-    )
-    kept = token_ids != 0
-    ids = token_ids[kept]
-    before = np.zeros(len(kept) + 1, dtype=np.int64)
-    np.cumsum(kept, out=before[1:])
-    word_offsets = before[token_offsets]
+    data = data[doc_offsets[0] : doc_offsets[-1]]
+    doc_offsets = doc_offsets - doc_offsets[0]
+    word_byte = ~_SEPARATOR_BYTES[data]
+    boundary = np.zeros(len(data), dtype=bool)
+    boundary[doc_offsets[:-1][doc_offsets[:-1] < len(data)]] = True
+    previous = np.r_[False, word_byte[:-1]]
+    starts = np.flatnonzero(word_byte & (~previous | boundary))
+    nexts = np.r_[word_byte[1:], False]
+    after = np.r_[boundary[1:], True]
+    ends = np.flatnonzero(word_byte & (~nexts | after)) + 1
+    ids = _byte_hashes(data, starts, ends)
+    word_offsets = np.searchsorted(starts, doc_offsets, side="left").astype(np.int64)
     counts = np.diff(word_offsets)
     grams = ngram_hashes(ids, n)
     full = np.maximum(counts - n + 1, 0)
