@@ -133,3 +133,23 @@ def test_missing_text_column_in_parquet_is_a_one_line_error(tmp_path: Path) -> N
     data["input"] = {"paths": [str(tmp_path / "docs.parquet")]}
     with pytest.raises(GoldpanError, match=r"no column .text. .*set input.text_field"):
         run_recipe(parse_recipe(data), quiet=True)
+
+
+def test_a_big_jsonl_file_is_read_in_ranges_with_true_line_numbers(tmp_path: Path) -> None:
+    lines = [json.dumps({"text": f"document {i} " + "word " * (i % 7)}) for i in range(3000)]
+    lines.insert(1500, "")  # a blank line in the middle
+    lines.insert(2000, "{broken")
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    whole = recipe_dict([str(tmp_path / "big.jsonl")], tmp_path / "whole")
+    whole["input"] = {"paths": [str(tmp_path / "big.jsonl")], "split_bytes": None}
+    split = recipe_dict([str(tmp_path / "big.jsonl")], tmp_path / "split", workers=2)
+    split["input"] = {"paths": [str(tmp_path / "big.jsonl")], "split_bytes": 4096}
+    run_recipe(parse_recipe(whole), quiet=True)
+    run_recipe(parse_recipe(split), quiet=True)
+    assert len(list((tmp_path / "split" / "stages" / "00-read").glob("part-*._SUCCESS"))) > 10
+    assert read_output(tmp_path / "split").equals(read_output(tmp_path / "whole"))
+    ids = read_output(tmp_path / "split").column("id").to_pylist()
+    assert ids[1500] == "big.jsonl:1502" and "big.jsonl:2001" not in ids
+    from goldpan.engine.ledger import verify_run
+
+    assert verify_run(tmp_path / "split")[0] == []

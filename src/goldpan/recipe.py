@@ -42,6 +42,11 @@ class InputConfig(BaseModel):
         description="Records per part, the unit of work and resume (default: 10,000 with many "
         "input files, 2,000 with fewer files than workers, so that parts spread the work).",
     )
+    split_bytes: int | None = Field(
+        8 << 20,
+        gt=0,
+        description="Plain JSONL files larger than this are read in ranges by several workers.",
+    )
     max_text_chars: int | None = Field(
         10_000_000, gt=0, description="Longer documents are rejected as text_too_long."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from goldpan.errors import GoldpanError
@@ -26,13 +26,52 @@ TEXT_SUFFIXES = (".txt",)
 
 @dataclass(frozen=True)
 class InputFile:
-    """One unit of reading: a file (or an HF dataset folder) and the label its ids start with."""
+    """One unit of reading: a file (or an HF dataset folder), or a byte range of a big plain
+    JSONL file, and the label its ids start with."""
 
     path: str
     label: str  # path relative to the inputs' common folder: the prefix of derived ids
     format: str
     size: int
     mtime_ns: int
+    start: int = 0  # byte range [start, end) of a split file, on line boundaries
+    end: int | None = None
+    first_line: int = 1  # the number of the range's first line in the whole file
+
+
+def split_by_lines(unit: InputFile, target_bytes: int) -> list[InputFile]:
+    """A plain JSONL file cut into ranges of about ``target_bytes`` that end on a line break,
+    each knowing its first line number (one pass over the file counting newlines), so that
+    several workers read one big file and derived ids stay FILE:LINE."""
+    if (
+        unit.format != "jsonl"
+        or unit.size <= target_bytes
+        or unit.path.lower().endswith((".gz", ".zst"))
+    ):
+        return [unit]
+    ranges: list[InputFile] = []
+    start, line, position = 0, 1, 0
+    lines_before = 0
+    with open(unit.path, "rb") as handle:
+        while True:
+            block = handle.read(8 << 20)
+            if not block:
+                break
+            cut_from = 0
+            while position + len(block) - cut_from >= start + target_bytes:
+                offset = start + target_bytes - position
+                newline = block.find(b"\n", max(offset, cut_from))
+                if newline < 0:
+                    break
+                lines_before += block.count(b"\n", cut_from, newline + 1)
+                end = position + newline + 1
+                ranges.append(replace(unit, start=start, end=end, first_line=line))
+                start, line, cut_from = end, lines_before + 1, newline + 1
+            lines_before += block.count(b"\n", cut_from)
+            position += len(block)
+    if start < unit.size:
+        ranges.append(replace(unit, start=start, end=unit.size, first_line=line))
+    return ranges
 
 
 def _is_hf_dataset(path: Path) -> bool:

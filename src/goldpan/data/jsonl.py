@@ -11,12 +11,13 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from goldpan.data.inputs import InputFile
 from goldpan.data.records import (
     InputReject,
     ShapedChunk,
@@ -48,11 +49,12 @@ def open_binary(path: str) -> BinaryIO:
 
 
 def iter_line_chunks(
-    stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
-) -> Iterator[tuple[bytes, int]]:
-    """Chunks that end on a line break, each with the 1-based number of its first line."""
+    stream: BinaryIO | Any, chunk_bytes: int = CHUNK_BYTES, first_line: int = 1
+) -> Iterator[tuple[bytes, int, int]]:
+    """Chunks that end on a line break, with the 1-based number of their first line and the
+    number of lines they hold."""
     leftover = b""
-    next_line = 1
+    next_line = first_line
     while True:
         block = stream.read(chunk_bytes)
         if not block:
@@ -161,15 +163,38 @@ def _slow_parse(chunk: bytes, first_line: int, config: InputConfig, label: str) 
     return ShapedChunk(shaped.records, both, counts)
 
 
-def read_jsonl(path: str, label: str, config: InputConfig) -> Iterator[tuple[ShapedChunk, int]]:
-    """Shaped chunks of a JSONL file, each with the number of non-blank lines it covered."""
+class _Range:
+    """A read-only view of bytes [start, end) of a file."""
+
+    def __init__(self, handle: BinaryIO, start: int, end: int) -> None:
+        handle.seek(start)
+        self.handle, self.left = handle, end - start
+
+    def read(self, size: int) -> bytes:
+        data = self.handle.read(min(size, self.left))
+        self.left -= len(data)
+        return data
+
+    def __enter__(self) -> _Range:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+def read_jsonl(unit: InputFile, config: InputConfig) -> Iterator[tuple[ShapedChunk, int]]:
+    """Shaped chunks of a JSONL file (or of a byte range of one), each with the number of
+    non-blank lines it covered."""
+    label = unit.label
     try:
-        stream = open_binary(path)
+        stream = open_binary(unit.path)
+        if unit.end is not None:
+            stream = _Range(stream, unit.start, unit.end)
     except OSError as error:
         raise GoldpanError(f"{label}: cannot open: {error.strerror or error}") from None
     with stream:
         try:
-            for chunk, first_line, lines in iter_line_chunks(stream):
+            for chunk, first_line, lines in iter_line_chunks(stream, first_line=unit.first_line):
                 shaped = _fast_parse(chunk, first_line, lines, config, label)
                 if shaped is None:
                     shaped = _slow_parse(chunk, first_line, config, label)

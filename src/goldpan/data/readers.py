@@ -168,4 +168,6 @@ def read_input(unit: InputFile, config: InputConfig) -> Chunks:
         reader = READERS[unit.format]
     except KeyError:
         raise GoldpanError(f"{unit.label}: no reader for format {unit.format!r}") from None
+    if unit.format == "jsonl":
+        return read_jsonl(unit, config)
     return reader(unit.path, unit.label, config)

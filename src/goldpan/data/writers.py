@@ -23,6 +23,55 @@ def _jsonl_bytes(table: pa.Table) -> bytes:
     return b"\n".join(lines) + b"\n" if lines else b""
 
 
+def unified_schema(paths: list[Path]) -> pa.Schema | None:
+    """One schema for all parts: every column any part has, types promoted where they differ
+    (JSON inputs give parts with different optional fields); a column whose types cannot be
+    reconciled becomes text."""
+    schemas = [pq.read_schema(p).remove_metadata() for p in paths]
+    if not schemas:
+        return None
+    fields: dict[str, list[pa.DataType]] = {}
+    for schema in schemas:
+        for field in schema:
+            fields.setdefault(field.name, []).append(field.type)
+    unified = []
+    for name, types in fields.items():
+        try:
+            merged = (
+                pa.unify_schemas(
+                    [pa.schema([(name, t)]) for t in types], promote_options="permissive"
+                )
+                .field(name)
+                .type
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            merged = pa.large_string()
+        unified.append(pa.field(name, merged))
+    return pa.schema(unified)
+
+
+def _as_json_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return pa.array(
+        [None if v is None else orjson.dumps(v, default=str).decode() for v in column.to_pylist()],
+        pa.large_string(),
+    )
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table with exactly the schema's columns, in its order (missing ones null)."""
+    columns = []
+    for field in schema:
+        if field.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, field.type))
+            continue
+        column = table.column(field.name)
+        try:
+            columns.append(column.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            columns.append(_as_json_text(column))
+    return pa.table(columns, schema=schema)
+
+
 def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
@@ -43,12 +92,18 @@ def write_records(
         total = sum(pq.ParquetFile(p).metadata.num_rows for p in non_empty)
         per_shard = shard_records or max(1, math.ceil(total / max(1, len(non_empty))))
         return _write_hf(non_empty, out_dir, per_shard)
+    schema = unified_schema(non_empty)
     if fmt == "parquet" and shard_records is None:
         names = [f"part-{index:05d}.parquet" for index in range(len(non_empty))]
         for path, name in zip(non_empty, names, strict=True):
-            _link_or_copy(path, out_dir / name)
+            if schema is None or pq.read_schema(path).remove_metadata().equals(schema):
+                _link_or_copy(path, out_dir / name)
+            else:
+                atomic_write_parquet(conform(pq.read_table(path), schema), out_dir / name)
         return names
     tables = (pq.read_table(path) for path in non_empty)
+    if schema is not None:
+        tables = (conform(table, schema) for table in tables)
     shards = rechunk(tables, shard_records) if shard_records else (t for t in tables if t.num_rows)
     names = []
     for index, shard in enumerate(shards):

@@ -21,7 +21,7 @@ import yaml
 from rich.console import Console
 
 import goldpan
-from goldpan.data.inputs import InputFile, expand_inputs
+from goldpan.data.inputs import InputFile, expand_inputs, split_by_lines
 from goldpan.data.records import READ_STEP
 from goldpan.data.schema import ID
 from goldpan.data.writers import write_records
@@ -86,7 +86,7 @@ def plan_stages(recipe: Recipe, units: list[InputFile]) -> list[PlannedStage]:
     read_config = {
         "goldpan": goldpan.__version__,
         "input": resolved_input(recipe, units).model_dump(mode="json"),
-        "units": [(u.path, u.format, u.size, u.mtime_ns) for u in units],
+        "units": [(u.path, u.format, u.size, u.mtime_ns, u.start, u.end) for u in units],
     }
     fuse_with_read = fuses_with_read(recipe, units)
     groups: list[tuple[int, list[Step]]] = [(0, [])]
@@ -120,6 +120,8 @@ class Runner:
         started = time.perf_counter()
         self.run_dir.ensure_writable()
         units = expand_inputs(self.recipe.input.paths, self.recipe.input.format)
+        if self.recipe.input.split_bytes:
+            units = [r for u in units for r in split_by_lines(u, self.recipe.input.split_bytes)]
         plan = plan_stages(self.recipe, units)
         self.run_dir.prepare([p.stage for p in plan])
         self._write_resolved_recipe(plan)
