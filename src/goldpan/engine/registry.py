@@ -21,6 +21,7 @@ _STEP_MODULES = (
     "goldpan.curate.dedup.lines",
     "goldpan.curate.dedup.semantic",
     "goldpan.curate.decontaminate",
+    "goldpan.score.lm",
     "goldpan.curate.normalize",
     "goldpan.curate.langid",
     "goldpan.curate.pii",

@@ -1,0 +1,175 @@
+"""``lm_score``: per-document token loss under a causal LM, read forwards or backwards.
+
+For each text: tokens (no special tokens), reversed for ``direction: reverse``, then a start
+token in front (BOS, or EOS for models that separate documents with it, or none); every token
+after the start is predicted from all before it, and the step records the mean negative
+log-likelihood (``fwd_loss`` or ``rev_loss``), its sum (``fwd_nll``/``rev_nll``) and the number
+of predicted tokens (``n_tokens``). The same placement is used by ``goldpan train-scorers``,
+so a reverse scorer sees reversed text exactly as it was trained on it.
+
+Texts longer than ``max_length`` are scored with sliding windows: each window moves by
+``stride`` tokens and scores only the tokens no earlier window scored, with the rest as
+context (or the text is truncated, ``long_texts: truncate``). Windows from all documents of a
+batch are sorted by length and packed up to ``batch_tokens`` tokens per forward pass, padded
+on the right, so a document's loss does not depend on its batch-mates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from goldpan.data.schema import TEXT
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
+
+
+class LmScoreOptions(StepOptions):
+    model: str = Field("smollm2-135m-instruct", description="Spec for models.load.")
+    direction: Literal["forward", "reverse"] = Field("forward", description="Read order.")
+    max_length: int = Field(1024, ge=2, description="Tokens per window.")
+    stride: int = Field(512, ge=1, description="Window step for long texts.")
+    long_texts: Literal["window", "truncate"] = Field("window", description="Long-text policy.")
+    batch_tokens: int = Field(4096, ge=2, description="Tokens per forward pass (padded).")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Model dtype.")
+    start_token: Literal["bos", "eos", "none"] = Field(
+        "bos", description="Token put before the text (bos falls back to eos when absent)."
+    )
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> LmScoreOptions:
+        if self.stride >= self.max_length:
+            raise ValueError("stride must be smaller than max_length")
+        return self
+
+
+@dataclass
+class Window:
+    document: int
+    tokens: list[int]
+    score_from: int  # first position (>= 1) of ``tokens`` whose prediction counts
+
+
+def start_id(tokenizer, choice: str) -> int | None:  # type: ignore[no-untyped-def]
+    if choice == "none":
+        return None
+    if choice == "bos" and tokenizer.bos_token_id is not None:
+        return int(tokenizer.bos_token_id)
+    return int(tokenizer.eos_token_id) if tokenizer.eos_token_id is not None else None
+
+
+def sequence(token_ids: list[int], direction: str, start: int | None) -> list[int]:
+    """The sequence a scorer reads: tokens, reversed for the reverse direction, start first."""
+    ordered = token_ids[::-1] if direction == "reverse" else list(token_ids)
+    return ([start] if start is not None else []) + ordered
+
+
+def windows(
+    document: int, tokens: list[int], max_length: int, stride: int, long_texts: str
+) -> list[Window]:
+    """Cut a sequence so that every token after the first is scored exactly once."""
+    if len(tokens) < 2:
+        return []
+    if len(tokens) <= max_length or long_texts == "truncate":
+        return [Window(document, tokens[:max_length], 1)]
+    result, scored_until, begin = [], 1, 0
+    while scored_until < len(tokens):
+        end = min(begin + max_length, len(tokens))
+        result.append(Window(document, tokens[begin:end], scored_until - begin))
+        scored_until = end
+        begin += stride  # stride < max_length, so the next window overlaps: context carries on
+    return result
+
+
+def batches(items: list[Window], batch_tokens: int) -> list[list[Window]]:
+    """Windows sorted by length and packed so that padded size stays under the budget."""
+    ordered = sorted(items, key=lambda w: len(w.tokens))
+    groups: list[list[Window]] = []
+    current: list[Window] = []
+    for window in ordered:
+        width = len(window.tokens)  # the longest so far, since sorted
+        if current and width * (len(current) + 1) > batch_tokens:
+            groups.append(current)
+            current = []
+        current.append(window)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def score_windows(
+    model, groups: list[list[Window]], pad_id: int, device: str, documents: int
+) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Summed NLL and token counts per document."""
+    import torch
+
+    nll = np.zeros(documents, dtype=np.float64)
+    counts = np.zeros(documents, dtype=np.int64)
+    with torch.inference_mode():
+        for group in groups:
+            width = max(len(w.tokens) for w in group)
+            ids = torch.full((len(group), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(group), width), dtype=torch.long)
+            for row, window in enumerate(group):
+                ids[row, : len(window.tokens)] = torch.tensor(window.tokens)
+                mask[row, : len(window.tokens)] = 1
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            targets = ids[:, 1:].to(device)
+            token_nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu().numpy()
+            for row, window in enumerate(group):
+                span = token_nll[row, window.score_from - 1 : len(window.tokens) - 1]
+                nll[window.document] += float(span.sum(dtype=np.float64))
+                counts[window.document] += len(span)
+    return nll, counts
+
+
+@register_step
+class LmScore(MapStep):
+    """Mean token loss of each text under a causal LM, forwards or token-reversed."""
+
+    name = "lm_score"
+    Options = LmScoreOptions
+
+    def score(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        from goldpan.models.load import load_cached
+
+        o: LmScoreOptions = self.options  # type: ignore[assignment]
+        loaded = load_cached(o.model, o.dtype)
+        tokenizer = loaded.tokenizer
+        start = start_id(tokenizer, o.start_token)
+        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        items = [
+            w
+            for doc, ids in enumerate(encoded)
+            for w in windows(
+                doc, sequence(ids, o.direction, start), o.max_length, o.stride, o.long_texts
+            )
+        ]
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (start or 0)
+        return score_windows(
+            loaded.model, batches(items, o.batch_tokens), pad, loaded.device, len(texts)
+        )
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        o: LmScoreOptions = self.options  # type: ignore[assignment]
+        nll, counts = self.score(batch.column(TEXT).to_pylist())
+        prefix = "fwd" if o.direction == "forward" else "rev"
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(counts > 0, nll / np.maximum(counts, 1), np.nan)
+        columns = {
+            f"{prefix}_loss": pa.array(mean, pa.float64(), mask=counts == 0),
+            f"{prefix}_nll": pa.array(nll, pa.float64()),
+            "n_tokens": pa.array(counts, pa.int64()),
+        }
+        for name, values in columns.items():
+            if name in batch.column_names:
+                batch = batch.set_column(batch.schema.get_field_index(name), name, values)
+            else:
+                batch = batch.append_column(name, values)
+        reasons = [None if c > 0 else self.reason("no_tokens") for c in counts]
+        return with_reject_reasons(batch, reasons)
