@@ -22,6 +22,8 @@ _STEP_MODULES = (
     "goldpan.curate.dedup.semantic",
     "goldpan.curate.decontaminate",
     "goldpan.score.lm",
+    "goldpan.score.reverse",
+    "goldpan.score.select",
     "goldpan.curate.normalize",
     "goldpan.curate.langid",
     "goldpan.curate.pii",

@@ -1,0 +1,117 @@
+"""``select``: keep records by a score column up to a token budget or a fraction.
+
+A global step: the fit phase gathers each part's scores and token counts, the merge ranks all
+records once and finds the cut, and the apply phase keeps the records ranked above it. Modes:
+``top`` (highest scores first: top-S selection), ``bottom`` (lowest first: a ``fwd_loss``
+column makes it a perplexity filter), ``random`` (a seeded sample of the same size, for
+ablations). Ties are broken by a hash of the record id, so the choice is the same on every
+run and executor. Records without a score are rejected as ``select:no_score``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from goldpan.curate.sample import uniform_from_ids
+from goldpan.data.schema import ID, TEXT
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+
+
+class SelectOptions(StepOptions):
+    by: str | None = Field(None, description="Score column (not needed for mode random).")
+    mode: Literal["top", "bottom", "random"] = Field("top", description="Which end to keep.")
+    budget_tokens: int | None = Field(None, gt=0, description="Keep up to this many tokens.")
+    fraction: float | None = Field(None, gt=0, le=1, description="Or keep this share of records.")
+    tokens_column: str = Field(
+        "n_tokens", description="Token counts (from lm_score); missing: words are counted."
+    )
+
+    @model_validator(mode="after")
+    def _one_size(self) -> SelectOptions:
+        if (self.budget_tokens is None) == (self.fraction is None):
+            raise ValueError("give exactly one of budget_tokens and fraction")
+        if self.mode != "random" and not self.by:
+            raise ValueError("modes top and bottom need 'by', the score column")
+        return self
+
+
+def _token_counts(batch: pa.Table, column: str) -> np.ndarray:
+    if column in batch.column_names:
+        return pc.fill_null(batch.column(column), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    from goldpan.curate.length import word_counts
+
+    return word_counts(batch.column(TEXT)).astype(np.int64)
+
+
+@register_step
+class Select(GlobalStep):
+    """Keep the top, bottom or a random sample of records by a score, to a token budget."""
+
+    name = "select"
+    Options = SelectOptions
+
+    def _keys(self, batch: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """Sort keys (ascending = keep first) and a validity mask."""
+        o: SelectOptions = self.options  # type: ignore[assignment]
+        ids = batch.column(ID).to_pylist()
+        tiebreak = uniform_from_ids(ids, self.seed)
+        if o.mode == "random":
+            return tiebreak, np.ones(len(ids), dtype=bool)
+        if o.by not in batch.column_names:
+            return np.zeros(len(ids)), np.zeros(len(ids), dtype=bool)
+        scores = batch.column(o.by).to_numpy(zero_copy_only=False).astype(np.float64)
+        valid = ~np.isnan(scores)
+        primary = -scores if o.mode == "top" else scores
+        # One float key: the score, then the id hash within equal scores.
+        return np.where(valid, primary, np.inf), valid
+
+    def fit_part(
+        self, batch: pa.Table, part_index: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        keys, valid = self._keys(batch)
+        ids = batch.column(ID).to_pylist()
+        return (
+            keys[valid],
+            uniform_from_ids(ids, self.seed)[valid],
+            _token_counts(batch, self.options.tokens_column)[valid],
+        )  # type: ignore[attr-defined]
+
+    def merge(
+        self, summaries: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> tuple[float, float] | None:
+        """The (key, tiebreak) of the last record kept; None when nothing is kept."""
+        o: SelectOptions = self.options  # type: ignore[assignment]
+        keys = np.concatenate([s[0] for s in summaries]) if summaries else np.empty(0)
+        ties = np.concatenate([s[1] for s in summaries]) if summaries else np.empty(0)
+        tokens = np.concatenate([s[2] for s in summaries]) if summaries else np.empty(0)
+        if not len(keys):
+            return None
+        order = np.lexsort((ties, keys))
+        if o.fraction is not None:
+            count = int(np.ceil(o.fraction * len(keys)))
+        else:
+            count = int(np.searchsorted(np.cumsum(tokens[order]), o.budget_tokens, side="right"))
+        if count == 0:
+            return None
+        last = order[count - 1]
+        return float(keys[last]), float(ties[last])
+
+    def apply(self, batch: pa.Table, state: tuple[float, float] | None) -> pa.Table:
+        keys, valid = self._keys(batch)
+        ties = uniform_from_ids(batch.column(ID).to_pylist(), self.seed)
+        if state is None:
+            kept = np.zeros(len(keys), dtype=bool)
+        else:
+            key, tie = state
+            kept = (keys < key) | ((keys == key) & (ties <= tie))
+        reasons = np.where(
+            ~valid, self.reason("no_score"), np.where(kept, None, self.reason("not_selected"))
+        )
+        return with_reject_reasons(batch, pa.array(reasons.tolist(), pa.string()))

@@ -1,0 +1,93 @@
+"""reverse_score and select: the reverse-modeling score and budgeted selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from goldpan.engine.ledger import verify_run
+from goldpan.engine.runner import run_recipe
+from goldpan.recipe import parse_recipe
+from goldpan.score.reverse import ReverseScore
+from goldpan.score.select import Select
+from tests.conftest import read_output, read_rejects
+from tests.realtext import batch, news_articles
+
+
+def test_s_is_forward_loss_minus_reverse_loss() -> None:
+    table = batch(["a", "b", "c"]).append_column("fwd_loss", [[3.0, 2.5, None]])
+    table = table.append_column("rev_loss", [[2.0, 3.0, 1.0]])
+    result = ReverseScore().process(table)
+    assert result.column("s_score").to_pylist() == [1.0, -0.5, None]
+    assert result.column("reject_reason").to_pylist() == [None, None, "reverse_score:missing_loss"]
+
+
+def scored_corpus(tmp_path: Path, count: int = 200) -> Path:
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "id": f"doc-{i:03d}",
+            "text": text,
+            "s_score": float(rng.normal()),
+            "n_tokens": int(rng.integers(50, 500)),
+        }
+        for i, text in enumerate((news_articles() * 2)[:count])
+    ]
+    rows[7]["s_score"] = None
+    path = tmp_path / "scored.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+def run_select(tmp_path: Path, name: str, **options) -> tuple[pa.Table, pa.Table]:
+    path = scored_corpus(tmp_path)
+    recipe = parse_recipe(
+        {
+            "input": {"paths": [str(path)], "id_field": "id", "part_records": 30},
+            "output": {"dir": str(tmp_path / name)},
+            "workers": 2,
+            "seed": 1,
+            "steps": [{"name": "select", **options}],
+        }
+    )
+    run_recipe(recipe, quiet=True)
+    assert verify_run(tmp_path / name)[0] == []
+    return read_output(tmp_path / name), read_rejects(tmp_path / name)
+
+
+def test_top_fraction_keeps_the_highest_scores_across_parts(tmp_path: Path) -> None:
+    kept, rejects = run_select(tmp_path, "top", by="s_score", mode="top", fraction=0.25)
+    scores = kept.column("s_score").to_pylist()
+    rejected_scores = [s for s in rejects.column("s_score").to_pylist() if s is not None]
+    assert len(scores) == int(np.ceil(0.25 * 199))
+    assert min(scores) > max(rejected_scores)
+    reasons = set(rejects.column("reject_reason").to_pylist())
+    assert reasons == {"select:not_selected", "select:no_score"}
+
+
+def test_bottom_with_a_token_budget_is_a_perplexity_style_filter(tmp_path: Path) -> None:
+    kept, rejects = run_select(
+        tmp_path, "bottom", by="s_score", mode="bottom", budget_tokens=10_000
+    )
+    assert sum(kept.column("n_tokens").to_pylist()) <= 10_000
+    cheapest_rejected = min(s for s in rejects.column("s_score").to_pylist() if s is not None)
+    assert max(kept.column("s_score").to_pylist()) < cheapest_rejected
+
+
+def test_random_mode_is_seeded_and_the_same_size(tmp_path: Path) -> None:
+    first, _ = run_select(tmp_path, "random1", mode="random", fraction=0.25)
+    second, _ = run_select(tmp_path, "random2", mode="random", fraction=0.25)
+    assert first.column("id").to_pylist() == second.column("id").to_pylist()
+    assert first.num_rows == 50
+
+
+def test_select_options_are_checked() -> None:
+    with pytest.raises(ValidationError, match="exactly one of budget_tokens and fraction"):
+        Select.Options(by="s_score", fraction=0.5, budget_tokens=10)
+    with pytest.raises(ValidationError, match="need 'by'"):
+        Select.Options(mode="top", fraction=0.5)
