@@ -60,7 +60,7 @@ def test_reverse_loss_is_the_loss_of_the_reversed_token_sequence(tiny_lm: Path) 
     text = article(1)[:300]
     loaded = load(str(tiny_lm))
     ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
-    sequence_ids = [loaded.tokenizer.bos_token_id] + ids[::-1]
+    sequence_ids = [loaded.tokenizer.bos_token_id, *ids[::-1]]
     with torch.inference_mode():
         expected = loaded.model(
             input_ids=torch.tensor([sequence_ids]), labels=torch.tensor([sequence_ids])

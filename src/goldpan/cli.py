@@ -141,6 +141,53 @@ def demo(
     console.print(f"check:   goldpan verify {result.run_dir}")
 
 
+@app.command("train-scorers")
+def train_scorers_command(
+    data: Annotated[list[str], typer.Option("--data", help="Input files, folders or globs.")],
+    out: Annotated[Path, typer.Option(help="Where the tokenizer, scorers and curves go.")],
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+    steps: Annotated[int | None, typer.Option(help="Optimiser steps per direction.")] = None,
+    sample_docs: Annotated[int | None, typer.Option(help="Documents sampled.")] = None,
+    hidden_size: Annotated[int | None, typer.Option(help="Model width.")] = None,
+    layers: Annotated[int | None, typer.Option(help="Decoder layers.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling, data order and init seed.")] = 0,
+) -> None:
+    """Train a forward and a reverse scorer LM from scratch (reverse-modeling score)."""
+    from rich.progress import Progress
+
+    from goldpan.data.inputs import expand_inputs
+    from goldpan.data.readers import read_input
+    from goldpan.recipe import InputConfig
+    from goldpan.score.train import ScorerConfig, train_scorers
+
+    config = InputConfig(paths=data, text_field=text_field)
+    texts: list[str] = []
+    for unit in expand_inputs(config.paths, config.format):
+        for shaped, _ in read_input(unit, config.model_copy(update={"part_records": 10_000})):
+            if shaped.records.num_rows:
+                texts += shaped.records.column("text").to_pylist()
+    overrides = {
+        k: v
+        for k, v in {
+            "steps": steps,
+            "sample_docs": sample_docs,
+            "hidden_size": hidden_size,
+            "layers": layers,
+            "seed": seed,
+        }.items()
+        if v is not None
+    }
+    with Progress(console=console) as progress:
+        report = train_scorers(texts, out, ScorerConfig(**overrides), progress)
+    for direction, curve in report["curves"].items():
+        last = curve[-1] if curve else {}
+        console.print(
+            f"{direction}: held-out loss {last.get('held_out_loss', float('nan')):.3f} "
+            f"after {last.get('tokens', 0):,} tokens -> {out / direction}"
+        )
+    console.print(f"curves: {out / 'curves.json'}")
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

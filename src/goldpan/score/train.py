@@ -1,0 +1,256 @@
+"""``goldpan train-scorers``: the forward and reverse scorer LMs of the reverse-modeling score.
+
+Pretrained LMs cannot score reversed text, so Yu et al. (2024) train both scorers from scratch:
+the same Llama-style architecture, the same tokenizer, the same documents in the same order and
+the same token budget; one reads the token ids forwards, the other reversed. Here: a byte-level
+BPE tokenizer trained on a sample of the corpus (or a given one), documents cut into chunks of
+``max_length`` tokens each led by BOS (as ``lm_score`` reads them), a held-out slice scored
+every ``eval_every`` steps (the loss curves land in ``curves.json``), AdamW with warm-up and
+cosine decay, HF checkpoints in ``OUT/forward`` and ``OUT/reverse``. A run resumes from its
+last saved step: the data order is fixed by the seed, so the continuation is the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from goldpan.errors import GoldpanError
+
+
+@dataclass
+class ScorerConfig:
+    """Sizes and schedule of the scorer pair; the defaults train both in minutes on 2 cores."""
+
+    vocab_size: int = 4096  # BPE vocabulary trained on the sample
+    hidden_size: int = 128  # Llama-style decoder width
+    layers: int = 4
+    heads: int = 4
+    intermediate_size: int = 384
+    max_length: int = 128  # tokens per training chunk, BOS included
+    batch_size: int = 16  # chunks per step
+    steps: int = 300  # optimiser steps per direction (the token budget is steps x batch x length)
+    learning_rate: float = 2e-3
+    warmup_steps: int = 20
+    weight_decay: float = 0.1
+    sample_docs: int = 4000  # documents drawn from the corpus for tokenizer and training
+    held_out_docs: int = 200  # documents kept apart for the loss curves
+    eval_every: int = 25
+    save_every: int = 50
+    seed: int = 0
+    directions: list[str] = field(default_factory=lambda: ["forward", "reverse"])
+
+
+def _atomic_torch_save(payload: Any, path: Path) -> None:
+    import torch
+
+    tmp = path.with_name(f".tmp-{path.name}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, folder: Path):  # type: ignore[no-untyped-def]
+    """A byte-level BPE tokenizer (no unknown tokens) with <s>, </s> and <pad>."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    fast.save_pretrained(folder)
+    return fast
+
+
+def chunks(
+    token_lists: list[list[int]], bos: int, max_length: int, reverse: bool
+) -> list[list[int]]:
+    """Each document's tokens (reversed for the reverse scorer) in pieces led by BOS."""
+    pieces = []
+    for tokens in token_lists:
+        ordered = tokens[::-1] if reverse else tokens
+        for start in range(0, len(ordered), max_length - 1):
+            piece = ordered[start : start + max_length - 1]
+            if piece:
+                pieces.append([bos, *piece])
+    return pieces
+
+
+def _batch(pieces: list[list[int]], pad: int):  # type: ignore[no-untyped-def]
+    import torch
+
+    width = max(len(p) for p in pieces)
+    ids = torch.full((len(pieces), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(pieces), width), dtype=torch.long)
+    for row, piece in enumerate(pieces):
+        ids[row, : len(piece)] = torch.tensor(piece)
+        mask[row, : len(piece)] = 1
+    labels = ids.masked_fill(mask == 0, -100)
+    return ids, mask, labels
+
+
+def held_out_loss(model, pieces: list[list[int]], pad: int, batch_size: int) -> float:  # type: ignore[no-untyped-def]
+    """Mean token loss over the held-out chunks (token-weighted)."""
+    import torch
+
+    total, count = 0.0, 0
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(pieces), batch_size):
+            ids, mask, labels = _batch(pieces[start : start + batch_size], pad)
+            tokens = int((labels[:, 1:] != -100).sum())
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            total += float(loss) * tokens
+            count += tokens
+    model.train()
+    return total / max(count, 1)
+
+
+def _schedule(step: int, config: ScorerConfig) -> float:
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_direction(
+    direction: str,
+    train: list[list[int]],
+    held_out: list[list[int]],
+    tokenizer,
+    config: ScorerConfig,
+    out: Path,
+    progress=None,
+) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Train one scorer; resumes from ``out/direction.state.pt`` when it exists."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(config.seed)
+    model_config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.layers,
+        num_attention_heads=config.heads,
+        num_key_value_heads=config.heads,
+        max_position_embeddings=config.max_length,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(model_config)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        betas=(0.9, 0.95),
+    )
+    reverse = direction == "reverse"
+    bos, pad = tokenizer.bos_token_id, tokenizer.pad_token_id
+    pieces = chunks(train, bos, config.max_length, reverse)
+    evaluation = chunks(held_out, bos, config.max_length, reverse)
+    order = list(range(len(pieces)))
+    random.Random(config.seed).shuffle(order)  # the same order for both directions
+    state_path = out / f"{direction}.state.pt"
+    curve: list[dict] = []
+    step = 0
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, curve = state["step"], state["curve"]
+    model.train()
+    task = (
+        progress.add_task(f"train {direction} scorer", total=config.steps, completed=step)
+        if progress is not None
+        else None
+    )
+    while step < config.steps:
+        start = (step * config.batch_size) % max(1, len(order))
+        rows = [order[(start + i) % len(order)] for i in range(config.batch_size)]
+        ids, mask, labels = _batch([pieces[r] for r in rows], pad)
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate * _schedule(step, config)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        if step % config.eval_every == 0 or step == config.steps:
+            curve.append(
+                {
+                    "step": step,
+                    "tokens": step * config.batch_size * config.max_length,
+                    "train_loss": float(loss.detach()),
+                    "held_out_loss": held_out_loss(model, evaluation, pad, config.batch_size),
+                }
+            )
+        if step % config.save_every == 0 or step == config.steps:
+            _atomic_torch_save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "step": step,
+                    "curve": curve,
+                },
+                state_path,
+            )
+        if task is not None:
+            progress.update(task, completed=step)
+    model.save_pretrained(out / direction)
+    tokenizer.save_pretrained(out / direction)
+    return curve
+
+
+def train_scorers(
+    texts: list[str], out: str | Path, config: ScorerConfig | None = None, progress=None
+) -> dict:  # type: ignore[no-untyped-def]
+    """Tokenizer, then one scorer per direction; returns and writes the loss curves."""
+    config = config or ScorerConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = [t for t in texts if t and t.strip()]
+    if len(texts) < 10:
+        raise GoldpanError("train-scorers: need at least 10 non-empty documents")
+    rng = random.Random(config.seed)
+    sample = rng.sample(texts, min(len(texts), config.sample_docs + config.held_out_docs))
+    held_out_texts = sample[: min(config.held_out_docs, len(sample) // 10 or 1)]
+    train_texts = sample[len(held_out_texts) :]
+    folder = out / "tokenizer"
+    if (folder / "tokenizer.json").is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+    else:
+        tokenizer = train_tokenizer(train_texts, config.vocab_size, folder)
+    encode = lambda items: tokenizer(items, add_special_tokens=False)["input_ids"]  # noqa: E731
+    train, held_out = encode(train_texts), encode(held_out_texts)
+    curves = {
+        d: train_direction(d, train, held_out, tokenizer, config, out, progress)
+        for d in config.directions
+    }
+    report = {
+        "config": asdict(config),
+        "train_docs": len(train_texts),
+        "held_out_docs": len(held_out_texts),
+        "curves": curves,
+    }
+    (out / "curves.json").write_text(json.dumps(report, indent=2))
+    return report

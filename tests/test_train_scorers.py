@@ -1,0 +1,138 @@
+"""Training the forward and reverse scorers from scratch: curves, checkpoints, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from goldpan.score.lm import LmScore
+from goldpan.score.reverse import ReverseScore
+from goldpan.score.train import ScorerConfig, chunks, train_scorers
+from tests.conftest import goldpan, write_recipe
+from tests.realtext import batch, news_articles
+
+TINY = dict(
+    vocab_size=400,
+    hidden_size=32,
+    intermediate_size=64,
+    layers=2,
+    heads=2,
+    max_length=64,
+    batch_size=8,
+    steps=20,
+    warmup_steps=4,
+    sample_docs=200,
+    held_out_docs=20,
+    eval_every=5,
+    save_every=5,
+)
+
+
+def test_chunks_lead_with_bos_and_reverse_the_whole_document() -> None:
+    assert chunks([[1, 2, 3, 4, 5]], bos=0, max_length=3, reverse=False) == [
+        [0, 1, 2],
+        [0, 3, 4],
+        [0, 5],
+    ]
+    assert chunks([[1, 2, 3, 4, 5]], bos=0, max_length=3, reverse=True) == [
+        [0, 5, 4],
+        [0, 3, 2],
+        [0, 1],
+    ]
+
+
+def test_both_scorers_train_learn_and_score_with_lm_score(tmp_path: Path) -> None:
+    report = train_scorers(news_articles(), tmp_path, ScorerConfig(**TINY))
+    for direction in ("forward", "reverse"):
+        curve = report["curves"][direction]
+        assert [point["step"] for point in curve] == [5, 10, 15, 20]
+        assert curve[-1]["held_out_loss"] < curve[0]["held_out_loss"]
+        assert (tmp_path / direction / "config.json").is_file()
+    assert (tmp_path / "curves.json").is_file()
+    texts = news_articles()[:3]
+    table = batch(texts)
+    for direction in ("forward", "reverse"):
+        step = LmScore(
+            LmScore.Options(
+                model=str(tmp_path / direction), direction=direction, max_length=64, stride=32
+            )
+        )
+        table = step.process(table).drop_columns(["reject_reason"])
+    scored = ReverseScore().process(table)
+    assert all(s is not None for s in scored.column("s_score").to_pylist())
+
+
+class _StopAt:
+    """A progress stand-in that interrupts training once a given step is reached."""
+
+    def __init__(self, stop: int) -> None:
+        self.stop = stop
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def update(self, task: int, completed: int) -> None:
+        if completed == self.stop:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    config = ScorerConfig(**{**TINY, "directions": ["reverse"]})
+    train_scorers(news_articles(), tmp_path / "straight", config)
+    with pytest.raises(KeyboardInterrupt):
+        train_scorers(news_articles(), tmp_path / "resumed", config, progress=_StopAt(10))
+    assert not (tmp_path / "resumed" / "reverse" / "config.json").exists()
+    train_scorers(news_articles(), tmp_path / "resumed", config)
+    straight = load_file(tmp_path / "straight" / "reverse" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "reverse" / "model.safetensors")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_train_scorers_command_line(tmp_path: Path, corpus: Path) -> None:
+    result = goldpan(
+        "train-scorers",
+        "--data",
+        str(corpus),
+        "--out",
+        str(tmp_path / "scorers"),
+        "--steps",
+        "10",
+        "--sample-docs",
+        "100",
+        "--hidden-size",
+        "32",
+        "--layers",
+        "1",
+        check=True,
+    )
+    assert "held-out loss" in result.stderr
+    recipe = write_recipe(
+        tmp_path / "score.yaml",
+        input={"paths": [str(corpus)], "id_field": "id"},
+        output={"dir": str(tmp_path / "run")},
+        workers=1,
+        steps=[
+            {"name": "length_filter", "min_words": 20, "max_chars": 3000},
+            {
+                "name": "lm_score",
+                "model": str(tmp_path / "scorers" / "forward"),
+                "max_length": 128,
+                "stride": 64,
+            },
+            {
+                "name": "lm_score",
+                "model": str(tmp_path / "scorers" / "reverse"),
+                "direction": "reverse",
+                "max_length": 128,
+                "stride": 64,
+            },
+            {"name": "reverse_score"},
+            {"name": "select", "by": "s_score", "fraction": 0.5},
+        ],
+    )
+    goldpan("run", str(recipe), "-q", check=True)
+    assert goldpan("verify", str(tmp_path / "run")).returncode == 0
