@@ -24,6 +24,7 @@ _STEP_MODULES = (
     "goldpan.score.lm",
     "goldpan.score.reverse",
     "goldpan.score.select",
+    "goldpan.score.mix",
     "goldpan.curate.normalize",
     "goldpan.curate.langid",
     "goldpan.curate.pii",
