@@ -91,3 +91,14 @@ def test_select_options_are_checked() -> None:
         Select.Options(by="s_score", fraction=0.5, budget_tokens=10)
     with pytest.raises(ValidationError, match="need 'by'"):
         Select.Options(mode="top", fraction=0.5)
+
+
+def test_stats_report_the_s_distribution_per_source(tmp_path: Path) -> None:
+    import json
+
+    run_select(tmp_path, "stats", by="s_score", mode="top", fraction=0.5)
+    stats = json.loads((tmp_path / "stats" / "stats.json").read_text())
+    s = stats["scores"]["s_score"]
+    assert s["all"]["count"] == 199  # kept and rejected records alike, not the unscored one
+    assert 0 < s["all"]["share_positive"] < 1
+    assert set(s["by_source"]) == {"scored"}

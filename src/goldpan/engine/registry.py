@@ -25,6 +25,7 @@ _STEP_MODULES = (
     "goldpan.score.reverse",
     "goldpan.score.select",
     "goldpan.score.mix",
+    "goldpan.score.quality",
     "goldpan.curate.normalize",
     "goldpan.curate.langid",
     "goldpan.curate.pii",

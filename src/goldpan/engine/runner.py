@@ -29,6 +29,7 @@ from goldpan.engine.executors import Executor, make_executor
 from goldpan.engine.progress import StageProgress
 from goldpan.engine.registry import build_step, step_kind
 from goldpan.engine.rundir import RunDir, Stage, atomic_write_bytes, atomic_write_json, read_json
+from goldpan.engine.scores import score_distributions, score_table
 from goldpan.engine.stats import StageStats, print_summary
 from goldpan.engine.step import GlobalStep, Step
 from goldpan.engine.tasks import (
@@ -141,6 +142,7 @@ class Runner:
                 stats += stage_stats
                 previous = planned.stage
         output_files, output_records = self._write_output(previous, parts)
+        distributions = score_distributions(self.run_dir.output_dir, self.run_dir.rejects_root)
         payload = {
             "run_dir": str(self.run_dir.root),
             "executor": self.recipe.executor,
@@ -152,11 +154,15 @@ class Runner:
                 "files": output_files,
                 "format": self.recipe.output.format,
             },
+            "scores": distributions,
             "seconds": round(time.perf_counter() - started, 3),
         }
         atomic_write_json(self.run_dir.stats_path, payload)
         if not self.quiet:
             print_summary(stats, output_records, self.console)
+            table = score_table(distributions)
+            if table is not None:
+                self.console.print(table)
         return RunResult(self.run_dir.root, stats, output_records, output_files)
 
     def _write_resolved_recipe(self, plan: list[PlannedStage]) -> None:
@@ -356,6 +362,8 @@ class Runner:
         task = progress.stage(f"fit {step.name}", sum(rows.get(p, 0) for p in parts))
         summaries: list[Any] = [None] * len(parts)
         calls = [(step, part, index, input_dir) for index, part in enumerate(parts)]
+        if not step.fit_reads_data:
+            calls, summaries = [], []
         for index, summary in executor.run(fit_part_task, calls, phase="task"):
             summaries[index] = summary
             progress.advance(task, rows.get(parts[index], 0))

@@ -63,6 +63,9 @@ class GlobalStep(Step):
     """
 
     workdir: Path | None = None
+    # False for steps whose fit needs no corpus data (a classifier trained on example files):
+    # the engine then calls merge([]) without reading any part.
+    fit_reads_data: ClassVar[bool] = True
 
     @abstractmethod
     def fit_part(self, batch: pa.Table, part_index: int) -> Any:

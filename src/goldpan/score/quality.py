@@ -1,0 +1,132 @@
+"""``quality_classifier``: a fastText classifier of good versus poor text (Joulin et al. 2017).
+
+GPT-3 scored Common Crawl with a classifier trained to tell curated text (WebText, Wikipedia,
+books) from raw crawl; DCLM's fastText classifier (bigrams, positives from instruction data,
+negatives from crawl) made the strongest filter in its comparison. Positive and negative
+example sets are JSONL files named in the recipe; the classifier is trained once, in the merge
+phase (single-threaded, so it is the same on every run), saved in the stage's work folder, and
+every record gets ``quality_score``, the probability of the positive label. With ``min_score``
+set, records below it are rejected as ``quality_classifier:low_score``.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from goldpan.curate.langid import load_fasttext
+from goldpan.data.schema import TEXT
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+from goldpan.errors import GoldpanError
+
+POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
+_SPACES = re.compile(r"\s+")
+
+
+class ExampleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(description="JSONL files or globs.")
+    field: str = Field("text", description="Field holding the example text.")
+    limit: int | None = Field(None, gt=0, description="Use at most this many examples.")
+
+
+class QualityOptions(StepOptions):
+    positive: ExampleSet = Field(description="Examples of the text to keep.")
+    negative: ExampleSet = Field(description="Examples of the text to drop.")
+    min_score: float | None = Field(
+        None, ge=0, le=1, description="Reject below this quality_score; null annotates only."
+    )
+    epochs: int = Field(20, ge=1, description="fastText epochs (its tutorial: 25).")
+    learning_rate: float = Field(0.5, gt=0, description="fastText learning rate.")
+    word_ngrams: int = Field(2, ge=1, description="DCLM used bigrams.")
+    dim: int = Field(64, ge=2)
+
+
+def one_line(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def read_examples(examples: ExampleSet) -> list[str]:
+    texts: list[str] = []
+    for pattern in examples.paths:
+        matches = sorted(glob.glob(pattern)) or [pattern]
+        for path in matches:
+            if not Path(path).is_file():
+                raise GoldpanError(f"quality_classifier: no example file {path}")
+            for line in Path(path).read_bytes().splitlines():
+                if line.strip():
+                    value = orjson.loads(line).get(examples.field)
+                    if isinstance(value, str) and value.strip():
+                        texts.append(one_line(value))
+    return texts[: examples.limit] if examples.limit else texts
+
+
+def train_classifier(
+    positive: list[str], negative: list[str], path: Path, options: QualityOptions
+) -> Path:
+    import fasttext
+
+    if not positive or not negative:
+        raise GoldpanError("quality_classifier: both example sets need at least one text")
+    training = path.with_suffix(".train.txt")
+    lines = [f"{POSITIVE} {t}" for t in positive] + [f"{NEGATIVE} {t}" for t in negative]
+    order = np.random.default_rng(0).permutation(len(lines))
+    training.write_text("\n".join(lines[i] for i in order) + "\n", encoding="utf-8")
+    model = fasttext.train_supervised(
+        input=str(training),
+        epoch=options.epochs,
+        lr=options.learning_rate,
+        wordNgrams=options.word_ngrams,
+        dim=options.dim,
+        thread=1,
+        verbose=0,
+    )
+    model.save_model(str(path))
+    return path
+
+
+@register_step
+class QualityClassifier(GlobalStep):
+    """Train a fastText quality classifier on example sets, then score (and filter) records."""
+
+    name = "quality_classifier"
+    Options = QualityOptions
+    fit_reads_data = False
+
+    def fit_part(self, batch: pa.Table, part_index: int) -> None:
+        return None
+
+    def merge(self, summaries: Sequence[None]) -> str:
+        o: QualityOptions = self.options  # type: ignore[assignment]
+        assert self.workdir is not None
+        path = self.workdir / "quality.ftz"
+        train_classifier(read_examples(o.positive), read_examples(o.negative), path, o)
+        return str(path)
+
+    def scores(self, texts: list[str], model_path: str) -> np.ndarray:
+        model = load_fasttext(model_path)
+        labels, probabilities = model.predict([one_line(t) for t in texts], k=2)
+        result = np.zeros(len(texts), dtype=np.float64)
+        for row, (names, values) in enumerate(zip(labels, probabilities, strict=True)):
+            for name, value in zip(names, values, strict=True):
+                if name == POSITIVE:
+                    result[row] = min(float(value), 1.0)
+        return result
+
+    def apply(self, batch: pa.Table, state: str) -> pa.Table:
+        o: QualityOptions = self.options  # type: ignore[assignment]
+        scores = self.scores(batch.column(TEXT).to_pylist(), state)
+        batch = batch.append_column("quality_score", pa.array(scores.round(5), pa.float64()))
+        if o.min_score is None:
+            return batch
+        reasons = [None if s >= o.min_score else self.reason("low_score") for s in scores]
+        return with_reject_reasons(batch, reasons)
