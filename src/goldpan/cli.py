@@ -188,6 +188,42 @@ def train_scorers_command(
     console.print(f"curves: {out / 'curves.json'}")
 
 
+@app.command("experiment-reverse-modeling")
+def experiment_reverse_modeling(
+    out: Annotated[Path, typer.Option(help="Experiment folder.")] = Path("runs/reverse-modeling"),
+    corpus: Annotated[Path | None, typer.Option(help="JSONL corpus (default: the demo's).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps per model.")] = None,
+) -> None:
+    """Reverse-modeling experiment: scorers, S per source, top/random/bottom-S LMs compared."""
+    from rich.progress import Progress
+
+    from goldpan.score.experiment import run_experiment
+    from goldpan.score.train import ScorerConfig
+
+    config = ScorerConfig(**({"steps": steps} if steps else {}))
+    with Progress(console=console) as progress:
+        report = run_experiment(out, corpus, config, progress=progress)
+    table = Table(title="S = forward loss - reverse loss, by source")
+    for name in ("source", "docs", "mean S", "median S", "share S > 0"):
+        table.add_column(name)
+    for source, stats in report["s_by_source"]["by_source"].items():
+        table.add_row(
+            source,
+            f"{stats['count']:,}",
+            f"{stats['mean']:.3f}",
+            f"{stats['median']:.3f}",
+            f"{stats['share_positive']:.1%}",
+        )
+    console.print(table)
+    lms = Table(title="LMs trained on equal token budgets, loss on held-out clean text")
+    for name in ("selection", "docs", "held-out clean loss"):
+        lms.add_column(name)
+    for mode, result in report["lms"].items():
+        lms.add_row(mode, f"{result['docs']:,}", f"{result['clean_held_out_loss']:.4f}")
+    console.print(lms)
+    console.print(f"report: {out / 'experiment.json'}")
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

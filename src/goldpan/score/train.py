@@ -138,8 +138,10 @@ def train_direction(
 ) -> list[dict]:  # type: ignore[no-untyped-def]
     """Train one scorer; resumes from ``out/direction.state.pt`` when it exists."""
     import torch
+    import transformers
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    transformers.utils.logging.disable_progress_bar()
     torch.manual_seed(config.seed)
     model_config = LlamaConfig(
         vocab_size=len(tokenizer),
