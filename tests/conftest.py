@@ -124,3 +124,26 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+def run_steps_on(
+    path: Path,
+    out: Path,
+    steps: list[dict],
+    *,
+    part_records: int | None = None,
+    workers: int = 2,
+    seed: int = 0,
+    executor: str = "local",
+) -> Any:
+    """Run a recipe of the given steps over one JSONL file with ids, and check its ledger."""
+    from goldpan.engine.ledger import verify_run
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+
+    data = recipe_dict([str(path)], out, steps=steps, workers=workers, seed=seed, executor=executor)
+    if part_records is not None:
+        data["input"]["part_records"] = part_records
+    result = run_recipe(parse_recipe(data), quiet=True)
+    assert verify_run(out)[0] == []
+    return result

@@ -9,10 +9,7 @@ import orjson
 import pytest
 
 from goldpan.curate.dedup.minhash import MinHashDedup, jaccard, shingles
-from goldpan.engine.ledger import verify_run
-from goldpan.engine.runner import run_recipe
-from goldpan.recipe import parse_recipe
-from tests.conftest import read_output, read_rejects
+from tests.conftest import read_output, read_rejects, run_steps_on
 from tests.realtext import news_articles, summaries
 
 
@@ -57,17 +54,9 @@ def build_pairs(tmp_path: Path, edit_rate: float, count: int = 120) -> tuple[Pat
 
 
 def run_minhash(path: Path, out: Path, executor: str = "local", **options) -> set[str]:
-    recipe = parse_recipe(
-        {
-            "input": {"paths": [str(path)], "id_field": "id", "part_records": 40},
-            "output": {"dir": str(out)},
-            "executor": executor,
-            "workers": 2,
-            "steps": [{"name": "minhash_dedup", **options}],
-        }
+    run_steps_on(
+        path, out, [{"name": "minhash_dedup", **options}], part_records=40, executor=executor
     )
-    run_recipe(recipe, quiet=True)
-    assert verify_run(out)[0] == []
     rejects = read_rejects(out)
     return set(rejects.column("id").to_pylist()) if rejects.num_rows else set()
 

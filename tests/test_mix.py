@@ -8,10 +8,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from goldpan.engine.ledger import verify_run
-from goldpan.engine.runner import run_recipe
-from goldpan.recipe import parse_recipe
-from tests.conftest import read_output, read_rejects
+from tests.conftest import read_output, read_rejects, run_steps_on
 
 
 def corpus(tmp_path: Path) -> Path:
@@ -31,17 +28,9 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def run_mix(tmp_path: Path, name: str, **options) -> tuple[pa.Table, pa.Table]:
-    recipe = parse_recipe(
-        {
-            "input": {"paths": [str(corpus(tmp_path))], "id_field": "id", "part_records": 100},
-            "output": {"dir": str(tmp_path / name)},
-            "workers": 2,
-            "seed": 3,
-            "steps": [{"name": "mix", **options}],
-        }
+    run_steps_on(
+        corpus(tmp_path), tmp_path / name, [{"name": "mix", **options}], part_records=100, seed=3
     )
-    run_recipe(recipe, quiet=True)
-    assert verify_run(tmp_path / name)[0] == []
     return read_output(tmp_path / name), read_rejects(tmp_path / name)
 
 

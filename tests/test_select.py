@@ -10,12 +10,9 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from goldpan.engine.ledger import verify_run
-from goldpan.engine.runner import run_recipe
-from goldpan.recipe import parse_recipe
 from goldpan.score.reverse import ReverseScore
 from goldpan.score.select import Select
-from tests.conftest import read_output, read_rejects
+from tests.conftest import read_output, read_rejects, run_steps_on
 from tests.realtext import batch, news_articles
 
 
@@ -45,18 +42,13 @@ def scored_corpus(tmp_path: Path, count: int = 200) -> Path:
 
 
 def run_select(tmp_path: Path, name: str, **options) -> tuple[pa.Table, pa.Table]:
-    path = scored_corpus(tmp_path)
-    recipe = parse_recipe(
-        {
-            "input": {"paths": [str(path)], "id_field": "id", "part_records": 30},
-            "output": {"dir": str(tmp_path / name)},
-            "workers": 2,
-            "seed": 1,
-            "steps": [{"name": "select", **options}],
-        }
+    run_steps_on(
+        scored_corpus(tmp_path),
+        tmp_path / name,
+        [{"name": "select", **options}],
+        part_records=30,
+        seed=1,
     )
-    run_recipe(recipe, quiet=True)
-    assert verify_run(tmp_path / name)[0] == []
     return read_output(tmp_path / name), read_rejects(tmp_path / name)
 
 
