@@ -51,3 +51,32 @@ def test_ray_executor_gives_the_local_executors_output(corpus: Path, tmp_path: P
     assert ray.equals(local)
     assert _sorted_rejects(tmp_path / "ray") == _sorted_rejects(tmp_path / "local")
     assert verify_run(tmp_path / "ray")[0] == []
+
+
+def test_workers_start_cleanly_after_the_driver_used_torch(tmp_path: Path, tiny_lm: Path) -> None:
+    """A process that ran torch (training scorers, say) and then starts a worker pool must not
+    hang: forked children of a process with live torch thread pools deadlock."""
+    import subprocess
+    import sys
+
+    script = f"""
+import torch
+torch.set_num_threads(2)
+x = torch.randn(256, 256)
+(x @ x).sum()
+from goldpan.engine.runner import run_recipe
+from goldpan.recipe import parse_recipe
+import orjson, pathlib
+path = pathlib.Path({str(tmp_path / "in.jsonl")!r})
+path.write_bytes(b"".join(orjson.dumps({{"id": str(i), "text": "some words here " * i}}) + b"\\n"
+                          for i in range(1, 60)))
+recipe = parse_recipe({{"input": {{"paths": [str(path)], "id_field": "id", "part_records": 10}},
+                       "output": {{"dir": {str(tmp_path / "run")!r}}}, "workers": 2,
+                       "steps": [{{"name": "lm_score", "model": {str(tiny_lm)!r},
+                                   "max_length": 32, "stride": 16}}]}})
+print(run_recipe(recipe, quiet=True).output_records)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("59")

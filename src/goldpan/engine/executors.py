@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -17,13 +18,18 @@ from goldpan.errors import GoldpanError
 
 
 def start_method() -> str:
-    """How local workers start. ``fork`` where the OS has it: a worker is ready in milliseconds,
-    and the pool is created before the driver starts any threads of its own (it does no model
-    or Arrow work before the first stage). ``GOLDPAN_START_METHOD=spawn`` overrides it."""
+    """How local workers start. ``fork`` where the OS has it and the driver has not loaded
+    torch: a worker is then ready in milliseconds. Once torch is loaded (a model was trained or
+    scored in this process) its thread pools make forked children hang, so workers come from a
+    fork server instead (started clean, with goldpan preloaded). ``GOLDPAN_START_METHOD``
+    overrides both."""
     chosen = os.environ.get("GOLDPAN_START_METHOD")
     if chosen:
         return chosen
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and "torch" not in sys.modules:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
 
 
 class Executor:
@@ -61,7 +67,10 @@ class LocalExecutor(Executor):
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            context = multiprocessing.get_context(start_method())
+            method = start_method()
+            context = multiprocessing.get_context(method)
+            if method == "forkserver":
+                context.set_forkserver_preload(["goldpan.engine.tasks", "goldpan.engine.registry"])
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
             # One trivial task per worker starts them all now, while the driver has no threads.
             for future in [self._pool.submit(os.getpid) for _ in range(self.workers)]:
