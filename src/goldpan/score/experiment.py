@@ -2,8 +2,8 @@
 
 1. The demo corpus, less a held-out set of clean text (Wikipedia summaries never trained on).
 2. ``train-scorers`` on the rest: a forward and a reverse scorer from scratch.
-3. A goldpan run scoring every document both ways and computing S; stats give S per source and
-   the share of documents with S > 0.
+3. A goldpan run scoring every document both ways (its first ``max_length`` tokens, the
+   scorers' context) and computing S; stats give S per source and the share with S > 0.
 4. Three ``select`` runs with equal token budgets: top-S, random and bottom-S.
 5. Three small LMs, same architecture, tokenizer and step count, trained on each selection;
    their loss on the held-out clean text is compared (the paper: top > random > bottom, i.e.
@@ -37,13 +37,15 @@ def _texts(folder: Path) -> list[str]:
     ]
 
 
-def clean_loss(model_folder: Path, texts: list[str]) -> float:
+def clean_loss(model_folder: Path, texts: list[str], max_length: int = 128) -> float:
     """Token-weighted mean loss of a model on texts (the held-out clean set)."""
     import pyarrow as pa
 
     from goldpan.score.lm import LmScore
 
-    step = LmScore(LmScore.Options(model=str(model_folder), max_length=128, stride=64))
+    step = LmScore(
+        LmScore.Options(model=str(model_folder), max_length=max_length, stride=max_length // 2)
+    )
     table = pa.table(
         {
             "id": [str(i) for i in range(len(texts))],
@@ -152,7 +154,9 @@ def run_experiment(
         ]["forward"]
         report["lms"][mode] = {
             "docs": len(texts),
-            "clean_held_out_loss": round(clean_loss(lm_dir / "forward", clean), 4),
+            "clean_held_out_loss": round(
+                clean_loss(lm_dir / "forward", clean, config.max_length), 4
+            ),
             "own_held_out_loss": round(curve[-1]["held_out_loss"], 4),
         }
     (out / "experiment.json").write_text(json.dumps(report, indent=2))
