@@ -1,6 +1,7 @@
 """``goldpan experiment reverse-modeling``: the reverse-modeling experiment on the demo corpus.
 
-1. The demo corpus, less a held-out set of clean text (Wikipedia summaries never trained on).
+1. The demo corpus, less a held-out set of clean text (Wikipedia summaries never trained on),
+   sampled (seeded) to ``pool_docs`` documents.
 2. ``train-scorers`` on the rest: a forward and a reverse scorer from scratch.
 3. A goldpan run scoring every document both ways (its first ``max_length`` tokens, the
    scorers' context) and computing S; stats give S per source and the share with S > 0.
@@ -64,6 +65,7 @@ def run_experiment(
     config: ScorerConfig | None = None,
     budget_fraction: float = 0.25,
     held_out: int = 300,
+    pool_docs: int = 4000,
     progress=None,
 ) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     config = config or ScorerConfig()
@@ -80,6 +82,9 @@ def run_experiment(
     }
     clean = [r["text"] for r in rows if r["id"] in clean_ids]
     pool = [r for r in rows if r["id"] not in clean_ids and r["text"].strip()]
+    if len(pool) > pool_docs:  # a seeded sample keeps the experiment to minutes on a CPU
+        keep = uniform_from_ids([r["id"] for r in pool], config.seed + 1)
+        pool = [r for r, d in sorted(zip(pool, keep, strict=True), key=lambda x: x[1])][:pool_docs]
     pool_path = out / "pool.jsonl"
     pool_path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in pool))
 
