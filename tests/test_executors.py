@@ -76,7 +76,8 @@ recipe = parse_recipe({{"input": {{"paths": [str(path)], "id_field": "id", "part
                                    "max_length": 32, "stride": 16}}]}})
 print(run_recipe(recipe, quiet=True).output_records)
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("59")

@@ -136,3 +136,28 @@ def test_train_scorers_command_line(tmp_path: Path, corpus: Path) -> None:
     )
     goldpan("run", str(recipe), "-q", check=True)
     assert goldpan("verify", str(tmp_path / "run")).returncode == 0
+
+
+def test_the_reverse_modeling_experiment_runs_end_to_end(tmp_path: Path) -> None:
+    import orjson
+
+    from goldpan.data.demo_corpus import markov, wikipedia
+    from goldpan.score.experiment import run_experiment
+
+    rows = [
+        {"id": f"w{i}", "text": d["text"], "source": "wikipedia_en"}
+        for i, d in enumerate(list(wikipedia("en"))[:300])
+    ]
+    rows += [
+        {"id": f"m{i}", "text": d["text"], "source": "markov"}
+        for i, d in enumerate(list(markov())[:150])
+    ]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    config = ScorerConfig(**{**TINY, "steps": 10})
+    report = run_experiment(tmp_path / "out", corpus, config, held_out=40, pool_docs=300)
+    assert report["pool_docs"] == 300 and report["clean_docs"] == 40
+    assert set(report["s_by_source"]["by_source"]) == {"wikipedia_en", "markov"}
+    assert set(report["lms"]) == {"top", "random", "bottom"}
+    assert all(lm["clean_held_out_loss"] > 0 for lm in report["lms"].values())
+    assert (tmp_path / "out" / "experiment.json").is_file()
