@@ -161,3 +161,13 @@ def test_the_reverse_modeling_experiment_runs_end_to_end(tmp_path: Path) -> None
     assert set(report["lms"]) == {"top", "random", "bottom"}
     assert all(lm["clean_held_out_loss"] > 0 for lm in report["lms"].values())
     assert (tmp_path / "out" / "experiment.json").is_file()
+
+
+def test_training_on_other_data_does_not_resume_stale_state(tmp_path: Path) -> None:
+    config = ScorerConfig(**{**TINY, "steps": 5, "directions": ["forward"]})
+    first = train_scorers(news_articles()[:150], tmp_path, config)["curves"]["forward"]
+    fingerprint = (tmp_path / "fingerprint.txt").read_text()
+    second = train_scorers(news_articles()[150:], tmp_path, config)["curves"]["forward"]
+    assert (tmp_path / "fingerprint.txt").read_text() != fingerprint
+    assert [p["step"] for p in second] == [5]
+    assert second != first  # trained anew on the new data, not the old state replayed

@@ -12,13 +12,17 @@ last saved step: the data order is fixed by the seed, so the continuation is the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import random
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import xxhash
 
 from goldpan.errors import GoldpanError
 
@@ -221,6 +225,13 @@ def train_direction(
     return curve
 
 
+def _fingerprint(config: ScorerConfig, texts: list[str]) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    for text in texts:
+        digest.update(xxhash.xxh3_64_digest(text.encode("utf-8", "surrogatepass")))
+    return digest.hexdigest()[:16]
+
+
 def train_scorers(
     texts: list[str], out: str | Path, config: ScorerConfig | None = None, progress=None
 ) -> dict:  # type: ignore[no-untyped-def]
@@ -235,6 +246,16 @@ def train_scorers(
     sample = rng.sample(texts, min(len(texts), config.sample_docs + config.held_out_docs))
     held_out_texts = sample[: min(config.held_out_docs, len(sample) // 10 or 1)]
     train_texts = sample[len(held_out_texts) :]
+    # Resuming is only right for the same data and settings: anything else starts afresh.
+    fingerprint = _fingerprint(config, train_texts)
+    marker = out / "fingerprint.txt"
+    if marker.is_file() and marker.read_text().strip() != fingerprint:
+        for stale in [out / "tokenizer", *(out / f"{d}.state.pt" for d in config.directions)]:
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.exists():
+                stale.unlink()
+    marker.write_text(fingerprint + "\n")
     folder = out / "tokenizer"
     if (folder / "tokenizer.json").is_file():
         from transformers import PreTrainedTokenizerFast
