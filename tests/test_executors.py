@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from goldpan.engine.ledger import verify_run
 from goldpan.engine.runner import run_recipe
 from goldpan.recipe import parse_recipe
@@ -43,7 +41,6 @@ def test_local_pool_and_in_process_runs_agree(corpus: Path, tmp_path: Path) -> N
 
 
 def test_ray_executor_gives_the_local_executors_output(corpus: Path, tmp_path: Path) -> None:
-    pytest.importorskip("ray")
     _run(corpus, tmp_path / "local", "local", 2)
     _run(corpus, tmp_path / "ray", "ray", 2)
     local, ray = read_output(tmp_path / "local"), read_output(tmp_path / "ray")

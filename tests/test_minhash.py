@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import orjson
-import pytest
 
 from goldpan.curate.dedup.minhash import MinHashDedup, jaccard, shingles
 from tests.conftest import read_output, read_rejects, run_steps_on
@@ -122,7 +121,6 @@ def test_the_kept_record_follows_the_rule_and_rejects_name_it(tmp_path: Path) ->
 
 
 def test_clusters_are_the_same_on_both_executors(tmp_path: Path) -> None:
-    pytest.importorskip("ray")
     path, _ = build_pairs(tmp_path, edit_rate=0.02, count=60)
     local = run_minhash(path, tmp_path / "local")
     ray = run_minhash(path, tmp_path / "ray", executor="ray")
