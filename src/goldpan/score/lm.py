@@ -34,7 +34,7 @@ class LmScoreOptions(StepOptions):
     max_length: int = Field(1024, ge=2, description="Tokens per window.")
     stride: int = Field(512, ge=1, description="Window step for long texts.")
     long_texts: Literal["window", "truncate"] = Field("window", description="Long-text policy.")
-    batch_tokens: int = Field(4096, ge=2, description="Tokens per forward pass (padded).")
+    batch_tokens: int = Field(1024, ge=2, description="Tokens per forward pass (padded).")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Model dtype.")
     start_token: Literal["bos", "eos", "none"] = Field(
         "bos", description="Token put before the text (bos falls back to eos when absent)."
@@ -118,9 +118,17 @@ def score_windows(
                 ids[row, : len(window.tokens)] = torch.tensor(window.tokens)
                 mask[row, : len(window.tokens)] = 1
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
             targets = ids[:, 1:].to(device)
-            token_nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu().numpy()
+            # -log p(target) = logsumexp(logits) - logit(target): no full log-softmax tensor.
+            shifted = logits[:, :-1].float()
+            token_nll = (
+                (
+                    torch.logsumexp(shifted, dim=-1)
+                    - shifted.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+                )
+                .cpu()
+                .numpy()
+            )
             for row, window in enumerate(group):
                 span = token_nll[row, window.score_from - 1 : len(window.tokens) - 1]
                 nll[window.document] += float(span.sum(dtype=np.float64))
