@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -152,15 +153,12 @@ def _slow_parse(chunk: bytes, first_line: int, config: InputConfig, label: str) 
         else None
     )
     own = rejects_table(rejects, label, default_source(config, label))
-    counts: dict[str, int] = {}
-    for reject in rejects:
-        counts[reject.reason] = counts.get(reject.reason, 0) + 1
+    counts = Counter(reject.reason for reject in rejects)
     if shaped is None:
-        return ShapedChunk(pa.table({}), own, counts)
-    for reason, count in shaped.reject_counts.items():
-        counts[reason] = counts.get(reason, 0) + count
+        return ShapedChunk(pa.table({}), own, dict(counts))
+    counts.update(shaped.reject_counts)
     both = pa.concat_tables([shaped.rejects, own], promote_options="permissive")
-    return ShapedChunk(shaped.records, both, counts)
+    return ShapedChunk(shaped.records, both, dict(counts))
 
 
 class _Range:

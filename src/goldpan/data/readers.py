@@ -6,6 +6,7 @@ stretch of the input, and how many input rows that stretch held, which the ledge
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,9 +117,7 @@ def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
                 "source": pa.array([source] * len(batch_ids), pa.string()),
             }
         )
-        counts: dict[str, int] = {}
-        for reject in rejects:
-            counts[reject.reason] = counts.get(reject.reason, 0) + 1
+        counts = dict(Counter(reject.reason for reject in rejects))
         chunk = ShapedChunk(records, rejects_table(rejects, label, source), counts)
         seen = len(batch_ids) + len(rejects)
         batch_ids.clear()
