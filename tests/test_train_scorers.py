@@ -8,9 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from goldpan.score.lm import LmScore
+from goldpan.errors import GoldpanError
+from goldpan.score.lm import LmScore, start_id
 from goldpan.score.reverse import ReverseScore
-from goldpan.score.train import ScorerConfig, chunks, train_scorers
+from goldpan.score.train import ScorerConfig, chunks, train_scorers, train_tokenizer
 from tests.conftest import goldpan, write_recipe
 from tests.realtext import batch, news_articles
 
@@ -32,12 +33,12 @@ TINY = dict(
 
 
 def test_chunks_lead_with_bos_and_reverse_the_whole_document() -> None:
-    assert chunks([[1, 2, 3, 4, 5]], bos=0, max_length=3, reverse=False) == [
+    assert chunks([[1, 2, 3, 4, 5]], start=0, max_length=3, reverse=False) == [
         [0, 1, 2],
         [0, 3, 4],
         [0, 5],
     ]
-    assert chunks([[1, 2, 3, 4, 5]], bos=0, max_length=3, reverse=True) == [
+    assert chunks([[1, 2, 3, 4, 5]], start=0, max_length=3, reverse=True) == [
         [0, 5, 4],
         [0, 3, 2],
         [0, 1],
@@ -63,6 +64,43 @@ def test_both_scorers_train_learn_and_score_with_lm_score(tmp_path: Path) -> Non
         table = step.process(table).drop_columns(["reject_reason"])
     scored = ReverseScore().process(table)
     assert all(s is not None for s in scored.column("s_score").to_pylist())
+
+
+def test_a_joint_scorer_learns_both_directions_each_led_by_its_direction_token(
+    tmp_path: Path,
+) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    report = train_scorers(news_articles(), tmp_path, ScorerConfig(**{**TINY, "joint": True}))
+    assert set(report["curves"]) == {"forward", "reverse"}
+    for curve in report["curves"].values():
+        # Twice the optimiser steps in all, the same per-direction budget as separate scorers.
+        assert [point["step"] for point in curve] == [5, 10, 15, 20]
+        assert curve[-1]["tokens"] == 20 * TINY["batch_size"] * TINY["max_length"]
+        assert curve[-1]["held_out_loss"] < curve[0]["held_out_loss"]
+    folder = tmp_path / "joint"
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    text = " ".join(news_articles()[0].split()[:20])
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    for direction, token, ordered in (("forward", "<fwd>", ids), ("reverse", "<rev>", ids[::-1])):
+        sequence = torch.tensor([[tokenizer.convert_tokens_to_ids(token), *ordered]])
+        with torch.no_grad():
+            expected = float(model(input_ids=sequence, labels=sequence).loss)
+        step = LmScore(
+            LmScore.Options(
+                model=str(folder), direction=direction, start_token="direction", max_length=256
+            )
+        )
+        prefix = "fwd" if direction == "forward" else "rev"
+        scored = step.process(batch([text])).column(f"{prefix}_loss").to_pylist()[0]
+        assert scored == pytest.approx(expected, abs=1e-4)
+
+
+def test_direction_start_token_needs_a_tokenizer_that_has_it(tmp_path: Path) -> None:
+    tokenizer = train_tokenizer(news_articles()[:50], 300, tmp_path)
+    with pytest.raises(GoldpanError, match="train-scorers --joint"):
+        start_id(tokenizer, "direction", "reverse")
 
 
 class _StopAt:

@@ -151,6 +151,13 @@ def train_scorers_command(
     hidden_size: Annotated[int | None, typer.Option(help="Model width.")] = None,
     layers: Annotated[int | None, typer.Option(help="Decoder layers.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling, data order and init seed.")] = 0,
+    joint: Annotated[
+        bool,
+        typer.Option(
+            help="One model for both directions, each chunk led by <fwd> or <rev> "
+            "(score it with lm_score start_token: direction)."
+        ),
+    ] = False,
 ) -> None:
     """Train a forward and a reverse scorer LM from scratch (reverse-modeling score)."""
     from rich.progress import Progress
@@ -174,6 +181,7 @@ def train_scorers_command(
             "hidden_size": hidden_size,
             "layers": layers,
             "seed": seed,
+            "joint": joint,
         }.items()
         if v is not None
     }
@@ -183,7 +191,7 @@ def train_scorers_command(
         last = curve[-1] if curve else {}
         console.print(
             f"{direction}: held-out loss {last.get('held_out_loss', float('nan')):.3f} "
-            f"after {last.get('tokens', 0):,} tokens -> {out / direction}"
+            f"after {last.get('tokens', 0):,} tokens -> {out / ('joint' if joint else direction)}"
         )
     console.print(f"curves: {out / 'curves.json'}")
 

@@ -1,7 +1,8 @@
 """``lm_score``: per-document token loss under a causal LM, read forwards or backwards.
 
 For each text: tokens (no special tokens), reversed for ``direction: reverse``, then a start
-token in front (BOS, or EOS for models that separate documents with it, or none); every token
+token in front (BOS, or EOS for models that separate documents with it, the direction token
+``<fwd>``/``<rev>`` of a joint scorer from ``train-scorers --joint``, or none); every token
 after the start is predicted from all before it, and the step records the mean negative
 log-likelihood (``fwd_loss`` or ``rev_loss``), its sum (``fwd_nll``/``rev_nll``) and the number
 of predicted tokens (``n_tokens``). The same placement is used by ``goldpan train-scorers``,
@@ -26,25 +27,41 @@ from pydantic import Field, model_validator
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
+from goldpan.errors import GoldpanError
 
 
 class LmScoreOptions(StepOptions):
     model: str = Field("smollm2-135m-instruct", description="Spec for models.load.")
     direction: Literal["forward", "reverse"] = Field("forward", description="Read order.")
     max_length: int = Field(1024, ge=2, description="Tokens per window.")
-    stride: int = Field(512, ge=1, description="Window step for long texts.")
+    stride: int | None = Field(
+        None, ge=1, description="Window step for long texts (default: half of max_length)."
+    )
     long_texts: Literal["window", "truncate"] = Field("window", description="Long-text policy.")
-    batch_tokens: int = Field(1024, ge=2, description="Tokens per forward pass (padded).")
+    batch_tokens: int | None = Field(
+        None,
+        ge=2,
+        description="Tokens per forward pass, padding included (default: 1,024 on CPU, where "
+        "one sequence fills the cores; 32,768 on a GPU, which needs many in flight).",
+    )
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Model dtype.")
-    start_token: Literal["bos", "eos", "none"] = Field(
-        "bos", description="Token put before the text (bos falls back to eos when absent)."
+    start_token: Literal["bos", "eos", "direction", "none"] = Field(
+        "bos",
+        description="Token put before the text (bos falls back to eos when absent; direction: "
+        "<fwd> or <rev>, for a joint scorer trained on both directions).",
     )
 
     @model_validator(mode="after")
     def _stride_fits(self) -> LmScoreOptions:
+        if self.stride is None:
+            self.stride = max(1, self.max_length // 2)
         if self.stride >= self.max_length:
             raise ValueError("stride must be smaller than max_length")
         return self
+
+
+# The tokens that lead each chunk of a joint (both-directions) scorer, in training and scoring.
+DIRECTION_TOKENS = {"forward": "<fwd>", "reverse": "<rev>"}
 
 
 @dataclass
@@ -54,9 +71,18 @@ class Window:
     score_from: int  # first position (>= 1) of ``tokens`` whose prediction counts
 
 
-def start_id(tokenizer, choice: str) -> int | None:  # type: ignore[no-untyped-def]
+def start_id(tokenizer, choice: str, direction: str = "forward") -> int | None:  # type: ignore[no-untyped-def]
     if choice == "none":
         return None
+    if choice == "direction":
+        token = DIRECTION_TOKENS[direction]
+        found = tokenizer.convert_tokens_to_ids(token)
+        if found is None or found == tokenizer.unk_token_id or token not in tokenizer.get_vocab():
+            raise GoldpanError(
+                f"lm_score: start_token 'direction' needs a model trained with direction tokens "
+                f"(train-scorers --joint); this tokenizer has no {token}"
+            )
+        return int(found)
     if choice == "bos" and tokenizer.bos_token_id is not None:
         return int(tokenizer.bos_token_id)
     return int(tokenizer.eos_token_id) if tokenizer.eos_token_id is not None else None
@@ -101,38 +127,46 @@ def batches(items: list[Window], batch_tokens: int) -> list[list[Window]]:
     return groups
 
 
+def default_batch_tokens(device: str) -> int:
+    return 1024 if device == "cpu" else 32768
+
+
 def score_windows(
     model, groups: list[list[Window]], pad_id: int, device: str, documents: int
 ) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    """Summed NLL and token counts per document."""
+    """Summed NLL and token counts per document.
+
+    Each batch's per-window sums stay on the device until every batch is queued, so a GPU
+    computes one batch while the CPU builds the next (one transfer back at the end)."""
     import torch
 
     nll = np.zeros(documents, dtype=np.float64)
     counts = np.zeros(documents, dtype=np.int64)
+    pending = []
     with torch.inference_mode():
         for group in groups:
             width = max(len(w.tokens) for w in group)
-            ids = torch.full((len(group), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(group), width), dtype=torch.long)
+            ids = np.full((len(group), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(group), width), dtype=np.int64)
+            scored = np.zeros((len(group), width - 1), dtype=bool)  # predictions that count
             for row, window in enumerate(group):
-                ids[row, : len(window.tokens)] = torch.tensor(window.tokens)
-                mask[row, : len(window.tokens)] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            targets = ids[:, 1:].to(device)
+                length = len(window.tokens)
+                ids[row, :length] = window.tokens
+                mask[row, :length] = 1
+                scored[row, window.score_from - 1 : length - 1] = True
+                counts[window.document] += length - window.score_from
+            ids_t = torch.from_numpy(ids).to(device, non_blocking=True)
+            mask_t = torch.from_numpy(mask).to(device, non_blocking=True)
+            logits = model(input_ids=ids_t, attention_mask=mask_t).logits
             # -log p(target) = logsumexp(logits) - logit(target): no full log-softmax tensor.
             shifted = logits[:, :-1].float()
-            token_nll = (
-                (
-                    torch.logsumexp(shifted, dim=-1)
-                    - shifted.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-                )
-                .cpu()
-                .numpy()
-            )
-            for row, window in enumerate(group):
-                span = token_nll[row, window.score_from - 1 : len(window.tokens) - 1]
-                nll[window.document] += float(span.sum(dtype=np.float64))
-                counts[window.document] += len(span)
+            targets = ids_t[:, 1:].unsqueeze(-1)
+            token_nll = torch.logsumexp(shifted, dim=-1) - shifted.gather(-1, targets).squeeze(-1)
+            scored_t = torch.from_numpy(scored).to(device, non_blocking=True)
+            pending.append((token_nll.double().mul_(scored_t).sum(dim=1), group))
+        for sums, group in pending:
+            for value, window in zip(sums.cpu().numpy(), group, strict=True):
+                nll[window.document] += float(value)
     return nll, counts
 
 
@@ -149,7 +183,7 @@ class LmScore(MapStep):
         o: LmScoreOptions = self.options  # type: ignore[assignment]
         loaded = load_cached(o.model, o.dtype)
         tokenizer = loaded.tokenizer
-        start = start_id(tokenizer, o.start_token)
+        start = start_id(tokenizer, o.start_token, o.direction)
         encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
         items = [
             w
@@ -159,9 +193,8 @@ class LmScore(MapStep):
             )
         ]
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (start or 0)
-        return score_windows(
-            loaded.model, batches(items, o.batch_tokens), pad, loaded.device, len(texts)
-        )
+        budget = o.batch_tokens or default_batch_tokens(loaded.device)
+        return score_windows(loaded.model, batches(items, budget), pad, loaded.device, len(texts))
 
     def process(self, batch: pa.Table) -> pa.Table:
         o: LmScoreOptions = self.options  # type: ignore[assignment]

@@ -8,6 +8,12 @@ BPE tokenizer trained on a sample of the corpus (or a given one), documents cut 
 every ``eval_every`` steps (the loss curves land in ``curves.json``), AdamW with warm-up and
 cosine decay, HF checkpoints in ``OUT/forward`` and ``OUT/reverse``. A run resumes from its
 last saved step: the data order is fixed by the seed, so the continuation is the same run.
+
+With ``joint``, one model learns both directions instead (the paper's alternative of a single
+bidirectional scorer): every chunk is led by a direction token, ``<fwd>`` or ``<rev>``, in place
+of BOS, the two directions' chunks are shuffled together, and the model trains for twice the
+steps, so each direction gets the token budget a separate scorer would. ``lm_score`` reads it
+with ``start_token: direction``. Held-out curves are still written per direction.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import math
 import os
 import random
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +54,7 @@ class ScorerConfig:
     save_every: int = 50
     seed: int = 0
     directions: list[str] = field(default_factory=lambda: ["forward", "reverse"])
+    joint: bool = False  # one model for all directions, each chunk led by its direction token
 
 
 def _atomic_torch_save(payload: Any, path: Path) -> None:
@@ -58,8 +65,11 @@ def _atomic_torch_save(payload: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train_tokenizer(texts: list[str], vocab_size: int, folder: Path):  # type: ignore[no-untyped-def]
-    """A byte-level BPE tokenizer (no unknown tokens) with <s>, </s> and <pad>."""
+def train_tokenizer(  # type: ignore[no-untyped-def]
+    texts: list[str], vocab_size: int, folder: Path, extra_tokens: list[str] | None = None
+):
+    """A byte-level BPE tokenizer (no unknown tokens) with <s>, </s>, <pad> and any extra
+    special tokens (the direction tokens of a joint scorer)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -68,29 +78,34 @@ def train_tokenizer(texts: list[str], vocab_size: int, folder: Path):  # type: i
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=["<s>", "</s>", "<pad>"],
+        special_tokens=["<s>", "</s>", "<pad>", *(extra_tokens or [])],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        additional_special_tokens=list(extra_tokens or []),
     )
     fast.save_pretrained(folder)
     return fast
 
 
 def chunks(
-    token_lists: list[list[int]], bos: int, max_length: int, reverse: bool
+    token_lists: list[list[int]], start: int, max_length: int, reverse: bool
 ) -> list[list[int]]:
-    """Each document's tokens (reversed for the reverse scorer) in pieces led by BOS."""
+    """Each document's tokens (reversed for the reverse scorer) in pieces led by the start
+    token (BOS, or the direction token of a joint scorer)."""
     pieces = []
     for tokens in token_lists:
         ordered = tokens[::-1] if reverse else tokens
-        for start in range(0, len(ordered), max_length - 1):
-            piece = ordered[start : start + max_length - 1]
+        for begin in range(0, len(ordered), max_length - 1):
+            piece = ordered[begin : begin + max_length - 1]
             if piece:
-                pieces.append([bos, *piece])
+                pieces.append([start, *piece])
     return pieces
 
 
@@ -141,6 +156,56 @@ def train_direction(
     progress=None,
 ) -> list[dict]:  # type: ignore[no-untyped-def]
     """Train one scorer; resumes from ``out/direction.state.pt`` when it exists."""
+    reverse = direction == "reverse"
+    bos = tokenizer.bos_token_id
+    curves = train_model(
+        direction,
+        chunks(train, bos, config.max_length, reverse),
+        {direction: chunks(held_out, bos, config.max_length, reverse)},
+        config.steps,
+        tokenizer,
+        config,
+        out,
+        progress,
+    )
+    return curves[direction]
+
+
+def train_joint(
+    train: list[list[int]],
+    held_out: list[list[int]],
+    tokenizer,
+    config: ScorerConfig,
+    out: Path,
+    progress=None,
+) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
+    """One scorer for every direction, each chunk led by its direction token; twice the steps,
+    so each direction sees the budget of a separate scorer. Saved as ``out/joint``."""
+    from goldpan.score.lm import DIRECTION_TOKENS
+
+    pieces: list[list[int]] = []
+    evaluations: dict[str, list[list[int]]] = {}
+    for direction in config.directions:
+        token = tokenizer.convert_tokens_to_ids(DIRECTION_TOKENS[direction])
+        reverse = direction == "reverse"
+        pieces += chunks(train, token, config.max_length, reverse)
+        evaluations[direction] = chunks(held_out, token, config.max_length, reverse)
+    steps = config.steps * len(config.directions)
+    return train_model("joint", pieces, evaluations, steps, tokenizer, config, out, progress)
+
+
+def train_model(
+    name: str,
+    pieces: list[list[int]],
+    evaluations: dict[str, list[list[int]]],
+    steps: int,
+    tokenizer,
+    config: ScorerConfig,
+    out: Path,
+    progress=None,
+) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
+    """Train a Llama-style LM from scratch on ``pieces`` in a seeded order; held-out curves per
+    evaluation set; resumes from ``out/NAME.state.pt``; the model goes to ``out/NAME``."""
     import torch
     import transformers
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -167,62 +232,62 @@ def train_direction(
         weight_decay=config.weight_decay,
         betas=(0.9, 0.95),
     )
-    reverse = direction == "reverse"
-    bos, pad = tokenizer.bos_token_id, tokenizer.pad_token_id
-    pieces = chunks(train, bos, config.max_length, reverse)
-    evaluation = chunks(held_out, bos, config.max_length, reverse)
+    pad = tokenizer.pad_token_id
+    schedule = replace(config, steps=steps)
     order = list(range(len(pieces)))
     random.Random(config.seed).shuffle(order)  # the same order for both directions
-    state_path = out / f"{direction}.state.pt"
-    curve: list[dict] = []
+    state_path = out / f"{name}.state.pt"
+    curves: dict[str, list[dict]] = {key: [] for key in evaluations}
     step = 0
     if state_path.exists():
         state = torch.load(state_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step, curve = state["step"], state["curve"]
+        step, curves = state["step"], state["curves"]
     model.train()
     task = (
-        progress.add_task(f"train {direction} scorer", total=config.steps, completed=step)
+        progress.add_task(f"train {name} scorer", total=steps, completed=step)
         if progress is not None
         else None
     )
-    while step < config.steps:
+    share = len(evaluations)  # tokens per step are split between the directions trained
+    while step < steps:
         start = (step * config.batch_size) % max(1, len(order))
         rows = [order[(start + i) % len(order)] for i in range(config.batch_size)]
         ids, mask, labels = _batch([pieces[r] for r in rows], pad)
         for group in optimizer.param_groups:
-            group["lr"] = config.learning_rate * _schedule(step, config)
+            group["lr"] = config.learning_rate * _schedule(step, schedule)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        if step % config.eval_every == 0 or step == config.steps:
-            curve.append(
-                {
-                    "step": step,
-                    "tokens": step * config.batch_size * config.max_length,
-                    "train_loss": float(loss.detach()),
-                    "held_out_loss": held_out_loss(model, evaluation, pad, config.batch_size),
-                }
-            )
-        if step % config.save_every == 0 or step == config.steps:
+        if step % (config.eval_every * share) == 0 or step == steps:
+            for key, evaluation in evaluations.items():
+                curves[key].append(
+                    {
+                        "step": step // share,
+                        "tokens": step * config.batch_size * config.max_length // share,
+                        "train_loss": float(loss.detach()),
+                        "held_out_loss": held_out_loss(model, evaluation, pad, config.batch_size),
+                    }
+                )
+        if step % config.save_every == 0 or step == steps:
             _atomic_torch_save(
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "step": step,
-                    "curve": curve,
+                    "curves": curves,
                 },
                 state_path,
             )
         if task is not None:
             progress.update(task, completed=step)
-    model.save_pretrained(out / direction)
-    tokenizer.save_pretrained(out / direction)
-    return curve
+    model.save_pretrained(out / name)
+    tokenizer.save_pretrained(out / name)
+    return curves
 
 
 def _fingerprint(config: ScorerConfig, texts: list[str]) -> str:
@@ -250,7 +315,8 @@ def train_scorers(
     fingerprint = _fingerprint(config, train_texts)
     marker = out / "fingerprint.txt"
     if marker.is_file() and marker.read_text().strip() != fingerprint:
-        for stale in [out / "tokenizer", *(out / f"{d}.state.pt" for d in config.directions)]:
+        names = [*config.directions, "joint"]
+        for stale in [out / "tokenizer", *(out / f"{name}.state.pt" for name in names)]:
             if stale.is_dir():
                 shutil.rmtree(stale)
             elif stale.exists():
@@ -262,13 +328,19 @@ def train_scorers(
 
         tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
     else:
-        tokenizer = train_tokenizer(train_texts, config.vocab_size, folder)
+        from goldpan.score.lm import DIRECTION_TOKENS
+
+        extra = [DIRECTION_TOKENS[d] for d in config.directions] if config.joint else None
+        tokenizer = train_tokenizer(train_texts, config.vocab_size, folder, extra)
     encode = lambda items: tokenizer(items, add_special_tokens=False)["input_ids"]  # noqa: E731
     train, held_out = encode(train_texts), encode(held_out_texts)
-    curves = {
-        d: train_direction(d, train, held_out, tokenizer, config, out, progress)
-        for d in config.directions
-    }
+    if config.joint:
+        curves = train_joint(train, held_out, tokenizer, config, out, progress)
+    else:
+        curves = {
+            d: train_direction(d, train, held_out, tokenizer, config, out, progress)
+            for d in config.directions
+        }
     report = {
         "config": asdict(config),
         "train_docs": len(train_texts),

@@ -48,6 +48,7 @@ _SEPARATORS = regex.compile(
     + "]+",
     flags=regex.ASCII,
 )
+_TYPOGRAPHIC_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in TYPOGRAPHIC) + "]"
 _EMPTY_SIGNATURE = np.iinfo(np.uint32).max
 
 
@@ -99,43 +100,38 @@ def shingles(text: str, n: int) -> np.ndarray:
     return np.unique(ngram_hashes(ids, min(n, len(words))))
 
 
-_POWERS = np.ones(1, dtype=np.uint64)
-
-
-def _powers(length: int) -> np.ndarray:
-    """MULTIPLIER ** k mod 2**64 for k < length, grown on demand."""
-    global _POWERS
-    if len(_POWERS) < length:
-        powers = np.ones(max(length, 2 * len(_POWERS)), dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for k in range(1, len(powers)):
-                powers[k] = powers[k - 1] * MULTIPLIER
-        _POWERS = powers
-    return _POWERS
+# Masks keeping the first k bytes of a little-endian 64-bit word, for k = 0..8.
+_PREFIX_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
 
 
 def _byte_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """A 64-bit polynomial hash of each byte run data[start:end], all runs at once, mixed."""
-    lengths = ends - starts
+    """A 64-bit hash of each byte run data[start:end], all runs at once.
+
+    Each run is read eight bytes at a time as one little-endian word (a strided view of the
+    bytes, so one gather per word and round), so the cost is one round for words up to eight
+    bytes and grows with the longest word, not with the total number of bytes. The length seeds
+    the hash, so a run and the same run followed by zero bytes differ."""
+    lengths = (ends - starts).astype(np.int64)
     if not len(starts):
         return np.empty(0, dtype=np.uint64)
-    index = _ranges(starts, lengths)
-    exponent = np.repeat(ends - 1, lengths) - index
-    powers = _powers(int(lengths.max()))
+    padded = np.concatenate([data, np.zeros(8, dtype=np.uint8)])
+    windows = np.lib.stride_tricks.as_strided(padded, shape=(len(data) + 1, 8), strides=(1, 1))
+    hashes = lengths.astype(np.uint64) * MULTIPLIER
+    active = np.arange(len(starts))
+    offset = 0
     with np.errstate(over="ignore"):
-        terms = (data[index].astype(np.uint64) + np.uint64(1)) * powers[exponent]
-        sums = np.add.reduceat(terms, np.r_[0, np.cumsum(lengths)[:-1]])
-        sums ^= sums >> np.uint64(29)
-        sums *= MULTIPLIER
-        sums ^= sums >> np.uint64(32)
-    return sums
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated aranges start..start+length, vectorised."""
-    total = int(lengths.sum())
-    offsets = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
-    return np.arange(total) + offsets
+        while len(active):
+            word = windows[starts[active] + offset].view("<u8").ravel()
+            word &= _PREFIX_MASKS[np.minimum(lengths[active] - offset, 8)]
+            mixed = (hashes[active] ^ word) * MULTIPLIER
+            mixed ^= mixed >> np.uint64(29)
+            hashes[active] = mixed
+            offset += 8
+            active = active[lengths[active] > offset]
+        hashes ^= hashes >> np.uint64(32)
+        hashes *= MULTIPLIER
+        hashes ^= hashes >> np.uint64(29)
+    return hashes
 
 
 def shingle_table(texts: pa.Array | pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,9 +141,7 @@ def shingle_table(texts: pa.Array | pa.ChunkedArray, n: int) -> tuple[np.ndarray
     Python string per word); n-gram hashes are computed over the batch's words in one pass and
     those that cross a document boundary are dropped. Values repeat within a text when its
     n-grams do (the minimum does not care); ``shingles`` gives the distinct set of one text."""
-    lowered = pc.utf8_lower(texts)
-    for mark in TYPOGRAPHIC:
-        lowered = pc.replace_substring(lowered, mark, " ")
+    lowered = pc.replace_substring_regex(pc.utf8_lower(texts), _TYPOGRAPHIC_CLASS, " ")
     if isinstance(lowered, pa.ChunkedArray):
         lowered = lowered.combine_chunks()
     lowered = lowered.cast(pa.large_string())
@@ -163,13 +157,16 @@ def shingle_table(texts: pa.Array | pa.ChunkedArray, n: int) -> tuple[np.ndarray
     data = data[doc_offsets[0] : doc_offsets[-1]]
     doc_offsets = doc_offsets - doc_offsets[0]
     word_byte = ~_SEPARATOR_BYTES[data]
-    boundary = np.zeros(len(data), dtype=bool)
-    boundary[doc_offsets[:-1][doc_offsets[:-1] < len(data)]] = True
-    previous = np.r_[False, word_byte[:-1]]
-    starts = np.flatnonzero(word_byte & (~previous | boundary))
-    nexts = np.r_[word_byte[1:], False]
-    after = np.r_[boundary[1:], True]
-    ends = np.flatnonzero(word_byte & (~nexts | after)) + 1
+    edges = np.diff(word_byte.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    # A word never spans two texts: cut where one text ends and the next begins inside a word.
+    inner = np.unique(doc_offsets[1:-1])
+    inner = inner[(inner > 0) & (inner < len(data))]
+    cuts = inner[word_byte[inner - 1] & word_byte[inner]]
+    if len(cuts):
+        starts = np.sort(np.concatenate([starts, cuts]))
+        ends = np.sort(np.concatenate([ends, cuts]))
     ids = _byte_hashes(data, starts, ends)
     word_offsets = np.searchsorted(starts, doc_offsets, side="left").astype(np.int64)
     counts = np.diff(word_offsets)
@@ -192,6 +189,25 @@ def shingle_table(texts: pa.Array | pa.ChunkedArray, n: int) -> tuple[np.ndarray
     return values, offsets
 
 
+def text_blocks(
+    texts: pa.Array | pa.ChunkedArray, block_bytes: int = 1 << 20
+) -> list[tuple[int, int]]:
+    """Row ranges of about ``block_bytes`` of text each (at least one row): shingling works on
+    byte-sized temporaries, which stay in cache at this size and spill out of it for a whole
+    part."""
+    sizes = pc.binary_length(texts).to_numpy(zero_copy_only=False)
+    sizes = np.nan_to_num(sizes.astype(np.float64)).astype(np.int64)
+    ends = np.cumsum(sizes)
+    ranges, start = [], 0
+    while start < len(sizes):
+        base = ends[start - 1] if start else 0
+        stop = int(np.searchsorted(ends, base + block_bytes, side="right"))
+        stop = max(stop, start + 1)
+        ranges.append((start, stop))
+        start = stop
+    return ranges
+
+
 def hash_parameters(count: int, seed: int) -> np.ndarray:
     """Multiply-shift hash functions h(x) = (a x mod 2^64) >> 32 with random odd a
     (Dietzfelbinger et al. 1997), one per signature row."""
@@ -200,7 +216,7 @@ def hash_parameters(count: int, seed: int) -> np.ndarray:
 
 
 def signatures(
-    values: np.ndarray, offsets: np.ndarray, a: np.ndarray, block_bytes: int = 32 << 20
+    values: np.ndarray, offsets: np.ndarray, a: np.ndarray, block_bytes: int = 1 << 20
 ) -> np.ndarray:
     """MinHash signatures (documents x hash functions, uint32); empty texts get all-max.
 
@@ -277,13 +293,22 @@ class MinHashDedup(GlobalStep):
 
     def fit_part(self, batch: pa.Table, part_index: int) -> int:
         o: MinHashOptions = self.options  # type: ignore[assignment]
-        values, offsets = shingle_table(batch.column(TEXT), o.ngram)
         a = hash_parameters(o.bands * o.rows, self.seed if o.seed is None else o.seed)
+        texts = batch.column(TEXT)
+        signature_blocks, value_blocks, offset_blocks = [], [], [np.zeros(1, dtype=np.int64)]
+        for start, stop in text_blocks(texts):
+            values, offsets = shingle_table(texts.slice(start, stop - start), o.ngram)
+            signature_blocks.append(signatures(values, offsets, a))
+            if o.check_jaccard is not None:
+                value_blocks.append(values)
+                offset_blocks.append(offsets[1:] + offset_blocks[-1][-1])
         paths = self._paths(part_index)
-        np.save(paths["sig"], signatures(values, offsets, a))
+        np.save(
+            paths["sig"], np.concatenate(signature_blocks or [np.zeros((0, len(a)), np.uint32)])
+        )
         if o.check_jaccard is not None:
-            np.save(paths["shingles"], values)
-            np.save(paths["offsets"], offsets)
+            np.save(paths["shingles"], np.concatenate(value_blocks or [np.zeros(0, np.uint64)]))
+            np.save(paths["offsets"], np.concatenate(offset_blocks))
         lengths = pc.utf8_length(batch.column(TEXT))
         pq.write_table(
             pa.table({ID: batch.column(ID), "length": lengths}),
