@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from goldpan.errors import GoldpanError
+from goldpan.synth.commands import synth_app
 
 app = typer.Typer(
     add_completion=False,
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 stdout = Console(width=None if sys.stdout.isatty() else 120)
+app.add_typer(synth_app, name="synth")
 
 
 def _load(

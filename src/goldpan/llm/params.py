@@ -1,0 +1,47 @@
+"""Generation parameters and results, shared by every backend and by the cache key."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """What to sample. ``n`` samples per prompt; sample ``i`` uses seed ``seed + i``, so each
+    sample is reproducible on its own and cached under its own key.
+
+    ``chat``: wrap the prompt as one user message and apply the model's chat template (local)
+    or call the chat endpoint (HTTP); off, the prompt is continued as raw text."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    n: int = 1
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+    repetition_penalty: float = 1.0  # transformers' multiplicative penalty (1.0: off)
+    presence_penalty: float = 0.0  # OpenAI's additive penalty on tokens already generated
+    frequency_penalty: float = 0.0
+    logprobs: bool = False
+    chat: bool = True
+
+    def key_fields(self) -> dict:
+        """The fields that change a sample (everything but ``n``: sample i is the same
+        whether 2 or 8 are asked for)."""
+        fields = asdict(self)
+        fields.pop("n")
+        fields["stop"] = list(self.stop)
+        return fields
+
+
+@dataclass
+class Completion:
+    """One sample: its text, per-token log-probabilities when asked for and given, token
+    counts and why it stopped (``stop``, ``length``)."""
+
+    text: str
+    logprobs: list[float] | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+    cached: bool = field(default=False, compare=False)

@@ -1,0 +1,151 @@
+"""Local generation with transformers: batched, left-padded, on CPU or GPU.
+
+Prompts are sorted by length and generated ``batch_size`` at a time. Sample ``i`` of every
+prompt is drawn with the seed ``seed + i`` (mixed with the batch number), so a rerun of the same
+requests gives the same texts. Stop strings end generation and are cut from the text, as the
+OpenAI API does; the presence and frequency penalties follow OpenAI's definition (subtracted
+from the logits of tokens already generated), the repetition penalty transformers' own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from goldpan.llm.params import Completion, GenerationParams
+
+
+def _penalty_processor(presence: float, frequency: float, prompt_length: int):  # type: ignore[no-untyped-def]
+    import torch
+    from transformers import LogitsProcessor
+
+    class PresenceFrequencyPenalty(LogitsProcessor):
+        """logit -= presence * [token generated] + frequency * count (OpenAI's penalties)."""
+
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor):  # type: ignore[override]
+            generated = input_ids[:, prompt_length:]
+            if generated.shape[1] == 0:
+                return scores
+            counts = torch.zeros_like(scores)
+            counts.scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
+            return scores - presence * (counts > 0).to(scores.dtype) - frequency * counts
+
+    return PresenceFrequencyPenalty()
+
+
+def _as_list(value: int | list[int] | None) -> list[int]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """The text up to the earliest stop string, and whether one was found."""
+    positions = [text.find(s) for s in stop if s and s in text]
+    if not positions:
+        return text, False
+    return text[: min(positions)], True
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str,
+        dtype: str = "float32",
+        device: str | None = None,
+        batch_size: int = 8,
+    ) -> None:
+        self.model = model
+        self.dtype = dtype
+        self.device = device
+        self.batch_size = max(1, batch_size)
+
+    def _loaded(self):  # type: ignore[no-untyped-def]
+        from goldpan.models.load import load_cached
+
+        return load_cached(self.model, self.dtype, self.device)  # type: ignore[arg-type]
+
+    def render(self, prompt: str, params: GenerationParams) -> str:
+        """The text the model continues: the chat template around one user message for chat
+        models, else the prompt itself."""
+        tokenizer = self._loaded().tokenizer
+        if params.chat and getattr(tokenizer, "chat_template", None):
+            return tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+        return prompt
+
+    def complete(
+        self, requests: Sequence[tuple[str, int]], params: GenerationParams
+    ) -> Iterator[tuple[int, Completion]]:
+        import torch
+
+        if not requests:
+            return
+        loaded = self._loaded()
+        tokenizer, model = loaded.tokenizer, loaded.model
+        tokenizer.padding_side = "left"
+        pad_id = tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = tokenizer.eos_token_id
+        stop_ids = set(_as_list(model.generation_config.eos_token_id))
+        stop_ids |= set(_as_list(tokenizer.eos_token_id))
+        rendered = [self.render(prompt, params) for prompt, _ in requests]
+        lengths = [len(t) for t in rendered]
+        order = sorted(range(len(requests)), key=lambda i: (requests[i][1], lengths[i]))
+        for number, start in enumerate(range(0, len(order), self.batch_size)):
+            members = order[start : start + self.batch_size]
+            # One sample index per batch where possible; the seed mixes it with the batch.
+            torch.manual_seed(params.seed * 1_000_003 + requests[members[0]][1] * 10_007 + number)
+            encoded = tokenizer(
+                [rendered[i] for i in members],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=not (params.chat and getattr(tokenizer, "chat_template", None)),
+            ).to(loaded.device)
+            prompt_length = encoded["input_ids"].shape[1]
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": params.max_new_tokens,
+                "pad_token_id": pad_id,
+                "repetition_penalty": params.repetition_penalty,
+                "return_dict_in_generate": True,
+                "output_scores": params.logprobs,
+            }
+            if params.temperature > 0:
+                kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if params.stop:
+                kwargs.update(stop_strings=list(params.stop), tokenizer=tokenizer)
+            if params.presence_penalty or params.frequency_penalty:
+                kwargs["logits_processor"] = [
+                    _penalty_processor(
+                        params.presence_penalty, params.frequency_penalty, prompt_length
+                    )
+                ]
+            with torch.inference_mode():
+                output = model.generate(**encoded, **kwargs)
+            new_tokens = output.sequences[:, prompt_length:]
+            token_logprobs = None
+            if params.logprobs:
+                token_logprobs = model.compute_transition_scores(
+                    output.sequences, output.scores, normalize_logits=True
+                ).cpu()
+            for row, index in enumerate(members):
+                tokens = new_tokens[row].tolist()
+                count, ended = len(tokens), False
+                for position, token in enumerate(tokens):
+                    if token in stop_ids:  # finished rows are padded after their end token
+                        count, ended = position, True
+                        break
+                text = tokenizer.decode(tokens[:count], skip_special_tokens=True)
+                text, stopped = cut_at_stop(text, params.stop)
+                finish = "stop" if stopped or ended else "length"
+                logprobs = (
+                    [float(v) for v in token_logprobs[row, :count]]
+                    if token_logprobs is not None
+                    else None
+                )
+                prompt_tokens = int(encoded["attention_mask"][row].sum())
+                yield index, Completion(text, logprobs, prompt_tokens, count + ended, finish)

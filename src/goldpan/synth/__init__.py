@@ -1,0 +1,1 @@
+"""Synthetic instruction data: Self-Instruct, Montessori-Instruct."""

@@ -1,0 +1,441 @@
+"""Self-Instruct (Wang et al. 2023, "Self-Instruct: Aligning Language Models with
+Self-Generated Instructions"), as in the paper and its released code.
+
+1. Bootstrap: each request shows the teacher 8 instructions from the pool (6 human-written
+   seeds and 2 generated ones, once there are generated ones), numbered, after "Come up with a
+   series of tasks:", and lets it continue the list.
+2. Filter every new instruction as the original does: 4 to 150 words; none of the words
+   image(s), graph(s), picture(s), file(s), map(s), draw, plot, "go to"; not starting with
+   "Write a program"; not starting with punctuation or a non-ASCII character; and a ROUGE-L
+   F-measure of at most 0.7 against every instruction already in the pool.
+3. Identify classification tasks with a few-shot yes/no prompt.
+4. Generate instances: output-first for classification tasks (a class label, then an input for
+   it: otherwise the model writes inputs biased to one label), input-first otherwise.
+5. Filter instances as the original does: input equal to output, empty output, input or output
+   ending with a colon; a task whose instances give different outputs for the same input is
+   dropped whole; exact repeats removed.
+
+Every rejected instruction is written with its reason. Generation goes through ``goldpan.llm``,
+so a rerun is served from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import string
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from goldpan.errors import GoldpanError
+from goldpan.llm import LLM, GenerationParams
+from goldpan.synth.rouge import RougeLPool
+
+# The original's keyword blacklist (bootstrap_instructions.py, post_process_gpt3_response).
+BLACKLIST = (
+    "image", "images", "graph", "graphs", "picture", "pictures",
+    "file", "files", "map", "maps", "draw", "plot", "go to",
+)  # fmt: skip
+_BLACKLIST = re.compile(r"\b(" + "|".join(re.escape(w) for w in BLACKLIST) + r")\b", re.I)
+BOOTSTRAP_HEADER = "Come up with a series of tasks:\n"
+CLASSIFICATION_HEADER = (
+    "Can the following task be regarded as a classification task with finite output labels?\n\n"
+)
+INPUT_FIRST_HEADER = (
+    "Come up with examples for the following tasks. Try to generate multiple examples when "
+    "possible. If the task doesn't require additional input, you can generate the output "
+    "directly.\n\n"
+)
+OUTPUT_FIRST_HEADER = (
+    "Given the classification task definition and the class labels, generate an input that "
+    "corresponds to each of the class labels. If the task doesn't require input, just generate "
+    "possible class labels.\n\n"
+)
+
+
+@dataclass
+class SelfInstructConfig:
+    """Defaults are the original's (bootstrap: temperature 0.7, top_p 0.5, presence penalty 2,
+    up to 1,024 new tokens; instances: greedy); ``small()`` shortens generations for a CPU."""
+
+    n: int = 100  # machine instructions to collect
+    seed_tasks: str | None = None  # JSONL in the original format; default: goldpan's 175
+    prompt_instructions: int = 8
+    machine_in_prompt: int = 2
+    requests_per_round: int = 5  # the original's request_batch_size
+    max_rounds: int = 200  # stop even if the teacher stops producing novel instructions
+    numbering: Literal["task", "number"] = "task"  # "Task 9:" (the paper) or "9." (the code)
+    temperature: float = 0.7
+    top_p: float = 0.5
+    presence_penalty: float = 2.0
+    max_new_tokens: int = 1024
+    rouge_threshold: float = 0.7
+    min_words: int = 4
+    max_words: int = 150
+    instances_per_task: int = 5
+    instance_max_new_tokens: int = 300
+    demonstrations: int = 4  # seed tasks shown in each instance prompt
+    chat: bool = False  # continue the prompt as raw text, as the original's GPT-3 did
+    seed: int = 0
+
+    @classmethod
+    def small(cls, **overrides: Any) -> SelfInstructConfig:
+        """A profile for a small local teacher on a CPU: shorter generations, more requests
+        per round (batched), the same filters."""
+        values: dict[str, Any] = {
+            "max_new_tokens": 256,
+            "instance_max_new_tokens": 160,
+            "requests_per_round": 8,
+        }
+        return cls(**{**values, **overrides})
+
+
+@dataclass
+class Task:
+    instruction: str
+    is_classification: bool = False
+    instances: list[dict[str, str]] = field(default_factory=list)
+    round: int = 0
+    request: int = 0
+    prompt_instructions: list[str] = field(default_factory=list)
+    most_similar_score: float = 0.0
+
+
+# ---------------------------------------------------------------------------- seeds
+def default_seed_path() -> Path:
+    return Path(str(resources.files("goldpan.resources") / "self_instruct" / "seed_tasks.jsonl"))
+
+
+def load_seed_tasks(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """Seed tasks in the original format: id, name, instruction, instances[{input, output}],
+    is_classification."""
+    path = Path(path) if path else default_seed_path()
+    if not path.is_file():
+        raise GoldpanError(f"seed tasks {path}: no such file")
+    tasks = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            task = json.loads(line)
+            instruction = task["instruction"]
+            instances = task["instances"]
+            if not isinstance(instruction, str) or not isinstance(instances, list):
+                raise TypeError
+            task.setdefault("is_classification", False)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise GoldpanError(
+                f"seed tasks {path}:{number}: expected a JSON object with instruction, "
+                "instances[{input, output}] and is_classification"
+            ) from None
+        tasks.append(task)
+    if not tasks:
+        raise GoldpanError(f"seed tasks {path}: the file has no tasks")
+    return tasks
+
+
+# ---------------------------------------------------------------------------- bootstrap
+def _label(index: int, numbering: str) -> str:
+    return f"Task {index}:" if numbering == "task" else f"{index}."
+
+
+def encode_prompt(instructions: list[str], numbering: str = "task") -> str:
+    """The bootstrap prompt: the header, the numbered instructions, the next number open."""
+    prompt = BOOTSTRAP_HEADER
+    for index, instruction in enumerate(instructions, 1):
+        instruction = re.sub(r"\s+", " ", instruction).strip().rstrip(":")
+        prompt += f"{_label(index, numbering)} {instruction}\n"
+    return prompt + _label(len(instructions) + 1, numbering)
+
+
+def bootstrap_stops(count: int, numbering: str) -> tuple[str, ...]:
+    """The original's stops ("\\n\\n" and item 16) for the chosen numbering."""
+    if numbering == "task":
+        return ("\n\n", "Task 16")
+    return ("\n\n", "\n16", "16.", "16 .")
+
+
+def parse_instructions(text: str, numbering: str, truncated: bool) -> list[str]:
+    """The instructions in a continuation: the first completes the open item, the rest follow
+    their own numbers. A continuation cut by the token limit loses its last, unfinished item."""
+    pattern = r"\n\s*Task\s*\d+\s*:\s*" if numbering == "task" else r"\n\d+\s?\.\s*"
+    pieces = re.split(pattern, text)
+    pieces = [re.sub(r"\s+", " ", p).strip() for p in pieces]
+    if truncated and len(pieces) > 1:
+        pieces = pieces[:-1]
+    return [p for p in pieces if p]
+
+
+def instruction_problem(instruction: str, min_words: int = 4, max_words: int = 150) -> str | None:
+    """Why the original's filters reject an instruction, or None when it passes."""
+    words = len(instruction.split())
+    if words < min_words:
+        return "too_short"
+    if words > max_words:
+        return "too_long"
+    if _BLACKLIST.search(instruction):
+        return "unsuitable_keyword"
+    if instruction.startswith("Write a program"):
+        return "write_a_program"
+    if instruction[0] in string.punctuation:
+        return "starts_with_punctuation"
+    if not instruction[0].isascii():
+        return "starts_non_ascii"
+    return None
+
+
+# ---------------------------------------------------------------------------- classification
+def classification_prompt(seeds: list[dict[str, Any]], instruction: str, shots: int = 12) -> str:
+    """Few-shot yes/no: equal numbers of classification and other seed tasks as examples."""
+    yes = [s for s in seeds if s.get("is_classification")][: shots // 2]
+    no = [s for s in seeds if not s.get("is_classification")][: shots - len(yes)]
+    examples = [item for pair in zip(yes, no, strict=False) for item in pair]
+    prompt = CLASSIFICATION_HEADER
+    for seed in examples:
+        answer = "Yes" if seed.get("is_classification") else "No"
+        prompt += f"Task: {seed['instruction']}\nIs it classification? {answer}\n\n"
+    return prompt + f"Task: {instruction}\nIs it classification?"
+
+
+def is_yes(text: str) -> bool:
+    return text.strip().lower().startswith("yes")
+
+
+# ---------------------------------------------------------------------------- instances
+def _demonstration(seed: dict[str, Any], classification: bool) -> str:
+    instance = seed["instances"][0]
+    given, output = instance.get("input", "").strip(), instance.get("output", "").strip()
+    if classification:
+        block = f"Task: {seed['instruction']}\nClass label: {output}\n"
+        return block + (f"Input: {given}\n" if given else "")
+    block = f"Task: {seed['instruction']}\nExample 1\n"
+    return block + (f"Input: {given}\n" if given else "") + f"Output: {output}\n"
+
+
+def instance_prompt(
+    seeds: list[dict[str, Any]], instruction: str, classification: bool, rng: random.Random, k: int
+) -> str:
+    """Output-first for classification tasks, input-first otherwise, with k seed examples."""
+    same_kind = [s for s in seeds if bool(s.get("is_classification")) == classification]
+    shown = rng.sample(same_kind, min(k, len(same_kind)))
+    header = OUTPUT_FIRST_HEADER if classification else INPUT_FIRST_HEADER
+    body = "\n".join(_demonstration(s, classification) for s in shown)
+    return f"{header}{body}\nTask: {instruction}\n" + ("Class label:" if classification else "")
+
+
+def _clean(value: str) -> str:
+    return value.strip()
+
+
+def parse_instances(text: str, classification: bool) -> list[tuple[str, str]]:
+    """(input, output) pairs from an instance generation (cut at the next "Task:")."""
+    text = re.split(r"\n\s*Task\s*:", text)[0]
+    pairs = []
+    if classification:
+        for block in re.split(r"Class label\s*:", "Class label:" + text)[1:]:
+            label, _, rest = block.partition("\n")
+            given = re.sub(r"^\s*Input\s*\d*\s*:", "", rest.strip()).strip()
+            pairs.append((_clean(given), _clean(label)))
+        return pairs
+    blocks = [b for b in re.split(r"Example\s*\d+\s*:?", text) if b.strip()]
+    for block in blocks or [text]:
+        parts = re.split(r"Output\s*\d*\s*:", block)
+        if len(parts) >= 2:
+            given, output = parts[0], parts[1]
+        else:
+            given, output = "", parts[0]
+        output = re.split(r"Input\s*\d*\s*:", output)[0]  # a second pair run on
+        given = re.sub(r"^\s*Input\s*\d*\s*:", "", given.strip())
+        pairs.append((_clean(given), _clean(output)))
+    return pairs
+
+
+def filter_instances(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The original's instance filters (prepare_for_finetuning.py)."""
+    valid = [
+        (given, output)
+        for given, output in pairs
+        if given != output and output and not given.endswith(":") and not output.endswith(":")
+    ]
+    outputs: dict[str, set[str]] = {}
+    for given, output in valid:
+        if given:
+            outputs.setdefault(given, set()).add(output)
+    if any(len(seen) > 1 for seen in outputs.values()):
+        return []  # the same input with different outputs: the task is ambiguous
+    return list(dict.fromkeys(valid))
+
+
+# ---------------------------------------------------------------------------- the pipeline
+def self_instruct(
+    llm: LLM,
+    config: SelfInstructConfig,
+    out: str | Path,
+    report: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Generate ``config.n`` instructions with instances; write the outputs to ``out``."""
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(config.seed)
+    seeds = load_seed_tasks(config.seed_tasks)
+    seed_instructions = [s["instruction"] for s in seeds]
+    pool = RougeLPool(seed_instructions)
+    tasks: list[Task] = []
+    rejected: list[dict[str, Any]] = []
+    reasons: Counter[str] = Counter()
+    params = GenerationParams(
+        temperature=config.temperature,
+        top_p=config.top_p,
+        presence_penalty=config.presence_penalty,
+        max_new_tokens=config.max_new_tokens,
+        stop=bootstrap_stops(config.prompt_instructions, config.numbering),
+        seed=config.seed,
+        chat=config.chat,
+    )
+    raw_count = 0
+    for round_number in range(config.max_rounds):
+        if len(tasks) >= config.n:
+            break
+        chosen_sets, prompts = [], []
+        for _ in range(config.requests_per_round):
+            machine = [t.instruction for t in tasks]
+            chosen = rng.sample(machine, min(config.machine_in_prompt, len(machine)))
+            chosen += rng.sample(seed_instructions, config.prompt_instructions - len(chosen))
+            rng.shuffle(chosen)
+            chosen_sets.append(chosen)
+            prompts.append(encode_prompt(chosen, config.numbering))
+        completions = llm.generate(prompts, params)
+        for request, row in enumerate(completions):
+            completion = row[0]
+            truncated = completion.finish_reason == "length"
+            for raw in parse_instructions(completion.text, config.numbering, truncated):
+                raw_count += 1
+                instruction = raw[0].upper() + raw[1:] if raw else raw  # the original capitalises
+                problem = instruction_problem(instruction, config.min_words, config.max_words)
+                similar = None
+                if problem is None:
+                    similar = pool.too_similar(instruction, config.rouge_threshold)
+                    if similar is not None:
+                        problem = "too_similar"
+                if problem is not None:
+                    reasons[problem] += 1
+                    entry: dict[str, Any] = {"instruction": instruction, "reason": problem}
+                    if similar is not None:
+                        entry["similar_to"] = pool.texts[similar[0]]
+                        entry["rouge_l"] = round(similar[1], 4)
+                    rejected.append(entry)
+                    continue
+                if len(tasks) >= config.n:
+                    reasons["beyond_n"] += 1
+                    continue
+                pool.add(instruction)
+                tasks.append(
+                    Task(
+                        instruction,
+                        round=round_number,
+                        request=request,
+                        prompt_instructions=chosen_sets[request],
+                    )
+                )
+        if report is not None:
+            report("instructions", len(tasks), config.n)
+    _identify_classification(llm, seeds, tasks, config)
+    if report is not None:
+        report("classification", len(tasks), len(tasks))
+    _generate_instances(llm, seeds, tasks, config, rng)
+    if report is not None:
+        report("instances", len(tasks), len(tasks))
+    stats = _write_outputs(out, tasks, rejected, reasons, raw_count, config, llm)
+    stats["seconds"] = round(time.perf_counter() - started, 2)
+    (out / "stats.json").write_text(json.dumps(stats, indent=2))
+    return stats
+
+
+def _identify_classification(
+    llm: LLM, seeds: list[dict[str, Any]], tasks: list[Task], config: SelfInstructConfig
+) -> None:
+    params = GenerationParams(
+        temperature=0.0, max_new_tokens=3, stop=("\n",), seed=config.seed, chat=config.chat
+    )
+    prompts = [classification_prompt(seeds, task.instruction) for task in tasks]
+    for task, row in zip(tasks, llm.generate(prompts, params), strict=True):
+        task.is_classification = is_yes(row[0].text)
+
+
+def _generate_instances(
+    llm: LLM,
+    seeds: list[dict[str, Any]],
+    tasks: list[Task],
+    config: SelfInstructConfig,
+    rng: random.Random,
+) -> None:
+    params = GenerationParams(
+        temperature=0.0,
+        max_new_tokens=config.instance_max_new_tokens,
+        stop=("\nTask:", "Task:"),
+        seed=config.seed,
+        chat=config.chat,
+    )
+    prompts = [
+        instance_prompt(seeds, t.instruction, t.is_classification, rng, config.demonstrations)
+        for t in tasks
+    ]
+    for task, row in zip(tasks, llm.generate(prompts, params), strict=True):
+        pairs = filter_instances(parse_instances(row[0].text, task.is_classification))
+        task.instances = [
+            {"input": given, "output": output}
+            for given, output in pairs[: config.instances_per_task]
+        ]
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+
+
+def _write_outputs(
+    out: Path,
+    tasks: list[Task],
+    rejected: list[dict[str, Any]],
+    reasons: Counter[str],
+    raw_count: int,
+    config: SelfInstructConfig,
+    llm: LLM,
+) -> dict[str, Any]:
+    _write_jsonl(out / "tasks.jsonl", [asdict(t) for t in tasks])
+    _write_jsonl(out / "rejected_instructions.jsonl", rejected)
+    alpaca = [
+        {"instruction": t.instruction, "input": i["input"], "output": i["output"]}
+        for t in tasks
+        for i in t.instances
+    ]
+    _write_jsonl(out / "alpaca.jsonl", alpaca)
+    messages = [
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": row["instruction"] + (f"\n\n{row['input']}" if row["input"] else ""),
+                },
+                {"role": "assistant", "content": row["output"]},
+            ]
+        }
+        for row in alpaca
+    ]
+    _write_jsonl(out / "messages.jsonl", messages)
+    return {
+        "config": asdict(config),
+        "instructions": len(tasks),
+        "classification_tasks": sum(t.is_classification for t in tasks),
+        "tasks_with_instances": sum(bool(t.instances) for t in tasks),
+        "instances": len(alpaca),
+        "raw_instructions": raw_count,
+        "rejected": dict(reasons),
+        "usage": llm.usage.to_json(),
+    }
