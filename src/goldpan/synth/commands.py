@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,7 +15,6 @@ synth_app = typer.Typer(
 )
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
-Profile = Literal["auto", "paper", "small"]
 
 
 def _is_local_cpu(teacher: str) -> bool:
