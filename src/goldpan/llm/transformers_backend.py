@@ -143,7 +143,7 @@ class TransformersBackend:
                 text, stopped = cut_at_stop(text, params.stop)
                 finish = "stop" if stopped or ended else "length"
                 logprobs = (
-                    [float(v) for v in token_logprobs[row, :count]]
+                    [float(v) for v in token_logprobs[row, : count + ended]]
                     if token_logprobs is not None
                     else None
                 )

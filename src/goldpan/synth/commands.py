@@ -16,7 +16,6 @@ synth_app = typer.Typer(
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
-
 def _is_local_cpu(teacher: str) -> bool:
     if teacher.startswith("openai:"):
         return False

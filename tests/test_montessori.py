@@ -1,0 +1,164 @@
+"""Montessori-Instruct's mechanics on tiny random models: local influence equals a real
+one-step update, restoring is bit-identical, pairs follow the sign rule, DPO favours chosen."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from goldpan.synth.dpo import DpoSettings, dpo_update
+from goldpan.synth.influence import local_influences, restore, snapshot
+from goldpan.synth.preferences import preference_pairs
+from goldpan.synth.student import encode_example, mean_loss, sft, train_step
+
+EXAMPLES = [
+    ("Name a primary colour.", "Red is a primary colour."),
+    ("What is two plus two?", "Two plus two is four."),
+    ("Give a synonym for happy.", "Glad is a synonym for happy."),
+    ("Translate 'cat' into French.", "The French word is chat."),
+    ("Name a planet.", "Mars is a planet."),
+    ("What colour is the sky?", "The sky is blue on a clear day."),
+]
+REFERENCE = [
+    ("Name a fruit.", "An apple is a fruit."),
+    ("What is three plus one?", "Three plus one is four."),
+]
+
+
+@pytest.fixture()
+def student(tiny_lm: Path):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    encode = lambda pairs: [encode_example(tokenizer, i, r, 128) for i, r in pairs]  # noqa: E731
+    sft(model, optimizer, encode(EXAMPLES[:3]), tokenizer.pad_token_id, epochs=2, batch_size=2)
+    return model, optimizer, tokenizer, encode
+
+
+def _state(model, optimizer):  # type: ignore[no-untyped-def]
+    return [p.detach().clone() for p in model.parameters()], copy.deepcopy(optimizer.state_dict())
+
+
+def test_labels_cover_only_the_response(tiny_lm: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    encoded = encode_example(tokenizer, "Name a colour.", "Blue.", 128)
+    learned = [
+        t for t, label in zip(encoded.input_ids, encoded.labels, strict=True) if label != -100
+    ]
+    assert learned[:-1] == tokenizer("Blue.", add_special_tokens=False)["input_ids"]
+    assert encoded.labels[0] == -100 and learned[-1] == tokenizer.eos_token_id
+
+
+def test_influence_equals_the_loss_change_of_a_real_one_step_update(student) -> None:
+    model, optimizer, tokenizer, encode = student
+    pad = tokenizer.pad_token_id
+    probes, reference = encode(EXAMPLES[3:]), encode(REFERENCE)
+    warm_weights, warm_optimizer = _state(model, optimizer)
+    influences = local_influences(model, optimizer, probes, reference, pad)
+    for probe, influence in zip(probes, influences, strict=True):
+        # Directly: a fresh copy of the warmed-up student and optimiser, one real step.
+        direct = copy.deepcopy(model)
+        with torch.no_grad():
+            for live, kept in zip(direct.parameters(), warm_weights, strict=True):
+                live.copy_(kept)
+        direct_optimizer = torch.optim.AdamW(direct.parameters(), lr=1e-3)
+        direct_optimizer.load_state_dict(copy.deepcopy(warm_optimizer))
+        before = mean_loss(direct, reference, pad)
+        train_step(direct, direct_optimizer, [probe], pad)
+        after = mean_loss(direct, reference, pad)
+        assert influence.before == pytest.approx(before, abs=1e-6)
+        assert influence.after == pytest.approx(after, abs=1e-6)
+        assert influence.value == pytest.approx(before - after, abs=1e-6)
+    assert len({round(i.value, 8) for i in influences}) > 1  # probes differ
+
+
+def test_restoring_leaves_the_student_and_optimiser_bit_identical(student) -> None:
+    model, optimizer, tokenizer, encode = student
+    weights, state = _state(model, optimizer)
+    local_influences(
+        model, optimizer, encode(EXAMPLES[3:]), encode(REFERENCE), tokenizer.pad_token_id
+    )
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), weights, strict=True))
+    after = optimizer.state_dict()
+    for key, kept in state["state"].items():
+        for name, value in kept.items():
+            assert torch.equal(torch.as_tensor(after["state"][key][name]), torch.as_tensor(value))
+    assert after["param_groups"] == state["param_groups"]
+
+
+def test_a_snapshot_survives_the_steps_taken_after_it(student) -> None:
+    model, optimizer, tokenizer, encode = student
+    saved = snapshot(model, optimizer)
+    kept = [p.clone() for p in saved.parameters]
+    for _ in range(2):
+        train_step(model, optimizer, encode(EXAMPLES[:2]), tokenizer.pad_token_id)
+    assert all(torch.equal(a, b) for a, b in zip(saved.parameters, kept, strict=True))
+    restore(model, optimizer, saved)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), kept, strict=True))
+
+
+def test_pairs_follow_the_sign_rule_within_each_prompt() -> None:
+    records = [
+        {"prompt": "p1", "output": "a", "influence": 0.3},
+        {"prompt": "p1", "output": "b", "influence": -0.1},
+        {"prompt": "p1", "output": "c", "influence": 0.2},
+        {"prompt": "p1", "output": "d", "influence": -0.4},
+        {"prompt": "p1", "output": "z", "influence": 0.0},
+        {"prompt": "p2", "output": "e", "influence": 0.5},
+        {"prompt": "p3", "output": "f", "influence": -0.5},
+    ]
+    pairs = preference_pairs(records)
+    assert {(p["prompt"], p["chosen"], p["rejected"]) for p in pairs} == {
+        ("p1", "a", "b"), ("p1", "a", "d"), ("p1", "c", "b"), ("p1", "c", "d"),
+    }  # fmt: skip
+    assert all(p["chosen_influence"] > 0 > p["rejected_influence"] for p in pairs)
+
+
+def _log_ratio(folder: Path, pairs: list[dict]) -> float:
+    """Mean of log p(chosen | prompt) - log p(rejected | prompt) under a model."""
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+
+    def logp(prompt: str, completion: str) -> float:
+        prompt_ids = tokenizer(prompt)["input_ids"]
+        ids = prompt_ids + tokenizer(completion, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].log_softmax(-1)
+        targets = torch.tensor(ids[1:])
+        picked = logits.gather(-1, targets[:, None])[:, 0]
+        return float(picked[len(prompt_ids) - 1 :].sum())
+
+    return sum(
+        logp(p["prompt"], p["chosen"]) - logp(p["prompt"], p["rejected"]) for p in pairs
+    ) / len(pairs)
+
+
+def test_the_dpo_step_moves_the_teacher_towards_chosen_outputs(
+    tiny_lm: Path, tmp_path: Path
+) -> None:
+    pairs = [
+        {
+            "prompt": "Task 9:",
+            "chosen": " Name a river in Europe.",
+            "rejected": " Draw the map now.",
+        },
+        {
+            "prompt": "Task 3:",
+            "chosen": " List two prime numbers.",
+            "rejected": " Plot a graph here.",
+        },
+    ]
+    before = _log_ratio(tiny_lm, pairs)
+    result = dpo_update(
+        tiny_lm,
+        pairs,
+        tmp_path / "teacher",
+        DpoSettings(learning_rate=5e-3, epochs=3, batch_size=2),
+    )
+    after = _log_ratio(tmp_path / "teacher", pairs)
+    assert after > before + 0.1
+    assert result["pairs"] == 2 and any("loss" in entry for entry in result["log"])
