@@ -162,3 +162,73 @@ def test_the_dpo_step_moves_the_teacher_towards_chosen_outputs(
     after = _log_ratio(tmp_path / "teacher", pairs)
     assert after > before + 0.1
     assert result["pairs"] == 2 and any("loss" in entry for entry in result["log"])
+
+
+def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
+    tiny_lm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole loop on tiny models, with the teacher's sampling replaced by fixed outputs
+    (a random tiny teacher writes nothing that passes Self-Instruct's filters)."""
+    import json
+
+    from goldpan.synth import montessori as module
+    from goldpan.synth.montessori import MontessoriConfig, montessori
+
+    def fixed_synthesis(llm, seeds, config, rng):  # type: ignore[no-untyped-def]
+        rows = []
+        for k, (instruction, response) in enumerate(EXAMPLES * 2):
+            prompt = (
+                f"Come up with a series of tasks:\nTask 1: {seeds[k % 3]['instruction']}\nTask 2:"
+            )
+            rows.append(
+                {
+                    "prompt": prompt,
+                    "output": f" {instruction} ({k})",
+                    "instruction": instruction,
+                    "response": response,
+                }
+            )
+        return rows
+
+    monkeypatch.setattr(module, "synthesize", fixed_synthesis)
+    config = MontessoriConfig.small(
+        warmup_examples=3, final_examples=4, judge_examples=2, response_max_new_tokens=8,
+        max_length=64, student_learning_rate=1e-3,
+    )  # fmt: skip
+    reference = [{"instruction": i, "response": r} for i, r in REFERENCE]
+    summary = montessori(str(tiny_lm), str(tiny_lm), reference, config, tmp_path / "out")
+    iteration = summary["iterations"][0]
+    assert iteration["probes"] == len(EXAMPLES) * 2 - 3
+    assert iteration["positive"] + iteration["negative"] <= iteration["probes"]
+    out = tmp_path / "out"
+    influence = [json.loads(line) for line in (out / "iteration-0" / "influence.jsonl").open()]
+    assert all({"instruction", "prompt", "influence"} <= set(row) for row in influence)
+    pairs = [json.loads(line) for line in (out / "iteration-0" / "preferences.jsonl").open()]
+    assert len(pairs) == iteration["pairs"]
+    assert all(p["chosen_influence"] > 0 > p["rejected_influence"] for p in pairs)
+    if pairs:
+        assert (out / "iteration-0" / "teacher" / "config.json").is_file()
+    evaluation = summary["evaluation"]
+    assert set(evaluation["students"]) == {"self_instruct", "montessori"}
+    assert 0.0 <= evaluation["montessori_vs_self_instruct"]["win_rate"] <= 1.0
+    assert "| Montessori-Instruct |" in (out / "evaluation.md").read_text()
+
+
+def test_the_judge_counts_a_win_only_when_both_orders_agree() -> None:
+    from goldpan.llm import make_llm
+    from goldpan.synth.montessori import judge_pairwise
+    from tests.test_llm import ok, serve
+
+    def prefers_good(number: int, body: dict) -> object:
+        text = body["messages"][0]["content"]
+        a = text.split("Response A:")[1].split("Response B:")[0]
+        return ok("A" if "good" in a else "B")
+
+    with serve(prefers_good) as (_, url):
+        judge = make_llm(f"openai:judge@{url}", None, backoff=0.01)
+        judged = judge_pairwise(judge, ["q1", "q2"], ["good one", "bad one"], ["bad", "good"])
+    assert judged == {"wins": 1, "losses": 1, "ties": 0, "win_rate": 0.5}
+    with serve(lambda n, body: ok("A")) as (_, url):  # always the first: position bias only
+        judge = make_llm(f"openai:judge@{url}", None, backoff=0.01)
+        judged = judge_pairwise(judge, ["q1", "q2"], ["x", "y"], ["z", "w"])
+    assert judged["ties"] == 2 and judged["win_rate"] == 0.5

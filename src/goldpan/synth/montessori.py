@@ -1,0 +1,405 @@
+"""Montessori-Instruct (Li, Yu and Xiong, ICLR 2025): teach the teacher to write the data its
+student learns most from.
+
+Per iteration: the teacher writes instructions as in Self-Instruct (8 in-context instructions,
+6 seeds and 2 generated; temperature 1.0, top_p 0.9, 4 samples per prompt; ROUGE-L 0.7 novelty
+filter) and a response to each (temperature 0.6); the student is warmed up on the first W
+examples; every other example's local data influence on the student is measured
+(``influence``); outputs of the same prompt with positive and negative influence become
+preference pairs; the teacher is updated with DPO. After the last iteration the teacher writes
+the final data, and two students trained on equal numbers of Self-Instruct examples (the
+first iteration's, from the teacher before any update) and Montessori examples are compared by
+reference-set loss and by a judge's pairwise win rate (both orders, to cancel position bias).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from goldpan.errors import GoldpanError
+from goldpan.llm import LLM, GenerationParams, make_llm
+from goldpan.synth.dpo import DpoSettings, dpo_update
+from goldpan.synth.influence import local_influences
+from goldpan.synth.preferences import preference_pairs
+from goldpan.synth.rouge import RougeLPool
+from goldpan.synth.self_instruct import encode_prompt, instruction_problem, load_seed_tasks
+from goldpan.synth.student import encode_example, mean_loss, sft
+
+Report = Callable[[str, int, int], None]
+
+
+@dataclass
+class MontessoriConfig:
+    """Defaults follow the paper; ``small()`` is a profile that runs on a CPU in minutes."""
+
+    iterations: int = 2
+    prompts: int = 1500  # bootstrap prompts per iteration (x samples_per_prompt outputs)
+    samples_per_prompt: int = 4
+    prompt_instructions: int = 8
+    machine_in_prompt: int = 2
+    temperature: float = 1.0
+    top_p: float = 0.9
+    instruction_max_new_tokens: int = 128
+    response_temperature: float = 0.6
+    response_max_new_tokens: int = 1024
+    rouge_threshold: float = 0.7
+    warmup_examples: int = 1000  # W: the student's warm-up SFT before probing
+    student_learning_rate: float = 5e-6
+    batch_size: int = 4
+    max_length: int = 1024
+    reference_examples: int = 256
+    dpo: DpoSettings = field(default_factory=DpoSettings)
+    final_examples: int = 1000  # per student in the evaluation (equal for both)
+    final_epochs: int = 1
+    judge_examples: int = 100
+    seed_tasks: str | None = None
+    seed: int = 0
+
+    @classmethod
+    def small(cls, **overrides: Any) -> MontessoriConfig:
+        values: dict[str, Any] = {
+            "iterations": 1,
+            "prompts": 10,
+            "instruction_max_new_tokens": 40,
+            "response_max_new_tokens": 96,
+            "warmup_examples": 8,
+            "student_learning_rate": 2e-5,
+            "max_length": 256,
+            "reference_examples": 8,
+            "dpo": DpoSettings(learning_rate=5e-6, batch_size=2, max_length=256),
+            "final_examples": 16,
+            "final_epochs": 2,
+            "judge_examples": 8,
+        }
+        return cls(**{**values, **overrides})
+
+
+# ---------------------------------------------------------------------------- synthesis
+def synthesize(
+    llm: LLM, seeds: list[dict[str, Any]], config: MontessoriConfig, rng: random.Random
+) -> list[dict[str, Any]]:
+    """Instructions (one per sample, first line of the continuation), filtered as in
+    Self-Instruct, each with the prompt that produced it, its raw output, and a response."""
+    seed_instructions = [s["instruction"] for s in seeds]
+    pool = RougeLPool(seed_instructions)
+    accepted: list[dict[str, Any]] = []
+    prompts = []
+    for _ in range(config.prompts):
+        machine = [r["instruction"] for r in accepted]
+        chosen = rng.sample(machine, min(config.machine_in_prompt, len(machine)))
+        chosen += rng.sample(seed_instructions, config.prompt_instructions - len(chosen))
+        rng.shuffle(chosen)
+        prompts.append(encode_prompt(chosen))
+    params = GenerationParams(
+        n=config.samples_per_prompt,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_new_tokens=config.instruction_max_new_tokens,
+        stop=("\n",),
+        seed=config.seed,
+        chat=False,
+    )
+    for prompt, samples in zip(prompts, llm.generate(prompts, params), strict=True):
+        for completion in samples:
+            instruction = " ".join(completion.text.split())
+            instruction = instruction[:1].upper() + instruction[1:]
+            if not instruction or instruction_problem(instruction) is not None:
+                continue
+            if pool.too_similar(instruction, config.rouge_threshold) is not None:
+                continue
+            pool.add(instruction)
+            accepted.append(
+                {"prompt": prompt, "output": completion.text, "instruction": instruction}
+            )
+    answer = GenerationParams(
+        temperature=config.response_temperature,
+        max_new_tokens=config.response_max_new_tokens,
+        seed=config.seed,
+        chat=True,
+    )
+    responses = llm.generate([r["instruction"] for r in accepted], answer)
+    kept = []
+    for record, row in zip(accepted, responses, strict=True):
+        record["response"] = row[0].text.strip()
+        if record["response"]:
+            kept.append(record)
+    return kept
+
+
+# ---------------------------------------------------------------------------- students
+def _pad(tokenizer: Any) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def _fresh_student(spec: str, config: MontessoriConfig):  # type: ignore[no-untyped-def]
+    import torch
+
+    from goldpan.models.load import load
+
+    loaded = load(spec, "float32")
+    torch.manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=config.student_learning_rate)
+    return loaded, optimizer
+
+
+def _encode(tokenizer: Any, rows: list[dict[str, Any]], config: MontessoriConfig) -> list:
+    return [
+        encode_example(tokenizer, r["instruction"], r["response"], config.max_length) for r in rows
+    ]
+
+
+def measure_influence(
+    student_spec: str,
+    records: list[dict[str, Any]],
+    reference: list[dict[str, str]],
+    config: MontessoriConfig,
+    report: Report | None = None,
+) -> list[dict[str, Any]]:
+    """Warm the student up on the first W records, then the local influence of every other."""
+    loaded, optimizer = _fresh_student(student_spec, config)
+    tokenizer = loaded.tokenizer
+    pad = _pad(tokenizer)
+    warmup, probes = records[: config.warmup_examples], records[config.warmup_examples :]
+    sft(
+        loaded.model,
+        optimizer,
+        _encode(tokenizer, warmup, config),
+        pad,
+        batch_size=config.batch_size,
+    )
+    done = 0
+
+    def on_done(count: int) -> None:
+        nonlocal done
+        done += count
+        if report is not None:
+            report("influence", done, len(probes))
+
+    values = local_influences(
+        loaded.model,
+        optimizer,
+        _encode(tokenizer, probes, config),
+        _encode(tokenizer, reference, config),
+        pad,
+        on_done=on_done,
+    )
+    return [
+        {
+            **record,
+            "influence": v.value,
+            "reference_loss_before": v.before,
+            "reference_loss_after": v.after,
+        }
+        for record, v in zip(probes, values, strict=True)
+    ]
+
+
+def train_student(
+    student_spec: str, rows: list[dict[str, Any]], config: MontessoriConfig, out: Path
+) -> tuple[Path, Any, Any]:
+    loaded, optimizer = _fresh_student(student_spec, config)
+    encoded = _encode(loaded.tokenizer, rows, config)
+    sft(
+        loaded.model,
+        optimizer,
+        encoded,
+        _pad(loaded.tokenizer),
+        config.final_epochs,
+        config.batch_size,
+    )
+    loaded.model.save_pretrained(out)
+    loaded.tokenizer.save_pretrained(out)
+    return out, loaded.model, loaded.tokenizer
+
+
+JUDGE_PROMPT = (
+    "Which response follows the instruction better? Answer with the letter A or B only.\n\n"
+    "Instruction: {instruction}\n\nResponse A: {a}\n\nResponse B: {b}\n\nBetter response:"
+)
+
+
+def judge_pairwise(
+    judge: LLM, instructions: list[str], first: list[str], second: list[str]
+) -> dict[str, Any]:
+    """Win rate of ``first`` over ``second``: each pair judged in both orders; a side wins only
+    if preferred in both, otherwise it is a tie (half a win)."""
+    params = GenerationParams(temperature=0.0, max_new_tokens=3, chat=True)
+    forward = [
+        JUDGE_PROMPT.format(instruction=i, a=a, b=b)
+        for i, a, b in zip(instructions, first, second, strict=True)
+    ]
+    backward = [
+        JUDGE_PROMPT.format(instruction=i, a=b, b=a)
+        for i, a, b in zip(instructions, first, second, strict=True)
+    ]
+    verdicts = judge.generate(forward + backward, params)
+    wins = losses = ties = 0
+    for k in range(len(instructions)):
+        one = _letter(verdicts[k][0].text)
+        two = _letter(verdicts[len(instructions) + k][0].text)
+        if one == "A" and two == "B":
+            wins += 1
+        elif one == "B" and two == "A":
+            losses += 1
+        else:
+            ties += 1
+    total = max(1, len(instructions))
+    return {"wins": wins, "losses": losses, "ties": ties, "win_rate": (wins + ties / 2) / total}
+
+
+def _letter(text: str) -> str | None:
+    for character in text.strip().upper():
+        if character in "AB":
+            return character
+        if character.isalpha():
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------- the loop
+def montessori(
+    teacher: str,
+    student: str,
+    reference: list[dict[str, str]],
+    config: MontessoriConfig,
+    out: str | Path,
+    judge: str | None = None,
+    report: Report | None = None,
+) -> dict[str, Any]:
+    from goldpan.models.load import resolve
+
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if len(reference) < 1:
+        raise GoldpanError("montessori: the reference set is empty")
+    reference = reference[: config.reference_examples]
+    seeds = load_seed_tasks(config.seed_tasks)
+    teacher_folder = resolve(teacher)
+    cache = out / "llm-cache.sqlite"
+    summary: dict[str, Any] = {"config": asdict(config), "iterations": []}
+    self_instruct_data: list[dict[str, Any]] | None = None
+    for iteration in range(config.iterations + 1):
+        folder = out / f"iteration-{iteration}"
+        folder.mkdir(exist_ok=True)
+        llm = make_llm(str(teacher_folder), cache)
+        records = synthesize(llm, seeds, config, random.Random(config.seed + iteration))
+        _write_jsonl(folder / "synthetic.jsonl", records)
+        if report is not None:
+            report(f"data {iteration}", len(records), len(records))
+        if self_instruct_data is None:
+            self_instruct_data = records
+        if iteration == config.iterations:
+            summary["final_data"] = len(records)
+            break
+        scored = measure_influence(student, records, reference, config, report)
+        _write_jsonl(folder / "influence.jsonl", scored)
+        pairs = preference_pairs(scored)
+        _write_jsonl(folder / "preferences.jsonl", pairs)
+        entry: dict[str, Any] = {
+            "iteration": iteration,
+            "synthetic": len(records),
+            "probes": len(scored),
+            "positive": sum(r["influence"] > 0 for r in scored),
+            "negative": sum(r["influence"] < 0 for r in scored),
+            "pairs": len(pairs),
+            "reference_loss_after_warmup": scored[0]["reference_loss_before"] if scored else None,
+        }
+        if pairs:
+            result = dpo_update(teacher_folder, pairs, folder / "teacher", config.dpo)
+            entry["dpo_loss"] = [e["loss"] for e in result["log"] if "loss" in e]
+            teacher_folder = folder / "teacher"
+        summary["iterations"].append(entry)
+    summary["teacher"] = str(teacher_folder)
+    summary["evaluation"] = evaluate(
+        student, self_instruct_data or [], records, reference, config, out, judge or teacher, report
+    )
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "evaluation.md").write_text(evaluation_table(summary["evaluation"]))
+    return summary
+
+
+def evaluation_table(evaluation: dict[str, Any]) -> str:
+    """The comparison as a Markdown table (also printed by the command)."""
+    if not evaluation.get("students"):
+        return f"No evaluation: {evaluation.get('note', 'no data')}\n"
+    judged = evaluation["montessori_vs_self_instruct"]
+    lines = [
+        f"Students trained on {evaluation['examples']} examples each.",
+        "",
+        "| student data | reference loss | judged win rate vs the other |",
+        "|---|---:|---:|",
+    ]
+    students = evaluation["students"]
+    rate = judged["win_rate"]
+    lines.append(
+        f"| Self-Instruct | {students['self_instruct']['reference_loss']:.4f} | {1 - rate:.3f} |"
+    )
+    lines.append(
+        f"| Montessori-Instruct | {students['montessori']['reference_loss']:.4f} | {rate:.3f} |"
+    )
+    lines.append("")
+    lines.append(
+        f"Judged in both orders: Montessori {judged['wins']} wins, {judged['losses']} losses, "
+        f"{judged['ties']} ties or inconsistent verdicts (counted as half)."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(
+    student: str,
+    self_instruct_data: list[dict[str, Any]],
+    montessori_data: list[dict[str, Any]],
+    reference: list[dict[str, str]],
+    config: MontessoriConfig,
+    out: Path,
+    judge: str,
+    report: Report | None = None,
+) -> dict[str, Any]:
+    """Two students on equal numbers of examples: reference loss and judged win rate."""
+    count = min(config.final_examples, len(self_instruct_data), len(montessori_data))
+    if count == 0:
+        return {"examples": 0, "note": "no data to compare"}
+    result: dict[str, Any] = {"examples": count, "students": {}}
+    answers: dict[str, list[str]] = {}
+    instructions = [r["instruction"] for r in reference[: config.judge_examples]]
+    for name, rows in (("self_instruct", self_instruct_data), ("montessori", montessori_data)):
+        folder, model, tokenizer = train_student(
+            student, rows[:count], config, out / "students" / name
+        )
+        encoded = _encode(tokenizer, reference, config)
+        result["students"][name] = {"reference_loss": mean_loss(model, encoded, _pad(tokenizer))}
+        answer = GenerationParams(temperature=0.0, max_new_tokens=config.response_max_new_tokens)
+        answers[name] = [
+            row[0].text.strip() for row in make_llm(str(folder)).generate(instructions, answer)
+        ]
+        if report is not None:
+            report(f"student {name}", 1, 1)
+    judged = judge_pairwise(
+        make_llm(judge, out / "llm-cache.sqlite"),
+        instructions,
+        answers["montessori"],
+        answers["self_instruct"],
+    )
+    result["montessori_vs_self_instruct"] = judged
+    _write_jsonl(
+        out / "judged_answers.jsonl",
+        [
+            {"instruction": i, "montessori": m, "self_instruct": s}
+            for i, m, s in zip(
+                instructions, answers["montessori"], answers["self_instruct"], strict=True
+            )
+        ],
+    )
+    return result
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
