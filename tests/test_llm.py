@@ -277,3 +277,19 @@ def test_the_embedded_smollm2_answers_a_chat_prompt_locally() -> None:
     assert completion.logprobs is not None
     assert len(completion.logprobs) == completion.completion_tokens
     assert completion.prompt_tokens > 10 and llm.usage.completion_tokens > 0
+
+
+def test_a_model_retrained_in_place_is_not_served_its_old_generations(
+    tiny_lm: Path, tmp_path: Path
+) -> None:
+    import os
+
+    folder = tmp_path / "teacher"
+    shutil.copytree(tiny_lm, folder)
+    params = GenerationParams(max_new_tokens=4, temperature=0.0, chat=False)
+    make_llm(str(folder), tmp_path / "cache.sqlite").generate(["The"], params)
+    weights = next(folder.glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    again = make_llm(str(folder), tmp_path / "cache.sqlite")
+    again.generate(["The"], params)
+    assert again.usage.requests == 1 and again.usage.cache_hits == 0

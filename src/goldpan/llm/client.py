@@ -60,9 +60,10 @@ class LLM:
         progress as k more samples are ready."""
         results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
         missing: list[tuple[int, int, str]] = []
+        identity = getattr(self.backend, "cache_identity", self.backend.model)
         for position, prompt in enumerate(prompts):
             for sample in range(params.n):
-                key = cache_key(self.backend.name, self.backend.model, prompt, params, sample)
+                key = cache_key(self.backend.name, identity, prompt, params, sample)
                 hit = self.cache.get(key) if self.cache is not None else None
                 if hit is None:
                     missing.append((position, sample, key))

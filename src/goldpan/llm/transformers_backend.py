@@ -61,6 +61,17 @@ class TransformersBackend:
         self.device = device
         self.batch_size = max(1, batch_size)
 
+    @property
+    def cache_identity(self) -> str:
+        """The model name plus the weights' size and modification time: a folder retrained in
+        place (a teacher updated by DPO) must not be served its old generations."""
+        from goldpan.models.load import resolve
+
+        folder = resolve(self.model)
+        weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+        stamps = [f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights]
+        return f"{self.model}|{'|'.join(stamps)}"
+
     def _loaded(self):  # type: ignore[no-untyped-def]
         from goldpan.models.load import load_cached
 

@@ -63,6 +63,9 @@ def dpo_update(
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the log goes into the result, not to stdout
     trainer.train()
     trainer.save_model(str(out))
     tokenizer.save_pretrained(out)
