@@ -1,0 +1,1 @@
+"""Reasoning distillation from positive and negative rationales (NAT, NCE, ASC)."""
