@@ -1,0 +1,56 @@
+"""NCE: distillation from the NAT model, calibrated by how much its negative branch disagrees
+with it (Li et al., AAAI 2024).
+
+Per sample i: beta_i = tanh(mean over response tokens t of KL(p_neg,t || p_NAT,t)), where
+p_NAT is the NAT model's distribution and p_neg the same model without its positive branch.
+L_KD = - sum_t sum_v m_t log q_t(v) p_NAT,t(v) (0.5 + beta_i) / sum_t m_t, and the student's
+loss is 0.5 CE + 0.5 L_KD.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def kl_weight(
+    neg_logits: torch.Tensor, nat_logits: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """beta_i = tanh(mean_t KL(p_neg,t || p_NAT,t)) over the masked tokens of each sample."""
+    log_neg = neg_logits.float().log_softmax(-1)
+    log_nat = nat_logits.float().log_softmax(-1)
+    kl = (log_neg.exp() * (log_neg - log_nat)).sum(-1)  # (batch, tokens)
+    mask = mask.float()
+    mean = (kl * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    return torch.tanh(mean)
+
+
+def kd_loss(
+    student_logits: torch.Tensor,
+    nat_logits: torch.Tensor,
+    neg_logits: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """L_KD per the formula above, averaged over the batch's samples."""
+    beta = kl_weight(neg_logits, nat_logits, mask).detach()
+    log_q = student_logits.float().log_softmax(-1)
+    p_nat = nat_logits.float().softmax(-1).detach()
+    cross = -(log_q * p_nat).sum(-1)  # (batch, tokens)
+    mask = mask.float()
+    per_sample = (cross * mask).sum(-1) * (0.5 + beta) / mask.sum(-1).clamp(min=1)
+    return per_sample.mean()
+
+
+def nce_loss(
+    student_logits: torch.Tensor,
+    labels: torch.Tensor,
+    nat_logits: torch.Tensor,
+    neg_logits: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """0.5 CE + 0.5 L_KD (logits already aligned with their targets; mask marks response tokens)."""
+    ce = torch.nn.functional.cross_entropy(
+        student_logits.float().reshape(-1, student_logits.shape[-1]),
+        labels.reshape(-1),
+        ignore_index=-100,
+    )
+    return 0.5 * ce + 0.5 * kd_loss(student_logits, nat_logits, neg_logits, mask)

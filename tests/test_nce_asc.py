@@ -1,0 +1,63 @@
+"""NCE's KL-calibrated weight and loss on hand-built distributions; ASC's weighted votes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from goldpan.distill.answers import equivalent
+from goldpan.distill.asc import credit, vote
+from goldpan.distill.nce import kd_loss, kl_weight, nce_loss
+
+
+def test_the_nce_weight_is_tanh_of_the_mean_kl_over_masked_tokens() -> None:
+    p_nat = torch.tensor([[[0.7, 0.2, 0.1], [0.5, 0.25, 0.25], [0.1, 0.1, 0.8]]])
+    p_neg = torch.tensor([[[0.1, 0.2, 0.7], [0.5, 0.25, 0.25], [0.3, 0.3, 0.4]]])
+    mask = torch.tensor([[1, 1, 0]])  # the third token is not part of the response
+    rows = zip(p_neg[0].tolist()[:2], p_nat[0].tolist()[:2], strict=True)
+    kl = [sum(q * math.log(q / p) for q, p in zip(neg, nat, strict=True)) for neg, nat in rows]
+    expected = math.tanh(sum(kl) / 2)
+    beta = kl_weight(p_neg.log(), p_nat.log(), mask)
+    assert beta.item() == pytest.approx(expected, rel=1e-5)
+    assert kl_weight(p_nat.log(), p_nat.log(), mask).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_the_kd_loss_follows_the_formula() -> None:
+    torch.manual_seed(0)
+    student, nat, neg = (torch.randn(2, 4, 5) for _ in range(3))
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    beta = kl_weight(neg, nat, mask)
+    per_sample = []
+    for i in range(2):
+        total = 0.0
+        for t in range(4):
+            if mask[i, t]:
+                q = student[i, t].log_softmax(-1)
+                p = nat[i, t].softmax(-1)
+                total += -(q * p).sum().item()
+        per_sample.append(total * (0.5 + beta[i].item()) / mask[i].sum().item())
+    assert kd_loss(student, nat, neg, mask).item() == pytest.approx(sum(per_sample) / 2, rel=1e-5)
+    labels = torch.tensor([[1, 2, 3, -100], [0, 4, -100, -100]])
+    ce = torch.nn.functional.cross_entropy(student.reshape(-1, 5), labels.reshape(-1))
+    total = nce_loss(student, labels, nat, neg, mask).item()
+    assert total == pytest.approx(0.5 * ce.item() + 0.5 * sum(per_sample) / 2, rel=1e-5)
+
+
+def test_asc_weights_votes_by_the_ranker_score() -> None:
+    answers = ["12", "12", "15", "15", "15"]
+    scores = [0.9, 0.8, 0.1, 0.1, 0.1]
+    assert vote(answers, scores, "plain") == {"15": 1.0}  # 3 votes against 2
+    assert vote(answers, scores, "1+2s") == {"12": 1.0}  # 5.4 against 3.6
+    assert vote(answers, scores, "1+s") == {"12": 1.0}  # 3.7 against 3.3
+    assert vote(answers, scores, "s") == {"12": 1.0}  # 1.7 against 0.3
+
+
+def test_asc_splits_ties_and_merges_equivalent_answers() -> None:
+    tie = vote(["3", "4", None], [0.5, 0.5, 1.0], "1+s")
+    assert tie == {"3": 0.5, "4": 0.5}
+    assert credit(tie, "4", equivalent) == 0.5
+    merged = vote(["0.5", "1/2", "2"], [0.2, 0.2, 0.3], "plain", same=equivalent)
+    assert merged == {"0.5": 1.0} and credit(merged, "1/2", equivalent) == 1.0
+    assert vote([None, None], [0.1, 0.2]) == {}
