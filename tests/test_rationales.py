@@ -1,0 +1,63 @@
+"""Problems from reasoning-gym and JSONL; rationales split into D_pos and D_neg."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from goldpan.distill.rationales import (
+    collect_rationales,
+    load_problems,
+    reasoning_gym_problems,
+    write_collected,
+)
+from goldpan.errors import GoldpanError
+from goldpan.llm import make_llm
+from tests.test_llm import ok, serve
+
+
+def test_reasoning_gym_gives_reproducible_problems_and_separate_test_seeds() -> None:
+    train = reasoning_gym_problems("basic_arithmetic", 5, seed=1)
+    assert train == reasoning_gym_problems("basic_arithmetic", 5, seed=1)
+    test = reasoning_gym_problems("basic_arithmetic", 5, seed=2)
+    assert {p["question"] for p in train} != {p["question"] for p in test}
+    assert all(p["question"] and p["answer"] for p in train)
+    with pytest.raises(GoldpanError, match="choose one of"):
+        reasoning_gym_problems("chess", 1, seed=0)
+
+
+def test_problems_load_from_jsonl_with_a_clear_error_for_bad_lines(tmp_path: Path) -> None:
+    good = tmp_path / "p.jsonl"
+    good.write_text('{"q": "1 + 1?", "a": 2}\n\n{"q": "2 + 2?", "a": "4"}\n')
+    assert [p["answer"] for p in load_problems(good, "q", "a")] == ["2", "4"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": "1 + 1?"}\n')
+    with pytest.raises(GoldpanError, match=r"bad.jsonl:1: expected JSON with 'q' and 'a'"):
+        load_problems(bad, "q", "a")
+
+
+def test_rationales_split_into_positive_and_negative_with_counts(tmp_path: Path) -> None:
+    problems = [{"id": "p1", "question": "What is 2 + 3?", "answer": "5"},
+                {"id": "p2", "question": "What is 10 / 4?", "answer": "2.5"}]  # fmt: skip
+
+    def teacher(number: int, body: dict) -> object:
+        question = body["messages"][0]["content"]
+        if "2 + 3" in question:
+            return ok(
+                "2 + 3 = 5. The answer is 5." if body["seed"] % 2 == 0 else "The answer is 6."
+            )
+        return ok("10 / 4 = 5/2, so \\boxed{\\frac{5}{2}}")
+
+    with serve(teacher) as (_, url):
+        collected = collect_rationales(make_llm(f"openai:t@{url}", None, backoff=0.01), problems, 4)
+    summary = write_collected(collected, tmp_path / "data")
+    assert summary == {"questions": 2, "positive": 6, "negative": 2, "questions_with_both": 1}
+    counts = [json.loads(line) for line in (tmp_path / "data" / "counts.jsonl").open()]
+    assert counts == [
+        {"id": "p1", "positive": 2, "negative": 2},
+        {"id": "p2", "positive": 4, "negative": 0},
+    ]
+    negative = [json.loads(line) for line in (tmp_path / "data" / "d_neg.jsonl").open()]
+    assert {r["extracted"] for r in negative} == {"6"}
