@@ -9,6 +9,7 @@ from the logits of tokens already generated), the repetition penalty transformer
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from goldpan.llm.params import Completion, GenerationParams
@@ -60,9 +61,25 @@ class TransformersBackend:
         self.dtype = dtype
         self.device = device
         self.batch_size = max(1, batch_size)
+        self._objects: Any = None
+
+    @classmethod
+    def from_objects(
+        cls, name: str, model: Any, tokenizer: Any, batch_size: int = 8
+    ) -> TransformersBackend:
+        """A backend over a model already in memory (a student being trained, a NAT model
+        with its custom layers); ``name`` stands for it in cache keys."""
+        from goldpan.models.load import LoadedModel
+
+        backend = cls(name, batch_size=batch_size)
+        device = str(next(model.parameters()).device)
+        backend._objects = LoadedModel(model, tokenizer, Path(name), device)
+        return backend
 
     @property
     def cache_identity(self) -> str:
+        if self._objects is not None:
+            return self.model
         """The model name plus the weights' size and modification time: a folder retrained in
         place (a teacher updated by DPO) must not be served its old generations."""
         from goldpan.models.load import resolve
@@ -75,6 +92,8 @@ class TransformersBackend:
     def _loaded(self):  # type: ignore[no-untyped-def]
         from goldpan.models.load import load_cached
 
+        if self._objects is not None:
+            return self._objects
         return load_cached(self.model, self.dtype, self.device)  # type: ignore[arg-type]
 
     def render(self, prompt: str, params: GenerationParams) -> str:
