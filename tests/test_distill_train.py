@@ -43,3 +43,46 @@ def test_cot_kd_negative_nat_and_nce_train_end_to_end(tiny_lm: Path) -> None:
         and "default" in getattr(m, "lora_B", {})
     ]  # fmt: skip
     assert trained and any(w.abs().sum() > 0 for w in trained)
+
+
+def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
+    tiny_lm: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The whole experiment on a tiny student, with fixed problems and a scripted HTTP teacher
+    that is right on even samples and wrong on odd ones."""
+    import json
+
+    from goldpan.distill import pipeline
+    from goldpan.distill.pipeline import DistillConfig, run_distillation
+    from tests.test_llm import ok, serve
+
+    problems = {
+        1: [{"id": "a", "question": "What is 2 + 3?", "answer": "5"},
+            {"id": "b", "question": "What is 4 + 4?", "answer": "8"}],
+        2: [{"id": "c", "question": "What is 1 + 6?", "answer": "7"}],
+    }  # fmt: skip
+    monkeypatch.setattr(pipeline, "reasoning_gym_problems", lambda task, n, seed: problems[seed])
+
+    def teacher(number: int, body: dict) -> object:
+        question = body["messages"][0]["content"]
+        gold = {"2 + 3": "5", "4 + 4": "8"}.get(question.split("What is ")[-1].rstrip("?"), "0")
+        return ok(f"The answer is {gold}." if body["seed"] % 2 == 0 else "The answer is 42.")
+
+    config = DistillConfig.small(tasks=("basic_arithmetic",), max_new_tokens=8, asc_samples=2)
+    with serve(teacher) as (_, url):
+        results = run_distillation(config, tmp_path / "run", str(tiny_lm), f"openai:t@{url}")
+    assert results["data"] == {
+        "questions": 2,
+        "positive": 4,
+        "negative": 4,
+        "questions_with_both": 2,
+    }
+    assert set(results["accuracy"]) == {"base", "cot_kd", "nat", "nce"}
+    assert set(results["self_consistency"]) >= {"plain", "1+2s", "1+s", "s"}
+    run = tmp_path / "run"
+    written = ["data/d_pos.jsonl", "data/d_neg.jsonl", "adapters/cot_kd", "adapters/negative"]
+    written += ["adapters/nat/nat.pt", "adapters/nce", "ranker/ranker.pt", "results.md"]
+    for path in written:
+        assert (run / path).exists(), path
+    assert "| NAT + ASC (1 + 2s) |" in (run / "results.md").read_text()
+    assert json.loads((run / "results.json").read_text())["accuracy"] == results["accuracy"]

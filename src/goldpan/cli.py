@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from goldpan.distill.commands import distill_app
 from goldpan.errors import GoldpanError
 from goldpan.synth.commands import synth_app
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 stdout = Console(width=None if sys.stdout.isatty() else 120)
 app.add_typer(synth_app, name="synth")
+app.add_typer(distill_app, name="distill")
 
 
 def _load(

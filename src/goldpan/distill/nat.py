@@ -117,3 +117,12 @@ def load_negative(
 def use_positive(layers: list[NatLinear], enabled: bool) -> None:
     for layer in layers:
         layer.use_positive = enabled
+
+
+def nat_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The NAT parts of a model (both LoRA branches and the unit), without the base weights."""
+    return {
+        name: tensor
+        for name, tensor in model.state_dict().items()
+        if any(f".{part}." in name for part in ("positive", "negative", "query", "key", "c1", "c2"))
+    }

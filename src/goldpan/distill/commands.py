@@ -1,0 +1,67 @@
+"""``goldpan distill ...``: negative-data reasoning distillation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+distill_app = typer.Typer(
+    no_args_is_help=True,
+    help="Reasoning distillation from positive and negative rationales (NAT, NCE, ASC).",
+)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+
+@distill_app.command("run")
+def run_command(
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    student: Annotated[str, typer.Option(help="Student model (local spec).")] = (
+        "smollm2-135m-instruct"
+    ),
+    teacher: Annotated[
+        str | None,
+        typer.Option(help="Teacher (any llm spec, e.g. openai:MODEL@URL); default: the student."),
+    ] = None,
+    profile: Annotated[str, typer.Option(help="paper or small (CPU minutes).")] = "small",
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+) -> None:
+    """Collect rationales, train CoT KD, the negative LoRA, NAT, NCE and the ASC ranker, and
+    evaluate them all on held-out problems (results.md, results.json)."""
+    from rich.progress import Progress
+
+    from goldpan.distill.pipeline import DistillConfig, results_table, run_distillation
+    from goldpan.errors import GoldpanError
+
+    if profile not in ("paper", "small"):
+        raise GoldpanError(f"--profile {profile!r}: choose paper or small")
+    config = DistillConfig.small(seed=seed) if profile == "small" else DistillConfig(seed=seed)
+    with Progress(console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total or None)
+            progress.update(tasks[phase], completed=done)
+
+        results = run_distillation(config, out, student, teacher, report)
+    console.print(results_table(results), highlight=False)
+    console.print(f"{results['seconds']} s -> {out}")
+
+
+@distill_app.command("eval")
+def eval_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished `goldpan distill run` folder.")],
+) -> None:
+    """Print the results table of a finished run."""
+    from goldpan.distill.pipeline import results_table
+    from goldpan.errors import GoldpanError
+
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise GoldpanError(f"{run_dir}: no results.json (run `goldpan distill run` first)")
+    console.print(results_table(json.loads(path.read_text())), highlight=False)

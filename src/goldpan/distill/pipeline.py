@@ -1,0 +1,249 @@
+"""``goldpan distill``: the whole negative-data distillation experiment in one command.
+
+Problems (reasoning-gym, separate train and test seeds) -> teacher rationales -> D_pos and
+D_neg -> CoT KD, negative LoRA, NAT, NCE -> the ASC ranker trained on the NAT student's own
+samples on training questions -> accuracy on held-out problems for the base student, CoT KD,
+NAT and NCE (greedy), and plain self-consistency against ASC's four vote weightings over k
+NAT samples: one table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from goldpan.distill.answers import equivalent, extract_answer, is_correct
+from goldpan.distill.asc import WEIGHTS, credit, vote
+from goldpan.distill.nat import nat_state
+from goldpan.distill.rationales import (
+    COT_PROMPT,
+    collect_rationales,
+    reasoning_gym_problems,
+    write_collected,
+)
+from goldpan.distill.train import LoraSettings, lora_weights, train_lora, train_nat, train_nce
+from goldpan.errors import GoldpanError
+from goldpan.llm import LLM, GenerationParams, make_llm
+from goldpan.llm.transformers_backend import TransformersBackend
+
+Report = Callable[[str, int, int], None]
+
+
+@dataclass
+class DistillConfig:
+    tasks: tuple[str, ...] = ("gsm_symbolic", "basic_arithmetic", "chain_sum")
+    train_per_task: int = 300
+    test_per_task: int = 100
+    train_seed: int = 1
+    test_seed: int = 2
+    samples: int = 8  # teacher rationales per question (the reference data's)
+    temperature: float = 0.5  # the reference data's
+    max_new_tokens: int = 512
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    asc_samples: int = 8  # k
+    asc_temperature: float = 0.7
+    ranker_encoder: str = "all-minilm-l6-v2"
+    ranker_learning_rate: float = 2e-5  # the reference code's
+    ranker_epochs: int = 3
+    seed: int = 0
+
+    @classmethod
+    def small(cls, **overrides: Any) -> DistillConfig:
+        values: dict[str, Any] = {
+            "tasks": ("basic_arithmetic", "chain_sum"),
+            "train_per_task": 12,
+            "test_per_task": 8,
+            "samples": 4,
+            "max_new_tokens": 96,
+            "lora": LoraSettings(max_length=256, batch_size=4, epochs=2),
+            "asc_samples": 4,
+            "ranker_learning_rate": 1e-4,
+            "ranker_epochs": 5,
+        }
+        return cls(**{**values, **overrides})
+
+
+def _answers(llm: LLM, problems: list[dict[str, str]], params: GenerationParams) -> list[list[str]]:
+    prompts = [COT_PROMPT.format(question=p["question"]) for p in problems]
+    return [[c.text for c in row] for row in llm.generate(prompts, params)]
+
+
+def _in_memory(name: str, model: Any, tokenizer: Any) -> LLM:
+    tokenizer.padding_side = "left"
+    return LLM(TransformersBackend.from_objects(name, model, tokenizer))
+
+
+def greedy_accuracy(llm: LLM, problems: list[dict[str, str]], max_new_tokens: int) -> float:
+    params = GenerationParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    rows = _answers(llm, problems, params)
+    right = sum(is_correct(row[0], p["answer"]) for row, p in zip(rows, problems, strict=True))
+    return right / max(1, len(problems))
+
+
+def run_distillation(
+    config: DistillConfig,
+    out: str | Path,
+    student: str = "smollm2-135m-instruct",
+    teacher: str | None = None,
+    report: Report | None = None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    step = _reporter(report)
+    train = [
+        p
+        for t in config.tasks
+        for p in reasoning_gym_problems(t, config.train_per_task, config.train_seed)
+    ]
+    test = [
+        p
+        for t in config.tasks
+        for p in reasoning_gym_problems(t, config.test_per_task, config.test_seed)
+    ]
+    teacher_llm = make_llm(teacher or student, out / "llm-cache.sqlite")
+    collected = collect_rationales(
+        teacher_llm, train, config.samples, config.temperature, config.max_new_tokens, config.seed
+    )
+    counts = write_collected(collected, out / "data")
+    if not collected.positive or not collected.negative:
+        raise GoldpanError(
+            f"distill: the teacher gave {counts['positive']} correct and {counts['negative']} "
+            "wrong rationales; both are needed (use more problems or samples, or another teacher)"
+        )
+    lora = config.lora
+    results: dict[str, Any] = {"data": counts, "teacher_usage": teacher_llm.usage.to_json()}
+    base_llm = make_llm(student)
+    accuracy = {"base": greedy_accuracy(base_llm, test, config.max_new_tokens)}
+    step("evaluate base", 1, 1)
+    kd, tokenizer = train_lora(
+        student, collected.positive, lora, lambda k: step("train CoT KD", k, 0)
+    )
+    kd.save_pretrained(out / "adapters" / "cot_kd")
+    accuracy["cot_kd"] = greedy_accuracy(
+        _in_memory("cot_kd", kd, tokenizer), test, config.max_new_tokens
+    )
+    del kd
+    negative_model, _ = train_lora(
+        student, collected.negative, lora, lambda k: step("train negative", k, 0)
+    )
+    negative_model.save_pretrained(out / "adapters" / "negative")
+    negative = lora_weights(negative_model, lora.targets)
+    del negative_model
+    nat, layers, tokenizer = train_nat(
+        student, collected.positive, negative, lora, lambda k: step("train NAT", k, 0)
+    )
+    torch.save(nat_state(nat), _mkdir(out / "adapters" / "nat") / "nat.pt")
+    nat_llm = _in_memory("nat", nat, tokenizer)
+    accuracy["nat"] = greedy_accuracy(nat_llm, test, config.max_new_tokens)
+    nce, nce_tokenizer = train_nce(
+        student, collected.positive, nat, layers, lora, lambda k: step("train NCE", k, 0)
+    )
+    nce.save_pretrained(out / "adapters" / "nce")
+    accuracy["nce"] = greedy_accuracy(
+        _in_memory("nce", nce, nce_tokenizer), test, config.max_new_tokens
+    )
+    del nce
+    results["accuracy"] = accuracy
+    results["self_consistency"] = _asc(nat_llm, train, test, config, out, step)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["config"] = asdict(config)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "results.md").write_text(results_table(results))
+    return results
+
+
+def _asc(
+    nat_llm: LLM,
+    train: list[dict[str, str]],
+    test: list[dict[str, str]],
+    config: DistillConfig,
+    out: Path,
+    step: Report,
+) -> dict[str, float]:
+    from transformers import AutoModel, AutoTokenizer
+
+    from goldpan.distill.ranker import Ranker, encode_for_ranking, train_ranker_step
+    from goldpan.models.embeddings import resolve_embedder
+
+    params = GenerationParams(
+        n=config.asc_samples,
+        temperature=config.asc_temperature,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
+    )
+    own = _answers(nat_llm, train, params)
+    triples = []
+    for problem, rationales in zip(train, own, strict=True):
+        right = [r for r in rationales if is_correct(r, problem["answer"])]
+        wrong = [r for r in rationales if not is_correct(r, problem["answer"])]
+        triples += [(problem["question"], a, b) for a in right for b in wrong]
+    folder = resolve_embedder(config.ranker_encoder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    encoder = AutoModel.from_pretrained(folder)
+    ranker = Ranker(encoder, encoder.config.hidden_size)
+    optimizer = torch.optim.AdamW(ranker.parameters(), lr=config.ranker_learning_rate)
+    for _ in range(config.ranker_epochs if triples else 0):
+        for start in range(0, len(triples), 8):
+            batch = triples[start : start + 8]
+            train_ranker_step(ranker, optimizer, tokenizer, *map(list, zip(*batch, strict=True)))
+            step("train ranker", 1, 0)
+    torch.save(ranker.state_dict(), _mkdir(out / "ranker") / "ranker.pt")
+    samples = _answers(nat_llm, test, params)
+    ranker.eval()
+    totals = {name: 0.0 for name in WEIGHTS}
+    for problem, rationales in zip(test, samples, strict=True):
+        with torch.no_grad():
+            scores = ranker(
+                *encode_for_ranking(tokenizer, [problem["question"]] * len(rationales), rationales)
+            ).tolist()
+        answers = [extract_answer(r) for r in rationales]
+        for name in WEIGHTS:
+            winners = vote(answers, scores, name, same=equivalent)  # type: ignore[arg-type]
+            totals[name] += credit(winners, problem["answer"], equivalent)
+    result = {name: total / max(1, len(test)) for name, total in totals.items()}
+    result["ranker_pairs"] = len(triples)
+    return result
+
+
+def results_table(results: dict[str, Any]) -> str:
+    accuracy, sc = results["accuracy"], results["self_consistency"]
+    data = results["data"]
+    lines = [
+        f"D_pos {data['positive']} rationales, D_neg {data['negative']} "
+        f"({data['questions']} training questions, {data['questions_with_both']} with both).",
+        "",
+        "| method | accuracy |",
+        "|---|---:|",
+        f"| base student (greedy) | {accuracy['base']:.3f} |",
+        f"| CoT KD (greedy) | {accuracy['cot_kd']:.3f} |",
+        f"| NAT (greedy) | {accuracy['nat']:.3f} |",
+        f"| NCE (greedy) | {accuracy['nce']:.3f} |",
+        f"| NAT + self-consistency (weight 1) | {sc['plain']:.3f} |",
+        f"| NAT + ASC (1 + 2s) | {sc['1+2s']:.3f} |",
+        f"| NAT + ASC (1 + s) | {sc['1+s']:.3f} |",
+        f"| NAT + ASC (s) | {sc['s']:.3f} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _reporter(report: Report | None) -> Report:
+    counts: dict[str, int] = {}
+
+    def step(phase: str, done: int, total: int) -> None:
+        counts[phase] = counts.get(phase, 0) + done if total == 0 else done
+        if report is not None:
+            report(phase, counts[phase], total)
+
+    return step
