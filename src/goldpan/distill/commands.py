@@ -28,6 +28,12 @@ def run_command(
         typer.Option(help="Teacher (any llm spec, e.g. openai:MODEL@URL); default: the student."),
     ] = None,
     profile: Annotated[str, typer.Option(help="paper or small (CPU minutes).")] = "small",
+    problems: Annotated[
+        Path | None, typer.Option(help="Training problems, JSONL with question and answer.")
+    ] = None,
+    test_problems: Annotated[
+        Path | None, typer.Option(help="Held-out problems, JSONL with question and answer.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Collect rationales, train CoT KD, the negative LoRA, NAT, NCE and the ASC ranker, and
@@ -39,7 +45,12 @@ def run_command(
 
     if profile not in ("paper", "small"):
         raise GoldpanError(f"--profile {profile!r}: choose paper or small")
-    config = DistillConfig.small(seed=seed) if profile == "small" else DistillConfig(seed=seed)
+    options = {
+        "seed": seed,
+        "train_file": str(problems) if problems else None,
+        "test_file": str(test_problems) if test_problems else None,
+    }
+    config = DistillConfig.small(**options) if profile == "small" else DistillConfig(**options)
     with Progress(console=console) as progress:
         tasks: dict[str, int] = {}
 

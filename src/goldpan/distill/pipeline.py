@@ -24,6 +24,7 @@ from goldpan.distill.nat import nat_state
 from goldpan.distill.rationales import (
     COT_PROMPT,
     collect_rationales,
+    load_problems,
     reasoning_gym_problems,
     write_collected,
 )
@@ -51,6 +52,8 @@ class DistillConfig:
     ranker_encoder: str = "all-minilm-l6-v2"
     ranker_learning_rate: float = 2e-5  # the reference code's
     ranker_epochs: int = 3
+    train_file: str | None = None  # JSONL problems (question, answer) instead of reasoning-gym
+    test_file: str | None = None
     seed: int = 0
 
     @classmethod
@@ -97,16 +100,8 @@ def run_distillation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     step = _reporter(report)
-    train = [
-        p
-        for t in config.tasks
-        for p in reasoning_gym_problems(t, config.train_per_task, config.train_seed)
-    ]
-    test = [
-        p
-        for t in config.tasks
-        for p in reasoning_gym_problems(t, config.test_per_task, config.test_seed)
-    ]
+    train = _problems(config, config.train_file, config.train_per_task, config.train_seed)
+    test = _problems(config, config.test_file, config.test_per_task, config.test_seed)
     teacher_llm = make_llm(teacher or student, out / "llm-cache.sqlite")
     collected = collect_rationales(
         teacher_llm, train, config.samples, config.temperature, config.max_new_tokens, config.seed
@@ -231,6 +226,14 @@ def results_table(results: dict[str, Any]) -> str:
         f"| NAT + ASC (s) | {sc['s']:.3f} |",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _problems(
+    config: DistillConfig, path: str | None, per_task: int, seed: int
+) -> list[dict[str, str]]:
+    if path is not None:
+        return load_problems(path)
+    return [p for task in config.tasks for p in reasoning_gym_problems(task, per_task, seed)]
 
 
 def _mkdir(path: Path) -> Path:
