@@ -60,14 +60,8 @@ def _base(spec: str, seed: int):  # type: ignore[no-untyped-def]
     return loaded.model, loaded.tokenizer
 
 
-def train_lora(
-    student: str,
-    rows: Sequence[dict[str, Any]],
-    settings: LoraSettings,
-    on_step: Callable[[int], None] | None = None,
-):  # type: ignore[no-untyped-def]
-    """A PEFT LoRA on the base student, trained on ``rows`` (CoT KD on D_pos, or the negative
-    model on D_neg). Returns (model, tokenizer)."""
+def _lora_student(student: str, settings: LoraSettings):  # type: ignore[no-untyped-def]
+    """A fresh base student with a PEFT LoRA (the reference settings) and its optimiser."""
     from peft import LoraConfig, get_peft_model
 
     model, tokenizer = _base(student, settings.seed)
@@ -82,6 +76,18 @@ def train_lora(
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate
     )
+    return model, tokenizer, optimizer
+
+
+def train_lora(
+    student: str,
+    rows: Sequence[dict[str, Any]],
+    settings: LoraSettings,
+    on_step: Callable[[int], None] | None = None,
+):  # type: ignore[no-untyped-def]
+    """A PEFT LoRA on the base student, trained on ``rows`` (CoT KD on D_pos, or the negative
+    model on D_neg). Returns (model, tokenizer)."""
+    model, tokenizer, optimizer = _lora_student(student, settings)
     examples = rationale_examples(tokenizer, rows, settings.max_length)
     sft(
         model,
@@ -166,22 +172,7 @@ def train_nce(
     """NCE: a fresh LoRA student on D_pos with 0.5 CE + 0.5 L_KD against NAT."""
     import random
 
-    from peft import LoraConfig, get_peft_model
-
-    model, tokenizer = _base(student, settings.seed)
-    model = get_peft_model(
-        model,
-        LoraConfig(
-            r=settings.r,
-            lora_alpha=settings.alpha,
-            lora_dropout=settings.dropout,
-            target_modules=list(settings.targets),
-            task_type="CAUSAL_LM",
-        ),
-    )
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate
-    )
+    model, tokenizer, optimizer = _lora_student(student, settings)
     examples = rationale_examples(tokenizer, positive_rows, settings.max_length)
     device = next(model.parameters()).device
     order = list(range(len(examples)))
