@@ -79,15 +79,14 @@ def _lora_student(student: str, settings: LoraSettings):  # type: ignore[no-unty
     return model, tokenizer, optimizer
 
 
-def train_lora(
-    student: str,
+def _sft_on(
+    model: Any,
+    optimizer: Any,
+    tokenizer: Any,
     rows: Sequence[dict[str, Any]],
     settings: LoraSettings,
-    on_step: Callable[[int], None] | None = None,
-):  # type: ignore[no-untyped-def]
-    """A PEFT LoRA on the base student, trained on ``rows`` (CoT KD on D_pos, or the negative
-    model on D_neg). Returns (model, tokenizer)."""
-    model, tokenizer, optimizer = _lora_student(student, settings)
+    on_step: Callable[[int], None] | None,
+) -> None:
     examples = rationale_examples(tokenizer, rows, settings.max_length)
     sft(
         model,
@@ -99,6 +98,18 @@ def train_lora(
         settings.seed,
         on_step,
     )
+
+
+def train_lora(
+    student: str,
+    rows: Sequence[dict[str, Any]],
+    settings: LoraSettings,
+    on_step: Callable[[int], None] | None = None,
+):  # type: ignore[no-untyped-def]
+    """A PEFT LoRA on the base student, trained on ``rows`` (CoT KD on D_pos, or the negative
+    model on D_neg). Returns (model, tokenizer)."""
+    model, tokenizer, optimizer = _lora_student(student, settings)
+    _sft_on(model, optimizer, tokenizer, rows, settings, on_step)
     return model, tokenizer
 
 
@@ -135,17 +146,7 @@ def train_nat(
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate
     )
-    examples = rationale_examples(tokenizer, positive_rows, settings.max_length)
-    sft(
-        model,
-        optimizer,
-        examples,
-        _pad(tokenizer),
-        settings.epochs,
-        settings.batch_size,
-        settings.seed,
-        on_step,
-    )
+    _sft_on(model, optimizer, tokenizer, positive_rows, settings, on_step)
     return model, layers, tokenizer
 
 
