@@ -61,3 +61,14 @@ def test_rationales_split_into_positive_and_negative_with_counts(tmp_path: Path)
     ]
     negative = [json.loads(line) for line in (tmp_path / "data" / "d_neg.jsonl").open()]
     assert {r["extracted"] for r in negative} == {"6"}
+
+
+def test_a_problems_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(
+        '{"question": "Combien font 2 + 2 ? Réponds.", "answer": "4"}\n'.encode("latin-1")
+    )
+    with pytest.raises(GoldpanError, match=r"latin1.jsonl: not UTF-8 text"):
+        load_problems(path)
+    with pytest.raises(GoldpanError, match=r"missing.jsonl: no such file"):
+        load_problems(tmp_path / "missing.jsonl")

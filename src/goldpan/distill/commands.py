@@ -41,6 +41,7 @@ def run_command(
     from rich.progress import Progress
 
     from goldpan.distill.pipeline import DistillConfig, results_table, run_distillation
+    from goldpan.engine.progress import phase_reporter
     from goldpan.errors import GoldpanError
 
     if profile not in ("paper", "small"):
@@ -52,14 +53,7 @@ def run_command(
     }
     config = DistillConfig.small(**options) if profile == "small" else DistillConfig(**options)
     with Progress(console=console) as progress:
-        tasks: dict[str, int] = {}
-
-        def report(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=total or None)
-            progress.update(tasks[phase], completed=done)
-
-        results = run_distillation(config, out, student, teacher, report)
+        results = run_distillation(config, out, student, teacher, phase_reporter(progress))
     console.print(results_table(results), highlight=False)
     console.print(f"{results['seconds']} s -> {out}")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from goldpan.data.json_lines import read_json_lines
 from goldpan.distill.answers import extract_answer, is_correct
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
@@ -46,27 +47,16 @@ def load_problems(
     path: str | Path, question: str = "question", answer: str = "answer"
 ) -> list[dict[str, str]]:
     """Problems from JSONL: one line each with a question and a gold answer field."""
-    path = Path(path)
-    if not path.is_file():
-        raise GoldpanError(f"problems {path}: no such file")
-    problems = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            problems.append(
-                {
-                    "id": str(row.get("id", number)),
-                    "question": str(row[question]),
-                    "answer": str(row[answer]),
-                }
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            raise GoldpanError(
-                f"problems {path}:{number}: expected JSON with {question!r} and {answer!r}"
-            ) from None
-    return problems
+    return read_json_lines(
+        path,
+        "problems",
+        lambda row, number: {
+            "id": str(row.get("id", number)),
+            "question": str(row[question]),
+            "answer": str(row[answer]),
+        },
+        f"JSON with {question!r} and {answer!r}",
+    )
 
 
 @dataclass

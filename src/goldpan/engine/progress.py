@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -61,3 +63,16 @@ class StageProgress(AbstractContextManager):
     def finish(self, task: int) -> None:
         total = self.progress.tasks[task].total or 0
         self.progress.update(task, completed=total)
+
+
+def phase_reporter(progress: Progress) -> Callable[[str, int, int], None]:
+    """A ``report(phase, done, total)`` callback for long jobs (synthesis, distillation): one
+    bar per phase, created on its first report; a total of 0 means not known yet."""
+    tasks: dict[str, TaskID] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(phase, total=total or None)
+        progress.update(tasks[phase], completed=done, total=total or None)
+
+    return report

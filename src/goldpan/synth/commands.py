@@ -57,6 +57,7 @@ def self_instruct_command(
     rejected_instructions.jsonl and stats.json."""
     from rich.progress import Progress
 
+    from goldpan.engine.progress import phase_reporter
     from goldpan.errors import GoldpanError
     from goldpan.llm import make_llm
     from goldpan.synth.self_instruct import SelfInstructConfig, self_instruct
@@ -75,14 +76,7 @@ def self_instruct_command(
         concurrency=concurrency,
     )
     with Progress(console=console, transient=True) as progress:
-        tasks = {}
-
-        def report(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=total)
-            progress.update(tasks[phase], completed=done, total=total)
-
-        stats = self_instruct(llm, config, out, report)
+        stats = self_instruct(llm, config, out, phase_reporter(progress))
     usage = stats["usage"]
     console.print(
         f"{stats['instructions']} instructions ({stats['classification_tasks']} classification), "
@@ -99,7 +93,7 @@ def self_instruct_command(
 def _reference_rows(path: Path | None, count: int) -> list[dict[str, str]]:
     """D_ref: a JSONL file of instruction/response pairs, or by default a held-out slice of the
     packaged ShareGPT first turns (the conversations after the first 2,000)."""
-    from goldpan.errors import GoldpanError
+    from goldpan.data.json_lines import read_json_lines
 
     if path is None:
         from goldpan.data.demo_corpus import first_turns
@@ -112,20 +106,15 @@ def _reference_rows(path: Path | None, count: int) -> list[dict[str, str]]:
                 if len(rows) >= count:
                     break
         return rows
-    if not path.is_file():
-        raise GoldpanError(f"--reference {path}: no such file")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            rows.append({"instruction": str(row["instruction"]), "response": str(row["response"])})
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise GoldpanError(
-                f"--reference {path}:{number}: expected JSON with instruction and response"
-            ) from None
-    return rows
+    return read_json_lines(
+        path,
+        "--reference",
+        lambda row, number: {
+            "instruction": str(row["instruction"]),
+            "response": str(row["response"]),
+        },
+        "JSON with instruction and response",
+    )
 
 
 @synth_app.command("montessori")
@@ -154,6 +143,7 @@ def montessori_command(
     students trained on Self-Instruct and Montessori data."""
     from rich.progress import Progress
 
+    from goldpan.engine.progress import phase_reporter
     from goldpan.errors import GoldpanError
     from goldpan.synth.montessori import MontessoriConfig, evaluation_table, montessori
 
@@ -168,14 +158,7 @@ def montessori_command(
     )
     rows = _reference_rows(reference, config.reference_examples)
     with Progress(console=console) as progress:
-        tasks: dict[str, int] = {}
-
-        def report(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=total)
-            progress.update(tasks[phase], completed=done, total=total)
-
-        summary = montessori(teacher, student, rows, config, out, judge, report)
+        summary = montessori(teacher, student, rows, config, out, judge, phase_reporter(progress))
     for entry in summary["iterations"]:
         console.print(
             f"iteration {entry['iteration']}: {entry['synthetic']} examples, {entry['probes']} "

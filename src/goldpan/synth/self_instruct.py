@@ -33,6 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from goldpan.data.json_lines import read_json_lines
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
 from goldpan.synth.rouge import RougeLPool
@@ -112,29 +113,23 @@ def default_seed_path() -> Path:
     return Path(str(resources.files("goldpan.resources") / "self_instruct" / "seed_tasks.jsonl"))
 
 
+def _seed_task(task: Any, number: int) -> dict[str, Any]:
+    if not isinstance(task["instruction"], str) or not isinstance(task["instances"], list):
+        raise TypeError
+    task.setdefault("is_classification", False)
+    return task
+
+
 def load_seed_tasks(path: str | Path | None = None) -> list[dict[str, Any]]:
     """Seed tasks in the original format: id, name, instruction, instances[{input, output}],
     is_classification."""
     path = Path(path) if path else default_seed_path()
-    if not path.is_file():
-        raise GoldpanError(f"seed tasks {path}: no such file")
-    tasks = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            task = json.loads(line)
-            instruction = task["instruction"]
-            instances = task["instances"]
-            if not isinstance(instruction, str) or not isinstance(instances, list):
-                raise TypeError
-            task.setdefault("is_classification", False)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise GoldpanError(
-                f"seed tasks {path}:{number}: expected a JSON object with instruction, "
-                "instances[{input, output}] and is_classification"
-            ) from None
-        tasks.append(task)
+    tasks = read_json_lines(
+        path,
+        "seed tasks",
+        _seed_task,
+        "a JSON object with instruction, instances[{input, output}] and is_classification",
+    )
     if not tasks:
         raise GoldpanError(f"seed tasks {path}: the file has no tasks")
     return tasks

@@ -1,0 +1,37 @@
+"""Small JSONL files given on the command line (seed tasks, reference sets, problems): every
+line a JSON object turned into a row, or one clear line naming the file, the line and what was
+expected. Corpora go through ``data.jsonl`` instead, which records bad lines as rejects."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from goldpan.errors import GoldpanError
+
+Row = TypeVar("Row")
+
+
+def read_json_lines(
+    path: str | Path, label: str, convert: Callable[[Any, int], Row], expected: str
+) -> list[Row]:
+    """``convert(parsed, line_number)`` for each non-blank line; it raises KeyError,
+    TypeError or AttributeError for a line that is not what ``expected`` describes."""
+    path = Path(path)
+    if not path.is_file():
+        raise GoldpanError(f"{label} {path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GoldpanError(f"{label} {path}: not UTF-8 text") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(convert(json.loads(line), number))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            raise GoldpanError(f"{label} {path}:{number}: expected {expected}") from None
+    return rows
