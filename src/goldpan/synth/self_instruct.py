@@ -149,7 +149,7 @@ def encode_prompt(instructions: list[str], numbering: str = "task") -> str:
     return prompt + _label(len(instructions) + 1, numbering)
 
 
-def bootstrap_stops(count: int, numbering: str) -> tuple[str, ...]:
+def bootstrap_stops(numbering: str) -> tuple[str, ...]:
     """The original's stops ("\\n\\n" and item 16) for the chosen numbering."""
     if numbering == "task":
         return ("\n\n", "Task 16")
@@ -290,7 +290,7 @@ def self_instruct(
         top_p=config.top_p,
         presence_penalty=config.presence_penalty,
         max_new_tokens=config.max_new_tokens,
-        stop=bootstrap_stops(config.prompt_instructions, config.numbering),
+        stop=bootstrap_stops(config.numbering),
         seed=config.seed,
         chat=config.chat,
     )
