@@ -72,6 +72,8 @@ def _print_locations(run_dir: Path) -> None:
     console.print(f"output:  {run_dir / 'output'}")
     console.print(f"rejects: {run_dir / 'rejects'}")
     console.print(f"stats:   {run_dir / 'stats.json'}")
+    if (run_dir / "report.html").exists():
+        console.print(f"report:  {run_dir / 'report.html'}")
 
 
 @app.command()
@@ -88,6 +90,32 @@ def verify(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
         f"ledger holds: {totals['read']:,} read = {totals['kept']:,} kept + "
         f"{totals['rejected']:,} rejected"
     )
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (run, synth or distill).")],
+    out: Annotated[Path | None, typer.Option(help="Where to write (default RUN_DIR/report.html).")]
+    = None,
+) -> None:
+    """Write the run's self-contained HTML report: funnel, rejects, sources, distributions."""
+    from goldpan.report import write_report
+
+    console.print(f"report:  {write_report(run_dir, out)}")
+
+
+@app.command()
+def inspect(
+    run_dir: Annotated[Path, typer.Argument(help="A `goldpan run` directory.")],
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; the default keeps the data on this machine.")
+    ] = "127.0.0.1",
+) -> None:
+    """Browse a run's kept and rejected records in a local web app."""
+    from goldpan.report.inspector import serve
+
+    serve(run_dir, host=host, port=port, console=console)
 
 
 @app.command()

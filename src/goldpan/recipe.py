@@ -72,6 +72,7 @@ class OutputConfig(BaseModel):
         gt=0,
         description="Records per output shard; none: one shard per part, linked without a copy.",
     )
+    report: bool = Field(True, description="Write report.html into the run directory at the end.")
 
 
 class StepConfig(BaseModel):

@@ -61,6 +61,7 @@ class RunResult:
     stats: list[StageStats]
     output_records: int
     output_files: list[str]
+    report: Path | None = None
 
 
 def fuses_with_read(recipe: Recipe, units: list[InputFile]) -> bool:
@@ -163,7 +164,22 @@ class Runner:
             table = score_table(distributions)
             if table is not None:
                 self.console.print(table)
-        return RunResult(self.run_dir.root, stats, output_records, output_files)
+        report = self._write_report() if self.recipe.output.report else None
+        return RunResult(self.run_dir.root, stats, output_records, output_files, report)
+
+    def _write_report(self) -> Path | None:
+        """The run's report.html. The data is safe on disk by now, so a failure here costs the
+        page only: it is named in one line, and `goldpan report` can write the page again."""
+        from goldpan.report import write_report
+
+        try:
+            return write_report(self.run_dir.root)
+        except Exception as error:  # a bug in the report must not fail a finished run
+            self.console.print(
+                f"[yellow]report not written:[/yellow] {type(error).__name__}: {error} "
+                f"(retry with: goldpan report {self.run_dir.root})"
+            )
+            return None
 
     def _write_resolved_recipe(self, plan: list[PlannedStage]) -> None:
         resolved = self.recipe.model_dump(mode="json")
@@ -375,7 +391,7 @@ class Runner:
     def _write_output(self, last: Stage, parts: list[str]) -> tuple[list[str], int]:
         out_dir = self.run_dir.output_dir
         marker = out_dir / "_SUCCESS"
-        config = self.recipe.output.model_dump(mode="json")
+        config = self.recipe.output.model_dump(mode="json", exclude={"report"})
         key = config_hash({"stage": last.key, "output": config})
         if marker.exists():
             meta = read_json(marker)
