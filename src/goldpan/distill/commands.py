@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from goldpan.report import write_report
+
 distill_app = typer.Typer(
     no_args_is_help=True,
     help="Reasoning distillation from positive and negative rationales (NAT, NCE, ASC).",
@@ -56,6 +58,7 @@ def run_command(
         results = run_distillation(config, out, student, teacher, phase_reporter(progress))
     console.print(results_table(results), highlight=False)
     console.print(f"{results['seconds']} s -> {out}")
+    console.print(f"report: {write_report(out)}")
 
 
 @distill_app.command("eval")

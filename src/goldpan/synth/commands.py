@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from goldpan.report import write_report
+
 synth_app = typer.Typer(
     no_args_is_help=True, help="Synthetic instruction data (Self-Instruct, Montessori-Instruct)."
 )
@@ -88,6 +90,7 @@ def self_instruct_command(
         f"{usage['prompt_tokens']:,} prompt and {usage['completion_tokens']:,} completion tokens; "
         f"{stats['seconds']} s -> {out}"
     )
+    console.print(f"report: {write_report(out)}")
 
 
 def _reference_rows(path: Path | None, count: int) -> list[dict[str, str]]:
@@ -167,3 +170,4 @@ def montessori_command(
         )
     console.print(evaluation_table(summary["evaluation"]), highlight=False)
     console.print(f"{summary['seconds']} s -> {out}")
+    console.print(f"report: {write_report(out)}")

@@ -1,0 +1,152 @@
+"""The inspector's questions as SQL: which records match a filter, in what order, which page.
+
+Every user-supplied value travels as a query parameter; column names are accepted only when
+the run has them, so nothing the browser sends becomes SQL text. Without a sort the records
+come in file order (kept first, then the rejects stage by stage), which DuckDB streams with
+LIMIT/OFFSET instead of sorting the run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, SOURCE, TEXT
+from goldpan.errors import GoldpanError
+from goldpan.report.rundata import STATUS, quote
+
+Status = Literal["all", "kept", "rejected"]
+LIST_SNIPPET_CHARS = 240
+MAX_PER_PAGE = 500
+_TERMS = re.compile(r'"([^"]+)"|(\S+)')
+
+
+def search_terms(search: str | None) -> list[str]:
+    """Words of a search, each required; a "quoted phrase" counts as one term."""
+    return [phrase or word for phrase, word in _TERMS.findall(search or "")]
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass
+class RecordFilter:
+    status: Status = "all"
+    source: str | None = None
+    step: str | None = None
+    reason: str | None = None
+    search: str | None = None
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    sort: str | None = None
+    descending: bool = False
+    page: int = 1
+    per_page: int = 50
+
+    def where(self, columns: dict[str, str]) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.status != "all":
+            clauses.append(f"{STATUS} = ?")
+            params.append(self.status)
+        for column, value in ((SOURCE, self.source), (REJECT_STEP, self.step),
+                              (REJECT_REASON, self.reason)):
+            if value:
+                if column not in columns:  # the run has no such column: nothing matches
+                    return "false", []
+                clauses.append(f"CAST({quote(column)} AS VARCHAR) = ?")
+                params.append(value)
+        for term in search_terms(self.search):
+            clauses.append(f"{quote(TEXT)} ILIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(term))
+        for column, (low, high) in self.ranges.items():
+            if column not in columns:
+                raise GoldpanError(f"no column {column!r} in this run")
+            if low is not None:
+                clauses.append(f"{quote(column)} >= ?")
+                params.append(low)
+            if high is not None:
+                clauses.append(f"{quote(column)} <= ?")
+                params.append(high)
+        return (" AND ".join(clauses) or "true"), params
+
+    def order(self, columns: dict[str, str]) -> str:
+        if not self.sort:
+            return ""
+        if self.sort not in columns:
+            raise GoldpanError(f"cannot sort by {self.sort!r}: no such column in this run")
+        direction = "DESC" if self.descending else "ASC"
+        return f"ORDER BY {quote(self.sort)} {direction} NULLS LAST, {quote(ID)}"
+
+    @property
+    def offset(self) -> int:
+        return (max(1, self.page) - 1) * self.limit
+
+    @property
+    def limit(self) -> int:
+        return max(1, min(self.per_page, MAX_PER_PAGE))
+
+
+def list_columns(columns: dict[str, str], numeric: list[str], sort: str | None) -> list[str]:
+    """What a list row shows: where the record went, where it came from, its numbers."""
+    shown = [c for c in (STATUS, ID, SOURCE, REJECT_STEP, REJECT_REASON) if c in columns]
+    shown += numeric[:5]
+    if sort and sort in columns and sort not in shown and sort != TEXT:
+        shown.append(sort)
+    return shown
+
+
+def count_records(cursor: Any, where: str, params: list[Any]) -> int:
+    return cursor.execute(f"SELECT count(*) FROM records WHERE {where}", params).fetchone()[0]
+
+
+def find_records(
+    cursor: Any, record_filter: RecordFilter, columns: dict[str, str], shown: list[str]
+) -> tuple[int, list[dict[str, Any]]]:
+    """The total that matches and one page of rows: the shown columns plus the start of the
+    text and its length (a 50 MB document costs the list 240 characters)."""
+    where, params = record_filter.where(columns)
+    total = count_records(cursor, where, params)
+    selected = ", ".join(quote(c) for c in shown)
+    text = quote(TEXT)
+    sql = (
+        f"SELECT {selected}, left({text}, {LIST_SNIPPET_CHARS}) AS __snippet, "
+        f"length({text}) AS __chars FROM records WHERE {where} {record_filter.order(columns)} "
+        f"LIMIT {record_filter.limit} OFFSET {record_filter.offset}"
+    )
+    cursor.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return total, [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def get_record(cursor: Any, record_id: str) -> dict[str, Any] | None:
+    cursor.execute(f"SELECT * FROM records WHERE {quote(ID)} = ? LIMIT 1", [record_id])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in cursor.description]
+    return dict(zip(names, row, strict=True))
+
+
+def facet_counts(cursor: Any, columns: dict[str, str]) -> dict[str, list[tuple[str, int]]]:
+    """Values to filter on, with how many records have each (most common first)."""
+    facets: dict[str, list[tuple[str, int]]] = {}
+    for column in (SOURCE, REJECT_STEP, REJECT_REASON):
+        if column in columns:
+            rows = cursor.execute(
+                f"SELECT CAST({quote(column)} AS VARCHAR) AS v, count(*) AS n FROM records "
+                f"WHERE v IS NOT NULL GROUP BY 1 ORDER BY n DESC, v LIMIT 1000"
+            ).fetchall()
+            facets[column] = [(value, count) for value, count in rows]
+    return facets
+
+
+def numeric_ranges(cursor: Any, numeric: list[str]) -> dict[str, tuple[float, float]]:
+    """Each numeric column's smallest and largest value: the placeholders of the range inputs."""
+    if not numeric:
+        return {}
+    listed = ", ".join(f"min({quote(c)}), max({quote(c)})" for c in numeric)
+    row = cursor.execute(f"SELECT {listed} FROM records").fetchone()
+    return {c: (row[2 * i], row[2 * i + 1]) for i, c in enumerate(numeric)}
