@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -147,3 +148,39 @@ def run_steps_on(
     result = run_recipe(parse_recipe(data), quiet=True)
     assert verify_run(out)[0] == []
     return result
+
+
+HUGE_CHARS = 400_000
+
+
+@pytest.fixture(scope="session")
+def curated_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished curation run for the report and the inspector: real documents with a
+    numeric score column (``s_score``, as the reverse-modeling step writes it), clusters of
+    exact duplicates (three copies of one text, two of another) and one document of 400,000
+    characters; filtered by length and Gopher quality, then deduplicated."""
+    import random
+
+    rows = [json.loads(line) for line in corpus.read_text().split("\n") if line]
+    rng = random.Random(0)
+    for row in rows:
+        row["s_score"] = round(rng.gauss(0.1, 0.5), 4)
+    wikipedia = [r for r in rows if r["source"] == "wikipedia_en"]
+    long_ones = [r for r in wikipedia if len(r["text"].split()) >= 80]
+    rows += [
+        {**long_ones[0], "id": "copy-a-1"},
+        {**long_ones[0], "id": "copy-a-2"},
+        {**long_ones[1], "id": "copy-b-1"},
+    ]
+    huge = "\n\n".join([r["text"] for r in wikipedia] * 20)[:HUGE_CHARS]
+    rows.append({"id": "huge-0", "text": huge, "source": "wikipedia_en", "s_score": 0.5})
+    folder = tmp_path_factory.mktemp("curated")
+    path = folder / "input.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    steps = [
+        {"name": "length_filter", "min_words": 20},
+        {"name": "gopher_quality"},
+        {"name": "exact_dedup"},
+    ]
+    run_steps_on(path, folder / "run", steps)
+    return folder / "run"

@@ -222,8 +222,8 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8765, consol
           ) -> None:
     import uvicorn
 
-    check_port_free(host, port)
     app = create_app(run_dir)
+    check_port_free(host, port)
     if console is not None:
         console.print(f"inspecting {run_dir} at http://{host}:{port}/  (Ctrl+C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
