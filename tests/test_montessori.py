@@ -171,6 +171,8 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     (a random tiny teacher writes nothing that passes Self-Instruct's filters)."""
     import json
 
+    from goldpan.report import build_report
+    from goldpan.report.page import Figure, Table
     from goldpan.synth import montessori as module
     from goldpan.synth.montessori import MontessoriConfig, montessori
 
@@ -212,6 +214,13 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     assert set(evaluation["students"]) == {"self_instruct", "montessori"}
     assert 0.0 <= evaluation["montessori_vs_self_instruct"]["win_rate"] <= 1.0
     assert "| Montessori-Instruct |" in (out / "evaluation.md").read_text()
+    report = build_report(out)
+    figures = [b for s in report.sections if s.title == "Influence" for b in s.blocks
+               if isinstance(b, Figure)]
+    assert figures and f"iteration 0 {iteration['probes']}" in figures[0].caption
+    pairs_table = next(b for s in report.sections if s.title == "Preference pairs"
+                       for b in s.blocks if isinstance(b, Table))
+    assert pairs_table.rows[0][:2] == [0, iteration["pairs"]]
 
 
 def test_the_judge_counts_a_win_only_when_both_orders_agree() -> None:

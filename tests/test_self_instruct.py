@@ -179,6 +179,20 @@ def test_self_instruct_filters_and_writes_every_output_and_reruns_from_the_cache
     assert len(messages) == len(alpaca) == stats["instances"]
     assert messages[0]["messages"][0]["role"] == "user"
     assert stats["raw_instructions"] == stats["instructions"] + sum(stats["rejected"].values())
+    _check_report(tmp_path / "out", stats)
+
+
+def _check_report(out: Path, stats: dict) -> None:
+    """The run's report repeats the filter counts and shows the dropped instructions."""
+    from goldpan.report import build_report
+    from goldpan.report.page import Samples, Table
+
+    report = build_report(out)
+    assert report.title.startswith("Self-Instruct run")
+    table = next(b for s in report.sections for b in s.blocks if isinstance(b, Table))
+    assert dict(table.rows) == {"kept": stats["instructions"], **stats["rejected"]}
+    titles = [b.title for s in report.sections for b in s.blocks if isinstance(b, Samples)]
+    assert "Rejected: too_similar" in titles
 
 
 def test_a_second_round_shows_two_generated_instructions_among_the_eight(tmp_path: Path) -> None:
