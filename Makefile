@@ -53,6 +53,7 @@ bench: setup $(VENV)/.goldpan-bench
 	$(PY) benchmarks/filters.py
 	$(PY) benchmarks/dedup.py
 	$(PY) benchmarks/rouge.py
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf runs .pytest_cache build
