@@ -146,3 +146,18 @@ def test_the_command_refuses_a_busy_port_and_a_folder_that_is_not_a_run(
     other = goldpan("inspect", str(tmp_path / "empty"), "--port", "1")
     assert other.returncode == 2 and "not a finished `goldpan run` directory" in other.stderr
     assert "Traceback" not in result.stderr + other.stderr
+
+
+def test_runs_written_as_jsonl_are_inspected_from_their_last_stage(
+    corpus: Path, tmp_path: Path
+) -> None:
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+    from tests.conftest import recipe_dict
+
+    data = recipe_dict([str(corpus)], tmp_path / "run", steps=[{"name": "exact_dedup"}])
+    data["output"]["format"] = "jsonl"
+    result = run_recipe(parse_recipe(data), quiet=True)
+    client = TestClient(create_app(tmp_path / "run"))
+    assert records(client, status="kept")["total"] == result.output_records > 0
+    assert (tmp_path / "run" / "report.html").exists()

@@ -52,10 +52,11 @@ def create_measures(run: CurationRun) -> None:
 
 # ---------------------------------------------------------------------------- histograms
 def sql_histogram(
-    run: CurationRun, expression: str, group: str
+    run: CurationRun, expression: str, group: str, params: list[Any] | None = None
 ) -> tuple[Bins, dict[str, list[int]]] | None:
     """Bins and counts per group of ``expression`` over every record's measures, computed in
-    two scans (range, then counts), so memory does not grow with the run."""
+    two scans (range, then counts), so memory does not grow with the run. ``params`` fill the
+    placeholders of ``expression`` and ``group``."""
     values = (
         f"SELECT CAST({expression} AS DOUBLE) AS v, CAST({group} AS VARCHAR) AS g "
         f"FROM {MEASURES}"
@@ -63,12 +64,15 @@ def sql_histogram(
     finite = f"FROM ({values}) WHERE v IS NOT NULL AND isfinite(v)"
     low, high, median, p99, integer, count = run.rows(
         f"SELECT min(v), max(v), quantile_cont(v, 0.5), quantile_cont(v, 0.99), "
-        f"bool_and(v = round(v)), count(*) {finite}"
+        f"bool_and(v = round(v)), count(*) {finite}",
+        params,
     )[0]
     if not count:
         return None
     bins = choose_bins(low, high, median, p99, bool(integer))
-    rows = run.rows(f"SELECT g, {bins.sql_index('v')} AS b, count(*) {finite} GROUP BY ALL")
+    rows = run.rows(
+        f"SELECT g, {bins.sql_index('v')} AS b, count(*) {finite} GROUP BY ALL", params
+    )
     counts: dict[str, list[int]] = {}
     for name, index, n in rows:
         counts.setdefault(name, [0] * bins.count)[index] = n
@@ -228,19 +232,19 @@ def scores_section(run: CurationRun) -> Section | None:
     top = [row[0] for row in run.rows(
         f"SELECT {SRC} FROM {MEASURES} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {MAX_SOURCES}"
     )]
-    listed = ", ".join("'" + s.replace("'", "''") + "'" for s in top) or "NULL"
-    by_source = f"CASE WHEN {SRC} IN ({listed}) THEN {SRC} ELSE 'other' END"
+    by_source = f"CASE WHEN list_contains(?, {SRC}) THEN {SRC} ELSE 'other' END"
     blocks: list[Any] = []
     rows = []
     for column in present:
-        result = sql_histogram(run, quote(column), by_source)
+        result = sql_histogram(run, quote(column), by_source, [top])
         if result is None:
             continue
         blocks.append(histogram_figure(*result, f"{column} by source", [*top, "other"]))
         for src, n, mean, quantiles, positive in run.rows(
             f"SELECT {by_source} AS src, count(v), avg(v), quantile_cont(v, [0.1, 0.5, 0.9]), "
             f"avg(CAST(v > 0 AS DOUBLE)) FROM (SELECT *, CAST({quote(column)} AS DOUBLE) AS v "
-            f"FROM {MEASURES}) WHERE v IS NOT NULL AND isfinite(v) GROUP BY 1 ORDER BY 1"
+            f"FROM {MEASURES}) WHERE v IS NOT NULL AND isfinite(v) GROUP BY 1 ORDER BY 1",
+            [top],
         ):
             # The share above zero means something for S only (the paper's per-source figure).
             rows.append([column, src, n, mean, *quantiles,
@@ -269,10 +273,9 @@ def duplicates_section(run: CurationRun) -> Section | None:
     for step in steps:
         clusters = (
             f"SELECT reject_duplicate_of AS keeper, count(*) + 1 AS size FROM rejected "
-            f"WHERE {quote(REJECT_STEP)} = '{step.replace(chr(39), chr(39) * 2)}' "
-            f"AND reject_duplicate_of IS NOT NULL GROUP BY 1"
+            f"WHERE {quote(REJECT_STEP)} = ? AND reject_duplicate_of IS NOT NULL GROUP BY 1"
         )
-        sizes = run.rows(f"SELECT size, count(*) FROM ({clusters}) GROUP BY 1 ORDER BY 1")
+        sizes = run.rows(f"SELECT size, count(*) FROM ({clusters}) GROUP BY 1 ORDER BY 1", [step])
         count = sum(n for _, n in sizes)
         removed = sum((size - 1) * n for size, n in sizes)
         largest = max(size for size, _ in sizes)
@@ -290,7 +293,8 @@ def _largest_clusters(run: CurationRun, step: str, clusters: str) -> Samples:
     rows = run.dicts(
         f"SELECT c.keeper, c.size, r.{STATUS}, {SOURCE_EXPR} AS src, left(r.text, 400) AS text, "
         f"length(r.text) AS chars FROM ({clusters}) c LEFT JOIN records r ON r.id = c.keeper "
-        f"ORDER BY c.size DESC, c.keeper LIMIT 3"
+        f"ORDER BY c.size DESC, c.keeper LIMIT 3",
+        [step],
     )
     documents = []
     for row in rows:
