@@ -153,6 +153,7 @@ def create_app(run_dir: str | Path) -> FastAPI:
             back=str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
             has_report=(run.root / "report.html").exists(),
             names={"source": SOURCE, "step": REJECT_STEP, "reason": REJECT_REASON},
+            sortable=list(columns),
         )
 
     @app.get("/record", response_class=HTMLResponse)
