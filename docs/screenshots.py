@@ -35,7 +35,8 @@ def main() -> None:
     report = write_report(args.run_dir)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(args.run_dir), port=port, log_level="error"))
-    threading.Thread(target=server.run, daemon=True).start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     while not server.started:
         time.sleep(0.05)
     with sync_playwright() as playwright:
@@ -47,6 +48,7 @@ def main() -> None:
         page.screenshot(path=str(args.out / "inspector.png"))
         browser.close()
     server.should_exit = True
+    thread.join(timeout=10)
     print(f"wrote {args.out / 'report.png'} and {args.out / 'inspector.png'}")
 
 

@@ -106,7 +106,7 @@ def format_cell(value: Any) -> str:
     if isinstance(value, float):
         if value != value:
             return "nan"
-        return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
 
 
