@@ -33,6 +33,13 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
+def quiet(connection: Any) -> Any:
+    """No progress bar: DuckDB draws one on stdout for long queries, which would land in the
+    middle of a run's summary or the inspector's log."""
+    connection.execute("SET enable_progress_bar = false")
+    return connection
+
+
 def kept_files(run: RunDir) -> list[Path]:
     """The last stage's parts: the kept records whatever format the output was written in."""
     recipe_path = run.root / "recipe.yaml"
@@ -83,6 +90,7 @@ class CurationRun:
             )
         self.stats: dict[str, Any] = read_json(self.run.stats_path)
         self.connection = duckdb.connect(config={"threads": threads or os.cpu_count() or 1})
+        quiet(self.connection)
         self.kept_files = kept_files(self.run)
         self.reject_files = reject_files(self.run)
         self._create_view("kept", self.kept_files, with_reject_columns=False)
@@ -134,7 +142,7 @@ class CurationRun:
 
     def cursor(self) -> Any:
         """A connection for another thread (the inspector serves requests concurrently)."""
-        return self.connection.cursor()
+        return quiet(self.connection.cursor())
 
     def close(self) -> None:
         self.connection.close()
