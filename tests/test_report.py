@@ -174,3 +174,26 @@ def test_the_sql_bin_index_equals_the_numpy_one() -> None:
 def test_counted_values_bin_like_repeated_ones() -> None:
     bins, counts = counted_histogram([2, 3, 7], [10, 4, 1])
     assert bins.discrete and sum(counts) == 15 and counts[0] == 10
+
+
+def test_markup_in_the_data_is_shown_as_text_never_run(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    from fastapi.testclient import TestClient
+
+    from goldpan.report.inspector import create_app
+
+    hostile = '<script>alert("x")</script> & <b>'
+    path = tmp_path / "input.jsonl"
+    rows = [{"id": f"d{i}", "text": f"{hostile} document number {i} " * 5, "source": hostile}
+            for i in range(30)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_steps_on(path, tmp_path / "run", [{"name": "length_filter", "min_words": 40}])
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "<script" not in html and "&lt;script&gt;" in html
+    charts = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert len(charts) >= 4 and any("&lt;script&gt;" in svg for svg in charts)
+    for svg in charts:
+        ElementTree.fromstring(svg)  # well-formed: every label escaped
+    page = TestClient(create_app(tmp_path / "run")).get("/").text
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page
