@@ -92,6 +92,8 @@ def test_demo_builds_the_corpus_curates_it_and_the_ledger_holds(tmp_path: Path) 
     out, data = tmp_path / "demo", tmp_path / "data" / "corpus.jsonl"
     result = goldpan("demo", "--out", str(out), "--data", str(data), check=True)
     assert "output:" in result.stderr and "stats:" in result.stderr
+    assert f"report:  {out / 'report.html'}" in result.stderr
+    assert "<h2>Funnel</h2>" in (out / "report.html").read_text()
     kept = read_output(out)
     assert 10_000 <= sum(1 for _ in data.open()) <= 15_000
     stats = json.loads((out / "stats.json").read_text())
