@@ -174,6 +174,18 @@ def test_train_scorers_command_line(tmp_path: Path, corpus: Path) -> None:
     )
     goldpan("run", str(recipe), "-q", check=True)
     assert goldpan("verify", str(tmp_path / "run")).returncode == 0
+    # The report plots both losses and S per source, and counts the scorer's tokens.
+    from goldpan.report import build_report
+    from goldpan.report.page import Note, Table
+
+    report = build_report(tmp_path / "run")
+    scores = next(s for s in report.sections if s.title == "Scores by source")
+    table = next(b for b in scores.blocks if isinstance(b, Table))
+    assert {row[0] for row in table.rows} == {"fwd_loss", "rev_loss", "s_score"}
+    assert all(row[-1] is not None for row in table.rows if row[0] == "s_score")
+    tokens = next(s for s in report.sections if s.title == "Tokens")
+    assert any(isinstance(b, Note) and "n_tokens" in b.text and "scorer" in b.text
+               for b in tokens.blocks)
 
 
 def test_the_reverse_modeling_experiment_runs_end_to_end(tmp_path: Path) -> None:
