@@ -197,3 +197,12 @@ def test_markup_in_the_data_is_shown_as_text_never_run(tmp_path: Path) -> None:
         ElementTree.fromstring(svg)  # well-formed: every label escaped
     page = TestClient(create_app(tmp_path / "run")).get("/").text
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+
+
+def test_a_run_missing_its_part_files_gets_one_line(corpus: Path, tmp_path: Path) -> None:
+    run_steps_on(corpus, tmp_path / "run", [{"name": "exact_dedup"}])
+    for part in (tmp_path / "run" / "stages").glob("01-*/part-*.parquet"):
+        part.unlink()
+    result = goldpan("report", str(tmp_path / "run"))
+    assert result.returncode == 2 and "part file(s) of the last stage are missing" in result.stderr
+    assert "Traceback" not in result.stderr

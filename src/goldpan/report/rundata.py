@@ -93,6 +93,12 @@ class CurationRun:
         quiet(self.connection)
         self.kept_files = kept_files(self.run)
         self.reject_files = reject_files(self.run)
+        missing = [p for p in self.kept_files if not p.exists()]
+        if missing:
+            raise GoldpanError(
+                f"{self.root}: {len(missing)} part file(s) of the last stage are missing (e.g. "
+                f"{missing[0].name}); rerun the recipe to rebuild them"
+            )
         self._create_view("kept", self.kept_files, with_reject_columns=False)
         self._create_view("rejected", self.reject_files, with_reject_columns=True)
         self.connection.execute(
