@@ -32,6 +32,7 @@ import orjson
 
 from goldpan.curate.dedup.minhash import jaccard, shingle_words, shingles
 from goldpan.data.demo_corpus import news, wikipedia
+from peak_memory import peak_rss_mb
 
 
 def edited(words: list[str], rng: random.Random, edits: int, donor: list[str]) -> list[str]:
@@ -217,7 +218,7 @@ def main() -> None:
     if args.run:
         with tempfile.TemporaryDirectory() as tmp:
             result = run_tool(args.run, args.data, Path(tmp) / "run", args.seed)
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        own = peak_rss_mb()
         workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         result["peak_rss_mb"] = own + workers  # the driver plus its largest worker
         print(json.dumps(result))

@@ -25,12 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak_memory import peak_rss_mb
 
 NUMERIC = ("lang_score", "s_score", "quality_score", "n_tokens")
 
@@ -141,15 +142,6 @@ def measure_inspector(run_dir: Path) -> dict:
 
 SIDES = {"goldpan": measure_goldpan, "data-juicer": measure_data_juicer,
          "inspector": measure_inspector}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory. VmHWM, not ru_maxrss: ru_maxrss survives exec, so
-    a subprocess would report the peak of the parent it was forked from."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_side(side: str, run_dir: Path) -> dict:

@@ -132,10 +132,9 @@ def rejects_section(stages: list[dict[str, Any]]) -> Section:
 def sources_section(run: CurationRun, stages: list[dict[str, Any]]) -> Section:
     if not run.has(SOURCE):
         return Section("Sources", [Note("The records have no source column.")])
-    step = f"coalesce({quote(REJECT_STEP)}, '')" if run.has(REJECT_STEP) else "''"
     rows = run.rows(
-        f"SELECT {SOURCE_EXPR} AS src, {STATUS}, {step} AS step, count(*) AS n "
-        f"FROM records GROUP BY ALL"
+        f"SELECT {SRC}, {STATUS}, coalesce({quote(REJECT_STEP)}, '') AS step, count(*) AS n "
+        f"FROM {MEASURES} GROUP BY ALL"
     )
     per_source: dict[str, dict[str, int]] = {}
     for src, status, step_name, n in rows:
