@@ -161,3 +161,20 @@ def test_runs_written_as_jsonl_are_inspected_from_their_last_stage(
     client = TestClient(create_app(tmp_path / "run"))
     assert records(client, status="kept")["total"] == result.output_records > 0
     assert (tmp_path / "run" / "report.html").exists()
+
+
+def test_a_search_counts_up_to_a_cap_and_still_pages_on(
+    client: TestClient, truth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from goldpan.report import query
+
+    monkeypatch.setattr(query, "SEARCH_COUNT_CAP", 20)
+    matches = truth.scalar("SELECT count(*) FROM records WHERE text ILIKE '%the%'")
+    assert matches > 40
+    first = records(client, q="the", per_page=10)
+    assert first["total"] == 20 and first["total_is_exact"] is False
+    third = records(client, q="the", per_page=10, page=3)["records"]
+    assert len(third) == 10  # beyond the counted 20, pages keep coming
+    page = client.get("/", params={"q": "the", "per_page": 10, "page": 2}).text
+    assert "of 20+" in page and 'rel="next"' in page
+    assert records(client, status="kept")["total_is_exact"] is True

@@ -22,6 +22,7 @@ from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, SOURCE, TEXT
 from goldpan.errors import GoldpanError
 from goldpan.report.page import format_cell
 from goldpan.report.query import (
+    Page,
     RecordFilter,
     facet_counts,
     find_records,
@@ -114,11 +115,10 @@ def create_app(run_dir: str | Path) -> FastAPI:
     def error_page(message: str, status_code: int = 400) -> HTMLResponse:
         return page("inspector_error.html.j2", status_code, message=message)
 
-    def records_for(request: Request) -> tuple[RecordFilter, list[str], int, list[dict[str, Any]]]:
+    def records_for(request: Request) -> tuple[RecordFilter, list[str], Page]:
         record_filter = parse_filter(request.query_params, numeric)
         shown = list_columns(columns, numeric, record_filter.sort)
-        total, rows = find_records(run.cursor(), record_filter, columns, shown)
-        return record_filter, shown, total, rows
+        return record_filter, shown, find_records(run.cursor(), record_filter, columns, shown)
 
     @app.exception_handler(GoldpanError)
     def bad_request(request: Request, error: GoldpanError) -> Response:
@@ -128,7 +128,8 @@ def create_app(run_dir: str | Path) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def list_page(request: Request) -> HTMLResponse:
-        record_filter, shown, total, rows = records_for(request)
+        record_filter, shown, found = records_for(request)
+        rows = found.rows
         current = {k: v for k, v in request.query_params.multi_items() if v != ""}
 
         def url(**changes: Any) -> str:
@@ -136,13 +137,18 @@ def create_app(run_dir: str | Path) -> FastAPI:
             merged = {k: v for k, v in merged.items() if v not in (None, "")}
             return "/?" + urlencode(merged)
 
-        last_page = max(1, -(-total // record_filter.limit))
+        last_page = max(1, -(-found.total // record_filter.limit))
+        more = len(rows) == record_filter.limit and (
+            record_filter.page < last_page or not found.exact
+        )
         return page(
             "inspector_list.html.j2",
             filter=record_filter,
             shown=shown,
             rows=rows,
-            total=total,
+            total=found.total,
+            exact=found.exact,
+            more=more,
             first=record_filter.offset + 1 if rows else 0,
             last=record_filter.offset + len(rows),
             last_page=last_page,
@@ -180,13 +186,14 @@ def create_app(run_dir: str | Path) -> FastAPI:
 
     @app.get("/api/records")
     def api_records(request: Request) -> dict[str, Any]:
-        record_filter, _, total, rows = records_for(request)
+        record_filter, _, found = records_for(request)
         return {
-            "total": total,
+            "total": found.total,
+            "total_is_exact": found.exact,
             "page": record_filter.page,
             "per_page": record_filter.limit,
             "records": [
-                {API_NAMES.get(k, k): _jsonable(v) for k, v in row.items()} for row in rows
+                {API_NAMES.get(k, k): _jsonable(v) for k, v in row.items()} for row in found.rows
             ],
         }
 

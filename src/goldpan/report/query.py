@@ -19,6 +19,7 @@ from goldpan.report.rundata import STATUS, quote
 Status = Literal["all", "kept", "rejected"]
 LIST_SNIPPET_CHARS = 240
 MAX_PER_PAGE = 500
+SEARCH_COUNT_CAP = 10_000  # with a text search, "10,000+" instead of scanning every text
 _TERMS = re.compile(r'"([^"]+)"|(\S+)')
 
 
@@ -98,17 +99,34 @@ def list_columns(columns: dict[str, str], numeric: list[str], sort: str | None) 
     return shown
 
 
-def count_records(cursor: Any, where: str, params: list[Any]) -> int:
-    return cursor.execute(f"SELECT count(*) FROM records WHERE {where}", params).fetchone()[0]
+@dataclass
+class Page:
+    total: int  # records that match; a lower bound when not exact
+    exact: bool
+    rows: list[dict[str, Any]]
+
+
+def count_records(cursor: Any, where: str, params: list[Any], cap: int | None = None) -> int:
+    """How many records match, counting no further than ``cap`` (when given) so that a scan
+    can stop early."""
+    if cap is None:
+        return cursor.execute(f"SELECT count(*) FROM records WHERE {where}", params).fetchone()[0]
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM records WHERE {where} LIMIT {cap})"
+    return cursor.execute(sql, params).fetchone()[0]
 
 
 def find_records(
     cursor: Any, record_filter: RecordFilter, columns: dict[str, str], shown: list[str]
-) -> tuple[int, list[dict[str, Any]]]:
-    """The total that matches and one page of rows: the shown columns plus the start of the
-    text and its length (a 50 MB document costs the list 240 characters)."""
+) -> Page:
+    """One page of rows (the shown columns, the start of the text and its length: a 50 MB
+    document costs the list 240 characters) and how many records match. Filters on columns
+    are counted exactly; with a text search the count stops at SEARCH_COUNT_CAP, since an
+    exact count would read every text of the run even when the first page is found at once."""
     where, params = record_filter.where(columns)
-    total = count_records(cursor, where, params)
+    searching = bool(search_terms(record_filter.search))
+    cap = SEARCH_COUNT_CAP + 1 if searching else None
+    total = count_records(cursor, where, params, cap)
+    exact = cap is None or total < cap
     selected = ", ".join(quote(c) for c in shown)
     text = quote(TEXT)
     sql = (
@@ -118,7 +136,8 @@ def find_records(
     )
     cursor.execute(sql, params)
     names = [d[0] for d in cursor.description]
-    return total, [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return Page(total if exact else SEARCH_COUNT_CAP, exact, rows)
 
 
 def get_record(cursor: Any, record_id: str) -> dict[str, Any] | None:
