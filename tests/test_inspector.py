@@ -81,7 +81,13 @@ def test_score_ranges_and_sorting(client: TestClient, truth) -> None:
     assert by_id == sorted(by_id)
 
 
-def test_pages_are_disjoint_and_cover_the_run(client: TestClient, truth) -> None:
+@pytest.mark.parametrize("deep_offset", [5_000, 0], ids=["one-step", "ids-first"])
+def test_pages_are_disjoint_and_cover_the_run(
+    client: TestClient, truth, monkeypatch: pytest.MonkeyPatch, deep_offset: int
+) -> None:
+    from goldpan.report import query
+
+    monkeypatch.setattr(query, "DEEP_OFFSET", deep_offset)
     total = truth.scalar("SELECT count(*) FROM records")
     seen: list[str] = []
     page = 1
@@ -92,6 +98,8 @@ def test_pages_are_disjoint_and_cover_the_run(client: TestClient, truth) -> None
         seen += [r["id"] for r in batch]
         page += 1
     assert len(seen) == len(set(seen)) == total
+    in_file_order = [r[0] for r in truth.rows("SELECT id FROM records")]
+    assert seen == in_file_order
 
 
 def test_lists_cut_huge_texts_and_the_record_page_shows_them_whole(client: TestClient) -> None:
