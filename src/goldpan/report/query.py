@@ -113,7 +113,13 @@ def count_records(cursor: Any, where: str, params: list[Any], cap: int | None = 
     if cap is None:
         return cursor.execute(f"SELECT count(*) FROM records WHERE {where}", params).fetchone()[0]
     sql = f"SELECT count(*) FROM (SELECT 1 FROM records WHERE {where} LIMIT {cap})"
-    return cursor.execute(sql, params).fetchone()[0]
+    # Order does not matter to a count; kept, it makes the LIMIT run on one thread (a search
+    # with fewer matches than the cap then takes twice as long as an exact count on two cores).
+    cursor.execute("SET preserve_insertion_order = false")
+    try:
+        return cursor.execute(sql, params).fetchone()[0]
+    finally:
+        cursor.execute("SET preserve_insertion_order = true")
 
 
 def find_records(
