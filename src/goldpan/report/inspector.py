@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, SOURCE, TEXT
 from goldpan.errors import GoldpanError
-from goldpan.report.page import format_cell
+from goldpan.report.page import TEMPLATES
 from goldpan.report.query import (
     Page,
     RecordFilter,
@@ -96,20 +95,13 @@ def create_app(run_dir: str | Path) -> FastAPI:
     numeric = run.numeric_columns()
     facets = facet_counts(run.cursor(), columns)
     ranges = numeric_ranges(run.cursor(), numeric)
-    templates = jinja2.Environment(
-        loader=jinja2.PackageLoader("goldpan.report", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    templates.filters["cellformat"] = format_cell
     title = Path(run_dir).resolve().name
     # No /docs: its page loads scripts from a CDN, and the inspector must work offline.
     app = FastAPI(title=f"goldpan inspect {title}", docs_url=None, redoc_url=None)
     app.state.run = run
 
     def page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        html = templates.get_template(name).render(title=title, **context)
+        html = TEMPLATES.get_template(name).render(title=title, **context)
         return HTMLResponse(html, status_code=status_code)
 
     def error_page(message: str, status_code: int = 400) -> HTMLResponse:
@@ -133,7 +125,7 @@ def create_app(run_dir: str | Path) -> FastAPI:
         current = {k: v for k, v in request.query_params.multi_items() if v != ""}
 
         def url(**changes: Any) -> str:
-            merged = {**current, **{k: v for k, v in changes.items()}}
+            merged = {**current, **changes}
             merged = {k: v for k, v in merged.items() if v not in (None, "")}
             return "/?" + urlencode(merged)
 
@@ -157,7 +149,6 @@ def create_app(run_dir: str | Path) -> FastAPI:
             params=current,
             url=url,
             back=str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
-            has_report=(run.root / "report.html").exists(),
             names={"source": SOURCE, "step": REJECT_STEP, "reason": REJECT_REASON},
             sortable=list(columns),
         )

@@ -110,17 +110,18 @@ def format_cell(value: Any) -> str:
     return str(value)
 
 
-_ENVIRONMENT = jinja2.Environment(
+# The report's and the inspector's templates; every .j2 template is autoescaped.
+TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("goldpan.report", "templates"),
     autoescape=jinja2.select_autoescape(["html", "j2"]),
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_ENVIRONMENT.filters["cellformat"] = format_cell
+TEMPLATES.filters["cellformat"] = format_cell
 
 
 def render(report: Report) -> str:
-    template = _ENVIRONMENT.get_template("report.html.j2")
+    template = TEMPLATES.get_template("report.html.j2")
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return template.render(report=report, generated=generated)
 
