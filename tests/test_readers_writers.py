@@ -155,3 +155,13 @@ def test_a_big_jsonl_file_is_read_in_ranges_with_true_line_numbers(tmp_path: Pat
     from goldpan.engine.ledger import verify_run
 
     assert verify_run(tmp_path / "split")[0] == []
+
+
+def test_small_jsonl_files_keep_unicode_line_separators_inside_strings(tmp_path: Path) -> None:
+    """JSON written with ensure_ascii=False carries U+2028 raw; it must not split a line."""
+    from goldpan.data.json_lines import read_json_lines
+
+    path = tmp_path / "rows.jsonl"
+    rows = [{"text": "one\u2028two\u2029three\x85four"}, {"text": "plain"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    assert read_json_lines(path, "rows", lambda row, _: row, "an object") == rows

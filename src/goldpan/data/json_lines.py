@@ -27,7 +27,9 @@ def read_json_lines(
     except UnicodeDecodeError:
         raise GoldpanError(f"{label} {path}: not UTF-8 text") from None
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Split on newlines only: str.splitlines also breaks at U+2028, U+2029 and U+0085, which
+    # JSON written with ensure_ascii=False carries raw inside its strings.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

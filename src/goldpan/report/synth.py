@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from goldpan.data.json_lines import read_json_lines
 from goldpan.report.bins import histogram_of
 from goldpan.report.figures import histogram_figure
 from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
@@ -15,11 +16,17 @@ from goldpan.report.svg import bar_chart
 SAMPLES = 8
 
 
+def _json_object(row: Any, _line: int) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise TypeError("not an object")
+    return row
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file this project wrote; missing file: none (a run cut short)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    return read_json_lines(path, "report: run file", _json_object, "a JSON object")
 
 
 def words(text: str | None) -> int:
