@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, SOURCE, TEXT
 from goldpan.errors import GoldpanError
-from goldpan.report.rundata import STATUS, quote
+from goldpan.report.rundata import STATUS, fetch_dicts, quote
 
 Status = Literal["all", "kept", "rejected"]
 LIST_SNIPPET_CHARS = 240
@@ -151,19 +151,14 @@ def find_records(
         )
     else:  # early pages in file order: the scan stops after the page, one step is cheaper
         sql = f"{listed} WHERE {where} {page}"
-    cursor.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    rows = fetch_dicts(cursor.execute(sql, params))
     return Page(total if exact else SEARCH_COUNT_CAP, exact, rows)
 
 
 def get_record(cursor: Any, record_id: str) -> dict[str, Any] | None:
-    cursor.execute(f"SELECT * FROM records WHERE {quote(ID)} = ? LIMIT 1", [record_id])
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    names = [d[0] for d in cursor.description]
-    return dict(zip(names, row, strict=True))
+    sql = f"SELECT * FROM records WHERE {quote(ID)} = ? LIMIT 1"
+    rows = fetch_dicts(cursor.execute(sql, [record_id]))
+    return rows[0] if rows else None
 
 
 def facet_counts(cursor: Any, columns: dict[str, str]) -> dict[str, list[tuple[str, int]]]:

@@ -33,6 +33,12 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
+def fetch_dicts(cursor: Any) -> list[dict[str, Any]]:
+    """The rows of an executed query, each as a dict by column name."""
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def quiet(connection: Any) -> Any:
     """No progress bar: DuckDB draws one on stdout for long queries, which would land in the
     middle of a run's summary or the inspector's log."""
@@ -138,9 +144,7 @@ class CurationRun:
         return self.connection.execute(sql, params or []).fetchall()
 
     def dicts(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        cursor = self.connection.execute(sql, params or [])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return fetch_dicts(self.connection.execute(sql, params or []))
 
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
         row = self.connection.execute(sql, params or []).fetchone()
