@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from goldpan.distill.commands import distill_app
-from goldpan.errors import GoldpanError
+from goldpan.errors import GoldpanError, StorageError, storage_error
 from goldpan.synth.commands import synth_app
 
 app = typer.Typer(
@@ -270,7 +270,10 @@ def main() -> None:
         app()
     except GoldpanError as error:
         console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(error.exit_code)
+    except OSError as error:  # a read or write the machine refused, wherever it happened
+        console.print(f"[red]error:[/red] {storage_error(error)}", highlight=False, soft_wrap=True)
+        sys.exit(StorageError.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted: rerun the same command to resume")
         sys.exit(130)

@@ -81,9 +81,11 @@ class Decontaminate(MapStep):
                 try:
                     example = orjson.loads(line)
                 except orjson.JSONDecodeError:
+                    example = None
+                if not isinstance(example, dict):
                     raise GoldpanError(
-                        f"decontaminate: {path}:{line_number}: not valid JSON"
-                    ) from None
+                        f"decontaminate: {path}:{line_number}: expected a JSON object"
+                    )
                 text = "\n".join(str(example.get(f, "")) for f in benchmark.fields)
                 grams = text_ngrams(text, o.ngram)
                 hashes.append(grams)

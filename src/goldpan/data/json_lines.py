@@ -34,6 +34,6 @@ def read_json_lines(
             continue
         try:
             rows.append(convert(json.loads(line), number))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
             raise GoldpanError(f"{label} {path}:{number}: expected {expected}") from None
     return rows

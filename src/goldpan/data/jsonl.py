@@ -21,15 +21,17 @@ import pyarrow.json as pa_json
 from goldpan.data.inputs import InputFile
 from goldpan.data.records import (
     InputReject,
+    InvalidId,
     ShapedChunk,
     TextFieldNotString,
     default_source,
+    id_as_text,
     read_reason,
     rejects_table,
     shape_records,
     table_from_rows,
 )
-from goldpan.errors import GoldpanError
+from goldpan.errors import GoldpanError, storage_error
 from goldpan.recipe import InputConfig
 
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -145,6 +147,18 @@ def _slow_parse(chunk: bytes, first_line: int, config: InputConfig, label: str) 
                 )
             )
             continue
+        if config.id_field is not None and config.id_field in value:
+            # Ids become text here, one by one, so that a column mixing strings and integers is
+            # not turned into JSON text below ("b1" must stay b1, not "\"b1\"").
+            try:
+                value[config.id_field] = id_as_text(value[config.id_field])
+            except InvalidId:
+                rejects.append(
+                    InputReject(
+                        line_number, read_reason("invalid_id"), line[:MAX_REJECTED_LINE_CHARS]
+                    )
+                )
+                continue
         rows.append(value)
         positions.append(line_number)
     shaped = (
@@ -155,10 +169,10 @@ def _slow_parse(chunk: bytes, first_line: int, config: InputConfig, label: str) 
     own = rejects_table(rejects, label, default_source(config, label))
     counts = Counter(reject.reason for reject in rejects)
     if shaped is None:
-        return ShapedChunk(pa.table({}), own, dict(counts))
+        return ShapedChunk(pa.table({}), own, dict(counts), pa.array([], pa.int64()))
     counts.update(shaped.reject_counts)
     both = pa.concat_tables([shaped.rejects, own], promote_options="permissive")
-    return ShapedChunk(shaped.records, both, dict(counts))
+    return ShapedChunk(shaped.records, both, dict(counts), shaped.positions)
 
 
 class _Range:
@@ -189,7 +203,7 @@ def read_jsonl(unit: InputFile, config: InputConfig) -> Iterator[tuple[ShapedChu
         if unit.end is not None:
             stream = _Range(stream, unit.start, unit.end)
     except OSError as error:
-        raise GoldpanError(f"{label}: cannot open: {error.strerror or error}") from None
+        raise storage_error(error, unit.path) from None
     with stream:
         try:
             for chunk, first_line, lines in iter_line_chunks(stream, first_line=unit.first_line):

@@ -25,7 +25,7 @@ from goldpan.data.records import (
     shape_records,
 )
 from goldpan.data.schema import ID, TEXT, TEXT_TYPE
-from goldpan.errors import GoldpanError
+from goldpan.errors import GoldpanError, storage_error
 from goldpan.recipe import InputConfig
 
 Chunks = Iterator[tuple[ShapedChunk, int]]
@@ -97,7 +97,7 @@ def _read_text_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as error:
-        raise GoldpanError(f"{path}: cannot read: {error.strerror or error}") from None
+        raise storage_error(error, path) from None
 
 
 def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
@@ -107,6 +107,7 @@ def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
     source = config.source or (root.name if root.is_dir() else default_source(config, label))
     batch_ids: list[str] = []
     batch_texts: list[str] = []
+    batch_positions: list[int] = []
     rejects: list[InputReject] = []
 
     def flush() -> tuple[ShapedChunk, int]:
@@ -118,11 +119,15 @@ def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
             }
         )
         counts = dict(Counter(reject.reason for reject in rejects))
-        chunk = ShapedChunk(records, rejects_table(rejects, label, source), counts)
+        chunk = ShapedChunk(
+            records,
+            rejects_table(rejects, label, source),
+            counts,
+            pa.array(batch_positions, pa.int64()),
+        )
         seen = len(batch_ids) + len(rejects)
-        batch_ids.clear()
-        batch_texts.clear()
-        rejects.clear()
+        for batch in (batch_ids, batch_texts, batch_positions, rejects):
+            batch.clear()
         return chunk, seen
 
     for index, file in enumerate(files, start=1):
@@ -147,6 +152,7 @@ def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
             continue
         batch_ids.append(record_id)
         batch_texts.append(text)
+        batch_positions.append(index)
         if len(batch_ids) + len(rejects) >= config.part_records:
             yield flush()
     if batch_ids or rejects:

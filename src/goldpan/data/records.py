@@ -49,14 +49,49 @@ class ShapedChunk:
     records: pa.Table
     rejects: pa.Table
     reject_counts: dict[str, int] = field(default_factory=dict)
+    # The line (or row) of each kept record, so that an error can name where a record came from.
+    positions: pa.Array | None = None
+
+
+def id_as_text(value: Any) -> str | None:
+    """A JSON id as goldpan keeps it: a string unchanged, an integer as its decimal string.
+    Anything else (a float, a boolean, an array, an object) raises ``InvalidId``: JSON parsers
+    do not keep a float's text (``7.0`` and ``7``, ``1e3`` and ``1000`` parse alike), so it
+    cannot serve as an exact key. ``None`` means the record has no id."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidId(type(value).__name__)
+
+
+class InvalidId(ValueError):
+    """An id value that is neither a string nor an integer."""
+
+
+def id_column_as_text(
+    column: pa.Array | pa.ChunkedArray,
+) -> tuple[pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray | None]:
+    """A column of ids as strings (the rule of ``id_as_text``), and a mask of the rows whose id
+    has a type that cannot be an id (None when every row's can)."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = pc.cast(column, kind.value_type), kind.value_type
+    if (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_null(kind)
+    ):
+        return pc.cast(column, pa.string()), None
+    return pa.nulls(len(column), pa.string()), pc.is_valid(column)
 
 
 def table_from_rows(rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Rows of parsed JSON as a table; a field whose values mix types is kept as JSON text."""
-    try:
-        return pa.Table.from_pylist(list(rows))
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
+    """Rows of parsed JSON as a table. A field whose values mix types becomes a text column:
+    strings stay exactly as they were, anything else is written as its JSON text (``7``,
+    ``1.5``, ``true``, ``{"a": 1}``), so a string is never quoted twice. Fields are gathered
+    from every row (``Table.from_pylist`` would take them from the first row alone)."""
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
@@ -65,11 +100,15 @@ def table_from_rows(rows: Sequence[dict[str, Any]]) -> pa.Table:
         values = [row.get(name) for row in rows]
         try:
             columns[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns[name] = pa.array(
-                [None if v is None else orjson.dumps(v).decode() for v in values], pa.string()
-            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            columns[name] = pa.array([_as_text(v) for v in values], pa.string())
     return pa.table(columns)
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
 
 
 def _derived_ids(label: str, positions: pa.Array) -> pa.Array:
@@ -140,9 +179,10 @@ def shape_records(
     else:
         text = pa.nulls(n, TEXT_TYPE)
 
+    invalid_ids = None
     if config.id_field is not None:
         if config.id_field in table.column_names:
-            ids = pc.cast(table.column(config.id_field), pa.string())
+            ids, invalid_ids = id_column_as_text(table.column(config.id_field))
         else:
             ids = pa.nulls(n, pa.string())
     else:
@@ -157,6 +197,8 @@ def shape_records(
     reasons = pa.nulls(n, pa.string())
     if config.id_field is not None:
         reasons = pc.if_else(pc.is_null(ids), read_reason("missing_id"), reasons)
+        if invalid_ids is not None:
+            reasons = pc.if_else(invalid_ids, read_reason("invalid_id"), reasons)
     reasons = pc.if_else(pc.is_null(text), read_reason("missing_text"), reasons)
     if config.max_text_chars is not None:
         too_long = pc.fill_null(pc.greater(pc.utf8_length(text), config.max_text_chars), False)
@@ -176,12 +218,13 @@ def shape_records(
     shaped = pa.table(columns)
 
     rejected_mask = pc.is_valid(reasons)
+    positions = pc.cast(positions, pa.int64())
     if not pc.any(rejected_mask).as_py():
-        return ShapedChunk(shaped, empty_rejects())
+        return ShapedChunk(shaped, empty_rejects(), positions=positions)
     kept = shaped.filter(pc.invert(rejected_mask))
     bad = shaped.filter(rejected_mask)
     bad_reasons = reasons.filter(rejected_mask)
-    bad_positions = pc.cast(positions, pa.int64()).filter(rejected_mask)
+    bad_positions = positions.filter(rejected_mask)
     bad_ids = pc.coalesce(bad.column(ID), _derived_ids(label, bad_positions))
     # Huge texts are not copied into the rejects: the file and line say where they are.
     bad_text = pc.if_else(
@@ -200,7 +243,8 @@ def shape_records(
             REJECT_LINE: bad_positions,
         }
     )
-    return ShapedChunk(kept, rejects, count_values(bad_reasons))
+    kept_positions = positions.filter(pc.invert(rejected_mask))
+    return ShapedChunk(kept, rejects, count_values(bad_reasons), kept_positions)
 
 
 def count_values(values: pa.Array | pa.ChunkedArray) -> dict[str, int]:

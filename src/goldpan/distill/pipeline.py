@@ -9,7 +9,6 @@ NAT samples: one table.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ from goldpan.distill.train import LoraSettings, lora_weights, train_lora, train_
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.transformers_backend import TransformersBackend
+from goldpan.util.atomic import atomic_write_json, atomic_write_text
 
 Report = Callable[[str, int, int], None]
 
@@ -149,8 +149,8 @@ def run_distillation(
     results["self_consistency"] = _asc(nat_llm, train, test, config, out, step)
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["config"] = asdict(config)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    (out / "results.md").write_text(results_table(results))
+    atomic_write_json(out / "results.json", results)
+    atomic_write_text(out / "results.md", results_table(results))
     return results
 
 

@@ -9,15 +9,16 @@ ones form D_pos, the wrong ones D_neg, written with the counts per question.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from goldpan.data.json_lines import read_json_lines
+from goldpan.data.records import id_as_text
 from goldpan.distill.answers import extract_answer, is_correct
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
+from goldpan.util.json_lines import write_json_lines
 
 REASONING_GYM_TASKS = ("gsm_symbolic", "basic_arithmetic", "chain_sum")
 COT_PROMPT = (
@@ -47,16 +48,27 @@ def load_problems(
     path: str | Path, question: str = "question", answer: str = "answer"
 ) -> list[dict[str, str]]:
     """Problems from JSONL: one line each with a question and a gold answer field."""
-    return read_json_lines(
+    problems = read_json_lines(
         path,
         "problems",
         lambda row, number: {
-            "id": str(row.get("id", number)),
+            "id": id_as_text(row.get("id")) or str(number),
             "question": str(row[question]),
             "answer": str(row[answer]),
+            "line": number,
         },
-        f"JSON with {question!r} and {answer!r}",
+        f"JSON with {question!r} and {answer!r}, and a string or integer id if any",
     )
+    first_line: dict[str, int] = {}
+    for problem in problems:
+        line = problem.pop("line")
+        earlier = first_line.setdefault(problem["id"], line)
+        if earlier != line:
+            raise GoldpanError(
+                f"problems {path}: id {problem['id']!r} at lines {earlier} and {line}; "
+                "ids must be unique"
+            )
+    return problems
 
 
 @dataclass
@@ -109,7 +121,7 @@ def write_collected(collected: Collected, out: str | Path) -> dict[str, int]:
         ("d_neg.jsonl", collected.negative),
         ("counts.jsonl", collected.per_question),
     ):
-        (out / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        write_json_lines(out / name, rows)
     return {
         "questions": len(collected.per_question),
         "positive": len(collected.positive),

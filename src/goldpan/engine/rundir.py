@@ -15,7 +15,6 @@ either a whole file or none; a part counts as done only once its marker exists.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -26,32 +25,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from goldpan.errors import GoldpanError
+from goldpan.util.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomically,
+)
 
 MARKER_SUFFIX = "._SUCCESS"
 STAGE_META = "_stage.json"
 
 
-def _temporary_sibling(path: Path) -> Path:
-    return path.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{path.name}")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = _temporary_sibling(path)
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, payload: Any) -> None:
-    atomic_write_bytes(path, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
-
-
 def atomic_write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = _temporary_sibling(path)
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomically(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def read_json(path: Path) -> Any:
@@ -139,7 +125,7 @@ class RunDir:
                 folder.mkdir(parents=True, exist_ok=True)
                 for leftover in folder.glob(".tmp-*"):
                     leftover.unlink(missing_ok=True)
-            (self.stage_dir(stage) / "_key").write_text(stage.key + "\n")
+            atomic_write_bytes(self.stage_dir(stage) / "_key", (stage.key + "\n").encode())
 
     # ---- markers
     @staticmethod

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 from rich.console import Console
@@ -23,7 +21,6 @@ from rich.console import Console
 import goldpan
 from goldpan.data.inputs import InputFile, expand_inputs, split_by_lines
 from goldpan.data.records import READ_STEP
-from goldpan.data.schema import ID
 from goldpan.data.writers import write_records
 from goldpan.engine.executors import Executor, make_executor
 from goldpan.engine.progress import StageProgress
@@ -40,7 +37,7 @@ from goldpan.engine.tasks import (
     process_part_task,
     read_unit_task,
 )
-from goldpan.errors import GoldpanError
+from goldpan.engine.unique_ids import check_unique_ids
 from goldpan.recipe import InputConfig, Recipe, config_hash
 
 
@@ -290,30 +287,17 @@ class Runner:
         parts = [part for result in ordered for part in result.parts]
         part_rows = {k: v for result in ordered for k, v in result.part_rows.items()}
         if self.recipe.input.id_field is not None:
-            self._check_unique_ids(stage_dir, parts)
+            left_read = [RunDir.part_path(stage_dir, p) for p in parts]
+            check_unique_ids(
+                left_read + sorted(rejects_dir.glob("*.parquet")),
+                units,
+                resolved_input(self.recipe, units),
+            )
         stats = self._stats_for(
             planned, self._collect(planned, ordered), time.perf_counter() - started, resumed
         )
         self._finish_stage(planned, parts, part_rows, stats)
         return parts, stats
-
-    def _check_unique_ids(self, stage_dir: Path, parts: list[str]) -> None:
-        ids = [
-            pq.read_table(RunDir.part_path(stage_dir, p), columns=[ID]).column(ID) for p in parts
-        ]
-        if not ids:
-            return
-        counts = pc.value_counts(
-            pa.chunked_array([c for col in ids for c in col.chunks], type=pa.string())
-        )
-        repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
-        if repeated:
-            examples = ", ".join(repr(v) for v in repeated[:3])
-            raise GoldpanError(
-                f"input.id_field {self.recipe.input.id_field!r}: {len(repeated)} ids occur more "
-                f"than once (e.g. {examples}); ids must be unique, or drop id_field to derive "
-                "them from file and line"
-            )
 
     def _global_stage(
         self,

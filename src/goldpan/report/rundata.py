@@ -33,6 +33,27 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
+def _parquet(paths: list[Path]) -> str:
+    return f"read_parquet({_sql_list(paths)}, union_by_name = true)"
+
+
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
+
+
+def common_type(kinds: list[str]) -> str:
+    """One DuckDB type for a column whose parts disagree: the same type when they agree,
+    BIGINT or DOUBLE for numbers, text otherwise (every value can be cast to text)."""
+    distinct = set(kinds)
+    if len(distinct) == 1:
+        return kinds[0]
+    bases = {kind.split("(")[0] for kind in distinct}
+    if bases <= set(INTEGER_TYPES):
+        return "BIGINT"
+    if bases <= set(NUMERIC_TYPES):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
 def fetch_dicts(cursor: Any) -> list[dict[str, Any]]:
     """The rows of an executed query, each as a dict by column name."""
     names = [d[0] for d in cursor.description]
@@ -105,24 +126,66 @@ class CurationRun:
                 f"{self.root}: {len(missing)} part file(s) of the last stage are missing (e.g. "
                 f"{missing[0].name}); rerun the recipe to rebuild them"
             )
-        self._create_view("kept", self.kept_files, with_reject_columns=False)
-        self._create_view("rejected", self.reject_files, with_reject_columns=True)
+        self._create_views()
         self.connection.execute(
             f"CREATE VIEW records AS SELECT 'kept' AS {STATUS}, * FROM kept "
             f"UNION ALL BY NAME SELECT 'rejected' AS {STATUS}, * FROM rejected"
         )
         self.columns = self.column_types("records")
 
-    def _create_view(self, name: str, files: list[Path], with_reject_columns: bool) -> None:
-        if files:
-            source = f"read_parquet({_sql_list(files)}, union_by_name = true)"
-            self.connection.execute(f"CREATE VIEW {name} AS SELECT * FROM {source}")
-            return
-        # No files (zero kept, or nothing rejected): an empty table with the columns every
-        # record has, so every query still runs and simply finds nothing.
-        columns = [ID, TEXT, SOURCE] + ([REJECT_STEP, REJECT_REASON] if with_reject_columns else [])
-        listed = ", ".join(f"NULL::VARCHAR AS {quote(c)}" for c in columns)
-        self.connection.execute(f"CREATE VIEW {name} AS SELECT {listed} WHERE false")
+    def _create_views(self) -> None:
+        """``kept`` and ``rejected`` with one column layout between them: every column of either
+        side (``reject_*`` ones on the rejected side only), null where a side or a part lacks it,
+        of one type wherever it appears. A column a late step adds is missing from the records
+        rejected before it, and a column can change type between parts (JSON text in one, a
+        number in another), so each group of parts that share a schema is read on its own and
+        cast to the common type: numbers that differ widen to DOUBLE, anything else to text."""
+        kept_groups = self._schema_groups(self.kept_files)
+        rejected_groups = self._schema_groups(self.reject_files)
+        seen: dict[str, list[str]] = {}
+        for _, types in kept_groups + rejected_groups:
+            for column, kind in types.items():
+                seen.setdefault(column, []).append(kind)
+        for column in (ID, TEXT, SOURCE, REJECT_STEP, REJECT_REASON):
+            seen.setdefault(column, ["VARCHAR"])
+        unified = {column: common_type(kinds) for column, kinds in seen.items()}
+        kept_columns = {c: t for c, t in unified.items() if not c.startswith("reject_")}
+        self._create_view("kept", kept_groups, kept_columns)
+        self._create_view("rejected", rejected_groups, unified)
+
+    def _schema_groups(self, files: list[Path]) -> list[tuple[list[Path], dict[str, str]]]:
+        """The files grouped by Parquet schema, each group with its columns' DuckDB types."""
+        import pyarrow.parquet as pq
+
+        groups: dict[str, list[Path]] = {}
+        for path in files:
+            groups.setdefault(str(pq.read_schema(path).remove_metadata()), []).append(path)
+        described = []
+        for members in groups.values():
+            rows = self.connection.execute(f"DESCRIBE SELECT * FROM {_parquet(members)}").fetchall()
+            described.append((members, {row[0]: str(row[1]) for row in rows}))
+        return described
+
+    def _create_view(
+        self,
+        name: str,
+        groups: list[tuple[list[Path], dict[str, str]]],
+        columns: dict[str, str],
+    ) -> None:
+        selects = []
+        for members, types in groups:
+            listed = ", ".join(
+                f"CAST({quote(c)} AS {t}) AS {quote(c)}" if c in types
+                else f"NULL::{t} AS {quote(c)}"
+                for c, t in columns.items()
+            )
+            selects.append(f"SELECT {listed} FROM {_parquet(members)}")
+        if not selects:
+            # No files (zero kept, or nothing rejected): the columns and no rows, so every
+            # query still runs and simply finds nothing.
+            listed = ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in columns.items())
+            selects.append(f"SELECT {listed} WHERE false")
+        self.connection.execute(f"CREATE VIEW {name} AS " + " UNION ALL ".join(selects))
 
     # ------------------------------------------------------------------ schema
     def column_types(self, view: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ from goldpan.data.demo_corpus import build_demo_corpus
 from goldpan.engine.runner import run_recipe
 from goldpan.recipe import parse_recipe
 from goldpan.score.train import ScorerConfig, train_scorers
+from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
 
 
 def _texts(folder: Path) -> list[str]:
@@ -86,7 +87,7 @@ def run_experiment(
         keep = uniform_from_ids([r["id"] for r in pool], config.seed + 1)
         pool = [r for r, d in sorted(zip(pool, keep, strict=True), key=lambda x: x[1])][:pool_docs]
     pool_path = out / "pool.jsonl"
-    pool_path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in pool))
+    atomic_write_bytes(pool_path, b"".join(orjson.dumps(r) + b"\n" for r in pool))
 
     scorers = out / "scorers"
     report: dict[str, Any] = {"pool_docs": len(pool), "clean_docs": len(clean)}
@@ -164,5 +165,5 @@ def run_experiment(
             ),
             "own_held_out_loss": round(curve[-1]["held_out_loss"], 4),
         }
-    (out / "experiment.json").write_text(json.dumps(report, indent=2))
+    atomic_write_json(out / "experiment.json", report)
     return report

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from goldpan.curate.langid import load_fasttext
+from goldpan.data.json_lines import read_json_lines
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
@@ -55,6 +55,12 @@ def one_line(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def _object(row: object, number: int) -> dict:
+    if not isinstance(row, dict):
+        raise TypeError("not an object")
+    return row
+
+
 def read_examples(examples: ExampleSet) -> list[str]:
     texts: list[str] = []
     for pattern in examples.paths:
@@ -62,11 +68,11 @@ def read_examples(examples: ExampleSet) -> list[str]:
         for path in matches:
             if not Path(path).is_file():
                 raise GoldpanError(f"quality_classifier: no example file {path}")
-            for line in Path(path).read_bytes().splitlines():
-                if line.strip():
-                    value = orjson.loads(line).get(examples.field)
-                    if isinstance(value, str) and value.strip():
-                        texts.append(one_line(value))
+            rows = read_json_lines(path, "quality_classifier: examples", _object, "an object")
+            for row in rows:
+                value = row.get(examples.field)
+                if isinstance(value, str) and value.strip():
+                    texts.append(one_line(value))
     return texts[: examples.limit] if examples.limit else texts
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import xxhash
 
 from goldpan.errors import GoldpanError
+from goldpan.util.atomic import atomic_write_json, atomic_write_text
 
 
 @dataclass
@@ -321,7 +322,7 @@ def train_scorers(
                 shutil.rmtree(stale)
             elif stale.exists():
                 stale.unlink()
-    marker.write_text(fingerprint + "\n")
+    atomic_write_text(marker, fingerprint + "\n")
     folder = out / "tokenizer"
     if (folder / "tokenizer.json").is_file():
         from transformers import PreTrainedTokenizerFast
@@ -347,5 +348,5 @@ def train_scorers(
         "held_out_docs": len(held_out_texts),
         "curves": curves,
     }
-    (out / "curves.json").write_text(json.dumps(report, indent=2))
+    atomic_write_json(out / "curves.json", report)
     return report

@@ -14,7 +14,6 @@ reference-set loss and by a judge's pairwise win rate (both orders, to cancel po
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from goldpan.synth.preferences import preference_pairs
 from goldpan.synth.rouge import RougeLPool
 from goldpan.synth.self_instruct import encode_prompt, instruction_problem, load_seed_tasks
 from goldpan.synth.student import encode_example, mean_loss, sft
+from goldpan.util.atomic import atomic_write_json, atomic_write_text
+from goldpan.util.json_lines import write_json_lines
 
 Report = Callable[[str, int, int], None]
 
@@ -290,7 +291,7 @@ def montessori(
         folder.mkdir(exist_ok=True)
         llm = make_llm(str(teacher_folder), cache)
         records = synthesize(llm, seeds, config, random.Random(config.seed + iteration))
-        _write_jsonl(folder / "synthetic.jsonl", records)
+        write_json_lines(folder / "synthetic.jsonl", records)
         if report is not None:
             report(f"data {iteration}", len(records), len(records))
         if self_instruct_data is None:
@@ -299,9 +300,9 @@ def montessori(
             summary["final_data"] = len(records)
             break
         scored = measure_influence(student, records, reference, config, report)
-        _write_jsonl(folder / "influence.jsonl", scored)
+        write_json_lines(folder / "influence.jsonl", scored)
         pairs = preference_pairs(scored)
-        _write_jsonl(folder / "preferences.jsonl", pairs)
+        write_json_lines(folder / "preferences.jsonl", pairs)
         entry: dict[str, Any] = {
             "iteration": iteration,
             "synthetic": len(records),
@@ -321,8 +322,8 @@ def montessori(
         student, self_instruct_data or [], records, reference, config, out, judge or teacher, report
     )
     summary["seconds"] = round(time.perf_counter() - started, 1)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "evaluation.md").write_text(evaluation_table(summary["evaluation"]))
+    atomic_write_json(out / "summary.json", summary)
+    atomic_write_text(out / "evaluation.md", evaluation_table(summary["evaluation"]))
     return summary
 
 
@@ -389,7 +390,7 @@ def evaluate(
         answers["self_instruct"],
     )
     result["montessori_vs_self_instruct"] = judged
-    _write_jsonl(
+    write_json_lines(
         out / "judged_answers.jsonl",
         [
             {"instruction": i, "montessori": m, "self_instruct": s}
@@ -399,7 +400,3 @@ def evaluate(
         ],
     )
     return result
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")

@@ -21,7 +21,6 @@ so a rerun is served from the cache.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import string
@@ -37,6 +36,8 @@ from goldpan.data.json_lines import read_json_lines
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
 from goldpan.synth.rouge import RougeLPool
+from goldpan.util.atomic import atomic_write_json
+from goldpan.util.json_lines import write_json_lines
 
 # The original's keyword blacklist (bootstrap_instructions.py, post_process_gpt3_response).
 BLACKLIST = (
@@ -349,7 +350,7 @@ def self_instruct(
         report("instances", len(tasks), len(tasks))
     stats = _write_outputs(out, tasks, rejected, reasons, raw_count, config, llm)
     stats["seconds"] = round(time.perf_counter() - started, 2)
-    (out / "stats.json").write_text(json.dumps(stats, indent=2))
+    atomic_write_json(out / "stats.json", stats)
     return stats
 
 
@@ -390,10 +391,6 @@ def _generate_instances(
         ]
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-
-
 def _write_outputs(
     out: Path,
     tasks: list[Task],
@@ -403,14 +400,14 @@ def _write_outputs(
     config: SelfInstructConfig,
     llm: LLM,
 ) -> dict[str, Any]:
-    _write_jsonl(out / "tasks.jsonl", [asdict(t) for t in tasks])
-    _write_jsonl(out / "rejected_instructions.jsonl", rejected)
+    write_json_lines(out / "tasks.jsonl", [asdict(t) for t in tasks])
+    write_json_lines(out / "rejected_instructions.jsonl", rejected)
     alpaca = [
         {"instruction": t.instruction, "input": i["input"], "output": i["output"]}
         for t in tasks
         for i in t.instances
     ]
-    _write_jsonl(out / "alpaca.jsonl", alpaca)
+    write_json_lines(out / "alpaca.jsonl", alpaca)
     messages = [
         {
             "messages": [
@@ -423,7 +420,7 @@ def _write_outputs(
         }
         for row in alpaca
     ]
-    _write_jsonl(out / "messages.jsonl", messages)
+    write_json_lines(out / "messages.jsonl", messages)
     return {
         "config": asdict(config),
         "instructions": len(tasks),

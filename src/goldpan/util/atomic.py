@@ -1,0 +1,58 @@
+"""Atomic writes: a file is either whole under its final name or not there at all.
+
+Each write goes to a temporary sibling (``.tmp-<random>-NAME``), is flushed to disk, and is
+renamed into place. A failed write (a full disk, a vanished folder, a permission) removes the
+temporary file and becomes one ``StorageError`` line naming the final path, so a rerun finds
+nothing half-written and resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from goldpan.errors import storage_error
+
+TEMPORARY_PREFIX = ".tmp-"
+
+
+def temporary_sibling(path: Path) -> Path:
+    return path.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}-{path.name}")
+
+
+@contextmanager
+def atomically(path: str | Path) -> Iterator[Path]:
+    """A temporary name to write to, renamed to ``path`` once the block succeeded."""
+    path = Path(path)
+    tmp = temporary_sibling(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as error:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise storage_error(error, path) from None
+    except BaseException:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomically(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, payload: Any, sort_keys: bool = False) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=sort_keys, default=str))
