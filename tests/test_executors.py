@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
+import pytest
+
+from goldpan.engine.executors import make_executor
 from goldpan.engine.ledger import verify_run
 from goldpan.engine.runner import run_recipe
+from goldpan.errors import StorageError
 from goldpan.recipe import parse_recipe
 from tests.conftest import read_output, read_rejects, recipe_dict
 
@@ -62,6 +67,7 @@ torch.set_num_threads(2)
 x = torch.randn(256, 256)
 (x @ x).sum()
 from goldpan.engine.runner import run_recipe
+from goldpan.errors import StorageError
 from goldpan.recipe import parse_recipe
 import orjson, pathlib
 path = pathlib.Path({str(tmp_path / "in.jsonl")!r})
@@ -78,3 +84,25 @@ print(run_recipe(recipe, quiet=True).output_records)
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("59")
+
+
+def _refused_write(part: int) -> None:
+    raise StorageError(f"/runs/x/part-{part}.parquet: no space left on the device")
+
+
+def _refused_read(part: int) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_workers_refused_write_reaches_the_driver_as_itself(executor: str) -> None:
+    """The driver prints a worker's failure as its one line: Ray must not wrap it in a
+    traceback of its own, on either of its paths (tasks, and Ray Data for per-part maps)."""
+    with make_executor(executor, 2) as running:
+        running.start()
+        for phase in ("task", "map"):
+            with pytest.raises(StorageError, match=r"^/runs/x/part-"):
+                list(running.run(_refused_write, [(1,), (2,)], phase=phase))
+            with pytest.raises(OSError) as raised:
+                list(running.run(_refused_read, [(1,), (2,)], phase=phase))
+            assert raised.value.errno == errno.ENOSPC

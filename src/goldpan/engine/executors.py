@@ -53,6 +53,23 @@ def warm_imports() -> None:
     pa.array([0])
 
 
+def outcome_of(fn: Callable[..., Any], args: tuple) -> tuple[BaseException | None, Any]:
+    """``fn(*args)`` with a user-facing failure (a ``GoldpanError``, a refused read or write)
+    returned rather than raised: Ray would wrap a raised one in its own traceback and log it,
+    while the driver should stop with the error's one line, as on the local executor."""
+    try:
+        return None, fn(*args)
+    except (GoldpanError, OSError) as error:
+        return error, None
+
+
+def result_or_raise(outcome: tuple[BaseException | None, Any]) -> Any:
+    error, result = outcome
+    if error is not None:
+        raise error
+    return result
+
+
 class Executor:
     name = "base"
 
@@ -194,11 +211,11 @@ class RayExecutor(Executor):
 
     def _run_as_tasks(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[Any]:
         ray = self._ray
-        remote = ray.remote(num_cpus=1)(fn)
-        pending = [remote.remote(*args) for args in calls]
+        remote = ray.remote(num_cpus=1)(outcome_of)
+        pending = [remote.remote(fn, args) for args in calls]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+            yield result_or_raise(ray.get(done[0]))
 
     def _run_with_ray_data(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[Any]:
         """One Ray Data row per part: Ray schedules and streams them, our task writes the part."""
@@ -209,13 +226,13 @@ class RayExecutor(Executor):
 
         def run_one(row: dict[str, Any]) -> dict[str, Any]:
             args = ray.get(payload)[row["index"]]
-            return {"index": row["index"], "result": pickle.dumps(fn(*args))}
+            return {"index": row["index"], "result": pickle.dumps(outcome_of(fn, args))}
 
         dataset = ray.data.from_items(
             [{"index": i} for i in range(len(calls))], override_num_blocks=len(calls)
         )
         for row in dataset.map(run_one, concurrency=self.workers).iter_rows():
-            yield pickle.loads(row["result"])
+            yield result_or_raise(pickle.loads(row["result"]))
 
     def close(self) -> None:
         if self._started_here and self._ray.is_initialized():
