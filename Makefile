@@ -43,10 +43,12 @@ demo: setup
 
 test: setup $(CHROMIUM)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	GOLDPAN_REQUIRE_BROWSER=1 GOLDPAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 bench: setup $(VENV)/.goldpan-bench
 	$(PY) benchmarks/io.py

@@ -141,12 +141,14 @@ def run_steps_on(
     from goldpan.engine.ledger import verify_run
     from goldpan.engine.runner import run_recipe
     from goldpan.recipe import parse_recipe
+    from goldpan.report import write_report
 
     data = recipe_dict([str(path)], out, steps=steps, workers=workers, seed=seed, executor=executor)
     if part_records is not None:
         data["input"]["part_records"] = part_records
     result = run_recipe(parse_recipe(data), quiet=True)
     assert verify_run(out)[0] == []
+    write_report(out)  # as `goldpan run` does after every run
     return result
 
 

@@ -161,6 +161,7 @@ def test_runs_written_as_jsonl_are_inspected_from_their_last_stage(
 ) -> None:
     from goldpan.engine.runner import run_recipe
     from goldpan.recipe import parse_recipe
+    from goldpan.report import write_report
     from tests.conftest import recipe_dict
 
     data = recipe_dict([str(corpus)], tmp_path / "run", steps=[{"name": "exact_dedup"}])
@@ -168,7 +169,7 @@ def test_runs_written_as_jsonl_are_inspected_from_their_last_stage(
     result = run_recipe(parse_recipe(data), quiet=True)
     client = TestClient(create_app(tmp_path / "run"))
     assert records(client, status="kept")["total"] == result.output_records > 0
-    assert (tmp_path / "run" / "report.html").exists()
+    assert write_report(tmp_path / "run").exists()
 
 
 def test_a_search_counts_up_to_a_cap_and_still_pages_on(

@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from goldpan.cli import main
-from goldpan.engine import rundir
 from goldpan.engine.ledger import verify_run
 from goldpan.report.rundata import CurationRun
 from tests.conftest import goldpan, read_output, read_rejects, write_recipe
@@ -198,7 +197,7 @@ def test_report_and_inspector_take_columns_on_one_side_and_types_that_differ(
 
 def _failing_parquet_writes(monkeypatch: pytest.MonkeyPatch, after: int, code: int) -> None:
     """Let ``after`` Parquet writes through, then fail every write with ``code``."""
-    real = rundir.pq.write_table
+    real = pq.write_table
     calls = {"n": 0}
 
     def write_table(table, where, **kwargs):
@@ -208,7 +207,7 @@ def _failing_parquet_writes(monkeypatch: pytest.MonkeyPatch, after: int, code: i
             raise OSError(code, f"[errno {code}] {errno.errorcode[code]}")
         return real(table, where, **kwargs)
 
-    monkeypatch.setattr(rundir.pq, "write_table", write_table)
+    monkeypatch.setattr(pq, "write_table", write_table)
 
 
 def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -272,7 +271,7 @@ def test_a_run_directory_deleted_mid_run_is_one_line_and_a_rerun_rebuilds_it(
     import shutil
 
     recipe = _recipe_with_parts(tmp_path, corpus)
-    real = rundir.pq.write_table
+    real = pq.write_table
     calls = {"n": 0}
 
     def write_then_vanish(table, where, **kwargs):
@@ -282,7 +281,7 @@ def test_a_run_directory_deleted_mid_run_is_one_line_and_a_rerun_rebuilds_it(
         return real(table, where, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(rundir.pq, "write_table", write_then_vanish)
+        patch.setattr(pq, "write_table", write_then_vanish)
         assert _main(patch, "run", str(recipe), "-q") == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "deleted or moved" in err
@@ -304,14 +303,14 @@ def test_an_input_file_deleted_mid_run_is_one_line(
         workers=1,
         steps=[],
     )
-    real = rundir.pq.write_table
+    real = pq.write_table
 
     def write_then_delete_input(table, where, **kwargs):
         second.unlink(missing_ok=True)
         return real(table, where, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(rundir.pq, "write_table", write_then_delete_input)
+        patch.setattr(pq, "write_table", write_then_delete_input)
         assert _main(patch, "run", str(recipe), "-q") != 0
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"{second}: no such file" in err

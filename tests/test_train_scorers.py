@@ -192,7 +192,7 @@ def test_the_reverse_modeling_experiment_runs_end_to_end(tmp_path: Path) -> None
     import orjson
 
     from goldpan.data.demo_corpus import markov, wikipedia
-    from goldpan.score.experiment import run_experiment
+    from goldpan.experiments.reverse_modeling import run_experiment
 
     rows = [
         {"id": f"w{i}", "text": d["text"], "source": "wikipedia_en"}

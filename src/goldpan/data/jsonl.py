@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from goldpan.data.config import InputConfig
 from goldpan.data.inputs import InputFile
 from goldpan.data.records import (
     InputReject,
@@ -32,7 +33,6 @@ from goldpan.data.records import (
     table_from_rows,
 )
 from goldpan.errors import GoldpanError, storage_error
-from goldpan.recipe import InputConfig
 
 CHUNK_BYTES = 32 * 1024 * 1024
 # Rejected raw lines are kept for inspection, but not whole when they are enormous.

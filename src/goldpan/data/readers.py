@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from goldpan.data.config import InputConfig
 from goldpan.data.inputs import InputFile
 from goldpan.data.jsonl import MAX_REJECTED_LINE_CHARS, read_jsonl
 from goldpan.data.records import (
@@ -26,7 +27,6 @@ from goldpan.data.records import (
 )
 from goldpan.data.schema import ID, TEXT, TEXT_TYPE
 from goldpan.errors import GoldpanError, storage_error
-from goldpan.recipe import InputConfig
 
 Chunks = Iterator[tuple[ShapedChunk, int]]
 

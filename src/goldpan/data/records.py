@@ -15,6 +15,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from goldpan.data.config import InputConfig
 from goldpan.data.schema import (
     ID,
     REJECT_FILE,
@@ -25,7 +26,6 @@ from goldpan.data.schema import (
     TEXT,
     TEXT_TYPE,
 )
-from goldpan.recipe import InputConfig
 
 READ_STEP = "read"
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from goldpan.data.chunking import rechunk
-from goldpan.engine.rundir import atomic_write_bytes, atomic_write_parquet
+from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet
 
 
 def _jsonl_bytes(table: pa.Table) -> bytes:

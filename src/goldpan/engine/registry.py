@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from goldpan.engine.step import GlobalStep, Step
 from goldpan.errors import GoldpanError
+from goldpan.util.validation import format_validation_error, key_path
 
 _REGISTRY: dict[str, type[Step]] = {}
 
@@ -69,10 +70,8 @@ def build_step(
     config: Any, origin: str = "recipe", where: tuple = ("steps", 0), seed: int = 0
 ) -> Step:
     """A step instance from its recipe entry, with option errors naming the key path."""
-    from goldpan.recipe import _format_location, format_validation_error
-
     steps = registered_steps()
-    location = _format_location(where)
+    location = key_path(where)
     if config.name not in steps:
         known = ", ".join(steps)
         raise GoldpanError(

@@ -21,23 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from goldpan.errors import GoldpanError
 from goldpan.util.atomic import (
     atomic_write_bytes,
     atomic_write_json,
-    atomically,
 )
 
 MARKER_SUFFIX = "._SUCCESS"
 STAGE_META = "_stage.json"
-
-
-def atomic_write_parquet(table: pa.Table, path: Path) -> None:
-    with atomically(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
 
 
 def read_json(path: Path) -> Any:

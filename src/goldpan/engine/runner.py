@@ -19,13 +19,15 @@ import yaml
 from rich.console import Console
 
 import goldpan
+from goldpan.data.config import InputConfig
 from goldpan.data.inputs import InputFile, expand_inputs, split_by_lines
 from goldpan.data.records import READ_STEP
 from goldpan.data.writers import write_records
+from goldpan.engine.config import Recipe
 from goldpan.engine.executors import Executor, make_executor
 from goldpan.engine.progress import StageProgress
 from goldpan.engine.registry import build_step, step_kind
-from goldpan.engine.rundir import RunDir, Stage, atomic_write_bytes, atomic_write_json, read_json
+from goldpan.engine.rundir import RunDir, Stage, read_json
 from goldpan.engine.scores import score_distributions, score_table
 from goldpan.engine.stats import StageStats, print_summary
 from goldpan.engine.step import GlobalStep, Step
@@ -38,7 +40,8 @@ from goldpan.engine.tasks import (
     read_unit_task,
 )
 from goldpan.engine.unique_ids import check_unique_ids
-from goldpan.recipe import InputConfig, Recipe, config_hash
+from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
+from goldpan.util.hashing import config_hash
 
 
 @dataclass
@@ -58,7 +61,6 @@ class RunResult:
     stats: list[StageStats]
     output_records: int
     output_files: list[str]
-    report: Path | None = None
 
 
 def fuses_with_read(recipe: Recipe, units: list[InputFile]) -> bool:
@@ -161,22 +163,7 @@ class Runner:
             table = score_table(distributions)
             if table is not None:
                 self.console.print(table)
-        report = self._write_report() if self.recipe.output.report else None
-        return RunResult(self.run_dir.root, stats, output_records, output_files, report)
-
-    def _write_report(self) -> Path | None:
-        """The run's report.html. The data is safe on disk by now, so a failure here costs the
-        page only: it is named in one line, and `goldpan report` can write the page again."""
-        from goldpan.report import write_report
-
-        try:
-            return write_report(self.run_dir.root)
-        except Exception as error:  # a bug in the report must not fail a finished run
-            self.console.print(
-                f"[yellow]report not written:[/yellow] {type(error).__name__}: {error} "
-                f"(retry with: goldpan report {self.run_dir.root})"
-            )
-            return None
+        return RunResult(self.run_dir.root, stats, output_records, output_files)
 
     def _write_resolved_recipe(self, plan: list[PlannedStage]) -> None:
         resolved = self.recipe.model_dump(mode="json")

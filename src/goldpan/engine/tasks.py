@@ -23,13 +23,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from goldpan.data.chunking import Rechunker
+from goldpan.data.config import InputConfig
 from goldpan.data.inputs import InputFile
 from goldpan.data.readers import read_input
 from goldpan.data.records import count_values
 from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, kept_columns
-from goldpan.engine.rundir import RunDir, atomic_write_json, atomic_write_parquet, read_json
+from goldpan.engine.rundir import RunDir, read_json
 from goldpan.engine.step import GlobalStep, MapStep, Step
-from goldpan.recipe import InputConfig
+from goldpan.util.atomic import atomic_write_json, atomic_write_parquet
 
 
 @dataclass

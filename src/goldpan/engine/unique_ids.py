@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from goldpan.data.config import InputConfig
 from goldpan.data.inputs import InputFile
 from goldpan.data.readers import read_input
 from goldpan.data.schema import ID, REJECT_FILE, REJECT_LINE
 from goldpan.errors import GoldpanError
-from goldpan.recipe import InputConfig
 
 EXAMPLES = 3
 # Files of the read stage are named after the input unit they came from.

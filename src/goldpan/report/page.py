@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from goldpan.engine.rundir import atomic_write_bytes
+from goldpan.util.atomic import atomic_write_bytes
 
 SNIPPET_CHARS = 600
 

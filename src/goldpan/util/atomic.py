@@ -54,5 +54,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_parquet(table: Any, path: str | Path) -> None:
+    """A ``pyarrow.Table`` as a zstd-compressed Parquet file."""
+    import pyarrow.parquet as pq
+
+    with atomically(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
 def atomic_write_json(path: str | Path, payload: Any, sort_keys: bool = False) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=sort_keys, default=str))

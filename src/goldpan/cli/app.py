@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from goldpan.distill.commands import distill_app
+import goldpan
+from goldpan.cli.distill import distill_app
+from goldpan.cli.synth import synth_app
 from goldpan.errors import GoldpanError, StorageError, storage_error
-from goldpan.synth.commands import synth_app
 
 app = typer.Typer(
     add_completion=False,
@@ -65,7 +66,25 @@ def run(
 
     loaded = _load(recipe, set_, executor, ray_address, workers, output)
     result = run_recipe(loaded, quiet=quiet, console=console)
+    _report_after_run(loaded, result.run_dir)
     _print_locations(result.run_dir)
+
+
+def _report_after_run(recipe: Any, run_dir: Path) -> None:
+    """The run's report.html (unless ``output.report`` is off). The data is safe on disk by now,
+    so a failure here costs the page only: it is named in one line, and ``goldpan report`` can
+    write the page again."""
+    if not recipe.output.report:
+        return
+    from goldpan.report import write_report
+
+    try:
+        write_report(run_dir)
+    except Exception as error:  # a bug in the report must not fail a finished run
+        console.print(
+            f"[yellow]report not written:[/yellow] {type(error).__name__}: {error} "
+            f"(retry with: goldpan report {run_dir})"
+        )
 
 
 def _print_locations(run_dir: Path) -> None:
@@ -163,12 +182,13 @@ def demo(
     if not data.exists():
         count = build_demo_corpus(data)
         console.print(f"demo corpus: {count:,} documents -> {data}")
-    recipe_path = Path(__file__).parent / "recipes" / "demo.yaml"
+    recipe_path = Path(goldpan.__file__).parent / "recipes" / "demo.yaml"
     overrides = [f"input.paths=[{data}]", f"output.dir={out}", f"executor={executor}"]
     if workers:
         overrides.append(f"workers={workers}")
     recipe = load_recipe(recipe_path, overrides)
     result = run_recipe(recipe, quiet=quiet, console=console)
+    _report_after_run(recipe, result.run_dir)
     _print_locations(result.run_dir)
     console.print(f"check:   goldpan verify {result.run_dir}")
 
@@ -237,7 +257,7 @@ def experiment_reverse_modeling(
     """Reverse-modeling experiment: scorers, S per source, top/random/bottom-S LMs compared."""
     from rich.progress import Progress
 
-    from goldpan.score.experiment import run_experiment
+    from goldpan.experiments.reverse_modeling import run_experiment
     from goldpan.score.train import ScorerConfig
 
     config = ScorerConfig(**({"steps": steps} if steps else {}))

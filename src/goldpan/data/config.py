@@ -1,0 +1,68 @@
+"""Input and output configuration: which files to read and how, where the kept records go.
+
+These are the ``input:`` and ``output:`` sections of a recipe; the readers and writers take them
+as they are, so the data layer needs nothing from the layers above it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+InputFormat = Literal["auto", "jsonl", "parquet", "hf", "text"]
+OutputFormat = Literal["parquet", "jsonl", "jsonl.gz", "hf"]
+
+
+class InputConfig(BaseModel):
+    """Where the documents come from and which fields hold what."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(description="Files, folders or globs (** allowed).")
+    format: InputFormat = Field("auto", description="auto picks by extension.")
+    text_field: str = Field("text", description="Field holding the document text.")
+    id_field: str | None = Field(
+        None, description="Field holding a unique id; without it ids are FILE:LINE."
+    )
+    source_field: str = Field("source", description="Field holding the origin label.")
+    source: str | None = Field(
+        None, description="Origin label for records without source_field (default: file name)."
+    )
+    part_records: int | None = Field(
+        None,
+        gt=0,
+        description="Records per part, the unit of work and resume (default: 10,000 with many "
+        "input files, 2,000 with fewer files than workers, so that parts spread the work).",
+    )
+    split_bytes: int | None = Field(
+        8 << 20,
+        gt=0,
+        description="Plain JSONL files larger than this are read in ranges by several workers.",
+    )
+    max_text_chars: int | None = Field(
+        10_000_000, gt=0, description="Longer documents are rejected as text_too_long."
+    )
+    on_invalid_utf8: Literal["reject", "replace"] = Field(
+        "reject", description="reject the line, or decode it with U+FFFD replacements."
+    )
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_path_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class OutputConfig(BaseModel):
+    """Where the kept records go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dir: str = Field(description="Run directory: stages, rejects, output, stats, report.")
+    format: OutputFormat = "parquet"
+    shard_records: int | None = Field(
+        None,
+        gt=0,
+        description="Records per output shard; none: one shard per part, linked without a copy.",
+    )
+    report: bool = Field(True, description="Write report.html into the run directory at the end.")
