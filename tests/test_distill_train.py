@@ -6,7 +6,14 @@ from pathlib import Path
 
 import torch
 
-from goldpan.distill.train import LoraSettings, lora_weights, train_lora, train_nat, train_nce
+from goldpan.distill.train import (
+    StudentTraining,
+    lora_weights,
+    train_lora,
+    train_nat,
+    train_nce,
+)
+from goldpan.train import TrainConfig
 
 POSITIVE = [
     {"question": "What is 2 + 3?", "rationale": "2 + 3 = 5. The answer is 5."},
@@ -17,20 +24,23 @@ NEGATIVE = [
     {"question": "What is 2 + 3?", "rationale": "2 + 3 = 6. The answer is 6."},
     {"question": "What is 4 + 4?", "rationale": "4 + 4 = 9. The answer is 9."},
 ]
-SETTINGS = LoraSettings(max_length=64, batch_size=2, epochs=2, learning_rate=1e-2)
+SETTINGS = StudentTraining(
+    train=TrainConfig(max_length=64, batch_size=2, epochs=2, learning_rate=1e-2)
+)
 
 
 def test_cot_kd_negative_nat_and_nce_train_end_to_end(tiny_lm: Path) -> None:
-    steps: list[int] = []
+    steps: list = []
     kd, _ = train_lora(str(tiny_lm), POSITIVE, SETTINGS, steps.append)
-    assert len(steps) == 4  # 2 epochs x 2 batches
+    assert [log.step for log in steps] == [1, 2, 3, 4]  # 2 epochs x 2 batches
+    assert all(log.total_steps == 4 and log.loss > 0 for log in steps)
     assert any(
         not torch.equal(m.lora_B["default"].weight, torch.zeros_like(m.lora_B["default"].weight))
         for _, m in kd.named_modules()
         if hasattr(m, "lora_B") and "default" in getattr(m, "lora_B", {})
     )
     negative_model, _ = train_lora(str(tiny_lm), NEGATIVE, SETTINGS)
-    negative = lora_weights(negative_model, SETTINGS.targets)
+    negative = lora_weights(negative_model, SETTINGS.lora.targets)
     assert len(negative) == 2 * negative_model.config.num_hidden_layers
     nat, layers, _ = train_nat(str(tiny_lm), POSITIVE, negative, SETTINGS)
     for layer, (a, b) in zip(layers, negative, strict=True):

@@ -10,10 +10,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from goldpan.synth.dpo import DpoSettings, dpo_update
 from goldpan.synth.influence import local_influences, restore, snapshot
 from goldpan.synth.preferences import preference_pairs
-from goldpan.synth.student import encode_example, mean_loss, sft, train_step
+from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss
+from goldpan.train.dpo import DpoSettings, dpo_update
+
+STUDENT = TrainConfig(learning_rate=1e-3, batch_size=2, epochs=2, max_grad_norm=None)
 
 EXAMPLES = [
     ("Name a primary colour.", "Red is a primary colour."),
@@ -33,10 +35,10 @@ REFERENCE = [
 def student(tiny_lm: Path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
     model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    trainer = Trainer(model, STUDENT, tokenizer.pad_token_id)
     encode = lambda pairs: [encode_example(tokenizer, i, r, 128) for i, r in pairs]  # noqa: E731
-    sft(model, optimizer, encode(EXAMPLES[:3]), tokenizer.pad_token_id, epochs=2, batch_size=2)
-    return model, optimizer, tokenizer, encode
+    trainer.fit(encode(EXAMPLES[:3]))
+    return trainer, tokenizer, encode
 
 
 def _state(model, optimizer):  # type: ignore[no-untyped-def]
@@ -54,21 +56,21 @@ def test_labels_cover_only_the_response(tiny_lm: Path) -> None:
 
 
 def test_influence_equals_the_loss_change_of_a_real_one_step_update(student) -> None:
-    model, optimizer, tokenizer, encode = student
-    pad = tokenizer.pad_token_id
+    trainer, tokenizer, encode = student
+    model, pad = trainer.model, tokenizer.pad_token_id
     probes, reference = encode(EXAMPLES[3:]), encode(REFERENCE)
-    warm_weights, warm_optimizer = _state(model, optimizer)
-    influences = local_influences(model, optimizer, probes, reference, pad)
+    warm_weights, warm_optimizer = _state(model, trainer.optimizer)
+    influences = local_influences(trainer, probes, reference)
     for probe, influence in zip(probes, influences, strict=True):
         # Directly: a fresh copy of the warmed-up student and optimiser, one real step.
         direct = copy.deepcopy(model)
         with torch.no_grad():
             for live, kept in zip(direct.parameters(), warm_weights, strict=True):
                 live.copy_(kept)
-        direct_optimizer = torch.optim.AdamW(direct.parameters(), lr=1e-3)
-        direct_optimizer.load_state_dict(copy.deepcopy(warm_optimizer))
+        direct_trainer = Trainer(direct, STUDENT, pad)
+        direct_trainer.optimizer.load_state_dict(copy.deepcopy(warm_optimizer))
         before = mean_loss(direct, reference, pad)
-        train_step(direct, direct_optimizer, [probe], pad)
+        direct_trainer.step([[probe]])
         after = mean_loss(direct, reference, pad)
         assert influence.before == pytest.approx(before, abs=1e-6)
         assert influence.after == pytest.approx(after, abs=1e-6)
@@ -77,11 +79,10 @@ def test_influence_equals_the_loss_change_of_a_real_one_step_update(student) -> 
 
 
 def test_restoring_leaves_the_student_and_optimiser_bit_identical(student) -> None:
-    model, optimizer, tokenizer, encode = student
+    trainer, _, encode = student
+    model, optimizer = trainer.model, trainer.optimizer
     weights, state = _state(model, optimizer)
-    local_influences(
-        model, optimizer, encode(EXAMPLES[3:]), encode(REFERENCE), tokenizer.pad_token_id
-    )
+    local_influences(trainer, encode(EXAMPLES[3:]), encode(REFERENCE))
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), weights, strict=True))
     after = optimizer.state_dict()
     for key, kept in state["state"].items():
@@ -91,11 +92,12 @@ def test_restoring_leaves_the_student_and_optimiser_bit_identical(student) -> No
 
 
 def test_a_snapshot_survives_the_steps_taken_after_it(student) -> None:
-    model, optimizer, tokenizer, encode = student
+    trainer, _, encode = student
+    model, optimizer = trainer.model, trainer.optimizer
     saved = snapshot(model, optimizer)
     kept = [p.clone() for p in saved.parameters]
     for _ in range(2):
-        train_step(model, optimizer, encode(EXAMPLES[:2]), tokenizer.pad_token_id)
+        trainer.step([encode(EXAMPLES[:2])])
     assert all(torch.equal(a, b) for a, b in zip(saved.parameters, kept, strict=True))
     restore(model, optimizer, saved)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), kept, strict=True))

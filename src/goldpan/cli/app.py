@@ -217,7 +217,7 @@ def train_scorers_command(
     from goldpan.data.inputs import expand_inputs
     from goldpan.data.readers import read_input
     from goldpan.recipe import InputConfig
-    from goldpan.score.train import ScorerConfig, train_scorers
+    from goldpan.train.scorers import ScorerConfig, train_scorers
 
     config = InputConfig(paths=data, text_field=text_field)
     texts: list[str] = []
@@ -258,7 +258,7 @@ def experiment_reverse_modeling(
     from rich.progress import Progress
 
     from goldpan.experiments.reverse_modeling import run_experiment
-    from goldpan.score.train import ScorerConfig
+    from goldpan.train.scorers import ScorerConfig
 
     config = ScorerConfig(**({"steps": steps} if steps else {}))
     with Progress(console=console) as progress:

@@ -27,10 +27,18 @@ from goldpan.distill.rationales import (
     reasoning_gym_problems,
     write_collected,
 )
-from goldpan.distill.train import LoraSettings, lora_weights, train_lora, train_nat, train_nce
+from goldpan.distill.train import (
+    StudentTraining,
+    lora_weights,
+    phase_reporter,
+    train_lora,
+    train_nat,
+    train_nce,
+)
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.transformers_backend import TransformersBackend
+from goldpan.train import TrainConfig
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
 
 Report = Callable[[str, int, int], None]
@@ -46,7 +54,7 @@ class DistillConfig:
     samples: int = 8  # teacher rationales per question (the reference data's)
     temperature: float = 0.5  # the reference data's
     max_new_tokens: int = 512
-    lora: LoraSettings = field(default_factory=LoraSettings)
+    lora: StudentTraining = field(default_factory=StudentTraining)
     asc_samples: int = 8  # k
     asc_temperature: float = 0.7
     ranker_encoder: str = "all-minilm-l6-v2"
@@ -64,7 +72,9 @@ class DistillConfig:
             "test_per_task": 8,
             "samples": 4,
             "max_new_tokens": 96,
-            "lora": LoraSettings(max_length=256, batch_size=4, epochs=2),
+            "lora": StudentTraining(
+                train=TrainConfig(learning_rate=3e-4, max_length=256, batch_size=4, epochs=2)
+            ),
             "asc_samples": 4,
             "ranker_learning_rate": 1e-4,
             "ranker_epochs": 5,
@@ -118,7 +128,7 @@ def run_distillation(
     accuracy = {"base": greedy_accuracy(base_llm, test, config.max_new_tokens)}
     step("evaluate base", 1, 1)
     kd, tokenizer = train_lora(
-        student, collected.positive, lora, lambda k: step("train CoT KD", k, 0)
+        student, collected.positive, lora, phase_reporter(step, "train CoT KD")
     )
     kd.save_pretrained(out / "adapters" / "cot_kd")
     accuracy["cot_kd"] = greedy_accuracy(
@@ -126,19 +136,19 @@ def run_distillation(
     )
     del kd
     negative_model, _ = train_lora(
-        student, collected.negative, lora, lambda k: step("train negative", k, 0)
+        student, collected.negative, lora, phase_reporter(step, "train negative")
     )
     negative_model.save_pretrained(out / "adapters" / "negative")
-    negative = lora_weights(negative_model, lora.targets)
+    negative = lora_weights(negative_model, lora.lora.targets)
     del negative_model
     nat, layers, tokenizer = train_nat(
-        student, collected.positive, negative, lora, lambda k: step("train NAT", k, 0)
+        student, collected.positive, negative, lora, phase_reporter(step, "train NAT")
     )
     torch.save(nat_state(nat), _mkdir(out / "adapters" / "nat") / "nat.pt")
     nat_llm = _in_memory("nat", nat, tokenizer)
     accuracy["nat"] = greedy_accuracy(nat_llm, test, config.max_new_tokens)
     nce, nce_tokenizer = train_nce(
-        student, collected.positive, nat, layers, lora, lambda k: step("train NCE", k, 0)
+        student, collected.positive, nat, layers, lora, phase_reporter(step, "train NCE")
     )
     nce.save_pretrained(out / "adapters" / "nce")
     accuracy["nce"] = greedy_accuracy(

@@ -6,34 +6,50 @@ settings: r 8, alpha 16, dropout 0.05 on q_proj and v_proj, learning rate 3e-4.
 - NAT: the negative LoRA frozen inside NAT layers, a positive LoRA and the Dynamic Integration
   Unit trained on D_pos.
 - NCE: a fresh LoRA student on D_pos with 0.5 CE + 0.5 L_KD against the NAT model.
+
+Every phase runs on ``goldpan.train``'s trainer (schedule, accumulation, precision, clipping);
+only NCE brings a loss of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from goldpan.distill.nat import NatLinear, attach_nat, load_negative, use_positive
 from goldpan.distill.nce import nce_loss
 from goldpan.distill.rationales import COT_PROMPT
-from goldpan.synth.student import IGNORE, Encoded, collate, encode_example, sft
+from goldpan.models.memory import evaluating
+from goldpan.train import (
+    IGNORE,
+    Encoded,
+    LoraConfig,
+    TrainConfig,
+    Trainer,
+    add_lora,
+    encode_example,
+    pad_id,
+)
+from goldpan.train.progress import OnStep
 
 
-@dataclass
-class LoraSettings:
-    r: int = 8
-    alpha: float = 16
-    dropout: float = 0.05
-    targets: tuple[str, ...] = ("q_proj", "v_proj")
-    learning_rate: float = 3e-4
-    epochs: int = 1
-    batch_size: int = 4
-    max_length: int = 512
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+def _student_defaults() -> TrainConfig:
+    return TrainConfig(learning_rate=3e-4, batch_size=4, max_length=512, epochs=1)
+
+
+class StudentTraining(BaseModel):
+    """The adapters and the training of every distilled student."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lora: LoraConfig = Field(default_factory=LoraConfig, description="The LoRA adapters.")
+    train: TrainConfig = Field(
+        default_factory=_student_defaults,
+        description="Optimiser and schedule of each phase (TDG reference: lr 3e-4).",
+    )
 
 
 def rationale_examples(
@@ -48,10 +64,6 @@ def rationale_examples(
     ]
 
 
-def _pad(tokenizer: Any) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-
 def _base(spec: str, seed: int):  # type: ignore[no-untyped-def]
     from goldpan.models.load import load
 
@@ -60,56 +72,29 @@ def _base(spec: str, seed: int):  # type: ignore[no-untyped-def]
     return loaded.model, loaded.tokenizer
 
 
-def _lora_student(student: str, settings: LoraSettings):  # type: ignore[no-untyped-def]
-    """A fresh base student with a PEFT LoRA (the reference settings) and its optimiser."""
-    from peft import LoraConfig, get_peft_model
-
-    model, tokenizer = _base(student, settings.seed)
-    config = LoraConfig(
-        r=settings.r,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=list(settings.targets),
-        task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, config)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate
-    )
-    return model, tokenizer, optimizer
-
-
-def _sft_on(
+def _fit(
     model: Any,
-    optimizer: Any,
     tokenizer: Any,
     rows: Sequence[dict[str, Any]],
-    settings: LoraSettings,
-    on_step: Callable[[int], None] | None,
+    settings: StudentTraining,
+    on_step: OnStep | None,
+    loss_fn: Any = None,
 ) -> None:
-    examples = rationale_examples(tokenizer, rows, settings.max_length)
-    sft(
-        model,
-        optimizer,
-        examples,
-        _pad(tokenizer),
-        settings.epochs,
-        settings.batch_size,
-        settings.seed,
-        on_step,
-    )
+    trainer = Trainer(model, settings.train, pad_id(tokenizer), loss_fn=loss_fn, on_step=on_step)
+    trainer.fit(rationale_examples(tokenizer, rows, settings.train.max_length))
 
 
 def train_lora(
     student: str,
     rows: Sequence[dict[str, Any]],
-    settings: LoraSettings,
-    on_step: Callable[[int], None] | None = None,
+    settings: StudentTraining,
+    on_step: OnStep | None = None,
 ):  # type: ignore[no-untyped-def]
     """A PEFT LoRA on the base student, trained on ``rows`` (CoT KD on D_pos, or the negative
     model on D_neg). Returns (model, tokenizer)."""
-    model, tokenizer, optimizer = _lora_student(student, settings)
-    _sft_on(model, optimizer, tokenizer, rows, settings, on_step)
+    model, tokenizer = _base(student, settings.train.seed)
+    model = add_lora(model, settings.lora)
+    _fit(model, tokenizer, rows, settings, on_step)
     return model, tokenizer
 
 
@@ -134,26 +119,21 @@ def train_nat(
     student: str,
     positive_rows: Sequence[dict[str, Any]],
     negative: list[tuple[torch.Tensor, torch.Tensor]],
-    settings: LoraSettings,
-    on_step: Callable[[int], None] | None = None,
+    settings: StudentTraining,
+    on_step: OnStep | None = None,
 ):  # type: ignore[no-untyped-def]
     """NAT: returns (model, its NAT layers, tokenizer)."""
-    model, tokenizer = _base(student, settings.seed)
-    layers = attach_nat(
-        model, settings.targets, r=settings.r, alpha=settings.alpha, dropout=settings.dropout
-    )
+    model, tokenizer = _base(student, settings.train.seed)
+    lora = settings.lora
+    layers = attach_nat(model, lora.targets, r=lora.r, alpha=lora.alpha, dropout=lora.dropout)
     load_negative(layers, negative)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate
-    )
-    _sft_on(model, optimizer, tokenizer, positive_rows, settings, on_step)
+    _fit(model, tokenizer, positive_rows, settings, on_step)
     return model, layers, tokenizer
 
 
 def nat_distributions(nat: Any, layers: list[NatLinear], ids: torch.Tensor, mask: torch.Tensor):  # type: ignore[no-untyped-def]
     """Logits of the NAT model with (p_NAT) and without (p_neg) its positive branch."""
-    nat.eval()
-    with torch.no_grad():
+    with evaluating(nat):
         use_positive(layers, True)
         full = nat(input_ids=ids, attention_mask=mask).logits
         use_positive(layers, False)
@@ -167,31 +147,26 @@ def train_nce(
     positive_rows: Sequence[dict[str, Any]],
     nat: Any,
     layers: list[NatLinear],
-    settings: LoraSettings,
-    on_step: Callable[[int], None] | None = None,
+    settings: StudentTraining,
+    on_step: OnStep | None = None,
 ):  # type: ignore[no-untyped-def]
     """NCE: a fresh LoRA student on D_pos with 0.5 CE + 0.5 L_KD against NAT."""
-    import random
+    model, tokenizer = _base(student, settings.train.seed)
+    model = add_lora(model, settings.lora)
 
-    model, tokenizer, optimizer = _lora_student(student, settings)
-    examples = rationale_examples(tokenizer, positive_rows, settings.max_length)
-    device = next(model.parameters()).device
-    order = list(range(len(examples)))
-    for epoch in range(settings.epochs):
-        random.Random(settings.seed + epoch).shuffle(order)
-        for start in range(0, len(order), settings.batch_size):
-            batch = [examples[i] for i in order[start : start + settings.batch_size]]
-            ids, mask, labels = (t.to(device) for t in collate(batch, _pad(tokenizer)))
-            full, negative = nat_distributions(nat, layers, ids, mask)
-            model.train()
-            logits = model(input_ids=ids, attention_mask=mask).logits
-            targets = labels[:, 1:]
-            loss = nce_loss(
-                logits[:, :-1], targets, full[:, :-1], negative[:, :-1], targets != IGNORE
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if on_step is not None:
-                on_step(1)
+    def calibrated_loss(model: Any, ids: Any, mask: Any, labels: Any) -> tuple[Any, int]:
+        full, negative = nat_distributions(nat, layers, ids, mask)
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        targets = labels[:, 1:]
+        tokens = int((targets != IGNORE).sum())
+        mean = nce_loss(logits[:, :-1], targets, full[:, :-1], negative[:, :-1], targets != IGNORE)
+        return mean * tokens, tokens  # the trainer divides by the tokens of the whole step
+
+    _fit(model, tokenizer, positive_rows, settings, on_step, loss_fn=calibrated_loss)
     return model, tokenizer
+
+
+def phase_reporter(report: Any, phase: str) -> OnStep:
+    """A trainer callback that reports a phase's steps as (phase, done, total)."""
+    return lambda log: report(phase, log.step, log.total_steps)
+

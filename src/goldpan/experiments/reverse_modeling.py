@@ -27,7 +27,7 @@ from goldpan.curate.sample import uniform_from_ids
 from goldpan.data.demo_corpus import build_demo_corpus
 from goldpan.engine.runner import run_recipe
 from goldpan.recipe import parse_recipe
-from goldpan.score.train import ScorerConfig, train_scorers
+from goldpan.train.scorers import ScorerConfig, train_scorers
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
 
 

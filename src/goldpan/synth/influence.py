@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from goldpan.synth.student import Encoded, mean_loss, train_step
+from goldpan.train import Encoded, Trainer, mean_loss
 
 
 @dataclass
@@ -79,23 +79,26 @@ class Influence:
 
 
 def local_influences(
-    model: Any,
-    optimizer: Any,
+    trainer: Trainer,
     probes: Sequence[Encoded],
     reference: Sequence[Encoded],
-    pad_id: int,
     batch_size: int = 8,
     on_done: Callable[[int], None] | None = None,
-) -> list[Influence]:
-    """The influence of each probe, every one measured from the same restored state."""
+) -> list[Influence | None]:
+    """The influence of each probe, every one measured from the same restored state. A probe
+    with no response token (its prompt filled ``max_length``) has no influence to measure: one
+    step on it would move the weights by the optimiser's momentum alone. It gets None."""
+    model, optimizer, pad = trainer.model, trainer.optimizer, trainer.pad
     saved = snapshot(model, optimizer)
-    before = mean_loss(model, reference, pad_id, batch_size)
-    result = []
+    before = mean_loss(model, reference, pad, batch_size)
+    result: list[Influence | None] = []
     for probe in probes:
-        train_step(model, optimizer, [probe], pad_id)
-        after = mean_loss(model, reference, pad_id, batch_size)
-        restore(model, optimizer, saved)
-        result.append(Influence(before, after, before - after))
+        if trainer.step([[probe]]) is None:
+            result.append(None)
+        else:
+            after = mean_loss(model, reference, pad, batch_size)
+            restore(model, optimizer, saved)
+            result.append(Influence(before, after, before - after))
         if on_done is not None:
             on_done(1)
     return result

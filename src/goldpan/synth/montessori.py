@@ -23,12 +23,13 @@ from typing import Any
 
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
-from goldpan.synth.dpo import DpoSettings, dpo_update
+from goldpan.models.memory import release_memory
 from goldpan.synth.influence import local_influences
 from goldpan.synth.preferences import preference_pairs
 from goldpan.synth.rouge import RougeLPool
 from goldpan.synth.self_instruct import encode_prompt, instruction_problem, load_seed_tasks
-from goldpan.synth.student import encode_example, mean_loss, sft
+from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss, pad_id
+from goldpan.train.dpo import DpoSettings, dpo_update
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
 from goldpan.util.json_lines import write_json_lines
 
@@ -134,8 +135,16 @@ def synthesize(
 
 
 # ---------------------------------------------------------------------------- students
-def _pad(tokenizer: Any) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+def student_training(config: MontessoriConfig) -> TrainConfig:
+    """The student's SFT: AdamW at the paper's 5e-6 without weight decay (the reference's)."""
+    return TrainConfig(
+        learning_rate=config.student_learning_rate,
+        weight_decay=0.0,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        max_grad_norm=None,
+        seed=config.seed,
+    )
 
 
 def _fresh_student(spec: str, config: MontessoriConfig):  # type: ignore[no-untyped-def]
@@ -145,8 +154,8 @@ def _fresh_student(spec: str, config: MontessoriConfig):  # type: ignore[no-unty
 
     loaded = load(spec, "float32")
     torch.manual_seed(config.seed)
-    optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=config.student_learning_rate)
-    return loaded, optimizer
+    trainer = Trainer(loaded.model, student_training(config), pad_id(loaded.tokenizer))
+    return loaded, trainer
 
 
 def _encode(tokenizer: Any, rows: list[dict[str, Any]], config: MontessoriConfig) -> list:
@@ -162,18 +171,12 @@ def measure_influence(
     config: MontessoriConfig,
     report: Report | None = None,
 ) -> list[dict[str, Any]]:
-    """Warm the student up on the first W records, then the local influence of every other."""
-    loaded, optimizer = _fresh_student(student_spec, config)
+    """Warm the student up on the first W records, then the local influence of every other.
+    Probes without a response token are returned with ``influence`` None."""
+    loaded, trainer = _fresh_student(student_spec, config)
     tokenizer = loaded.tokenizer
-    pad = _pad(tokenizer)
     warmup, probes = records[: config.warmup_examples], records[config.warmup_examples :]
-    sft(
-        loaded.model,
-        optimizer,
-        _encode(tokenizer, warmup, config),
-        pad,
-        batch_size=config.batch_size,
-    )
+    trainer.fit(_encode(tokenizer, warmup, config))
     done = 0
 
     def on_done(count: int) -> None:
@@ -183,19 +186,19 @@ def measure_influence(
             report("influence", done, len(probes))
 
     values = local_influences(
-        loaded.model,
-        optimizer,
+        trainer,
         _encode(tokenizer, probes, config),
         _encode(tokenizer, reference, config),
-        pad,
         on_done=on_done,
     )
+    del loaded, trainer
+    release_memory()
     return [
         {
             **record,
-            "influence": v.value,
-            "reference_loss_before": v.before,
-            "reference_loss_after": v.after,
+            "influence": None if v is None else v.value,
+            "reference_loss_before": None if v is None else v.before,
+            "reference_loss_after": None if v is None else v.after,
         }
         for record, v in zip(probes, values, strict=True)
     ]
@@ -204,16 +207,9 @@ def measure_influence(
 def train_student(
     student_spec: str, rows: list[dict[str, Any]], config: MontessoriConfig, out: Path
 ) -> tuple[Path, Any, Any]:
-    loaded, optimizer = _fresh_student(student_spec, config)
-    encoded = _encode(loaded.tokenizer, rows, config)
-    sft(
-        loaded.model,
-        optimizer,
-        encoded,
-        _pad(loaded.tokenizer),
-        config.final_epochs,
-        config.batch_size,
-    )
+    loaded, trainer = _fresh_student(student_spec, config)
+    trainer.config.epochs = config.final_epochs
+    trainer.fit(_encode(loaded.tokenizer, rows, config))
     loaded.model.save_pretrained(out)
     loaded.tokenizer.save_pretrained(out)
     return out, loaded.model, loaded.tokenizer
@@ -307,8 +303,9 @@ def montessori(
             "iteration": iteration,
             "synthetic": len(records),
             "probes": len(scored),
-            "positive": sum(r["influence"] > 0 for r in scored),
-            "negative": sum(r["influence"] < 0 for r in scored),
+            "positive": sum(r["influence"] is not None and r["influence"] > 0 for r in scored),
+            "negative": sum(r["influence"] is not None and r["influence"] < 0 for r in scored),
+            "skipped_no_response_tokens": sum(r["influence"] is None for r in scored),
             "pairs": len(pairs),
             "reference_loss_after_warmup": scored[0]["reference_loss_before"] if scored else None,
         }
@@ -376,7 +373,7 @@ def evaluate(
             student, rows[:count], config, out / "students" / name
         )
         encoded = _encode(tokenizer, reference, config)
-        result["students"][name] = {"reference_loss": mean_loss(model, encoded, _pad(tokenizer))}
+        result["students"][name] = {"reference_loss": mean_loss(model, encoded, pad_id(tokenizer))}
         answer = GenerationParams(temperature=0.0, max_new_tokens=config.response_max_new_tokens)
         answers[name] = [
             row[0].text.strip() for row in make_llm(str(folder)).generate(instructions, answer)

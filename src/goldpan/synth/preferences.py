@@ -10,10 +10,11 @@ from typing import Any
 def preference_pairs(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """``records`` hold ``prompt``, ``output`` and ``influence``; the result is a standard
     ``prompt, chosen, rejected`` dataset (with both influences kept for inspection). Outputs
-    with an influence of exactly zero take no side."""
+    with an influence of exactly zero, or none (a probe without response tokens), take no side."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in records:
-        groups.setdefault(record["prompt"], []).append(record)
+        if record["influence"] is not None:
+            groups.setdefault(record["prompt"], []).append(record)
     pairs = []
     for prompt, members in groups.items():
         helpful = [m for m in members if m["influence"] > 0]

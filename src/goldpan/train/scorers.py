@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import random
 import shutil
@@ -31,6 +30,12 @@ from typing import Any
 import xxhash
 
 from goldpan.errors import GoldpanError
+from goldpan.models.batching import attention_mask, pad_right
+from goldpan.models.memory import evaluating
+from goldpan.train.config import TrainConfig
+from goldpan.train.examples import IGNORE
+from goldpan.train.losses import response_loss_sum
+from goldpan.train.schedules import lr_multiplier
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
 
 
@@ -111,40 +116,34 @@ def chunks(
 
 
 def _batch(pieces: list[list[int]], pad: int):  # type: ignore[no-untyped-def]
+    """(ids, mask, labels) of chunks; padding carries no label."""
     import torch
 
-    width = max(len(p) for p in pieces)
-    ids = torch.full((len(pieces), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(pieces), width), dtype=torch.long)
-    for row, piece in enumerate(pieces):
-        ids[row, : len(piece)] = torch.tensor(piece)
-        mask[row, : len(piece)] = 1
-    labels = ids.masked_fill(mask == 0, -100)
-    return ids, mask, labels
+    ids = torch.from_numpy(pad_right(pieces, pad))
+    mask = torch.from_numpy(attention_mask(pieces))
+    return ids, mask, ids.masked_fill(mask == 0, IGNORE)
 
 
 def held_out_loss(model, pieces: list[list[int]], pad: int, batch_size: int) -> float:  # type: ignore[no-untyped-def]
-    """Mean token loss over the held-out chunks (token-weighted)."""
-    import torch
-
+    """Mean token loss over the held-out chunks (token-weighted), in eval mode."""
     total, count = 0.0, 0
-    model.eval()
-    with torch.inference_mode():
+    with evaluating(model):
         for start in range(0, len(pieces), batch_size):
             ids, mask, labels = _batch(pieces[start : start + batch_size], pad)
-            tokens = int((labels[:, 1:] != -100).sum())
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            total += float(loss) * tokens
+            loss, tokens = response_loss_sum(model, ids, mask, labels)
+            total += float(loss)
             count += tokens
-    model.train()
     return total / max(count, 1)
 
 
 def _schedule(step: int, config: ScorerConfig) -> float:
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    """Warm-up, then cosine decay to a tenth of the peak rate."""
+    schedule = TrainConfig(
+        schedule="cosine",
+        warmup_ratio=min(1.0, config.warmup_steps / max(1, config.steps)),
+        min_lr_ratio=0.1,
+    )
+    return lr_multiplier(step, config.steps, schedule)
 
 
 def train_direction(
@@ -241,7 +240,7 @@ def train_model(
     curves: dict[str, list[dict]] = {key: [] for key in evaluations}
     step = 0
     if state_path.exists():
-        state = torch.load(state_path, weights_only=False)
+        state = torch.load(state_path, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, curves = state["step"], state["curves"]

@@ -1,0 +1,88 @@
+"""Training examples for causal LMs: a prompt the model sees and a response it learns.
+
+The loss is on the response tokens only (labels ``IGNORE`` over the prompt), so a student
+learns to answer, not to ask. Examples become batches here: padded on the right, and, when
+asked, grouped by length so that a batch wastes little compute on padding.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from goldpan.models.batching import attention_mask, pad_right
+
+IGNORE = -100  # the label of a token that is not learned (PyTorch's cross-entropy default)
+
+
+@dataclass
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE on the prompt: only the response is learned
+
+    @property
+    def response_tokens(self) -> int:
+        """Tokens that carry a loss (a label's prediction comes from the position before it)."""
+        return sum(1 for label in self.labels[1:] if label != IGNORE)
+
+
+def encode_example(tokenizer: Any, instruction: str, response: str, max_length: int) -> Encoded:
+    """The chat-formatted prompt (when the tokenizer has a template) then the response and the
+    end token; labels only on the response."""
+    if getattr(tokenizer, "chat_template", None):
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
+        )
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    else:
+        prompt_ids = tokenizer(f"{instruction}\n", add_special_tokens=True)["input_ids"]
+    response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    if tokenizer.eos_token_id is not None:
+        response_ids = [*response_ids, tokenizer.eos_token_id]
+    ids = (prompt_ids + response_ids)[:max_length]
+    labels = ([IGNORE] * len(prompt_ids) + response_ids)[:max_length]
+    return Encoded(ids, labels)
+
+
+def pad_id(tokenizer: Any) -> int:
+    """The tokenizer's padding id, or its end token when it has none (padding is masked)."""
+    if tokenizer.pad_token_id is not None:
+        return tokenizer.pad_token_id
+    return tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+
+
+def collate(examples: Sequence[Encoded], pad: int):  # type: ignore[no-untyped-def]
+    """(input_ids, attention_mask, labels) tensors of a batch, padded on the right."""
+    import torch
+
+    ids = [e.input_ids for e in examples]
+    return (
+        torch.from_numpy(pad_right(ids, pad)),
+        torch.from_numpy(attention_mask(ids)),
+        torch.from_numpy(pad_right([e.labels for e in examples], IGNORE)),
+    )
+
+
+def batch_order(
+    examples: Sequence[Encoded], batch_size: int, seed: int, by_length: bool
+) -> list[list[int]]:
+    """Indices of ``examples`` in batches for one epoch. With ``by_length``, each run of
+    ``batch_size * 50`` shuffled examples is sorted by length before it is cut into batches
+    (the padding of a batch then stays small) and the batches are shuffled again, so the order
+    still varies from epoch to epoch and seed to seed."""
+    rng = random.Random(seed)
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    if by_length:
+        window = batch_size * 50
+        sorted_order: list[int] = []
+        for start in range(0, len(order), window):
+            chunk = order[start : start + window]
+            sorted_order += sorted(chunk, key=lambda i: len(examples[i].input_ids))
+        order = sorted_order
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if by_length:
+        rng.shuffle(batches)
+    return batches

@@ -1,0 +1,41 @@
+"""LoRA adapters through PEFT (Hu et al. 2022): the low-rank update every distilled student
+and adapter-trained model uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoraConfig(BaseModel):
+    """Rank, scale and placement of the adapters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(8, gt=0, description="Rank of the update (TDG reference: 8).")
+    alpha: float = Field(16, gt=0, description="Scale numerator, s = alpha / r (TDG: 16).")
+    dropout: float = Field(
+        0.05, ge=0, lt=1, description="Dropout on the adapter input (TDG: 0.05)."
+    )
+    targets: list[str] = Field(
+        default_factory=lambda: ["q_proj", "v_proj"],
+        description="Module names that get an adapter (TDG: q_proj, v_proj).",
+    )
+
+
+def add_lora(model: Any, config: LoraConfig) -> Any:
+    """The model wrapped by PEFT with fresh adapters; only the adapters train."""
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    return get_peft_model(
+        model,
+        PeftLoraConfig(
+            r=config.r,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            target_modules=list(config.targets),
+            task_type="CAUSAL_LM",
+        ),
+    )
