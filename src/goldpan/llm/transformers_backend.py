@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from goldpan.llm.params import Completion, GenerationParams
+from goldpan.models.memory import evaluating
 
 
 def _penalty_processor(presence: float, frequency: float, prompt_length: int):  # type: ignore[no-untyped-def]
@@ -154,7 +155,9 @@ class TransformersBackend:
                         params.presence_penalty, params.frequency_penalty, prompt_length
                     )
                 ]
-            with torch.inference_mode():
+            # Eval mode whatever the caller left the model in (a student fresh from training):
+            # generation must not sample dropout masks.
+            with evaluating(model), torch.inference_mode():
                 output = model.generate(**encoded, **kwargs)
             new_tokens = output.sequences[:, prompt_length:]
             token_logprobs = None

@@ -1,0 +1,181 @@
+"""The training core every method uses: accumulation, schedules, eval mode, empty batches,
+memory given back."""
+
+from __future__ import annotations
+
+import copy
+import gc
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from goldpan.llm import GenerationParams
+from goldpan.llm.client import LLM
+from goldpan.llm.transformers_backend import TransformersBackend
+from goldpan.train import (
+    IGNORE,
+    Encoded,
+    TrainConfig,
+    Trainer,
+    encode_example,
+    lr_multiplier,
+    release_memory,
+)
+
+PAIRS = [
+    ("Name a primary colour.", "Red is a primary colour, and so is blue."),
+    ("What is two plus two?", "Four."),
+    ("Give a synonym for happy.", "Glad is a synonym for happy."),
+    ("Translate 'cat' into French.", "The French word for cat is chat."),
+    ("Name a planet.", "Mars."),
+    ("What colour is the sky?", "The sky is blue on a clear day, grey when it rains."),
+    ("Name a fruit.", "An apple is a fruit."),
+    ("What is three plus one?", "Three plus one is four."),
+]
+
+
+@pytest.fixture()
+def model_and_examples(tiny_lm: Path):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
+    examples = [encode_example(tokenizer, i, r, 64) for i, r in PAIRS]
+    return model, tokenizer, examples
+
+
+def _weights(model) -> list[torch.Tensor]:  # type: ignore[no-untyped-def]
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_accumulating_k_micro_batches_equals_one_batch_k_times_larger(model_and_examples) -> None:
+    model, tokenizer, examples = model_and_examples
+    other = copy.deepcopy(model)
+    config = TrainConfig(learning_rate=1e-2, max_grad_norm=1.0)
+    one_batch = Trainer(model, config, tokenizer.pad_token_id)
+    accumulated = Trainer(other, config, tokenizer.pad_token_id)
+    for _ in range(2):  # the second step also compares the AdamW moments the first one left
+        loss_big = one_batch.step([examples])
+        loss_small = accumulated.step([examples[0:3], examples[3:5], examples[5:8]])
+        assert loss_small == pytest.approx(loss_big, rel=1e-5)
+    # AdamW divides by the gradient's running scale, so where a gradient is nearly zero float
+    # rounding shows; 1e-5 is a thousandth of one step of size lr = 1e-2.
+    start = _weights(AutoModelForCausalLM.from_pretrained(model.name_or_path))
+    for big, small, before in zip(model.parameters(), other.parameters(), start, strict=True):
+        torch.testing.assert_close(small - before, big - before, rtol=1e-3, atol=1e-5)
+    assert any(not torch.equal(p.detach(), b) for p, b in zip(model.parameters(), start,
+                                                               strict=True))
+
+
+def test_the_loss_is_averaged_over_tokens_not_over_micro_batches(model_and_examples) -> None:
+    """A long response weighs by its tokens, whichever micro-batch it lands in."""
+    model, tokenizer, examples = model_and_examples
+    trainer = Trainer(model, TrainConfig(learning_rate=1e-9), tokenizer.pad_token_id)
+    from goldpan.train.losses import mean_loss
+
+    expected = mean_loss(model, examples[:4], tokenizer.pad_token_id, batch_size=4)
+    assert trainer.step([examples[:1], examples[1:4]]) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "step", "expected"),
+    [
+        ("constant", 0, 0.25),  # warm-up: (step + 1) / 4 warm-up steps
+        ("constant", 3, 1.0),
+        ("constant", 99, 1.0),
+        ("linear", 4, 1.0),  # the full rate right after warm-up
+        ("linear", 52, 0.5),  # half-way through the 96 decay steps
+        ("linear", 99, 1 / 96),  # never zero at the last step
+        ("cosine", 4, 1.0),
+        ("cosine", 52, 0.5),
+        ("cosine", 28, (1 + 0.5**0.5) / 2),  # a quarter of the way: (1 + cos(pi/4)) / 2
+        ("wsd", 50, 1.0),  # stable until the last 10% of the steps
+        ("wsd", 89, 1.0),
+        ("wsd", 90, 1.0),  # the decay starts at 1 and falls linearly
+        ("wsd", 95, 0.5),
+        ("wsd", 99, 0.1),
+    ],
+)
+def test_schedules_give_the_documented_rate(schedule: str, step: int, expected: float) -> None:
+    config = TrainConfig(schedule=schedule, warmup_ratio=0.04, decay_ratio=0.1)
+    assert lr_multiplier(step, 100, config) == pytest.approx(expected)
+
+
+def test_the_floor_of_a_decay_is_min_lr_ratio() -> None:
+    config = TrainConfig(schedule="cosine", min_lr_ratio=0.1)
+    assert lr_multiplier(999, 1000, config) == pytest.approx(0.1, abs=1e-4)
+    assert lr_multiplier(0, 1000, config) == pytest.approx(1.0)
+
+
+def test_the_optimiser_follows_the_schedule_step_by_step(model_and_examples) -> None:
+    model, tokenizer, examples = model_and_examples
+    config = TrainConfig(learning_rate=0.1, schedule="linear", warmup_ratio=0.5, batch_size=2)
+    rates: list[float] = []
+    trainer = Trainer(model, config, tokenizer.pad_token_id,
+                      on_step=lambda log: rates.append(log.learning_rate))
+    trainer.fit(examples)  # 4 steps: warm-up 0.05, 0.1, then decay 0.1, 0.05
+    assert rates == pytest.approx([0.05, 0.1, 0.1, 0.05])
+
+
+def test_a_step_without_response_tokens_changes_nothing_and_stays_finite(
+    model_and_examples,
+) -> None:
+    model, tokenizer, examples = model_and_examples
+    trainer = Trainer(model, TrainConfig(learning_rate=1e-2), tokenizer.pad_token_id)
+    trainer.step([examples[:2]])  # AdamW now has momentum that a bare step would apply
+    before = _weights(model)
+    prompt_only = Encoded(examples[0].input_ids, [IGNORE] * len(examples[0].input_ids))
+    assert prompt_only.response_tokens == 0
+    assert trainer.step([[prompt_only], [prompt_only]]) is None
+    assert trainer.skipped_steps == 1
+    for live, kept in zip(model.parameters(), before, strict=True):
+        assert torch.equal(live.detach(), kept)
+        assert torch.isfinite(live).all()
+
+
+def test_generation_after_training_runs_in_eval_mode(tiny_lm: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    config = LlamaConfig.from_pretrained(tiny_lm, attention_dropout=0.5)
+    model = LlamaForCausalLM.from_pretrained(tiny_lm, config=config)
+    Trainer(model, TrainConfig(), tokenizer.pad_token_id).step(
+        [[encode_example(tokenizer, "Name a colour.", "Blue.", 64)]]
+    )
+    assert model.training  # as training left it
+    modes: list[bool] = []
+    hook = model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    llm = LLM(TransformersBackend.from_objects("student", model, tokenizer))
+    params = GenerationParams(temperature=0.0, max_new_tokens=5, chat=False)
+    first = llm.generate(["The river"], params)[0][0].text
+    hook.remove()
+    assert modes and not any(modes)  # dropout off for every forward pass of the generation
+    assert model.training  # and the caller's mode is back afterwards
+    model.eval()
+    with torch.no_grad():
+        ids = tokenizer("The river", return_tensors="pt")
+        again = model.generate(**ids, max_new_tokens=5, do_sample=False,
+                               pad_token_id=tokenizer.pad_token_id)
+    expected = tokenizer.decode(again[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert first == expected
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_released_model_gives_its_memory_back() -> None:
+    release_memory()
+    baseline = _rss_bytes()
+    config = LlamaConfig(vocab_size=32_000, hidden_size=512, intermediate_size=1024,
+                         num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=8)
+    model = LlamaForCausalLM(config)  # about 45 M parameters: 180 MB of float32
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    loaded = _rss_bytes()
+    assert loaded - baseline > 0.8 * size
+    del model
+    release_memory()
+    gc.collect()
+    assert _rss_bytes() - baseline < 0.2 * size
