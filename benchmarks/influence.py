@@ -28,7 +28,7 @@ from transformers import AutoModelForCausalLM
 
 from goldpan.models.load import load
 from goldpan.synth.influence import local_influences, restore, snapshot
-from goldpan.synth.student import encode_example, mean_loss, sft, train_step
+from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss, pad_id
 
 
 def examples(count: int, path: Path | None) -> list[tuple[str, str]]:
@@ -64,15 +64,17 @@ def main() -> None:
     args = parser.parse_args()
     loaded = load(args.model, "float32")
     tokenizer, model = loaded.tokenizer, loaded.model
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     data = [
         encode_example(tokenizer, i, r, args.max_length)
         for i, r in examples(args.warmup + args.probes + args.reference, args.pairs)
     ]
     warmup, probes = data[: args.warmup], data[args.warmup : args.warmup + args.probes]
     reference = data[args.warmup + args.probes :]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    sft(model, optimizer, warmup, pad, epochs=1, batch_size=4)
+    config = TrainConfig(learning_rate=args.lr, batch_size=4, max_grad_norm=None)
+    trainer = Trainer(model, config, pad)
+    trainer.fit(warmup)
+    optimizer = trainer.optimizer
     device = loaded.device
     print(
         f"student {args.model} ({sum(p.numel() for p in model.parameters()) / 1e6:.0f}M "
@@ -85,7 +87,7 @@ def main() -> None:
         torch.save(optimizer.state_dict(), folder / "optimizer.pt")
 
         started = time.perf_counter()
-        ours = local_influences(model, optimizer, probes, reference, pad)
+        ours = local_influences(trainer, probes, reference)
         ours_seconds = (time.perf_counter() - started) / len(probes)
 
         started = time.perf_counter()
@@ -93,11 +95,11 @@ def main() -> None:
         before = ours[0].before  # L0 once, as on the in-memory path
         for probe in probes:
             student = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device)
-            student_optimizer = torch.optim.AdamW(student.parameters(), lr=args.lr)
-            student_optimizer.load_state_dict(torch.load(folder / "optimizer.pt"))
-            train_step(student, student_optimizer, [probe], pad)
+            student_trainer = Trainer(student, config, pad)
+            student_trainer.optimizer.load_state_dict(torch.load(folder / "optimizer.pt"))
+            student_trainer.step([[probe]])
             disk.append(before - mean_loss(student, reference, pad))
-            del student, student_optimizer
+            del student, student_trainer
         disk_seconds = (time.perf_counter() - started) / len(probes)
         # The part that differs, alone: restoring in memory against loading from disk.
         saved = snapshot(model, optimizer)
@@ -114,7 +116,7 @@ def main() -> None:
             del student, student_optimizer
         synchronize(device)
         reload_seconds = (time.perf_counter() - started) / 3
-    difference = max(abs(a.value - b) for a, b in zip(ours, disk, strict=True))
+    difference = max(abs(a.value - b) for a, b in zip(ours, disk, strict=True) if a is not None)
     print(f"goldpan, in-memory restore: {ours_seconds:.2f} s per data point")
     print(f"reload from disk each time: {disk_seconds:.2f} s per data point")
     print(

@@ -80,7 +80,7 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
         gold = {"2 + 3": "5", "4 + 4": "8"}.get(question.split("What is ")[-1].rstrip("?"), "0")
         return ok(f"The answer is {gold}." if body["seed"] % 2 == 0 else "The answer is 42.")
 
-    config = DistillConfig.small(tasks=("basic_arithmetic",), max_new_tokens=8, asc_samples=2)
+    config = DistillConfig.small(tasks=["basic_arithmetic"], max_new_tokens=8, asc_samples=2)
     with serve(teacher) as (_, url):
         results = run_distillation(config, tmp_path / "run", str(tiny_lm), f"openai:t@{url}")
     assert results["data"] == {

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from goldpan.synth.influence import local_influences, restore, snapshot
 from goldpan.synth.preferences import preference_pairs
 from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss
-from goldpan.train.dpo import DpoSettings, dpo_update
+from goldpan.train.dpo import DpoConfig, dpo_update
 
 STUDENT = TrainConfig(learning_rate=1e-3, batch_size=2, epochs=2, max_grad_norm=None)
 
@@ -159,7 +159,7 @@ def test_the_dpo_step_moves_the_teacher_towards_chosen_outputs(
         tiny_lm,
         pairs,
         tmp_path / "teacher",
-        DpoSettings(learning_rate=5e-3, epochs=3, batch_size=2),
+        DpoConfig(learning_rate=5e-3, epochs=3, batch_size=2),
     )
     after = _log_ratio(tmp_path / "teacher", pairs)
     assert after > before + 0.1
@@ -197,7 +197,7 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     monkeypatch.setattr(module, "synthesize", fixed_synthesis)
     config = MontessoriConfig.small(
         warmup_examples=3, final_examples=4, judge_examples=2, response_max_new_tokens=8,
-        max_length=64, student_learning_rate=1e-3,
+        student={"max_length": 64, "learning_rate": 1e-3},
     )  # fmt: skip
     reference = [{"instruction": i, "response": r} for i, r in REFERENCE]
     summary = montessori(str(tiny_lm), str(tiny_lm), reference, config, tmp_path / "out")

@@ -14,8 +14,10 @@ from rich.table import Table
 
 import goldpan
 from goldpan.cli.distill import distill_app
+from goldpan.cli.method_options import SetOption, help_config_option
 from goldpan.cli.synth import synth_app
 from goldpan.errors import GoldpanError, StorageError, storage_error
+from goldpan.train.scorers import ScorerConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -210,6 +212,8 @@ def train_scorers_command(
             "(score it with lm_score start_token: direction)."
         ),
     ] = False,
+    set_: SetOption = [],  # noqa: B006
+    help_config: help_config_option(ScorerConfig) = False,
 ) -> None:
     """Train a forward and a reverse scorer LM from scratch (reverse-modeling score)."""
     from rich.progress import Progress
@@ -217,7 +221,7 @@ def train_scorers_command(
     from goldpan.data.inputs import expand_inputs
     from goldpan.data.readers import read_input
     from goldpan.recipe import InputConfig
-    from goldpan.train.scorers import ScorerConfig, train_scorers
+    from goldpan.train.scorers import train_scorers
 
     config = InputConfig(paths=data, text_field=text_field)
     texts: list[str] = []
@@ -225,20 +229,12 @@ def train_scorers_command(
         for shaped, _ in read_input(unit, config.model_copy(update={"part_records": 10_000})):
             if shaped.records.num_rows:
                 texts += shaped.records.column("text").to_pylist()
-    overrides = {
-        k: v
-        for k, v in {
-            "steps": steps,
-            "sample_docs": sample_docs,
-            "hidden_size": hidden_size,
-            "layers": layers,
-            "seed": seed,
-            "joint": joint,
-        }.items()
-        if v is not None
-    }
+    scorer_config = ScorerConfig.build(
+        "paper", set_, steps=steps, sample_docs=sample_docs, hidden_size=hidden_size,
+        layers=layers, seed=seed, joint=joint,
+    )
     with Progress(console=console) as progress:
-        report = train_scorers(texts, out, ScorerConfig(**overrides), progress)
+        report = train_scorers(texts, out, scorer_config, progress)
     for direction, curve in report["curves"].items():
         last = curve[-1] if curve else {}
         console.print(
@@ -253,14 +249,15 @@ def experiment_reverse_modeling(
     out: Annotated[Path, typer.Option(help="Experiment folder.")] = Path("runs/reverse-modeling"),
     corpus: Annotated[Path | None, typer.Option(help="JSONL corpus (default: the demo's).")] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps per model.")] = None,
+    set_: SetOption = [],  # noqa: B006
+    help_config: help_config_option(ScorerConfig) = False,
 ) -> None:
     """Reverse-modeling experiment: scorers, S per source, top/random/bottom-S LMs compared."""
     from rich.progress import Progress
 
     from goldpan.experiments.reverse_modeling import run_experiment
-    from goldpan.train.scorers import ScorerConfig
 
-    config = ScorerConfig(**({"steps": steps} if steps else {}))
+    config = ScorerConfig.build("paper", set_, steps=steps)
     with Progress(console=console) as progress:
         report = run_experiment(out, corpus, config, progress=progress)
     table = Table(title="S = forward loss - reverse loss, by source")

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from goldpan.cli.method_options import SetOption, help_config_option
+from goldpan.distill.config import DistillConfig
 from goldpan.report import write_report
 
 distill_app = typer.Typer(
@@ -37,23 +39,23 @@ def run_command(
         Path | None, typer.Option(help="Held-out problems, JSONL with question and answer.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    set_: SetOption = [],  # noqa: B006
+    help_config: help_config_option(DistillConfig) = False,
 ) -> None:
     """Collect rationales, train CoT KD, the negative LoRA, NAT, NCE and the ASC ranker, and
     evaluate them all on held-out problems (results.md, results.json)."""
     from rich.progress import Progress
 
-    from goldpan.distill.pipeline import DistillConfig, results_table, run_distillation
+    from goldpan.distill.pipeline import results_table, run_distillation
     from goldpan.engine.progress import phase_reporter
-    from goldpan.errors import GoldpanError
 
-    if profile not in ("paper", "small"):
-        raise GoldpanError(f"--profile {profile!r}: choose paper or small")
-    options = {
-        "seed": seed,
-        "train_file": str(problems) if problems else None,
-        "test_file": str(test_problems) if test_problems else None,
-    }
-    config = DistillConfig.small(**options) if profile == "small" else DistillConfig(**options)
+    config = DistillConfig.build(
+        profile,
+        set_,
+        seed=seed,
+        train_file=str(problems) if problems else None,
+        test_file=str(test_problems) if test_problems else None,
+    )
     with Progress(console=console) as progress:
         results = run_distillation(config, out, student, teacher, phase_reporter(progress))
     console.print(results_table(results), highlight=False)

@@ -10,7 +10,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from goldpan.cli.method_options import SetOption, help_config_option
 from goldpan.report import write_report
+from goldpan.synth.config import MontessoriConfig, SelfInstructConfig
 
 synth_app = typer.Typer(
     no_args_is_help=True, help="Synthetic instruction data (Self-Instruct, Montessori-Instruct)."
@@ -53,6 +55,8 @@ def self_instruct_command(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Prompts per batch (local teacher).")] = 8,
     concurrency: Annotated[int, typer.Option(help="Parallel requests (HTTP teacher).")] = 8,
+    set_: SetOption = [],  # noqa: B006
+    help_config: help_config_option(SelfInstructConfig) = False,
 ) -> None:
     """Self-Instruct (Wang et al. 2023): bootstrap instructions from seed tasks, filter them,
     and generate their instances; writes alpaca.jsonl, messages.jsonl, tasks.jsonl,
@@ -62,15 +66,14 @@ def self_instruct_command(
     from goldpan.engine.progress import phase_reporter
     from goldpan.errors import GoldpanError
     from goldpan.llm import make_llm
-    from goldpan.synth.self_instruct import SelfInstructConfig, self_instruct
+    from goldpan.synth.self_instruct import self_instruct
 
-    if profile not in ("auto", "paper", "small"):
-        raise GoldpanError(f"--profile {profile!r}: choose auto, paper or small")
+    if profile == "auto":
+        profile = "small" if _is_local_cpu(teacher) else "paper"
     if n < 1:
         raise GoldpanError("--n must be at least 1")
-    small = profile == "small" or (profile == "auto" and _is_local_cpu(teacher))
-    options = {"n": n, "seed": seed, "seed_tasks": str(seed_tasks) if seed_tasks else None}
-    config = SelfInstructConfig.small(**options) if small else SelfInstructConfig(**options)
+    seeds = str(seed_tasks) if seed_tasks else None
+    config = SelfInstructConfig.build(profile, set_, n=n, seed=seed, seed_tasks=seeds)
     llm = make_llm(
         teacher,
         cache or out / "llm-cache.sqlite",
@@ -140,6 +143,8 @@ def montessori_command(
     iterations: Annotated[int | None, typer.Option(help="Teacher updates.")] = None,
     prompts: Annotated[int | None, typer.Option(help="Bootstrap prompts per iteration.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    set_: SetOption = [],  # noqa: B006
+    help_config: help_config_option(MontessoriConfig) = False,
 ) -> None:
     """Montessori-Instruct (Li, Yu and Xiong 2025): synthesize, measure each example's local
     influence on the student, DPO the teacher towards helpful data, repeat; then compare
@@ -147,17 +152,10 @@ def montessori_command(
     from rich.progress import Progress
 
     from goldpan.engine.progress import phase_reporter
-    from goldpan.errors import GoldpanError
-    from goldpan.synth.montessori import MontessoriConfig, evaluation_table, montessori
+    from goldpan.synth.montessori import evaluation_table, montessori
 
-    if profile not in ("paper", "small"):
-        raise GoldpanError(f"--profile {profile!r}: choose paper or small")
-    overrides = {
-        k: v for k, v in {"iterations": iterations, "prompts": prompts}.items() if v is not None
-    }
-    overrides["seed"] = seed
-    config = (
-        MontessoriConfig.small(**overrides) if profile == "small" else MontessoriConfig(**overrides)
+    config = MontessoriConfig.build(
+        profile, set_, iterations=iterations, prompts=prompts, seed=seed
     )
     rows = _reference_rows(reference, config.reference_examples)
     with Progress(console=console) as progress:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import torch
 
 from goldpan.distill.answers import equivalent, extract_answer, is_correct
 from goldpan.distill.asc import WEIGHTS, credit, vote
+from goldpan.distill.config import DistillConfig
 from goldpan.distill.nat import nat_state
 from goldpan.distill.rationales import (
     COT_PROMPT,
@@ -28,7 +28,6 @@ from goldpan.distill.rationales import (
     write_collected,
 )
 from goldpan.distill.train import (
-    StudentTraining,
     lora_weights,
     phase_reporter,
     train_lora,
@@ -38,48 +37,10 @@ from goldpan.distill.train import (
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.transformers_backend import TransformersBackend
-from goldpan.train import TrainConfig
+from goldpan.models.memory import release_memory
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
 
 Report = Callable[[str, int, int], None]
-
-
-@dataclass
-class DistillConfig:
-    tasks: tuple[str, ...] = ("gsm_symbolic", "basic_arithmetic", "chain_sum")
-    train_per_task: int = 300
-    test_per_task: int = 100
-    train_seed: int = 1
-    test_seed: int = 2
-    samples: int = 8  # teacher rationales per question (the reference data's)
-    temperature: float = 0.5  # the reference data's
-    max_new_tokens: int = 512
-    lora: StudentTraining = field(default_factory=StudentTraining)
-    asc_samples: int = 8  # k
-    asc_temperature: float = 0.7
-    ranker_encoder: str = "all-minilm-l6-v2"
-    ranker_learning_rate: float = 2e-5  # the reference code's
-    ranker_epochs: int = 3
-    train_file: str | None = None  # JSONL problems (question, answer) instead of reasoning-gym
-    test_file: str | None = None
-    seed: int = 0
-
-    @classmethod
-    def small(cls, **overrides: Any) -> DistillConfig:
-        values: dict[str, Any] = {
-            "tasks": ("basic_arithmetic", "chain_sum"),
-            "train_per_task": 12,
-            "test_per_task": 8,
-            "samples": 4,
-            "max_new_tokens": 96,
-            "lora": StudentTraining(
-                train=TrainConfig(learning_rate=3e-4, max_length=256, batch_size=4, epochs=2)
-            ),
-            "asc_samples": 4,
-            "ranker_learning_rate": 1e-4,
-            "ranker_epochs": 5,
-        }
-        return cls(**{**values, **overrides})
 
 
 def _answers(llm: LLM, problems: list[dict[str, str]], params: GenerationParams) -> list[list[str]]:
@@ -122,43 +83,48 @@ def run_distillation(
             f"distill: the teacher gave {counts['positive']} correct and {counts['negative']} "
             "wrong rationales; both are needed (use more problems or samples, or another teacher)"
         )
-    lora = config.lora
+    training = config.student
     results: dict[str, Any] = {"data": counts, "teacher_usage": teacher_llm.usage.to_json()}
     base_llm = make_llm(student)
     accuracy = {"base": greedy_accuracy(base_llm, test, config.max_new_tokens)}
     step("evaluate base", 1, 1)
+    del base_llm
+    release_memory()  # each phase loads its own copy of the student
     kd, tokenizer = train_lora(
-        student, collected.positive, lora, phase_reporter(step, "train CoT KD")
+        student, collected.positive, training, phase_reporter(step, "train CoT KD")
     )
     kd.save_pretrained(out / "adapters" / "cot_kd")
     accuracy["cot_kd"] = greedy_accuracy(
         _in_memory("cot_kd", kd, tokenizer), test, config.max_new_tokens
     )
     del kd
+    release_memory()
     negative_model, _ = train_lora(
-        student, collected.negative, lora, phase_reporter(step, "train negative")
+        student, collected.negative, training, phase_reporter(step, "train negative")
     )
     negative_model.save_pretrained(out / "adapters" / "negative")
-    negative = lora_weights(negative_model, lora.lora.targets)
+    negative = lora_weights(negative_model, training.lora.targets)
     del negative_model
+    release_memory()
     nat, layers, tokenizer = train_nat(
-        student, collected.positive, negative, lora, phase_reporter(step, "train NAT")
+        student, collected.positive, negative, training, phase_reporter(step, "train NAT")
     )
     torch.save(nat_state(nat), _mkdir(out / "adapters" / "nat") / "nat.pt")
     nat_llm = _in_memory("nat", nat, tokenizer)
     accuracy["nat"] = greedy_accuracy(nat_llm, test, config.max_new_tokens)
     nce, nce_tokenizer = train_nce(
-        student, collected.positive, nat, layers, lora, phase_reporter(step, "train NCE")
+        student, collected.positive, nat, layers, training, phase_reporter(step, "train NCE")
     )
     nce.save_pretrained(out / "adapters" / "nce")
     accuracy["nce"] = greedy_accuracy(
         _in_memory("nce", nce, nce_tokenizer), test, config.max_new_tokens
     )
     del nce
+    release_memory()
     results["accuracy"] = accuracy
     results["self_consistency"] = _asc(nat_llm, train, test, config, out, step)
     results["seconds"] = round(time.perf_counter() - started, 1)
-    results["config"] = asdict(config)
+    results["config"] = config.model_dump(mode="json")
     atomic_write_json(out / "results.json", results)
     atomic_write_text(out / "results.md", results_table(results))
     return results

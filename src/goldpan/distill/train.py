@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
+from goldpan.distill.config import StudentTraining
 from goldpan.distill.nat import NatLinear, attach_nat, load_negative, use_positive
 from goldpan.distill.nce import nce_loss
 from goldpan.distill.rationales import COT_PROMPT
@@ -26,30 +26,12 @@ from goldpan.models.memory import evaluating
 from goldpan.train import (
     IGNORE,
     Encoded,
-    LoraConfig,
-    TrainConfig,
     Trainer,
     add_lora,
     encode_example,
     pad_id,
 )
 from goldpan.train.progress import OnStep
-
-
-def _student_defaults() -> TrainConfig:
-    return TrainConfig(learning_rate=3e-4, batch_size=4, max_length=512, epochs=1)
-
-
-class StudentTraining(BaseModel):
-    """The adapters and the training of every distilled student."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lora: LoraConfig = Field(default_factory=LoraConfig, description="The LoRA adapters.")
-    train: TrainConfig = Field(
-        default_factory=_student_defaults,
-        description="Optimiser and schedule of each phase (TDG reference: lr 3e-4).",
-    )
 
 
 def rationale_examples(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +129,7 @@ def run_experiment(
     budget = int(total_tokens * budget_fraction)
     report["selection_budget_tokens"] = budget
     report["lms"] = {}
-    lm_config = replace(config, directions=["forward"])
+    lm_config = config.model_copy(update={"directions": ["forward"]})
     for mode in ("top", "random", "bottom"):
         selection = out / f"select-{mode}"
         options = {"name": "select", "mode": mode, "budget_tokens": budget}
@@ -155,9 +154,8 @@ def run_experiment(
         (lm_dir / "tokenizer").mkdir(parents=True, exist_ok=True)
         for item in (scorers / "tokenizer").iterdir():  # one tokenizer for all models
             shutil.copy(item, lm_dir / "tokenizer" / item.name)
-        curve = train_scorers(texts, lm_dir, replace(lm_config, sample_docs=len(texts)), progress)[
-            "curves"
-        ]["forward"]
+        sized = lm_config.model_copy(update={"sample_docs": len(texts)})
+        curve = train_scorers(texts, lm_dir, sized, progress)["curves"]["forward"]
         report["lms"][mode] = {
             "docs": len(texts),
             "clean_held_out_loss": round(

@@ -17,69 +17,23 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.models.memory import release_memory
+from goldpan.synth.config import MontessoriConfig
 from goldpan.synth.influence import local_influences
 from goldpan.synth.preferences import preference_pairs
 from goldpan.synth.rouge import RougeLPool
 from goldpan.synth.self_instruct import encode_prompt, instruction_problem, load_seed_tasks
-from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss, pad_id
-from goldpan.train.dpo import DpoSettings, dpo_update
+from goldpan.train import Trainer, encode_example, mean_loss, pad_id
+from goldpan.train.dpo import dpo_update
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
 from goldpan.util.json_lines import write_json_lines
 
 Report = Callable[[str, int, int], None]
-
-
-@dataclass
-class MontessoriConfig:
-    """Defaults follow the paper; ``small()`` is a profile that runs on a CPU in minutes."""
-
-    iterations: int = 2
-    prompts: int = 1500  # bootstrap prompts per iteration (x samples_per_prompt outputs)
-    samples_per_prompt: int = 4
-    prompt_instructions: int = 8
-    machine_in_prompt: int = 2
-    temperature: float = 1.0
-    top_p: float = 0.9
-    instruction_max_new_tokens: int = 128
-    response_temperature: float = 0.6
-    response_max_new_tokens: int = 1024
-    rouge_threshold: float = 0.7
-    warmup_examples: int = 1000  # W: the student's warm-up SFT before probing
-    student_learning_rate: float = 5e-6
-    batch_size: int = 4
-    max_length: int = 1024
-    reference_examples: int = 256
-    dpo: DpoSettings = field(default_factory=DpoSettings)
-    final_examples: int = 1000  # per student in the evaluation (equal for both)
-    final_epochs: int = 1
-    judge_examples: int = 100
-    seed_tasks: str | None = None
-    seed: int = 0
-
-    @classmethod
-    def small(cls, **overrides: Any) -> MontessoriConfig:
-        values: dict[str, Any] = {
-            "iterations": 1,
-            "prompts": 10,
-            "instruction_max_new_tokens": 40,
-            "response_max_new_tokens": 96,
-            "warmup_examples": 8,
-            "student_learning_rate": 2e-5,
-            "max_length": 256,
-            "reference_examples": 8,
-            "dpo": DpoSettings(learning_rate=5e-6, batch_size=2, max_length=256),
-            "final_examples": 16,
-            "final_epochs": 2,
-            "judge_examples": 8,
-        }
-        return cls(**{**values, **overrides})
 
 
 # ---------------------------------------------------------------------------- synthesis
@@ -135,18 +89,6 @@ def synthesize(
 
 
 # ---------------------------------------------------------------------------- students
-def student_training(config: MontessoriConfig) -> TrainConfig:
-    """The student's SFT: AdamW at the paper's 5e-6 without weight decay (the reference's)."""
-    return TrainConfig(
-        learning_rate=config.student_learning_rate,
-        weight_decay=0.0,
-        batch_size=config.batch_size,
-        max_length=config.max_length,
-        max_grad_norm=None,
-        seed=config.seed,
-    )
-
-
 def _fresh_student(spec: str, config: MontessoriConfig):  # type: ignore[no-untyped-def]
     import torch
 
@@ -154,13 +96,15 @@ def _fresh_student(spec: str, config: MontessoriConfig):  # type: ignore[no-unty
 
     loaded = load(spec, "float32")
     torch.manual_seed(config.seed)
-    trainer = Trainer(loaded.model, student_training(config), pad_id(loaded.tokenizer))
+    training = config.student.model_copy(update={"seed": config.seed})
+    trainer = Trainer(loaded.model, training, pad_id(loaded.tokenizer))
     return loaded, trainer
 
 
 def _encode(tokenizer: Any, rows: list[dict[str, Any]], config: MontessoriConfig) -> list:
     return [
-        encode_example(tokenizer, r["instruction"], r["response"], config.max_length) for r in rows
+        encode_example(tokenizer, r["instruction"], r["response"], config.student.max_length)
+        for r in rows
     ]
 
 
@@ -280,7 +224,7 @@ def montessori(
     seeds = load_seed_tasks(config.seed_tasks)
     teacher_folder = resolve(teacher)
     cache = out / "llm-cache.sqlite"
-    summary: dict[str, Any] = {"config": asdict(config), "iterations": []}
+    summary: dict[str, Any] = {"config": config.model_dump(mode="json"), "iterations": []}
     self_instruct_data: list[dict[str, Any]] | None = None
     for iteration in range(config.iterations + 1):
         folder = out / f"iteration-{iteration}"

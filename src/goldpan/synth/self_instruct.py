@@ -30,11 +30,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from goldpan.data.json_lines import read_json_lines
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
+from goldpan.synth.config import SelfInstructConfig
 from goldpan.synth.rouge import RougeLPool
 from goldpan.util.atomic import atomic_write_json
 from goldpan.util.json_lines import write_json_lines
@@ -59,43 +60,6 @@ OUTPUT_FIRST_HEADER = (
     "corresponds to each of the class labels. If the task doesn't require input, just generate "
     "possible class labels.\n\n"
 )
-
-
-@dataclass
-class SelfInstructConfig:
-    """Defaults are the original's (bootstrap: temperature 0.7, top_p 0.5, presence penalty 2,
-    up to 1,024 new tokens; instances: greedy); ``small()`` shortens generations for a CPU."""
-
-    n: int = 100  # machine instructions to collect
-    seed_tasks: str | None = None  # JSONL in the original format; default: goldpan's 175
-    prompt_instructions: int = 8
-    machine_in_prompt: int = 2
-    requests_per_round: int = 5  # the original's request_batch_size
-    max_rounds: int = 200  # stop even if the teacher stops producing novel instructions
-    numbering: Literal["task", "number"] = "task"  # "Task 9:" (the paper) or "9." (the code)
-    temperature: float = 0.7
-    top_p: float = 0.5
-    presence_penalty: float = 2.0
-    max_new_tokens: int = 1024
-    rouge_threshold: float = 0.7
-    min_words: int = 4
-    max_words: int = 150
-    instances_per_task: int = 5
-    instance_max_new_tokens: int = 300
-    demonstrations: int = 4  # seed tasks shown in each instance prompt
-    chat: bool = False  # continue the prompt as raw text, as the original's GPT-3 did
-    seed: int = 0
-
-    @classmethod
-    def small(cls, **overrides: Any) -> SelfInstructConfig:
-        """A profile for a small local teacher on a CPU: shorter generations, more requests
-        per round (batched), the same filters."""
-        values: dict[str, Any] = {
-            "max_new_tokens": 256,
-            "instance_max_new_tokens": 160,
-            "requests_per_round": 8,
-        }
-        return cls(**{**values, **overrides})
 
 
 @dataclass
@@ -422,7 +386,7 @@ def _write_outputs(
     ]
     write_json_lines(out / "messages.jsonl", messages)
     return {
-        "config": asdict(config),
+        "config": config.model_dump(mode="json"),
         "instructions": len(tasks),
         "classification_tasks": sum(t.is_classification for t in tasks),
         "tasks_with_instances": sum(bool(t.instances) for t in tasks),

@@ -23,11 +23,11 @@ import json
 import os
 import random
 import shutil
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import xxhash
+from pydantic import Field
 
 from goldpan.errors import GoldpanError
 from goldpan.models.batching import attention_mask, pad_right
@@ -37,30 +37,41 @@ from goldpan.train.examples import IGNORE
 from goldpan.train.losses import response_loss_sum
 from goldpan.train.schedules import lr_multiplier
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
+from goldpan.util.method_config import MethodConfig
 
 
-@dataclass
-class ScorerConfig:
-    """Sizes and schedule of the scorer pair; the defaults train both in minutes on 2 cores."""
+class ScorerConfig(MethodConfig):
+    """Sizes and schedule of the reverse-modeling scorer pair (Yu et al. 2024 train both from
+    scratch, same architecture, tokenizer, data order and budget). The defaults train both in
+    minutes on 2 cores; the paper's scorers are far larger, so ``paper`` here means its recipe,
+    not its scale."""
 
-    vocab_size: int = 4096  # BPE vocabulary trained on the sample
-    hidden_size: int = 128  # Llama-style decoder width
-    layers: int = 4
-    heads: int = 4
-    intermediate_size: int = 384
-    max_length: int = 128  # tokens per training chunk, BOS included
-    batch_size: int = 16  # chunks per step
-    steps: int = 300  # optimiser steps per direction (the token budget is steps x batch x length)
-    learning_rate: float = 2e-3
-    warmup_steps: int = 20
-    weight_decay: float = 0.1
-    sample_docs: int = 4000  # documents drawn from the corpus for tokenizer and training
-    held_out_docs: int = 200  # documents kept apart for the loss curves
-    eval_every: int = 25
-    save_every: int = 50
-    seed: int = 0
-    directions: list[str] = field(default_factory=lambda: ["forward", "reverse"])
-    joint: bool = False  # one model for all directions, each chunk led by its direction token
+    vocab_size: int = Field(4096, gt=3, description="BPE vocabulary trained on the sample.")
+    hidden_size: int = Field(128, gt=0, description="Llama-style decoder width.")
+    layers: int = Field(4, gt=0, description="Decoder layers.")
+    heads: int = Field(4, gt=0, description="Attention heads.")
+    intermediate_size: int = Field(384, gt=0, description="MLP width.")
+    max_length: int = Field(128, gt=2, description="Tokens per training chunk, BOS included.")
+    batch_size: int = Field(16, gt=0, description="Chunks per step.")
+    steps: int = Field(
+        300, gt=0, description="Optimiser steps per direction (budget: steps x batch x length)."
+    )
+    learning_rate: float = Field(2e-3, gt=0, description="Peak AdamW rate.")
+    warmup_steps: int = Field(20, ge=0, description="Linear warm-up, then cosine to 10%.")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay.")
+    sample_docs: int = Field(
+        4000, gt=0, description="Documents drawn from the corpus for tokenizer and training."
+    )
+    held_out_docs: int = Field(200, ge=0, description="Documents kept for the loss curves.")
+    eval_every: int = Field(25, gt=0, description="Steps between held-out evaluations.")
+    save_every: int = Field(50, gt=0, description="Steps between resumable checkpoints.")
+    seed: int = Field(0, description="Sampling, data order and initialisation.")
+    directions: list[str] = Field(
+        default_factory=lambda: ["forward", "reverse"], description="Scorers to train."
+    )
+    joint: bool = Field(
+        False, description="One model for all directions, each chunk led by its direction token."
+    )
 
 
 def _atomic_torch_save(payload: Any, path: Path) -> None:
@@ -233,7 +244,7 @@ def train_model(
         betas=(0.9, 0.95),
     )
     pad = tokenizer.pad_token_id
-    schedule = replace(config, steps=steps)
+    schedule = config.model_copy(update={"steps": steps})
     order = list(range(len(pieces)))
     random.Random(config.seed).shuffle(order)  # the same order for both directions
     state_path = out / f"{name}.state.pt"
@@ -291,7 +302,7 @@ def train_model(
 
 
 def _fingerprint(config: ScorerConfig, texts: list[str]) -> str:
-    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
     for text in texts:
         digest.update(xxhash.xxh3_64_digest(text.encode("utf-8", "surrogatepass")))
     return digest.hexdigest()[:16]
@@ -342,7 +353,7 @@ def train_scorers(
             for d in config.directions
         }
     report = {
-        "config": asdict(config),
+        "config": config.model_dump(mode="json"),
         "train_docs": len(train_texts),
         "held_out_docs": len(held_out_texts),
         "curves": curves,

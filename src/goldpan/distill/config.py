@@ -1,0 +1,79 @@
+"""The configuration of negative-data distillation: light to import, so the command line can
+list it without loading torch."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from goldpan.train.config import TrainConfig
+from goldpan.train.lora import LoraConfig
+from goldpan.util.method_config import MethodConfig
+
+
+def _student_defaults() -> TrainConfig:
+    return TrainConfig(learning_rate=3e-4, batch_size=4, max_length=512, epochs=1)
+
+
+class StudentTraining(BaseModel):
+    """The adapters and the training of every distilled student."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lora: LoraConfig = Field(default_factory=LoraConfig, description="The LoRA adapters.")
+    train: TrainConfig = Field(
+        default_factory=_student_defaults,
+        description="Optimiser and schedule of each phase (TDG reference: lr 3e-4).",
+    )
+
+
+class DistillConfig(MethodConfig):
+    """Learning from negative data (Li et al., AAAI 2024, "Turning Dust into Gold"). Defaults
+    follow the paper and its reference code (TDG); the ``small`` profile runs on a CPU in
+    minutes."""
+
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
+        "small": {
+            "tasks": ["basic_arithmetic", "chain_sum"],
+            "train_per_task": 12,
+            "test_per_task": 8,
+            "samples": 4,
+            "max_new_tokens": 96,
+            "student": {"train": {"max_length": 256, "batch_size": 4, "epochs": 2}},
+            "asc_samples": 4,
+            "ranker_learning_rate": 1e-4,
+            "ranker_epochs": 5,
+        }
+    }
+
+    tasks: list[str] = Field(
+        default_factory=lambda: ["gsm_symbolic", "basic_arithmetic", "chain_sum"],
+        description="reasoning-gym tasks the problems come from.",
+    )
+    train_per_task: int = Field(300, gt=0, description="Training problems per task.")
+    test_per_task: int = Field(100, gt=0, description="Held-out problems per task.")
+    train_seed: int = Field(1, description="reasoning-gym seed of the training problems.")
+    test_seed: int = Field(2, description="reasoning-gym seed of the held-out problems.")
+    samples: int = Field(
+        8, gt=0, description="Teacher rationales per question (TDG's data: 8)."
+    )
+    temperature: float = Field(0.5, ge=0, description="Teacher sampling (TDG's data: 0.5).")
+    max_new_tokens: int = Field(512, gt=0, description="Rationale length.")
+    student: StudentTraining = Field(
+        default_factory=StudentTraining, description="Adapters and training of every student."
+    )
+    asc_samples: int = Field(8, gt=0, description="k: student samples voted on by ASC.")
+    asc_temperature: float = Field(0.7, ge=0, description="ASC sampling temperature (ours).")
+    ranker_encoder: str = Field("all-minilm-l6-v2", description="The ranker's encoder.")
+    ranker_learning_rate: float = Field(2e-5, gt=0, description="Ranker AdamW (TDG: 2e-5).")
+    ranker_epochs: int = Field(3, gt=0, description="Ranker epochs (ours).")
+    train_file: str | None = Field(
+        None, description="JSONL problems (question, answer) instead of reasoning-gym."
+    )
+    test_file: str | None = Field(None, description="JSONL held-out problems.")
+    seed: int = Field(0, description="Sampling and training seed.")
+
+    @classmethod
+    def small(cls, **overrides: Any) -> DistillConfig:
+        return cls.build("small", **overrides)
