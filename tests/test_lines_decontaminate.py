@@ -8,8 +8,11 @@ import orjson
 
 from goldpan.curate.decontaminate import Decontaminate
 from goldpan.curate.dedup.lines import LineDedup, normalize_line
+from goldpan.engine.step import FitContext
 from goldpan.engine.tasks import run_steps
 from tests.realtext import article, batch, news_articles, reasons, summaries
+
+CONTEXT = FitContext(Path("/nonexistent"))  # these steps write nothing to their folder
 
 FOOTER = "This story was first published by ABC News Online; (c) 2001 ABC."
 
@@ -20,7 +23,7 @@ def dedup(step: LineDedup, parts: list[list[str]]):
         t.set_column(0, "id", [[f"p{i}-{r}" for r in range(t.num_rows)]])
         for i, t in enumerate(tables)
     ]
-    state = step.merge([step.fit_part(t, i) for i, t in enumerate(tables)])
+    state = step.merge([step.fit_part(t, i, CONTEXT) for i, t in enumerate(tables)], CONTEXT)
     return [run_steps(t, [step], state) for t in tables]
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 from goldpan.curate.dedup.exact import ExactDedup
 from goldpan.curate.length import LengthFilter
 from goldpan.curate.sample import Sample
+from goldpan.engine.step import FitContext
 from goldpan.engine.tasks import run_steps
+
+CONTEXT = FitContext(Path("/nonexistent"))  # these steps write nothing to their folder
 
 NEWS = (
     "Hundreds of people have been forced to vacate their homes in the Southern Highlands of "
@@ -58,7 +63,7 @@ def test_exact_dedup_keeps_the_first_copy_and_names_it_in_the_rejects() -> None:
         _batch([NEWS, "Another text entirely."], ["a", "b"]),
         _batch(["  " + NEWS.upper() + "\n", "Another  text entirely."], ["c", "d"]),
     ]
-    state = step.merge([step.fit_part(p, i) for i, p in enumerate(parts)])
+    state = step.merge([step.fit_part(p, i, CONTEXT) for i, p in enumerate(parts)], CONTEXT)
     kept, rejected, counts = run_steps(parts[1], [step], state)
     assert kept.num_rows == 0
     assert rejected[0].column("reject_duplicate_of").to_pylist() == ["a", "b"]
@@ -70,22 +75,22 @@ def test_exact_dedup_keeps_the_first_copy_and_names_it_in_the_rejects() -> None:
 def test_exact_dedup_without_normalisation_keeps_case_variants() -> None:
     step = ExactDedup(ExactDedup.Options(normalize=False))
     batch = _batch([NEWS, NEWS.upper(), NEWS])
-    state = step.merge([step.fit_part(batch, 0)])
+    state = step.merge([step.fit_part(batch, 0, CONTEXT)], CONTEXT)
     assert _reasons_apply(step, batch, state) == [None, None, "exact_dedup:duplicate"]
 
 
 def test_exact_dedup_keep_longest_prefers_the_longer_copy() -> None:
     step = ExactDedup(ExactDedup.Options(keep="longest"))
     batch = _batch([NEWS, NEWS + "   "], ["short", "long"])
-    state = step.merge([step.fit_part(batch, 0)])
+    state = step.merge([step.fit_part(batch, 0, CONTEXT)], CONTEXT)
     assert _reasons_apply(step, batch, state) == ["exact_dedup:duplicate", None]
 
 
 def test_exact_dedup_choice_does_not_depend_on_how_parts_are_merged() -> None:
     step = ExactDedup()
     parts = [_batch([NEWS], ["x"]), _batch([NEWS], ["y"])]
-    summaries = [step.fit_part(p, i) for i, p in enumerate(parts)]
-    assert step.merge(summaries) == step.merge(list(reversed(summaries)))
+    summaries = [step.fit_part(p, i, CONTEXT) for i, p in enumerate(parts)]
+    assert step.merge(summaries, CONTEXT) == step.merge(list(reversed(summaries)), CONTEXT)
 
 
 def _reasons_apply(step, batch, state) -> list[str | None]:

@@ -14,11 +14,10 @@ class SlowOptions(StepOptions):
 
 
 @register_step
-class SlowCopy(MapStep):
+class SlowCopy(MapStep[SlowOptions]):
     """Keeps every record after sleeping: stands in for an expensive model step."""
 
     name = "slow_copy"
-    Options = SlowOptions
 
     def process(self, batch: pa.Table) -> pa.Table:
         time.sleep(self.options.seconds_per_part)

@@ -60,16 +60,15 @@ def text_ngrams(text: str, n: int) -> np.ndarray:
 
 
 @register_step
-class Decontaminate(MapStep):
+class Decontaminate(MapStep[DecontaminateOptions]):
     """Reject (or cut) text sharing a word 13-gram with a benchmark, as GPT-3 did."""
 
     name = "decontaminate"
-    Options = DecontaminateOptions
 
     @cached_property
     def _index(self) -> tuple[np.ndarray, np.ndarray]:
         """Sorted benchmark n-gram hashes and, aligned, the benchmark each came from."""
-        o: DecontaminateOptions = self.options  # type: ignore[assignment]
+        o = self.options
         hashes, owners = [], []
         for number, benchmark in enumerate(o.benchmarks):
             path = Path(benchmark.path)
@@ -105,7 +104,7 @@ class Decontaminate(MapStep):
         return values[where] == grams, owner[where]
 
     def _cut(self, text: str, spans: list[tuple[int, int]], hits: np.ndarray) -> str:
-        o: DecontaminateOptions = self.options  # type: ignore[assignment]
+        o = self.options
         ranges = []
         for position in np.flatnonzero(hits).tolist():
             start = max(0, spans[position][0] - o.cut_margin)
@@ -122,7 +121,7 @@ class Decontaminate(MapStep):
         return "".join(pieces).strip()
 
     def process(self, batch: pa.Table) -> pa.Table:
-        o: DecontaminateOptions = self.options  # type: ignore[assignment]
+        o = self.options
         texts, reasons, contaminated = [], [], []
         for text in batch.column(TEXT).to_pylist():
             words, spans = word_spans(text)

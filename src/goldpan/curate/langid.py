@@ -61,14 +61,13 @@ class LangIdOptions(StepOptions):
 
 
 @register_step
-class LangId(MapStep):
+class LangId(MapStep[LangIdOptions]):
     """Identify each text's language with fastText lid.176; keep chosen languages."""
 
     name = "langid"
-    Options = LangIdOptions
 
     def predict(self, texts: list[str]) -> tuple[list[str | None], np.ndarray]:
-        o: LangIdOptions = self.options  # type: ignore[assignment]
+        o = self.options
         model = load_fasttext(o.model_path or str(packaged_model_path()))
         lines = [(t[: o.max_chars] if o.max_chars else t).replace("\n", " ").strip() for t in texts]
         labels, scores = model.predict(lines, k=1)
@@ -83,7 +82,7 @@ class LangId(MapStep):
         return languages, best
 
     def process(self, batch: pa.Table) -> pa.Table:
-        o: LangIdOptions = self.options  # type: ignore[assignment]
+        o = self.options
         languages, scores = self.predict(batch.column(TEXT).to_pylist())
         wanted = set(o.languages) if o.languages is not None else None
         reasons: list[str | None] = []

@@ -34,14 +34,13 @@ def word_counts(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 @register_step
-class LengthFilter(MapStep):
+class LengthFilter(MapStep[LengthOptions]):
     """Keep documents whose character and word counts lie within the given bounds."""
 
     name = "length_filter"
-    Options = LengthOptions
 
     def process(self, batch: pa.Table) -> pa.Table:
-        options: LengthOptions = self.options  # type: ignore[assignment]
+        options = self.options
         text = batch.column(TEXT)
         reasons = np.full(batch.num_rows, None, dtype=object)
         if options.min_chars is not None or options.max_chars is not None:

@@ -43,11 +43,10 @@ class NormalizeOptions(StepOptions):
 
 
 @register_step
-class Normalize(MapStep):
+class Normalize(MapStep[NormalizeOptions]):
     """Repair encoding accidents, normalise Unicode, drop control characters, tidy whitespace."""
 
     name = "normalize"
-    Options = NormalizeOptions
 
     @cached_property
     def _ftfy_config(self):  # type: ignore[no-untyped-def]
@@ -62,7 +61,7 @@ class Normalize(MapStep):
         )
 
     def normalize(self, text: str) -> str:
-        o: NormalizeOptions = self.options  # type: ignore[assignment]
+        o = self.options
         # Mojibake needs non-ASCII characters and entities need "&": plain ASCII skips ftfy.
         if o.fix_encoding and not (text.isascii() and "&" not in text):
             import ftfy

@@ -74,17 +74,16 @@ class PiiOptions(StepOptions):
 
 
 @register_step
-class Pii(MapStep):
+class Pii(MapStep[PiiOptions]):
     """Redact e-mail addresses, IPv4/IPv6 addresses and phone numbers; count them per kind."""
 
     name = "pii"
-    Options = PiiOptions
 
     def _substitute(
         self, pattern: re.Pattern, text: str, kind: str, accept: Callable[[str], bool] | None = None
     ) -> tuple[str, int]:
         found = 0
-        placeholder = self.options.placeholders.get(kind, PLACEHOLDERS[kind])  # type: ignore[attr-defined]
+        placeholder = self.options.placeholders.get(kind, PLACEHOLDERS[kind])
 
         def replace(match: re.Match) -> str:
             nonlocal found
@@ -96,7 +95,7 @@ class Pii(MapStep):
         return pattern.sub(replace, text), found
 
     def redact_regex(self, text: str) -> tuple[str, dict[str, int]]:
-        kinds = self.options.kinds  # type: ignore[attr-defined]
+        kinds = self.options.kinds
         counts = dict.fromkeys(PLACEHOLDERS, 0)
         if "email" in kinds and "@" in text:
             text, counts["email"] = self._substitute(EMAIL, text, "email")
@@ -121,7 +120,7 @@ class Pii(MapStep):
                 "pii: engine presidio needs presidio-analyzer: pip install 'goldpan[pii]'"
             ) from None
         _tldextract_offline()
-        model = self.options.presidio_model  # type: ignore[attr-defined]
+        model = self.options.presidio_model
 
         class LocalSpacy(SpacyNlpEngine):
             """Presidio would download a model it does not find; use what is installed."""
@@ -137,18 +136,18 @@ class Pii(MapStep):
         return AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
 
     def redact_presidio(self, text: str) -> tuple[str, dict[str, int]]:
-        wanted = {e for e, k in PRESIDIO_ENTITIES.items() if k in self.options.kinds}  # type: ignore[attr-defined]
+        wanted = {e for e, k in PRESIDIO_ENTITIES.items() if k in self.options.kinds}
         results = self._presidio.analyze(text=text, entities=sorted(wanted), language="en")
         counts = dict.fromkeys(PLACEHOLDERS, 0)
         for result in sorted(results, key=lambda r: r.start, reverse=True):
             kind = PRESIDIO_ENTITIES[result.entity_type]
             counts[kind] += 1
-            placeholder = self.options.placeholders.get(kind, PLACEHOLDERS[kind])  # type: ignore[attr-defined]
+            placeholder = self.options.placeholders.get(kind, PLACEHOLDERS[kind])
             text = text[: result.start] + placeholder + text[result.end :]
         return text, counts
 
     def process(self, batch: pa.Table) -> pa.Table:
-        redact = self.redact_presidio if self.options.engine == "presidio" else self.redact_regex  # type: ignore[attr-defined]
+        redact = self.redact_presidio if self.options.engine == "presidio" else self.redact_regex
         texts: list[str] = []
         counts: dict[str, list[int]] = {kind: [] for kind in PLACEHOLDERS}
         for text in batch.column(TEXT).to_pylist():

@@ -29,14 +29,13 @@ def uniform_from_ids(ids: list[str], seed: int) -> np.ndarray:
 
 
 @register_step
-class Sample(MapStep):
+class Sample(MapStep[SampleOptions]):
     """Keep a seeded, reproducible random fraction of the records."""
 
     name = "sample"
-    Options = SampleOptions
 
     def process(self, batch: pa.Table) -> pa.Table:
-        options: SampleOptions = self.options  # type: ignore[assignment]
+        options = self.options
         seed = self.seed if options.seed is None else options.seed
         draws = uniform_from_ids(batch.column(ID).to_pylist(), seed)
         reasons = np.where(draws < options.fraction, None, self.reason("not_sampled"))

@@ -13,28 +13,27 @@ from goldpan.util.validation import format_validation_error, key_path
 
 _REGISTRY: dict[str, type[Step]] = {}
 
-# Modules whose import registers steps. Heavy libraries are imported inside the steps.
-_STEP_MODULES = (
-    "goldpan.curate.length",
-    "goldpan.curate.sample",
-    "goldpan.curate.dedup.exact",
-    "goldpan.curate.dedup.minhash",
-    "goldpan.curate.dedup.lines",
-    "goldpan.curate.dedup.semantic",
-    "goldpan.curate.decontaminate",
-    "goldpan.score.lm",
-    "goldpan.score.reverse",
-    "goldpan.score.select",
-    "goldpan.score.mix",
-    "goldpan.score.quality",
-    "goldpan.curate.normalize",
-    "goldpan.curate.langid",
-    "goldpan.curate.pii",
-    "goldpan.curate.heuristics.gopher_quality",
-    "goldpan.curate.heuristics.gopher_repetition",
-    "goldpan.curate.heuristics.c4",
-    "goldpan.curate.heuristics.fineweb",
-)
+# goldpan's own steps: importing these packages registers them (each package's __init__ imports
+# its step modules). Named as strings: the engine sits below them and never imports them itself.
+STEP_PACKAGES = ("goldpan.curate", "goldpan.score")
+# Installed plugins declare their step modules in this entry-point group of their package
+# metadata: [project.entry-points."goldpan.steps"] my_steps = "my_package.steps".
+ENTRY_POINT_GROUP = "goldpan.steps"
+
+
+def _load_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.value.split(":")[0] in STEP_PACKAGES:
+            continue
+        try:
+            entry.load()
+        except Exception as error:  # a broken plugin names itself instead of a traceback
+            raise GoldpanError(
+                f"step plugin {entry.name!r} ({entry.value}) failed to load: "
+                f"{type(error).__name__}: {error}"
+            ) from None
 
 
 def load_plugins(modules: list[str], origin: str = "recipe") -> None:
@@ -57,8 +56,10 @@ def register_step(cls: type[Step]) -> type[Step]:
 
 
 def registered_steps() -> dict[str, type[Step]]:
-    for module in _STEP_MODULES:
-        importlib.import_module(module)
+    """Every step: goldpan's own, then those of installed plugins."""
+    for package in STEP_PACKAGES:
+        importlib.import_module(package)
+    _load_entry_points()
     return dict(sorted(_REGISTRY.items()))
 
 

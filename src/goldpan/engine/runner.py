@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,16 @@ from goldpan.engine.registry import build_step, step_kind
 from goldpan.engine.rundir import RunDir, Stage, read_json
 from goldpan.engine.scores import score_distributions, score_table
 from goldpan.engine.stats import StageStats, print_summary
-from goldpan.engine.step import GlobalStep, Step
+from goldpan.engine.step import FitContext, GlobalStep, Step
 from goldpan.engine.tasks import (
     PartResult,
     StepCount,
     finished,
     fit_part_task,
+    input_rejects_path,
     process_part_task,
     read_unit_task,
+    unit_prefix,
 )
 from goldpan.engine.unique_ids import check_unique_ids
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
@@ -53,6 +56,16 @@ class PlannedStage:
     def global_step(self) -> GlobalStep | None:
         first = self.steps[0] if self.steps else None
         return first if isinstance(first, GlobalStep) else None
+
+
+@dataclass
+class Work:
+    """One task of a stage: its key (the name its marker and result carry), the arguments of
+    the task function, and its weight on the progress bar."""
+
+    key: str
+    call: tuple
+    weight: int = 1
 
 
 @dataclass
@@ -234,6 +247,45 @@ class Runner:
             return None
         return meta["parts"], [StageStats.from_json(s) for s in meta["stats"]]
 
+    def _run_stage(
+        self,
+        planned: PlannedStage,
+        task: Callable[..., PartResult],
+        work: list[Work],
+        executor: Executor,
+        progress: StageProgress,
+        unit: str,
+        phase: str,
+    ) -> tuple[list[PartResult], list[StageStats]]:
+        """The skeleton every stage shares: skip the work whose marker says it is done, run the
+        rest (results come back in completion order and are matched by their key), then the
+        stage's statistics and its completion record."""
+        stage_dir = self.run_dir.stage_dir(planned.stage)
+        results = {w.key: done for w in work if (done := finished(stage_dir, w.key)) is not None}
+        resumed = len(results)
+        weights = {w.key: w.weight for w in work}
+        bar = progress.stage(
+            planned.stage.name, sum(weights.values()), unit, sum(weights[k] for k in results)
+        )
+        started = time.perf_counter()
+        calls = [w.call for w in work if w.key not in results]
+        for result in executor.run(task, calls, phase=phase):
+            results[result.key] = result
+            progress.advance(bar, weights[result.key])
+        ordered = [results[w.key] for w in work]
+        stats = self._stats_for(
+            planned, self._collect(planned, ordered), time.perf_counter() - started, resumed
+        )
+        return ordered, stats
+
+    def _finish(
+        self, planned: PlannedStage, results: list[PartResult], stats: list[StageStats]
+    ) -> tuple[list[str], list[StageStats]]:
+        parts = [part for result in results for part in result.parts]
+        part_rows = {k: v for result in results for k, v in result.part_rows.items()}
+        self._finish_stage(planned, parts, part_rows, stats)
+        return parts, stats
+
     def _read_stage(
         self,
         planned: PlannedStage,
@@ -247,44 +299,32 @@ class Runner:
             return done
         stage_dir = self.run_dir.stage_dir(planned.stage)
         rejects_dir = self.run_dir.rejects_dir(planned.stage)
-        results: dict[int, PartResult] = {}
-        calls = []
-        for index, unit in enumerate(units):
-            previous = finished(stage_dir, f"part-{index:05d}")
-            if previous is not None:
-                results[index] = previous
-            else:
-                calls.append(
-                    (
-                        index,
-                        unit,
-                        resolved_input(self.recipe, units),
-                        planned.steps,
-                        str(stage_dir),
-                        str(rejects_dir),
-                    )
-                )
-        resumed = len(results)
-        task = progress.stage(planned.stage.name, len(units), "files", resumed)
-        started = time.perf_counter()
-        for result in executor.run(read_unit_task, calls, phase="task"):
-            results[int(result.key.split("-")[1])] = result
-            progress.advance(task, 1)
-        ordered = [results[i] for i in range(len(units))]
-        parts = [part for result in ordered for part in result.parts]
-        part_rows = {k: v for result in ordered for k, v in result.part_rows.items()}
-        if self.recipe.input.id_field is not None:
-            left_read = [RunDir.part_path(stage_dir, p) for p in parts]
-            check_unique_ids(
-                left_read + sorted(rejects_dir.glob("*.parquet")),
-                units,
-                resolved_input(self.recipe, units),
+        config = resolved_input(self.recipe, units)
+        work = [
+            Work(
+                unit_prefix(index),
+                (index, unit, config, planned.steps, str(stage_dir), str(rejects_dir)),
             )
-        stats = self._stats_for(
-            planned, self._collect(planned, ordered), time.perf_counter() - started, resumed
+            for index, unit in enumerate(units)
+        ]
+        results, stats = self._run_stage(
+            planned, read_unit_task, work, executor, progress, "files", "task"
         )
-        self._finish_stage(planned, parts, part_rows, stats)
-        return parts, stats
+        if self.recipe.input.id_field is not None:
+            files_by_unit = {
+                index: [
+                    path
+                    for part in result.parts
+                    for path in (
+                        RunDir.part_path(stage_dir, part), RunDir.part_path(rejects_dir, part)
+                    )
+                    if path.exists()
+                ]
+                + [p for p in [input_rejects_path(rejects_dir, index)] if p.exists()]
+                for index, result in enumerate(results)
+            }
+            check_unique_ids(files_by_unit, units, config)
+        return self._finish(planned, results, stats)
 
     def _global_stage(
         self,
@@ -295,39 +335,27 @@ class Runner:
         progress: StageProgress,
     ) -> tuple[list[str], list[StageStats]]:
         done = self._resumed_stage(planned)
-        prev_meta = self.run_dir.stage_meta(previous) or {}
-        rows = prev_meta.get("part_rows", {})
-        total = sum(rows.get(p, 0) for p in parts)
+        rows = (self.run_dir.stage_meta(previous) or {}).get("part_rows", {})
         if done:
+            total = sum(rows.get(p, 0) for p in parts)
             progress.stage(f"{planned.stage.name} (done)", total, done=total)
             return done
         stage_dir = self.run_dir.stage_dir(planned.stage)
         rejects_dir = self.run_dir.rejects_dir(planned.stage)
         input_dir = str(self.run_dir.stage_dir(previous))
-        started = time.perf_counter()
         state_path = self._fit(planned, parts, input_dir, executor, progress, rows)
-        results: dict[str, PartResult] = {}
-        calls = []
-        for part in parts:
-            previous_result = finished(stage_dir, part)
-            if previous_result is not None:
-                results[part] = previous_result
-            else:
-                calls.append(
-                    (planned.steps, state_path, part, input_dir, str(stage_dir), str(rejects_dir))
-                )
-        resumed = len(results)
-        task = progress.stage(planned.stage.name, total, done=sum(rows.get(p, 0) for p in results))
-        for result in executor.run(process_part_task, calls, phase="map"):
-            results[result.key] = result
-            progress.advance(task, rows.get(result.key, 0))
-        ordered = [results[p] for p in parts]
-        part_rows = {k: v for result in ordered for k, v in result.part_rows.items()}
-        stats = self._stats_for(
-            planned, self._collect(planned, ordered), time.perf_counter() - started, resumed
+        work = [
+            Work(
+                part,
+                (planned.steps, state_path, part, input_dir, str(stage_dir), str(rejects_dir)),
+                rows.get(part, 0),
+            )
+            for part in parts
+        ]
+        results, stats = self._run_stage(
+            planned, process_part_task, work, executor, progress, "records", "map"
         )
-        self._finish_stage(planned, parts, part_rows, stats)
-        return parts, stats
+        return self._finish(planned, results, stats)
 
     def _fit(
         self,
@@ -344,17 +372,17 @@ class Runner:
         state_path = self.run_dir.stage_dir(planned.stage) / "_state.pkl"
         if state_path.exists():
             return str(state_path)
-        step.workdir = self.run_dir.stage_dir(planned.stage) / "_work"
-        step.workdir.mkdir(parents=True, exist_ok=True)
-        task = progress.stage(f"fit {step.name}", sum(rows.get(p, 0) for p in parts))
+        context = FitContext(self.run_dir.stage_dir(planned.stage) / "_work")
+        context.workdir.mkdir(parents=True, exist_ok=True)
+        bar = progress.stage(f"fit {step.name}", sum(rows.get(p, 0) for p in parts))
         summaries: list[Any] = [None] * len(parts)
-        calls = [(step, part, index, input_dir) for index, part in enumerate(parts)]
+        calls = [(step, part, index, input_dir, context) for index, part in enumerate(parts)]
         if not step.fit_reads_data:
             calls, summaries = [], []
         for index, summary in executor.run(fit_part_task, calls, phase="task"):
             summaries[index] = summary
-            progress.advance(task, rows.get(parts[index], 0))
-        state = step.merge(summaries)
+            progress.advance(bar, rows.get(parts[index], 0))
+        state = step.merge(summaries, context)
         atomic_write_bytes(state_path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
         return str(state_path)
 

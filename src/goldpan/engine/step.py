@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,14 +27,28 @@ class StepOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Step(ABC):
-    """Common face of every step. Subclasses set ``name`` and ``Options``."""
+OptionsT = TypeVar("OptionsT", bound=StepOptions)
+
+
+class Step(ABC, Generic[OptionsT]):
+    """Common face of every step. A subclass sets ``name`` and names its options class as the
+    type argument (``class LengthFilter(MapStep[LengthOptions])``): ``self.options`` is then
+    of that type, and ``Options`` (what recipes are validated against) is taken from it."""
 
     name: ClassVar[str]
     Options: ClassVar[type[StepOptions]] = StepOptions
 
-    def __init__(self, options: StepOptions | None = None, seed: int = 0) -> None:
-        self.options = options if options is not None else self.Options()
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is None:
+                continue
+            for argument in get_args(base):
+                if isinstance(argument, type) and issubclass(argument, StepOptions):
+                    cls.Options = argument
+
+    def __init__(self, options: OptionsT | None = None, seed: int = 0) -> None:
+        self.options: OptionsT = options if options is not None else self.Options()  # type: ignore[assignment]
         self.seed = seed
 
     def reason(self, rule: str) -> str:
@@ -44,7 +59,7 @@ class Step(ABC):
         return {"name": self.name, "seed": self.seed, **self.options.model_dump(mode="json")}
 
 
-class MapStep(Step):
+class MapStep(Step[OptionsT]):
     """Decides about each record on its own; pure and picklable."""
 
     @abstractmethod
@@ -52,27 +67,42 @@ class MapStep(Step):
         """Return the batch, changed or with new columns, and ``reject_reason`` for drops."""
 
 
-class GlobalStep(Step):
+@dataclass(frozen=True)
+class FitContext:
+    """What a global step's fit phase may use of the run directory: a folder of its own for
+    what is too big to travel as a summary (signatures, embeddings, a trained classifier). The
+    engine owns the run directory's layout; steps name their files through this."""
+
+    workdir: Path
+
+    def part_file(self, part_index: int, suffix: str) -> Path:
+        """The file of one part's fit output, ``suffix`` included (``.npy``, ``.parquet``)."""
+        return self.workdir / f"part-{part_index:05d}{suffix}"
+
+    def file(self, name: str) -> Path:
+        return self.workdir / name
+
+
+class GlobalStep(Step[OptionsT]):
     """Needs the whole dataset before it decides (dedup, budgets, trained scorers).
 
     ``fit_part`` summarises one part (in parallel, on any executor), ``merge`` joins the
     summaries in part order into a small state, and ``apply`` is a map phase using that state.
-    ``workdir`` is a folder of the stage in the run directory, set by the engine before the fit
-    phase, for what is too big to travel as a summary (signatures, embeddings): fit phases
-    write there per part and ``merge`` reads it back piece by piece.
+    Both fit methods receive the ``FitContext`` of the stage, whose folder holds what is too big
+    to travel as a summary: fit phases write there per part and ``merge`` reads it back piece
+    by piece.
     """
 
-    workdir: Path | None = None
     # False for steps whose fit needs no corpus data (a classifier trained on example files):
     # the engine then calls merge([]) without reading any part.
     fit_reads_data: ClassVar[bool] = True
 
     @abstractmethod
-    def fit_part(self, batch: pa.Table, part_index: int) -> Any:
+    def fit_part(self, batch: pa.Table, part_index: int, context: FitContext) -> Any:
         """A small, picklable summary of one part."""
 
     @abstractmethod
-    def merge(self, summaries: Sequence[Any]) -> Any:
+    def merge(self, summaries: Sequence[Any], context: FitContext) -> Any:
         """Join the summaries (given in part order) into the state ``apply`` needs."""
 
     @abstractmethod

@@ -29,7 +29,7 @@ from goldpan.data.readers import read_input
 from goldpan.data.records import count_values
 from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, kept_columns
 from goldpan.engine.rundir import RunDir, read_json
-from goldpan.engine.step import GlobalStep, MapStep, Step
+from goldpan.engine.step import FitContext, GlobalStep, MapStep, Step
 from goldpan.util.atomic import atomic_write_json, atomic_write_parquet
 
 
@@ -165,6 +165,16 @@ class _PartWriter:
         self.part_rows[name] = kept.num_rows
 
 
+def unit_prefix(unit_index: int) -> str:
+    """The name of an input unit's read task and the prefix of the parts it writes."""
+    return f"part-{unit_index:05d}"
+
+
+def input_rejects_path(rejects_dir: Path, unit_index: int) -> Path:
+    """Where a read task puts the rows of its unit that could not become records."""
+    return rejects_dir / f"input-{unit_index:05d}.parquet"
+
+
 def read_unit_task(
     unit_index: int,
     unit: InputFile,
@@ -177,7 +187,7 @@ def read_unit_task(
 
     Input rejects (malformed lines, missing text, ...) go to ``input-UUUUU.parquet``."""
     started = time.perf_counter()
-    prefix = f"part-{unit_index:05d}"
+    prefix = unit_prefix(unit_index)
     writer = _PartWriter(Path(stage_dir), Path(rejects_dir), prefix, config.part_records, steps)
     read = StepCount()
     input_rejects: list[pa.Table] = []
@@ -190,7 +200,7 @@ def read_unit_task(
             input_rejects.append(shaped.rejects)
         writer.add(shaped.records)
     writer.flush()
-    _write_rejects(input_rejects, Path(rejects_dir) / f"input-{unit_index:05d}.parquet")
+    _write_rejects(input_rejects, input_rejects_path(Path(rejects_dir), unit_index))
     read.seconds = time.perf_counter() - started - sum(c.seconds for c in writer.counts)
     result = PartResult(prefix, writer.parts, [read, *writer.counts], writer.part_rows)
     atomic_write_json(RunDir.marker_path(Path(stage_dir), prefix), result.to_json())
@@ -223,9 +233,11 @@ def process_part_task(
     return outcome
 
 
-def fit_part_task(step: GlobalStep, part: str, part_index: int, input_dir: str) -> tuple[int, Any]:
+def fit_part_task(
+    step: GlobalStep, part: str, part_index: int, input_dir: str, context: FitContext
+) -> tuple[int, Any]:
     table = pq.read_table(RunDir.part_path(Path(input_dir), part))
-    return part_index, step.fit_part(table, part_index)
+    return part_index, step.fit_part(table, part_index, context)
 
 
 def finished(folder: Path, name: str) -> PartResult | None:

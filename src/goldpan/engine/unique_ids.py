@@ -9,8 +9,7 @@ copy is (file:line): a slow path, taken only on the way to the error.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,8 +23,6 @@ from goldpan.data.schema import ID, REJECT_FILE, REJECT_LINE
 from goldpan.errors import GoldpanError
 
 EXAMPLES = 3
-# Files of the read stage are named after the input unit they came from.
-_UNIT_OF_FILE = re.compile(r"^(?:part|input)-(\d{5})")
 
 
 def repeated_ids(files: Sequence[Path]) -> list[str]:
@@ -40,14 +37,13 @@ def repeated_ids(files: Sequence[Path]) -> list[str]:
     return sorted(repeated.to_pylist())
 
 
-def _units_holding(files: Sequence[Path], wanted: pa.Array) -> set[int]:
-    units = set()
-    for path in files:
-        match = _UNIT_OF_FILE.match(path.name)
-        column = pq.read_table(path, columns=[ID]).column(ID)
-        if match and pc.any(pc.is_in(column, value_set=wanted)).as_py():
-            units.add(int(match.group(1)))
-    return units
+def _units_holding(files_by_unit: Mapping[int, Sequence[Path]], wanted: pa.Array) -> set[int]:
+    return {
+        unit
+        for unit, files in files_by_unit.items()
+        for path in files
+        if pc.any(pc.is_in(pq.read_table(path, columns=[ID]).column(ID), value_set=wanted)).as_py()
+    }
 
 
 def locate_ids(
@@ -85,14 +81,16 @@ def locate_ids(
 
 
 def check_unique_ids(
-    files: Sequence[Path], units: Sequence[InputFile], config: InputConfig
+    files_by_unit: Mapping[int, Sequence[Path]], units: Sequence[InputFile], config: InputConfig
 ) -> None:
-    """Raise a one-line error naming the repeated ids and where their copies are."""
-    repeated = repeated_ids(files)
+    """Raise a one-line error naming the repeated ids and where their copies are.
+    ``files_by_unit``: for each input unit, the read stage's files (kept and rejected) it
+    produced."""
+    repeated = repeated_ids([path for files in files_by_unit.values() for path in files])
     if not repeated:
         return
     examples = pa.array(repeated[:EXAMPLES], pa.string())
-    places = locate_ids(units, _units_holding(files, examples), config, examples)
+    places = locate_ids(units, _units_holding(files_by_unit, examples), config, examples)
     described = "; ".join(
         f"{record_id!r} at {' and '.join(places.get(record_id, ['(not found again)']))}"
         for record_id in examples.to_pylist()

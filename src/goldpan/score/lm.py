@@ -171,16 +171,15 @@ def score_windows(
 
 
 @register_step
-class LmScore(MapStep):
+class LmScore(MapStep[LmScoreOptions]):
     """Mean token loss of each text under a causal LM, forwards or token-reversed."""
 
     name = "lm_score"
-    Options = LmScoreOptions
 
     def score(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         from goldpan.models.load import load_cached
 
-        o: LmScoreOptions = self.options  # type: ignore[assignment]
+        o = self.options
         loaded = load_cached(o.model, o.dtype)
         tokenizer = loaded.tokenizer
         start = start_id(tokenizer, o.start_token, o.direction)
@@ -197,7 +196,7 @@ class LmScore(MapStep):
         return score_windows(loaded.model, batches(items, budget), pad, loaded.device, len(texts))
 
     def process(self, batch: pa.Table) -> pa.Table:
-        o: LmScoreOptions = self.options  # type: ignore[assignment]
+        o = self.options
         nll, counts = self.score(batch.column(TEXT).to_pylist())
         prefix = "fwd" if o.direction == "forward" else "rev"
         with np.errstate(invalid="ignore", divide="ignore"):

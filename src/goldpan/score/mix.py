@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 from goldpan.curate.sample import uniform_from_ids
 from goldpan.data.schema import ID
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
 from goldpan.score.select import _token_counts
 
 
@@ -44,26 +44,29 @@ class MixOptions(StepOptions):
 
 
 @register_step
-class Mix(GlobalStep):
+class Mix(GlobalStep[MixOptions]):
     """Reach target shares per source (or any column) within a token budget; seeded."""
 
     name = "mix"
-    Options = MixOptions
 
     def _groups(self, batch: pa.Table) -> list[str | None]:
-        column = self.options.column  # type: ignore[attr-defined]
+        column = self.options.column
         if column not in batch.column_names:
             return [None] * batch.num_rows
         return [None if v is None else str(v) for v in batch.column(column).to_pylist()]
 
-    def fit_part(self, batch: pa.Table, part_index: int) -> tuple[list, np.ndarray, np.ndarray]:
+    def fit_part(
+        self, batch: pa.Table, part_index: int, context: FitContext
+    ) -> tuple[list, np.ndarray, np.ndarray]:
         draws = uniform_from_ids(batch.column(ID).to_pylist(), self.seed)
-        tokens = _token_counts(batch, self.options.tokens_column)  # type: ignore[attr-defined]
+        tokens = _token_counts(batch, self.options.tokens_column)
         return self._groups(batch), draws, tokens
 
-    def merge(self, summaries: Sequence[tuple[list, np.ndarray, np.ndarray]]) -> dict:
+    def merge(
+        self, summaries: Sequence[tuple[list, np.ndarray, np.ndarray]], context: FitContext
+    ) -> dict:
         """Per group: (draw cut-off, base repeats, draw cut-off for one repeat more)."""
-        o: MixOptions = self.options  # type: ignore[assignment]
+        o = self.options
         groups = [g for s in summaries for g in s[0]]
         draws = np.concatenate([s[1] for s in summaries]) if summaries else np.empty(0)
         tokens = np.concatenate([s[2] for s in summaries]) if summaries else np.empty(0)

@@ -24,7 +24,7 @@ from goldpan.curate.langid import load_fasttext
 from goldpan.data.json_lines import read_json_lines
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
 from goldpan.errors import GoldpanError
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
@@ -101,20 +101,18 @@ def train_classifier(
 
 
 @register_step
-class QualityClassifier(GlobalStep):
+class QualityClassifier(GlobalStep[QualityOptions]):
     """Train a fastText quality classifier on example sets, then score (and filter) records."""
 
     name = "quality_classifier"
-    Options = QualityOptions
     fit_reads_data = False
 
-    def fit_part(self, batch: pa.Table, part_index: int) -> None:
+    def fit_part(self, batch: pa.Table, part_index: int, context: FitContext) -> None:
         return None
 
-    def merge(self, summaries: Sequence[None]) -> str:
-        o: QualityOptions = self.options  # type: ignore[assignment]
-        assert self.workdir is not None
-        path = self.workdir / "quality.ftz"
+    def merge(self, summaries: Sequence[None], context: FitContext) -> str:
+        o = self.options
+        path = context.file("quality.ftz")
         train_classifier(read_examples(o.positive), read_examples(o.negative), path, o)
         return str(path)
 
@@ -129,7 +127,7 @@ class QualityClassifier(GlobalStep):
         return result
 
     def apply(self, batch: pa.Table, state: str) -> pa.Table:
-        o: QualityOptions = self.options  # type: ignore[assignment]
+        o = self.options
         scores = self.scores(batch.column(TEXT).to_pylist(), state)
         batch = batch.append_column("quality_score", pa.array(scores.round(5), pa.float64()))
         if o.min_score is None:

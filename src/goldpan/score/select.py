@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from goldpan.curate.sample import uniform_from_ids
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
 
 
 class SelectOptions(StepOptions):
@@ -51,15 +51,14 @@ def _token_counts(batch: pa.Table, column: str) -> np.ndarray:
 
 
 @register_step
-class Select(GlobalStep):
+class Select(GlobalStep[SelectOptions]):
     """Keep the top, bottom or a random sample of records by a score, to a token budget."""
 
     name = "select"
-    Options = SelectOptions
 
     def _keys(self, batch: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """Sort keys (ascending = keep first) and a validity mask."""
-        o: SelectOptions = self.options  # type: ignore[assignment]
+        o = self.options
         ids = batch.column(ID).to_pylist()
         tiebreak = uniform_from_ids(ids, self.seed)
         if o.mode == "random":
@@ -73,7 +72,7 @@ class Select(GlobalStep):
         return np.where(valid, primary, np.inf), valid
 
     def fit_part(
-        self, batch: pa.Table, part_index: int
+        self, batch: pa.Table, part_index: int, context: FitContext
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         keys, valid = self._keys(batch)
         ids = batch.column(ID).to_pylist()
@@ -84,10 +83,10 @@ class Select(GlobalStep):
         )  # type: ignore[attr-defined]
 
     def merge(
-        self, summaries: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
+        self, summaries: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], context: FitContext
     ) -> tuple[float, float] | None:
         """The (key, tiebreak) of the last record kept; None when nothing is kept."""
-        o: SelectOptions = self.options  # type: ignore[assignment]
+        o = self.options
         keys = np.concatenate([s[0] for s in summaries]) if summaries else np.empty(0)
         ties = np.concatenate([s[1] for s in summaries]) if summaries else np.empty(0)
         tokens = np.concatenate([s[2] for s in summaries]) if summaries else np.empty(0)

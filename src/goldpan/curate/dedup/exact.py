@@ -19,7 +19,7 @@ from pydantic import Field
 
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
 
 _SPACES = re.compile(r"\s+")
 
@@ -43,21 +43,22 @@ def text_hashes(texts: list[str], normalize: bool) -> np.ndarray:
 
 
 @register_step
-class ExactDedup(GlobalStep):
+class ExactDedup(GlobalStep[ExactDedupOptions]):
     """Remove exact duplicates (after optional normalisation), keeping one copy of each."""
 
     name = "exact_dedup"
-    Options = ExactDedupOptions
 
     def _rank(self, length: int, part_index: int, row: int) -> tuple[int, int, int]:
         """Smaller ranks win: input order, or longest first (then input order)."""
-        longest_first = -length if self.options.keep == "longest" else 0  # type: ignore[attr-defined]
+        longest_first = -length if self.options.keep == "longest" else 0
         return (longest_first, part_index, row)
 
-    def fit_part(self, batch: pa.Table, part_index: int) -> dict[int, tuple[tuple, str]]:
+    def fit_part(
+        self, batch: pa.Table, part_index: int, context: FitContext
+    ) -> dict[int, tuple[tuple, str]]:
         texts = batch.column(TEXT).to_pylist()
         ids = batch.column(ID).to_pylist()
-        hashes = text_hashes(texts, self.options.normalize)  # type: ignore[attr-defined]
+        hashes = text_hashes(texts, self.options.normalize)
         best: dict[int, tuple[tuple, str]] = {}
         for row, (value, record_id, text) in enumerate(
             zip(hashes.tolist(), ids, texts, strict=True)
@@ -68,7 +69,9 @@ class ExactDedup(GlobalStep):
                 best[value] = candidate
         return best
 
-    def merge(self, summaries: Sequence[dict[int, tuple[tuple, str]]]) -> dict[int, str]:
+    def merge(
+        self, summaries: Sequence[dict[int, tuple[tuple, str]]], context: FitContext
+    ) -> dict[int, str]:
         best: dict[int, tuple[tuple, str]] = {}
         for summary in summaries:
             for value, candidate in summary.items():
@@ -80,7 +83,7 @@ class ExactDedup(GlobalStep):
     def apply(self, batch: pa.Table, state: dict[int, str]) -> pa.Table:
         texts = batch.column(TEXT).to_pylist()
         ids = batch.column(ID).to_pylist()
-        hashes = text_hashes(texts, self.options.normalize)  # type: ignore[attr-defined]
+        hashes = text_hashes(texts, self.options.normalize)
         duplicate_of: list[Any] = []
         reasons: list[str | None] = []
         for value, record_id in zip(hashes.tolist(), ids, strict=True):

@@ -19,7 +19,7 @@ from pydantic import Field
 from goldpan.curate.hashing import word_hash
 from goldpan.data.schema import ID, TEXT, TEXT_TYPE
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
 
 _DIGITS = regex.compile(r"\d")
 _PUNCTUATION = regex.compile(r"[\p{P}\p{S}]+")
@@ -51,14 +51,15 @@ def line_hashes(text: str, min_chars: int) -> list[int]:
 
 
 @register_step
-class LineDedup(GlobalStep):
+class LineDedup(GlobalStep[LineDedupOptions]):
     """Cut lines repeated across the corpus (boilerplate), keeping their first occurrence."""
 
     name = "line_dedup"
-    Options = LineDedupOptions
 
-    def fit_part(self, batch: pa.Table, part_index: int) -> tuple[np.ndarray, np.ndarray, list]:
-        min_chars = self.options.min_chars  # type: ignore[attr-defined]
+    def fit_part(
+        self, batch: pa.Table, part_index: int, context: FitContext
+    ) -> tuple[np.ndarray, np.ndarray, list]:
+        min_chars = self.options.min_chars
         hashes: list[int] = []
         owners: list[int] = []
         for row, text in enumerate(batch.column(TEXT).to_pylist()):
@@ -72,7 +73,9 @@ class LineDedup(GlobalStep):
             batch.column(ID).to_pylist(),
         )
 
-    def merge(self, summaries: Sequence[tuple[np.ndarray, np.ndarray, list]]) -> dict:
+    def merge(
+        self, summaries: Sequence[tuple[np.ndarray, np.ndarray, list]], context: FitContext
+    ) -> dict:
         """Frequent hashes with the (record id, line number) of their first occurrence."""
         if not summaries:
             return {}
@@ -84,7 +87,7 @@ class LineDedup(GlobalStep):
         )
         owners = np.concatenate([s[1] for s in summaries])
         unique, first, counts = np.unique(values, return_index=True, return_counts=True)
-        frequent = counts > self.options.max_count  # type: ignore[attr-defined]
+        frequent = counts > self.options.max_count
         state = {}
         for value, index in zip(unique[frequent].tolist(), first[frequent].tolist(), strict=True):
             ids = summaries[parts[index]][2]
@@ -93,7 +96,7 @@ class LineDedup(GlobalStep):
         return state
 
     def apply(self, batch: pa.Table, state: dict) -> pa.Table:
-        min_chars = self.options.min_chars  # type: ignore[attr-defined]
+        min_chars = self.options.min_chars
         texts, removed, reasons = [], [], []
         for record_id, text in zip(
             batch.column(ID).to_pylist(), batch.column(TEXT).to_pylist(), strict=True

@@ -30,7 +30,7 @@ from pydantic import Field, model_validator
 from goldpan.curate.hashing import MULTIPLIER, ngram_hashes, row_hashes
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
 
 # Words are maximal runs of characters that are neither ASCII whitespace, ASCII punctuation,
 # nor one of the common typographic marks below; the same rule runs on UTF-8 bytes in numpy
@@ -279,20 +279,24 @@ def jaccard(left: np.ndarray, right: np.ndarray) -> float:
 
 
 @register_step
-class MinHashDedup(GlobalStep):
+class MinHashDedup(GlobalStep[MinHashOptions]):
     """Remove near-duplicates: MinHash signatures, LSH bands, clusters; one record kept each."""
 
     name = "minhash_dedup"
-    Options = MinHashOptions
 
     # ------------------------------------------------------------ fit: one part
-    def _paths(self, part_index: int) -> dict[str, Path]:
-        assert self.workdir is not None, "the engine sets workdir before the fit phase"
-        stem = self.workdir / f"part-{part_index:05d}"
-        return {kind: stem.with_suffix(f".{kind}.npy") for kind in ("sig", "shingles", "offsets")}
+    @staticmethod
+    def _paths(context: FitContext, part_index: int) -> dict[str, Path]:
+        return {
+            **{
+                kind: context.part_file(part_index, f".{kind}.npy")
+                for kind in ("sig", "shingles", "offsets")
+            },
+            "meta": context.part_file(part_index, ".meta.parquet"),
+        }
 
-    def fit_part(self, batch: pa.Table, part_index: int) -> int:
-        o: MinHashOptions = self.options  # type: ignore[assignment]
+    def fit_part(self, batch: pa.Table, part_index: int, context: FitContext) -> int:
+        o = self.options
         a = hash_parameters(o.bands * o.rows, self.seed if o.seed is None else o.seed)
         texts = batch.column(TEXT)
         signature_blocks, value_blocks, offset_blocks = [], [], [np.zeros(1, dtype=np.int64)]
@@ -302,7 +306,7 @@ class MinHashDedup(GlobalStep):
             if o.check_jaccard is not None:
                 value_blocks.append(values)
                 offset_blocks.append(offsets[1:] + offset_blocks[-1][-1])
-        paths = self._paths(part_index)
+        paths = self._paths(context, part_index)
         np.save(
             paths["sig"], np.concatenate(signature_blocks or [np.zeros((0, len(a)), np.uint32)])
         )
@@ -312,15 +316,15 @@ class MinHashDedup(GlobalStep):
         lengths = pc.utf8_length(batch.column(TEXT))
         pq.write_table(
             pa.table({ID: batch.column(ID), "length": lengths}),
-            paths["sig"].with_suffix("").with_suffix(".meta.parquet"),
+            paths["meta"],
         )
         return batch.num_rows
 
     # ------------------------------------------------------------ merge: all parts
-    def _candidate_pairs(self, counts: Sequence[int]) -> np.ndarray:
+    def _candidate_pairs(self, counts: Sequence[int], context: FitContext) -> np.ndarray:
         """Pairs of global row numbers that share a band, deduplicated (band by band, so only
         one band of every signature is in memory at a time)."""
-        o: MinHashOptions = self.options  # type: ignore[assignment]
+        o = self.options
         starts = np.concatenate([[0], np.cumsum(counts)])
         pairs = []
         for band in range(o.bands):
@@ -329,7 +333,7 @@ class MinHashDedup(GlobalStep):
             for part_index, count in enumerate(counts):
                 if not count:
                     continue
-                sig = np.load(self._paths(part_index)["sig"], mmap_mode="r")[:, columns]
+                sig = np.load(self._paths(context, part_index)["sig"], mmap_mode="r")[:, columns]
                 usable = ~(sig == _EMPTY_SIGNATURE).all(axis=1)
                 keys.append(row_hashes(np.asarray(sig[usable])))
                 rows.append(np.flatnonzero(usable) + starts[part_index])
@@ -351,14 +355,14 @@ class MinHashDedup(GlobalStep):
             return np.empty((0, 2), dtype=np.int64)
         return np.unique(np.concatenate(pairs), axis=0)
 
-    def _shingles_of(self, counts: Sequence[int]):  # type: ignore[no-untyped-def]
+    def _shingles_of(self, counts: Sequence[int], context: FitContext):  # type: ignore[no-untyped-def]
         starts = np.concatenate([[0], np.cumsum(counts)])
         cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
         def lookup(row: int) -> np.ndarray:
             part = int(np.searchsorted(starts, row, side="right") - 1)
             if part not in cache:
-                paths = self._paths(part)
+                paths = self._paths(context, part)
                 cache[part] = (np.load(paths["shingles"], mmap_mode="r"), np.load(paths["offsets"]))
             values, offsets = cache[part]
             local = row - starts[part]
@@ -366,12 +370,14 @@ class MinHashDedup(GlobalStep):
 
         return lookup
 
-    def merge(self, summaries: Sequence[int]) -> dict[str, tuple[str, bool]]:
-        o: MinHashOptions = self.options  # type: ignore[assignment]
+    def merge(
+        self, summaries: Sequence[int], context: FitContext
+    ) -> dict[str, tuple[str, bool]]:
+        o = self.options
         counts = list(summaries)
-        pairs = self._candidate_pairs(counts)
+        pairs = self._candidate_pairs(counts, context)
         union = _UnionFind(int(sum(counts)))
-        lookup = self._shingles_of(counts) if o.check_jaccard is not None else None
+        lookup = self._shingles_of(counts, context) if o.check_jaccard is not None else None
         for left, right in pairs.tolist():
             if lookup is not None and jaccard(lookup(left), lookup(right)) < o.check_jaccard:
                 continue
@@ -384,7 +390,7 @@ class MinHashDedup(GlobalStep):
             return {}
         meta = pa.concat_tables(
             [
-                pq.read_table(self._paths(i)["sig"].with_suffix("").with_suffix(".meta.parquet"))
+                pq.read_table(self._paths(context, i)["meta"])
                 for i, count in enumerate(counts)
                 if count
             ]
@@ -399,7 +405,7 @@ class MinHashDedup(GlobalStep):
         return state
 
     def _rank(self, row: int, record_id: str, length: int) -> tuple[Any, ...]:
-        keep = self.options.keep  # type: ignore[attr-defined]
+        keep = self.options.keep
         if keep == "lowest_id":
             return (record_id,)
         if keep == "longest":

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
 
 
 class SemanticDedupOptions(StepOptions):
@@ -74,36 +74,31 @@ def spherical_kmeans(
 
 
 @register_step
-class SemanticDedup(GlobalStep):
+class SemanticDedup(GlobalStep[SemanticDedupOptions]):
     """Remove semantic near-duplicates (SemDeDup): embeddings, k-means, cosine within clusters."""
 
     name = "semantic_dedup"
-    Options = SemanticDedupOptions
 
-    def _path(self, part_index: int, kind: str) -> str:
-        assert self.workdir is not None
-        return str(self.workdir / f"part-{part_index:05d}.{kind}")
-
-    def fit_part(self, batch: pa.Table, part_index: int) -> int:
+    def fit_part(self, batch: pa.Table, part_index: int, context: FitContext) -> int:
         from goldpan.models.embeddings import load_embedder
 
-        o: SemanticDedupOptions = self.options  # type: ignore[assignment]
+        o = self.options
         embedder = load_embedder(o.model, o.max_length, o.batch_size)
         vectors = embedder.embed(batch.column(TEXT).to_pylist())
-        np.save(self._path(part_index, "npy"), vectors)
-        pq.write_table(pa.table({ID: batch.column(ID)}), self._path(part_index, "parquet"))
+        np.save(context.part_file(part_index, ".npy"), vectors)
+        pq.write_table(pa.table({ID: batch.column(ID)}), context.part_file(part_index, ".parquet"))
         return batch.num_rows
 
-    def merge(self, summaries: Sequence[int]) -> dict[str, str]:
-        o: SemanticDedupOptions = self.options  # type: ignore[assignment]
+    def merge(self, summaries: Sequence[int], context: FitContext) -> dict[str, str]:
+        o = self.options
         present = [i for i, count in enumerate(summaries) if count]
         if not present:
             return {}
-        vectors = np.concatenate([np.load(self._path(i, "npy")) for i in present])
+        vectors = np.concatenate([np.load(context.part_file(i, ".npy")) for i in present])
         ids = [
             v
             for i in present
-            for v in pq.read_table(self._path(i, "parquet")).column(ID).to_pylist()
+            for v in pq.read_table(context.part_file(i, ".parquet")).column(ID).to_pylist()
         ]
         k = o.n_clusters or max(1, round((len(ids) / 2) ** 0.5))
         seed = self.seed if o.seed is None else o.seed

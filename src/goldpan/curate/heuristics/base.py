@@ -7,10 +7,10 @@ from abc import abstractmethod
 import pyarrow as pa
 
 from goldpan.data.schema import TEXT
-from goldpan.engine.step import MapStep, with_reject_reasons
+from goldpan.engine.step import MapStep, OptionsT, with_reject_reasons
 
 
-class DocumentFilter(MapStep):
+class DocumentFilter(MapStep[OptionsT]):
     """Map step whose subclasses answer, per text, the broken rule (or None to keep it)."""
 
     @abstractmethod

@@ -52,15 +52,14 @@ class C4QualityOptions(StepOptions):
 
 
 @register_step
-class C4Quality(MapStep):
+class C4Quality(MapStep[C4QualityOptions]):
     """C4's line and document rules; kept lines replace the text."""
 
     name = "c4_quality"
-    Options = C4QualityOptions
 
     def clean(self, text: str) -> tuple[str | None, str | None, int]:
         """(kept text, broken document rule, lines removed)."""
-        o: C4QualityOptions = self.options  # type: ignore[assignment]
+        o = self.options
         kept: list[str] = []
         sentences = removed = 0
         for raw in text.splitlines():
@@ -128,11 +127,10 @@ def badwords(language: str) -> list[str]:
 
 
 @register_step
-class C4BadWords(MapStep):
+class C4BadWords(MapStep[C4BadWordsOptions]):
     """Drop documents holding a word from the C4 bad-words list (LDNOOBW, shipped)."""
 
     name = "c4_badwords"
-    Options = C4BadWordsOptions
 
     @cached_property
     def _patterns(self) -> dict[str, re.Pattern | None]:
@@ -149,7 +147,7 @@ class C4BadWords(MapStep):
         return self._patterns[language]
 
     def process(self, batch: pa.Table) -> pa.Table:
-        o: C4BadWordsOptions = self.options  # type: ignore[assignment]
+        o = self.options
         texts = batch.column(TEXT).to_pylist()
         if o.language_column and o.language_column in batch.column_names:
             languages = [lang or o.language for lang in batch.column(o.language_column).to_pylist()]

@@ -31,14 +31,13 @@ class FineWebQualityOptions(StepOptions):
 
 
 @register_step
-class FineWebQuality(DocumentFilter):
+class FineWebQuality(DocumentFilter[FineWebQualityOptions]):
     """FineWeb's rules: terminal punctuation, short lines, repeated lines, list documents."""
 
     name = "fineweb_quality"
-    Options = FineWebQualityOptions
 
     def broken_rule(self, text: str) -> str | None:
-        o: FineWebQualityOptions = self.options  # type: ignore[assignment]
+        o = self.options
         lines = [line for line in text.split("\n") if line.strip()]
         if not lines:
             return "empty"

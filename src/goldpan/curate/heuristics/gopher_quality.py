@@ -49,14 +49,13 @@ class GopherQualityOptions(StepOptions):
 
 
 @register_step
-class GopherQuality(DocumentFilter):
+class GopherQuality(DocumentFilter[GopherQualityOptions]):
     """Gopher's quality rules: word counts and lengths, symbols, bullets, ellipses, stop words."""
 
     name = "gopher_quality"
-    Options = GopherQualityOptions
 
     def broken_rule(self, text: str) -> str | None:
-        o: GopherQualityOptions = self.options  # type: ignore[assignment]
+        o = self.options
         words = split_words(text)
         if not words:
             return "min_words"

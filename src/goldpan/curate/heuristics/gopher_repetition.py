@@ -99,14 +99,13 @@ def duplicated_ngram_chars(ids: np.ndarray, prefix: np.ndarray, n: int) -> int:
 
 
 @register_step
-class GopherRepetition(DocumentFilter):
+class GopherRepetition(DocumentFilter[GopherRepetitionOptions]):
     """Gopher's repetition rules: repeated lines, paragraphs and n-grams."""
 
     name = "gopher_repetition"
-    Options = GopherRepetitionOptions
 
     def broken_rule(self, text: str) -> str | None:
-        o: GopherRepetitionOptions = self.options  # type: ignore[assignment]
+        o = self.options
         if not text:
             return "empty"
         size = len(text)
