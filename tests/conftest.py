@@ -136,6 +136,7 @@ def run_steps_on(
     workers: int = 2,
     seed: int = 0,
     executor: str = "local",
+    **input_fields: Any,
 ) -> Any:
     """Run a recipe of the given steps over one JSONL file with ids, and check its ledger."""
     from goldpan.engine.ledger import verify_run
@@ -146,6 +147,7 @@ def run_steps_on(
     data = recipe_dict([str(path)], out, steps=steps, workers=workers, seed=seed, executor=executor)
     if part_records is not None:
         data["input"]["part_records"] = part_records
+    data["input"].update(input_fields)
     result = run_recipe(parse_recipe(data), quiet=True)
     assert verify_run(out)[0] == []
     write_report(out)  # as `goldpan run` does after every run
@@ -184,5 +186,5 @@ def curated_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"name": "gopher_quality"},
         {"name": "exact_dedup"},
     ]
-    run_steps_on(path, folder / "run", steps)
+    run_steps_on(path, folder / "run", steps, score_fields=["s_score"])
     return folder / "run"

@@ -22,9 +22,9 @@ import regex
 from pydantic import BaseModel, ConfigDict, Field
 
 from goldpan.curate.hashing import ngram_hashes, word_hashes
-from goldpan.data.schema import TEXT, TEXT_TYPE
+from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons, with_texts
 from goldpan.errors import GoldpanError
 
 _WORD = regex.compile(r"[\p{L}\p{N}]+")
@@ -145,8 +145,6 @@ class Decontaminate(MapStep[DecontaminateOptions]):
                 if len(cut) >= o.min_chars_after_cut
                 else self.reason(f"{benchmark}:cut_too_short")
             )
-        batch = batch.set_column(
-            batch.schema.get_field_index(TEXT), TEXT, pa.array(texts, TEXT_TYPE)
-        )
-        batch = batch.append_column("contaminated_by", pa.array(contaminated, pa.string()))
+        batch = with_texts(batch, texts)
+        batch = with_column(batch, "contaminated_by", pa.array(contaminated, pa.string()))
         return with_reject_reasons(batch, reasons)

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
 
 LABEL_PREFIX = "__label__"
@@ -66,6 +66,9 @@ class LangId(MapStep[LangIdOptions]):
 
     name = "langid"
 
+    def score_columns(self) -> tuple[str, ...]:
+        return ("lang_score",)
+
     def predict(self, texts: list[str]) -> tuple[list[str | None], np.ndarray]:
         o = self.options
         model = load_fasttext(o.model_path or str(packaged_model_path()))
@@ -95,6 +98,6 @@ class LangId(MapStep[LangIdOptions]):
                 reasons.append(self.reason("low_score"))
             else:
                 reasons.append(None)
-        batch = batch.append_column("lang", pa.array(languages, pa.string()))
-        batch = batch.append_column("lang_score", pa.array(scores.round(4), pa.float32()))
+        batch = with_column(batch, "lang", pa.array(languages, pa.string()))
+        batch = with_column(batch, "lang_score", pa.array(scores.round(4), pa.float32()))
         return with_reject_reasons(batch, reasons)

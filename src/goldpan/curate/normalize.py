@@ -17,9 +17,9 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field
 
-from goldpan.data.schema import TEXT, TEXT_TYPE
+from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons, with_texts
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
 _ODD_SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
@@ -82,7 +82,5 @@ class Normalize(MapStep[NormalizeOptions]):
     def process(self, batch: pa.Table) -> pa.Table:
         texts = [self.normalize(t) for t in batch.column(TEXT).to_pylist()]
         reasons = [None if t.strip() else self.reason("empty") for t in texts]
-        batch = batch.set_column(
-            batch.schema.get_field_index(TEXT), TEXT, pa.array(texts, TEXT_TYPE)
-        )
+        batch = with_texts(batch, texts)
         return with_reject_reasons(batch, reasons)

@@ -18,9 +18,9 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field
 
-from goldpan.data.schema import TEXT, TEXT_TYPE
+from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import MapStep, StepOptions
+from goldpan.engine.step import MapStep, StepOptions, with_column, with_texts
 from goldpan.errors import GoldpanError
 
 EMAIL = re.compile(
@@ -155,9 +155,7 @@ class Pii(MapStep[PiiOptions]):
             texts.append(redacted)
             for kind in PLACEHOLDERS:
                 counts[kind].append(found[kind])
-        batch = batch.set_column(
-            batch.schema.get_field_index(TEXT), TEXT, pa.array(texts, TEXT_TYPE)
-        )
+        batch = with_texts(batch, texts)
         for kind, values in counts.items():
-            batch = batch.append_column(f"pii_{kind}", pa.array(values, pa.int32()))
+            batch = with_column(batch, f"pii_{kind}", pa.array(values, pa.int32()))
         return batch

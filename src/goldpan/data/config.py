@@ -29,6 +29,11 @@ class InputConfig(BaseModel):
     source: str | None = Field(
         None, description="Origin label for records without source_field (default: file name)."
     )
+    score_fields: list[str] = Field(
+        default_factory=list,
+        description="Input fields that already hold quality scores: summarised per source in "
+        "stats.json and the report, like the scores steps add.",
+    )
     part_records: int | None = Field(
         None,
         gt=0,

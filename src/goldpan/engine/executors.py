@@ -11,10 +11,11 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from goldpan.errors import GoldpanError
+from goldpan.util.bounded import bounded_map
 
 
 def start_method() -> str:
@@ -136,22 +137,9 @@ class LocalExecutor(Executor):
         if self.workers == 1 or len(calls) <= 1:
             yield from super().run(fn, calls, phase)
             return
-        pool = self._ensure_pool()
-        pending: set[Future] = set()
-        queue = list(calls)
-        queue.reverse()
-        # Bounded submission keeps memory flat and lets results stream back in order of finish.
-        limit = self.workers * 2
-        try:
-            while queue or pending:
-                while queue and len(pending) < limit:
-                    pending.add(pool.submit(fn, *queue.pop()))
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+        items = [(index, args) for index, args in enumerate(calls)]
+        for _, result in bounded_map(self._ensure_pool(), fn, items, self.workers * 2):
+            yield result
 
     def close(self) -> None:
         if self._pool is not None:

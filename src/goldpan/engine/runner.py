@@ -155,7 +155,11 @@ class Runner:
                 stats += stage_stats
                 previous = planned.stage
         output_files, output_records = self._write_output(previous, parts)
-        distributions = score_distributions(self.run_dir.output_dir, self.run_dir.rejects_root)
+        score_columns = [*self.recipe.input.score_fields]
+        score_columns += [c for p in plan for step in p.steps for c in step.score_columns()]
+        distributions = score_distributions(
+            self.run_dir.output_dir, self.run_dir.rejects_root, score_columns
+        )
         payload = {
             "run_dir": str(self.run_dir.root),
             "executor": self.recipe.executor,

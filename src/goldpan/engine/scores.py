@@ -7,6 +7,7 @@ the share of texts with S > 0; both land in ``stats.json`` and the run summary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,6 @@ import pyarrow.parquet as pq
 from rich.table import Table
 
 from goldpan.data.schema import SOURCE
-
-SCORE_COLUMNS = ("s_score", "fwd_loss", "rev_loss", "quality_score", "lang_score")
 
 
 def _collect(files: list[Path], column: str) -> dict[str, list[float]]:
@@ -47,11 +46,15 @@ def summarize(values: list[float]) -> dict[str, float]:
     }
 
 
-def score_distributions(output_dir: Path, rejects_dir: Path) -> dict[str, Any]:
+def score_distributions(
+    output_dir: Path, rejects_dir: Path, columns: Sequence[str]
+) -> dict[str, Any]:
+    """For each score column the run's steps declared: its distribution over all records and
+    per source. The report shows these figures; it does not compute them again."""
     files = sorted(output_dir.glob("*.parquet"))
     files += sorted(rejects_dir.rglob("*.parquet")) if rejects_dir.exists() else []
     result: dict[str, Any] = {}
-    for column in SCORE_COLUMNS:
+    for column in dict.fromkeys(columns):
         by_source = _collect(files, column)
         if by_source:
             everything = [v for values in by_source.values() for v in values]

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
-from goldpan.data.schema import REJECT_REASON
+from goldpan.data.schema import REJECT_REASON, TEXT, TEXT_TYPE
 
 
 class StepOptions(BaseModel):
@@ -54,6 +54,11 @@ class Step(ABC, Generic[OptionsT]):
     def reason(self, rule: str) -> str:
         """The reject vocabulary: ``step:rule``, counted by the stats and shown in the report."""
         return f"{self.name}:{rule}"
+
+    def score_columns(self) -> tuple[str, ...]:
+        """The numeric columns this step adds that grade quality (a loss, S, a classifier's
+        probability): the run summarises them per source in stats.json and the report."""
+        return ()
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "seed": self.seed, **self.options.model_dump(mode="json")}
@@ -110,6 +115,18 @@ class GlobalStep(Step[OptionsT]):
         """Like ``MapStep.process``, with the merged state."""
 
 
+def with_column(batch: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """The batch with column ``name`` replaced by ``values``, or added when it has none."""
+    if name in batch.column_names:
+        return batch.set_column(batch.schema.get_field_index(name), name, values)
+    return batch.append_column(name, values)
+
+
+def with_texts(batch: pa.Table, texts: Sequence[str | None]) -> pa.Table:
+    """The batch with its text column replaced (cleaners, redaction, span cutting)."""
+    return with_column(batch, TEXT, pa.array(texts, TEXT_TYPE))
+
+
 def with_reject_reasons(batch: pa.Table, reasons: Sequence[str | None] | pa.Array) -> pa.Table:
     """Attach the per-row reasons (None keeps the row) in the column the engine reads."""
     array = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, type=pa.string())
@@ -117,5 +134,4 @@ def with_reject_reasons(batch: pa.Table, reasons: Sequence[str | None] | pa.Arra
         # An earlier reason (from the same step) wins; fill only the rows still kept.
         existing = batch.column(REJECT_REASON).combine_chunks()
         array = pc.coalesce(existing, array)
-        return batch.set_column(batch.schema.get_field_index(REJECT_REASON), REJECT_REASON, array)
-    return batch.append_column(REJECT_REASON, array)
+    return with_column(batch, REJECT_REASON, array)

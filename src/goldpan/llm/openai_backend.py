@@ -12,13 +12,14 @@ import os
 import random
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
 from goldpan.errors import GoldpanError
 from goldpan.llm.params import Completion, GenerationParams
+from goldpan.util.bounded import bounded_map
 
 RETRIED_STATUS = {408, 409, 429}
 
@@ -177,18 +178,8 @@ class OpenAIBackend:
             httpx.Client(timeout=self.timeout, headers=headers, limits=limits) as client,
             ThreadPoolExecutor(self.concurrency, thread_name_prefix="goldpan-llm") as pool,
         ):
-            queue = list(enumerate(requests))
-            queue.reverse()
-            pending: dict[Future, int] = {}
-            try:
-                while queue or pending:
-                    while queue and len(pending) < 2 * self.concurrency:
-                        index, (prompt, sample) = queue.pop()
-                        pending[pool.submit(self._one, client, prompt, sample, params)] = index
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        index = pending.pop(future)
-                        yield index, future.result()
-            finally:
-                for future in pending:
-                    future.cancel()
+            items = [
+                (index, (client, prompt, sample, params))
+                for index, (prompt, sample) in enumerate(requests)
+            ]
+            yield from bounded_map(pool, self._one, items, 2 * self.concurrency)

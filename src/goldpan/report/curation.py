@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 
 from goldpan.data.schema import REJECT_REASON, REJECT_STEP, SOURCE, TEXT
-from goldpan.engine.scores import SCORE_COLUMNS
 from goldpan.report.bins import Bins, choose_bins, counted_histogram
 from goldpan.report.figures import histogram_figure
 from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
@@ -230,7 +229,10 @@ def distributions_section(run: CurationRun) -> Section:
 
 
 def scores_section(run: CurationRun) -> Section | None:
-    present = [c for c in SCORE_COLUMNS if run.has(c)]
+    """The score columns the run's steps declared: histograms per source (drawn here from the
+    records) and the summary figures the run computed once into stats.json."""
+    summaries: dict[str, Any] = run.stats.get("scores") or {}
+    present = [c for c in summaries if run.has(c)]
     if not present or not run.has(SOURCE):
         return None
     top = [row[0] for row in run.rows(
@@ -241,19 +243,16 @@ def scores_section(run: CurationRun) -> Section | None:
     rows = []
     for column in present:
         result = sql_histogram(run, quote(column), by_source, [top])
-        if result is None:
-            continue
-        blocks.append(histogram_figure(*result, f"{column} by source", [*top, "other"]))
-        for src, n, mean, quantiles, positive in run.rows(
-            f"SELECT {by_source} AS src, count(v), avg(v), quantile_cont(v, [0.1, 0.5, 0.9]), "
-            f"avg(CAST(v > 0 AS DOUBLE)) FROM (SELECT *, CAST({quote(column)} AS DOUBLE) AS v "
-            f"FROM {MEASURES}) WHERE v IS NOT NULL AND isfinite(v) GROUP BY 1 ORDER BY 1",
-            [top],
-        ):
+        if result is not None:
+            blocks.append(histogram_figure(*result, f"{column} by source", [*top, "other"]))
+        per_source = summaries[column].get("by_source", {})
+        shown = sorted(per_source.items(), key=lambda item: (-item[1]["count"], item[0]))
+        for src, figures in [*shown[:MAX_SOURCES], ("all", summaries[column]["all"])]:
             # The share above zero means something for S only (the paper's per-source figure).
-            rows.append([column, src, n, mean, *quantiles,
-                         positive if column == "s_score" else None])
-    if not blocks:
+            rows.append([column, src, figures["count"], figures["mean"], figures["p10"],
+                         figures["median"], figures["p90"],
+                         figures["share_positive"] if column == "s_score" else None])
+    if not blocks and not rows:
         return None
     blocks.append(Table(["score", "source", "records", "mean", "p10", "median", "p90",
                          "share > 0"], rows))

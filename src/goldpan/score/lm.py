@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
 
 
@@ -176,6 +176,9 @@ class LmScore(MapStep[LmScoreOptions]):
 
     name = "lm_score"
 
+    def score_columns(self) -> tuple[str, ...]:
+        return ("fwd_loss" if self.options.direction == "forward" else "rev_loss",)
+
     def score(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         from goldpan.models.load import load_cached
 
@@ -207,9 +210,6 @@ class LmScore(MapStep[LmScoreOptions]):
             "n_tokens": pa.array(counts, pa.int64()),
         }
         for name, values in columns.items():
-            if name in batch.column_names:
-                batch = batch.set_column(batch.schema.get_field_index(name), name, values)
-            else:
-                batch = batch.append_column(name, values)
+            batch = with_column(batch, name, values)
         reasons = [None if c > 0 else self.reason("no_tokens") for c in counts]
         return with_reject_reasons(batch, reasons)

@@ -22,7 +22,13 @@ from pydantic import Field, field_validator
 from goldpan.curate.sample import uniform_from_ids
 from goldpan.data.schema import ID
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import (
+    FitContext,
+    GlobalStep,
+    StepOptions,
+    with_column,
+    with_reject_reasons,
+)
 from goldpan.score.select import _token_counts
 
 
@@ -107,5 +113,5 @@ class Mix(GlobalStep[MixOptions]):
             else:
                 repeats.append(base + (1 if draw <= extra else 0))
                 reasons.append(None)
-        batch = batch.append_column("mix_repeats", pa.array(repeats, pa.int32()))
+        batch = with_column(batch, "mix_repeats", pa.array(repeats, pa.int32()))
         return with_reject_reasons(batch, reasons)

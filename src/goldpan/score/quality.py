@@ -24,7 +24,13 @@ from goldpan.curate.langid import load_fasttext
 from goldpan.data.json_lines import read_json_lines
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import (
+    FitContext,
+    GlobalStep,
+    StepOptions,
+    with_column,
+    with_reject_reasons,
+)
 from goldpan.errors import GoldpanError
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
@@ -107,6 +113,9 @@ class QualityClassifier(GlobalStep[QualityOptions]):
     name = "quality_classifier"
     fit_reads_data = False
 
+    def score_columns(self) -> tuple[str, ...]:
+        return ("quality_score",)
+
     def fit_part(self, batch: pa.Table, part_index: int, context: FitContext) -> None:
         return None
 
@@ -129,7 +138,7 @@ class QualityClassifier(GlobalStep[QualityOptions]):
     def apply(self, batch: pa.Table, state: str) -> pa.Table:
         o = self.options
         scores = self.scores(batch.column(TEXT).to_pylist(), state)
-        batch = batch.append_column("quality_score", pa.array(scores.round(5), pa.float64()))
+        batch = with_column(batch, "quality_score", pa.array(scores.round(5), pa.float64()))
         if o.min_score is None:
             return batch
         reasons = [None if s >= o.min_score else self.reason("low_score") for s in scores]

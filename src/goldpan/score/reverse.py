@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import MapStep, with_reject_reasons
+from goldpan.engine.step import MapStep, with_column, with_reject_reasons
 
 
 @register_step
@@ -23,14 +23,17 @@ class ReverseScore(MapStep):
 
     name = "reverse_score"
 
+    def score_columns(self) -> tuple[str, ...]:
+        return ("s_score",)
+
     def process(self, batch: pa.Table) -> pa.Table:
         missing = [c for c in ("fwd_loss", "rev_loss") if c not in batch.column_names]
         if missing:
             nulls = pa.nulls(batch.num_rows, pa.float64())
-            batch = batch.append_column("s_score", nulls)
+            batch = with_column(batch, "s_score", nulls)
             return with_reject_reasons(batch, [self.reason("missing_loss")] * batch.num_rows)
         score = pc.subtract(batch.column("fwd_loss"), batch.column("rev_loss"))  # S = L_fwd - L_rev
-        batch = batch.append_column("s_score", score)
+        batch = with_column(batch, "s_score", score)
         reasons = pc.if_else(
             pc.is_null(score), pa.scalar(self.reason("missing_loss")), pa.scalar(None, pa.string())
         )

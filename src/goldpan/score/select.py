@@ -56,6 +56,10 @@ class Select(GlobalStep[SelectOptions]):
 
     name = "select"
 
+    def score_columns(self) -> tuple[str, ...]:
+        """The column records are ranked by is a score, whichever step (or input) made it."""
+        return (self.options.by,) if self.options.by else ()
+
     def _keys(self, batch: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """Sort keys (ascending = keep first) and a validity mask."""
         o = self.options

@@ -75,6 +75,7 @@ class MontessoriConfig(MethodConfig):
         "small": {
             "iterations": 1,
             "prompts": 10,
+            "prompts_per_round": 5,
             "instruction_max_new_tokens": 40,
             "response_max_new_tokens": 96,
             "warmup_examples": 8,
@@ -93,9 +94,16 @@ class MontessoriConfig(MethodConfig):
         "times.",
     )
     samples_per_prompt: int = Field(4, gt=0, description="Outputs per prompt (paper: 4).")
+    prompts_per_round: int = Field(
+        16, gt=0, description="Prompts generated before the pool of generated instructions is "
+        "refreshed (reference: gen_instruction.batch_size 16).",
+    )
     prompt_instructions: int = Field(8, gt=0, description="Instructions per prompt (paper: 8).")
     machine_in_prompt: int = Field(2, ge=0, description="Of them, generated ones (paper: 2).")
     temperature: float = Field(1.0, ge=0, description="Instruction sampling (paper: 1.0).")
+    presence_penalty: float = Field(
+        1.0, description="Instruction and response presence penalty (reference: 1)."
+    )
     top_p: float = Field(0.9, gt=0, le=1, description="Instruction nucleus (paper: 0.9).")
     instruction_max_new_tokens: int = Field(128, gt=0, description="Instruction length.")
     response_temperature: float = Field(0.6, ge=0, description="Response sampling (paper: 0.6).")

@@ -23,11 +23,11 @@ from typing import Any
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.models.memory import release_memory
+from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import MontessoriConfig
 from goldpan.synth.influence import local_influences
 from goldpan.synth.preferences import preference_pairs
-from goldpan.synth.rouge import RougeLPool
-from goldpan.synth.self_instruct import encode_prompt, instruction_problem, load_seed_tasks
+from goldpan.synth.self_instruct import encode_prompt, load_seed_tasks
 from goldpan.train import Trainer, encode_example, mean_loss, pad_id
 from goldpan.train.dpo import dpo_update
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
@@ -41,40 +41,41 @@ def synthesize(
     llm: LLM, seeds: list[dict[str, Any]], config: MontessoriConfig, rng: random.Random
 ) -> list[dict[str, Any]]:
     """Instructions (one per sample, first line of the continuation), filtered as in
-    Self-Instruct, each with the prompt that produced it, its raw output, and a response."""
-    seed_instructions = [s["instruction"] for s in seeds]
-    pool = RougeLPool(seed_instructions)
+    Self-Instruct, each with the prompt that produced it, its raw output, and a response.
+    Prompts are made in rounds of ``prompts_per_round``, the pool refreshed between rounds, so
+    later prompts show generated instructions (the reference's batches)."""
+    pool = InstructionPool([s["instruction"] for s in seeds], config.rouge_threshold)
     accepted: list[dict[str, Any]] = []
-    prompts = []
-    for _ in range(config.prompts):
-        machine = [r["instruction"] for r in accepted]
-        chosen = rng.sample(machine, min(config.machine_in_prompt, len(machine)))
-        chosen += rng.sample(seed_instructions, config.prompt_instructions - len(chosen))
-        rng.shuffle(chosen)
-        prompts.append(encode_prompt(chosen))
     params = GenerationParams(
         n=config.samples_per_prompt,
         temperature=config.temperature,
         top_p=config.top_p,
+        presence_penalty=config.presence_penalty,
         max_new_tokens=config.instruction_max_new_tokens,
         stop=("\n",),
         seed=config.seed,
         chat=False,
     )
-    for prompt, samples in zip(prompts, llm.generate(prompts, params), strict=True):
-        for completion in samples:
-            instruction = " ".join(completion.text.split())
-            instruction = instruction[:1].upper() + instruction[1:]
-            if not instruction or instruction_problem(instruction) is not None:
-                continue
-            if pool.too_similar(instruction, config.rouge_threshold) is not None:
-                continue
-            pool.add(instruction)
-            accepted.append(
-                {"prompt": prompt, "output": completion.text, "instruction": instruction}
+    for start in range(0, config.prompts, config.prompts_per_round):
+        count = min(config.prompts_per_round, config.prompts - start)
+        prompts = [
+            encode_prompt(
+                pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
             )
+            for _ in range(count)
+        ]
+        for prompt, samples in zip(prompts, llm.generate(prompts, params), strict=True):
+            for completion in samples:
+                verdict = pool.judge(completion.text, completion.finish_reason == "length")
+                if verdict.problem is None:
+                    pool.accept(verdict.instruction)
+                    accepted.append(
+                        {"prompt": prompt, "output": completion.text,
+                         "instruction": verdict.instruction}
+                    )
     answer = GenerationParams(
         temperature=config.response_temperature,
+        presence_penalty=config.presence_penalty,
         max_new_tokens=config.response_max_new_tokens,
         seed=config.seed,
         chat=True,

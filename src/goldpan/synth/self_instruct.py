@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import random
 import re
-import string
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,17 +34,12 @@ from typing import Any
 from goldpan.data.json_lines import read_json_lines
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
+from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import SelfInstructConfig
-from goldpan.synth.rouge import RougeLPool
+from goldpan.synth.filters import BLACKLIST, instruction_problem  # noqa: F401  (re-exported)
 from goldpan.util.atomic import atomic_write_json
 from goldpan.util.json_lines import write_json_lines
 
-# The original's keyword blacklist (bootstrap_instructions.py, post_process_gpt3_response).
-BLACKLIST = (
-    "image", "images", "graph", "graphs", "picture", "pictures",
-    "file", "files", "map", "maps", "draw", "plot", "go to",
-)  # fmt: skip
-_BLACKLIST = re.compile(r"\b(" + "|".join(re.escape(w) for w in BLACKLIST) + r")\b", re.I)
 BOOTSTRAP_HEADER = "Come up with a series of tasks:\n"
 CLASSIFICATION_HEADER = (
     "Can the following task be regarded as a classification task with finite output labels?\n\n"
@@ -130,24 +124,6 @@ def parse_instructions(text: str, numbering: str, truncated: bool) -> list[str]:
     if truncated and len(pieces) > 1:
         pieces = pieces[:-1]
     return [p for p in pieces if p]
-
-
-def instruction_problem(instruction: str, min_words: int = 4, max_words: int = 150) -> str | None:
-    """Why the original's filters reject an instruction, or None when it passes."""
-    words = len(instruction.split())
-    if words < min_words:
-        return "too_short"
-    if words > max_words:
-        return "too_long"
-    if _BLACKLIST.search(instruction):
-        return "unsuitable_keyword"
-    if instruction.startswith("Write a program"):
-        return "write_a_program"
-    if instruction[0] in string.punctuation:
-        return "starts_with_punctuation"
-    if not instruction[0].isascii():
-        return "starts_non_ascii"
-    return None
 
 
 # ---------------------------------------------------------------------------- classification
@@ -245,11 +221,11 @@ def self_instruct(
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(config.seed)
     seeds = load_seed_tasks(config.seed_tasks)
-    seed_instructions = [s["instruction"] for s in seeds]
-    pool = RougeLPool(seed_instructions)
+    pool = InstructionPool(
+        [s["instruction"] for s in seeds], config.rouge_threshold, config.min_words,
+        config.max_words,
+    )
     tasks: list[Task] = []
-    rejected: list[dict[str, Any]] = []
-    reasons: Counter[str] = Counter()
     params = GenerationParams(
         temperature=config.temperature,
         top_p=config.top_p,
@@ -263,42 +239,27 @@ def self_instruct(
     for round_number in range(config.max_rounds):
         if len(tasks) >= config.n:
             break
-        chosen_sets, prompts = [], []
-        for _ in range(config.requests_per_round):
-            machine = [t.instruction for t in tasks]
-            chosen = rng.sample(machine, min(config.machine_in_prompt, len(machine)))
-            chosen += rng.sample(seed_instructions, config.prompt_instructions - len(chosen))
-            rng.shuffle(chosen)
-            chosen_sets.append(chosen)
-            prompts.append(encode_prompt(chosen, config.numbering))
+        chosen_sets = [
+            pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
+            for _ in range(config.requests_per_round)
+        ]
+        prompts = [encode_prompt(chosen, config.numbering) for chosen in chosen_sets]
         completions = llm.generate(prompts, params)
         for request, row in enumerate(completions):
             completion = row[0]
             truncated = completion.finish_reason == "length"
             for raw in parse_instructions(completion.text, config.numbering, truncated):
                 raw_count += 1
-                instruction = raw[0].upper() + raw[1:] if raw else raw  # the original capitalises
-                problem = instruction_problem(instruction, config.min_words, config.max_words)
-                similar = None
-                if problem is None:
-                    similar = pool.too_similar(instruction, config.rouge_threshold)
-                    if similar is not None:
-                        problem = "too_similar"
-                if problem is not None:
-                    reasons[problem] += 1
-                    entry: dict[str, Any] = {"instruction": instruction, "reason": problem}
-                    if similar is not None:
-                        entry["similar_to"] = pool.texts[similar[0]]
-                        entry["rouge_l"] = round(similar[1], 4)
-                    rejected.append(entry)
+                verdict = pool.judge(raw)
+                if verdict.problem is not None:
                     continue
                 if len(tasks) >= config.n:
-                    reasons["beyond_n"] += 1
+                    pool.reasons["beyond_n"] += 1
                     continue
-                pool.add(instruction)
+                pool.accept(verdict.instruction)
                 tasks.append(
                     Task(
-                        instruction,
+                        verdict.instruction,
                         round=round_number,
                         request=request,
                         prompt_instructions=chosen_sets[request],
@@ -312,7 +273,7 @@ def self_instruct(
     _generate_instances(llm, seeds, tasks, config, rng)
     if report is not None:
         report("instances", len(tasks), len(tasks))
-    stats = _write_outputs(out, tasks, rejected, reasons, raw_count, config, llm)
+    stats = _write_outputs(out, tasks, pool.rejected, pool.reasons, raw_count, config, llm)
     stats["seconds"] = round(time.perf_counter() - started, 2)
     atomic_write_json(out / "stats.json", stats)
     return stats

@@ -19,7 +19,13 @@ from pydantic import Field
 
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import (
+    FitContext,
+    GlobalStep,
+    StepOptions,
+    with_column,
+    with_reject_reasons,
+)
 
 _SPACES = re.compile(r"\s+")
 
@@ -94,5 +100,5 @@ class ExactDedup(GlobalStep[ExactDedupOptions]):
             else:
                 duplicate_of.append(keeper)
                 reasons.append(self.reason("duplicate"))
-        batch = batch.append_column("reject_duplicate_of", pa.array(duplicate_of, pa.string()))
+        batch = with_column(batch, "reject_duplicate_of", pa.array(duplicate_of, pa.string()))
         return with_reject_reasons(batch, reasons)

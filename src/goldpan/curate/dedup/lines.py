@@ -17,9 +17,16 @@ import regex
 from pydantic import Field
 
 from goldpan.curate.hashing import word_hash
-from goldpan.data.schema import ID, TEXT, TEXT_TYPE
+from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import (
+    FitContext,
+    GlobalStep,
+    StepOptions,
+    with_column,
+    with_reject_reasons,
+    with_texts,
+)
 
 _DIGITS = regex.compile(r"\d")
 _PUNCTUATION = regex.compile(r"[\p{P}\p{S}]+")
@@ -113,8 +120,6 @@ class LineDedup(GlobalStep[LineDedupOptions]):
             texts.append(cleaned if cleaned.strip() else text)
             removed.append(len(lines) - len(kept))
             reasons.append(None if cleaned.strip() else self.reason("empty"))
-        batch = batch.set_column(
-            batch.schema.get_field_index(TEXT), TEXT, pa.array(texts, TEXT_TYPE)
-        )
-        batch = batch.append_column("lines_removed", pa.array(removed, pa.int32()))
+        batch = with_texts(batch, texts)
+        batch = with_column(batch, "lines_removed", pa.array(removed, pa.int32()))
         return with_reject_reasons(batch, reasons)

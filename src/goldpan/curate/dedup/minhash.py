@@ -30,7 +30,13 @@ from pydantic import Field, model_validator
 from goldpan.curate.hashing import MULTIPLIER, ngram_hashes, row_hashes
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import (
+    FitContext,
+    GlobalStep,
+    StepOptions,
+    with_column,
+    with_reject_reasons,
+)
 
 # Words are maximal runs of characters that are neither ASCII whitespace, ASCII punctuation,
 # nor one of the common typographic marks below; the same rule runs on UTF-8 bytes in numpy
@@ -423,6 +429,6 @@ class MinHashDedup(GlobalStep[MinHashOptions]):
             is_copy = entry is not None and not entry[1]
             duplicate_of.append(entry[0] if is_copy else None)
             reasons.append(self.reason("near_duplicate") if is_copy else None)
-        batch = batch.append_column("minhash_cluster", pa.array(clusters, pa.string()))
-        batch = batch.append_column("reject_duplicate_of", pa.array(duplicate_of, pa.string()))
+        batch = with_column(batch, "minhash_cluster", pa.array(clusters, pa.string()))
+        batch = with_column(batch, "reject_duplicate_of", pa.array(duplicate_of, pa.string()))
         return with_reject_reasons(batch, reasons)

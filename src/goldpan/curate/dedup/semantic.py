@@ -20,7 +20,13 @@ from pydantic import Field
 
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import (
+    FitContext,
+    GlobalStep,
+    StepOptions,
+    with_column,
+    with_reject_reasons,
+)
 
 
 class SemanticDedupOptions(StepOptions):
@@ -124,5 +130,5 @@ class SemanticDedup(GlobalStep[SemanticDedupOptions]):
     def apply(self, batch: pa.Table, state: dict[str, str]) -> pa.Table:
         duplicate_of = [state.get(record_id) for record_id in batch.column(ID).to_pylist()]
         reasons = [None if d is None else self.reason("semantic_duplicate") for d in duplicate_of]
-        batch = batch.append_column("reject_duplicate_of", pa.array(duplicate_of, pa.string()))
+        batch = with_column(batch, "reject_duplicate_of", pa.array(duplicate_of, pa.string()))
         return with_reject_reasons(batch, reasons)

@@ -23,9 +23,9 @@ from pydantic import Field
 
 from goldpan.curate.sample import uniform_from_ids
 from goldpan.curate.text import count_sentences
-from goldpan.data.schema import ID, TEXT, TEXT_TYPE
+from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
-from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
+from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons, with_texts
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 END_PUNCTUATION = (".", "?", "!", '"', "'")
@@ -103,10 +103,8 @@ class C4Quality(MapStep[C4QualityOptions]):
             texts.append(text if cleaned is None else cleaned)
             reasons.append(None if rule is None else self.reason(rule))
             removed.append(lines)
-        batch = batch.set_column(
-            batch.schema.get_field_index(TEXT), TEXT, pa.array(texts, TEXT_TYPE)
-        )
-        batch = batch.append_column("c4_lines_removed", pa.array(removed, pa.int32()))
+        batch = with_texts(batch, texts)
+        batch = with_column(batch, "c4_lines_removed", pa.array(removed, pa.int32()))
         return with_reject_reasons(batch, reasons)
 
 
