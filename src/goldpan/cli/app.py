@@ -16,6 +16,7 @@ import goldpan
 from goldpan.cli.distill import distill_app
 from goldpan.cli.method_options import SetOption, help_config_option
 from goldpan.cli.synth import synth_app
+from goldpan.engine.progress import phase_progress
 from goldpan.errors import GoldpanError, StorageError, storage_error
 from goldpan.train.scorers import ScorerConfig
 
@@ -216,8 +217,6 @@ def train_scorers_command(
     help_config: help_config_option(ScorerConfig) = False,
 ) -> None:
     """Train a forward and a reverse scorer LM from scratch (reverse-modeling score)."""
-    from rich.progress import Progress
-
     from goldpan.data.inputs import expand_inputs
     from goldpan.data.readers import read_input
     from goldpan.recipe import InputConfig
@@ -233,7 +232,7 @@ def train_scorers_command(
         "paper", set_, steps=steps, sample_docs=sample_docs, hidden_size=hidden_size,
         layers=layers, seed=seed, joint=joint,
     )
-    with Progress(console=console) as progress:
+    with phase_progress(console) as progress:
         report = train_scorers(texts, out, scorer_config, progress)
     for direction, curve in report["curves"].items():
         last = curve[-1] if curve else {}
@@ -253,12 +252,10 @@ def experiment_reverse_modeling(
     help_config: help_config_option(ScorerConfig) = False,
 ) -> None:
     """Reverse-modeling experiment: scorers, S per source, top/random/bottom-S LMs compared."""
-    from rich.progress import Progress
-
     from goldpan.experiments.reverse_modeling import run_experiment
 
     config = ScorerConfig.build("paper", set_, steps=steps)
-    with Progress(console=console) as progress:
+    with phase_progress(console) as progress:
         report = run_experiment(out, corpus, config, progress=progress)
     table = Table(title="S = forward loss - reverse loss, by source")
     for name in ("source", "docs", "mean S", "median S", "share S > 0"):

@@ -44,10 +44,8 @@ def run_command(
 ) -> None:
     """Collect rationales, train CoT KD, the negative LoRA, NAT, NCE and the ASC ranker, and
     evaluate them all on held-out problems (results.md, results.json)."""
-    from rich.progress import Progress
-
     from goldpan.distill.pipeline import results_table, run_distillation
-    from goldpan.engine.progress import phase_reporter
+    from goldpan.engine.progress import phase_progress, phase_reporter
 
     config = DistillConfig.build(
         profile,
@@ -56,7 +54,7 @@ def run_command(
         train_file=str(problems) if problems else None,
         test_file=str(test_problems) if test_problems else None,
     )
-    with Progress(console=console) as progress:
+    with phase_progress(console) as progress:
         results = run_distillation(config, out, student, teacher, phase_reporter(progress))
     console.print(results_table(results), highlight=False)
     console.print(f"{results['seconds']} s -> {out}")

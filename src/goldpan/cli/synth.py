@@ -61,9 +61,7 @@ def self_instruct_command(
     """Self-Instruct (Wang et al. 2023): bootstrap instructions from seed tasks, filter them,
     and generate their instances; writes alpaca.jsonl, messages.jsonl, tasks.jsonl,
     rejected_instructions.jsonl and stats.json."""
-    from rich.progress import Progress
-
-    from goldpan.engine.progress import phase_reporter
+    from goldpan.engine.progress import phase_progress, phase_reporter
     from goldpan.errors import GoldpanError
     from goldpan.llm import make_llm
     from goldpan.synth.self_instruct import self_instruct
@@ -80,7 +78,7 @@ def self_instruct_command(
         batch_size=batch_size,
         concurrency=concurrency,
     )
-    with Progress(console=console, transient=True) as progress:
+    with phase_progress(console, transient=True) as progress:
         stats = self_instruct(llm, config, out, phase_reporter(progress))
     usage = stats["usage"]
     console.print(
@@ -149,16 +147,14 @@ def montessori_command(
     """Montessori-Instruct (Li, Yu and Xiong 2025): synthesize, measure each example's local
     influence on the student, DPO the teacher towards helpful data, repeat; then compare
     students trained on Self-Instruct and Montessori data."""
-    from rich.progress import Progress
-
-    from goldpan.engine.progress import phase_reporter
+    from goldpan.engine.progress import phase_progress, phase_reporter
     from goldpan.synth.montessori import evaluation_table, montessori
 
     config = MontessoriConfig.build(
         profile, set_, iterations=iterations, prompts=prompts, seed=seed
     )
     rows = _reference_rows(reference, config.reference_examples)
-    with Progress(console=console) as progress:
+    with phase_progress(console) as progress:
         summary = montessori(teacher, student, rows, config, out, judge, phase_reporter(progress))
     for entry in summary["iterations"]:
         console.print(

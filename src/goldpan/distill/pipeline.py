@@ -29,7 +29,6 @@ from goldpan.distill.rationales import (
 )
 from goldpan.distill.train import (
     lora_weights,
-    phase_reporter,
     train_lora,
     train_nat,
     train_nce,
@@ -38,9 +37,10 @@ from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.transformers_backend import TransformersBackend
 from goldpan.models.memory import release_memory
+from goldpan.train import phase_steps
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
 
-Report = Callable[[str, int, int], None]
+Report = Callable[..., None]  # report(phase, done, total, **figures)
 
 
 def _answers(llm: LLM, problems: list[dict[str, str]], params: GenerationParams) -> list[list[str]]:
@@ -91,7 +91,7 @@ def run_distillation(
     del base_llm
     release_memory()  # each phase loads its own copy of the student
     kd, tokenizer = train_lora(
-        student, collected.positive, training, phase_reporter(step, "train CoT KD")
+        student, collected.positive, training, phase_steps(step, "train CoT KD")
     )
     kd.save_pretrained(out / "adapters" / "cot_kd")
     accuracy["cot_kd"] = greedy_accuracy(
@@ -100,20 +100,20 @@ def run_distillation(
     del kd
     release_memory()
     negative_model, _ = train_lora(
-        student, collected.negative, training, phase_reporter(step, "train negative")
+        student, collected.negative, training, phase_steps(step, "train negative")
     )
     negative_model.save_pretrained(out / "adapters" / "negative")
     negative = lora_weights(negative_model, training.lora.targets)
     del negative_model
     release_memory()
     nat, layers, tokenizer = train_nat(
-        student, collected.positive, negative, training, phase_reporter(step, "train NAT")
+        student, collected.positive, negative, training, phase_steps(step, "train NAT")
     )
     torch.save(nat_state(nat), _mkdir(out / "adapters" / "nat") / "nat.pt")
     nat_llm = _in_memory("nat", nat, tokenizer)
     accuracy["nat"] = greedy_accuracy(nat_llm, test, config.max_new_tokens)
     nce, nce_tokenizer = train_nce(
-        student, collected.positive, nat, layers, training, phase_reporter(step, "train NCE")
+        student, collected.positive, nat, layers, training, phase_steps(step, "train NCE")
     )
     nce.save_pretrained(out / "adapters" / "nce")
     accuracy["nce"] = greedy_accuracy(
@@ -220,9 +220,9 @@ def _mkdir(path: Path) -> Path:
 def _reporter(report: Report | None) -> Report:
     counts: dict[str, int] = {}
 
-    def step(phase: str, done: int, total: int) -> None:
+    def step(phase: str, done: int, total: int, **figures: str) -> None:
         counts[phase] = counts.get(phase, 0) + done if total == 0 else done
         if report is not None:
-            report(phase, counts[phase], total)
+            report(phase, counts[phase], total, **figures)
 
     return step

@@ -148,7 +148,3 @@ def train_nce(
     return model, tokenizer
 
 
-def phase_reporter(report: Any, phase: str) -> OnStep:
-    """A trainer callback that reports a phase's steps as (phase, done, total)."""
-    return lambda log: report(phase, log.step, log.total_steps)
-

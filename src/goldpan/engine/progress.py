@@ -65,14 +65,45 @@ class StageProgress(AbstractContextManager):
         self.progress.update(task, completed=total)
 
 
-def phase_reporter(progress: Progress) -> Callable[[str, int, int], None]:
-    """A ``report(phase, done, total)`` callback for long jobs (synthesis, distillation): one
-    bar per phase, created on its first report; a total of 0 means not known yet."""
+class FigureColumn(ProgressColumn):
+    """A figure a phase reports beside its count (a training loss, tokens per second); blank
+    for phases that report none."""
+
+    def __init__(self, field: str, label: str) -> None:
+        super().__init__()
+        self.field, self.label = field, label
+
+    def render(self, task: Task) -> Text:
+        value = task.fields.get(self.field)
+        return Text(f"{self.label} {value}" if value else "", style="progress.data.speed")
+
+
+def phase_progress(console: Console | None = None, transient: bool = False) -> Progress:
+    """The one progress style of long jobs (synthesis, influence, training, distillation): a bar
+    per phase with its count, its loss and tokens per second when it trains, and an ETA."""
+    return Progress(
+        TextColumn("[bold]{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        FigureColumn("loss", "loss"),
+        FigureColumn("rate", "tok/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
+def phase_reporter(progress: Progress) -> Callable[..., None]:
+    """A ``report(phase, done, total, **figures)`` callback for long jobs: one bar per phase,
+    created on its first report; a total of 0 means not known yet; ``figures`` (``loss``,
+    ``rate``) are shown beside the count."""
     tasks: dict[str, TaskID] = {}
 
-    def report(phase: str, done: int, total: int) -> None:
+    def report(phase: str, done: int, total: int, **figures: str) -> None:
         if phase not in tasks:
-            tasks[phase] = progress.add_task(phase, total=total or None)
-        progress.update(tasks[phase], completed=done, total=total or None)
+            tasks[phase] = progress.add_task(phase, total=total or None, loss="", rate="")
+        progress.update(tasks[phase], completed=done, total=total or None, **figures)
 
     return report

@@ -28,6 +28,7 @@ from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
+from goldpan.models.batching import attention_mask, pad_right
 
 
 class LmScoreOptions(StepOptions):
@@ -145,14 +146,11 @@ def score_windows(
     pending = []
     with torch.inference_mode():
         for group in groups:
-            width = max(len(w.tokens) for w in group)
-            ids = np.full((len(group), width), pad_id, dtype=np.int64)
-            mask = np.zeros((len(group), width), dtype=np.int64)
-            scored = np.zeros((len(group), width - 1), dtype=bool)  # predictions that count
+            rows = [w.tokens for w in group]
+            ids, mask = pad_right(rows, pad_id), attention_mask(rows)
+            scored = np.zeros((len(group), ids.shape[1] - 1), dtype=bool)  # predictions that count
             for row, window in enumerate(group):
                 length = len(window.tokens)
-                ids[row, :length] = window.tokens
-                mask[row, :length] = 1
                 scored[row, window.score_from - 1 : length - 1] = True
                 counts[window.document] += length - window.score_from
             ids_t = torch.from_numpy(ids).to(device, non_blocking=True)

@@ -28,12 +28,12 @@ from goldpan.synth.config import MontessoriConfig
 from goldpan.synth.influence import local_influences
 from goldpan.synth.preferences import preference_pairs
 from goldpan.synth.self_instruct import encode_prompt, load_seed_tasks
-from goldpan.train import Trainer, encode_example, mean_loss, pad_id
+from goldpan.train import Trainer, encode_example, mean_loss, pad_id, phase_steps
 from goldpan.train.dpo import dpo_update
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
 from goldpan.util.json_lines import write_json_lines
 
-Report = Callable[[str, int, int], None]
+Report = Callable[..., None]  # report(phase, done, total, **figures)
 
 
 # ---------------------------------------------------------------------------- synthesis
@@ -119,9 +119,11 @@ def measure_influence(
     """Warm the student up on the first W records, then the local influence of every other.
     Probes without a response token are returned with ``influence`` None."""
     loaded, trainer = _fresh_student(student_spec, config)
+    trainer.on_step = phase_steps(report, "warm up the student")
     tokenizer = loaded.tokenizer
     warmup, probes = records[: config.warmup_examples], records[config.warmup_examples :]
     trainer.fit(_encode(tokenizer, warmup, config))
+    trainer.on_step = None
     done = 0
 
     def on_done(count: int) -> None:

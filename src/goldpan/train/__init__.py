@@ -7,7 +7,7 @@ from goldpan.train.config import TrainConfig
 from goldpan.train.examples import IGNORE, Encoded, batch_order, collate, encode_example, pad_id
 from goldpan.train.lora import LoraConfig, add_lora
 from goldpan.train.losses import mean_loss, response_loss_sum
-from goldpan.train.progress import StepLog, training_bar
+from goldpan.train.progress import StepLog, phase_steps
 from goldpan.train.schedules import lr_multiplier, make_scheduler
 from goldpan.train.trainer import Trainer
 
@@ -27,7 +27,7 @@ __all__ = [
     "make_scheduler",
     "mean_loss",
     "pad_id",
+    "phase_steps",
     "release_memory",
     "response_loss_sum",
-    "training_bar",
 ]

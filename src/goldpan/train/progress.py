@@ -1,20 +1,14 @@
-"""One progress style for every training phase: steps, loss, tokens per second and ETA."""
+"""One progress style for every training phase: steps, loss, tokens per second and ETA.
+
+The trainer calls ``on_step`` with a ``StepLog`` after every optimiser step; ``phase_steps``
+turns those into the ``report(phase, done, total, loss=..., rate=...)`` calls the command
+line's phase bars take (``goldpan.engine.progress.phase_reporter``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from typing import Any
 
 
 @dataclass
@@ -32,39 +26,18 @@ class StepLog:
 OnStep = Callable[[StepLog], None]
 
 
-@contextmanager
-def training_bar(
-    description: str, console: Console | None = None, enabled: bool = True
-) -> Iterator[OnStep]:
-    """A rich bar; the ``on_step`` callback it yields advances it with the step's figures."""
-    if not enabled:
-        yield lambda log: None
-        return
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TextColumn("{task.fields[rate]} tok/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console or Console(stderr=True),
-        transient=False,
-    )
+def phase_steps(report: Callable[..., Any] | None, phase: str) -> OnStep | None:
+    """An ``on_step`` callback reporting a phase's steps, its last loss and its running
+    tokens per second; None when there is nothing to report to."""
+    if report is None:
+        return None
     totals = {"tokens": 0, "seconds": 0.0}
-    with progress:
-        task = progress.add_task(description, total=None, loss="–", rate="–")
 
-        def on_step(log: StepLog) -> None:
-            totals["tokens"] += log.tokens
-            totals["seconds"] += log.seconds
-            rate = totals["tokens"] / totals["seconds"] if totals["seconds"] else 0.0
-            progress.update(
-                task,
-                total=log.total_steps,
-                completed=log.step,
-                loss="–" if log.loss is None else f"{log.loss:.4f}",
-                rate=f"{rate:,.0f}",
-            )
+    def on_step(log: StepLog) -> None:
+        totals["tokens"] += log.tokens
+        totals["seconds"] += log.seconds
+        rate = totals["tokens"] / totals["seconds"] if totals["seconds"] else 0.0
+        loss = "" if log.loss is None else f"{log.loss:.4f}"
+        report(phase, log.step, log.total_steps, loss=loss, rate=f"{rate:,.0f}")
 
-        yield on_step
+    return on_step

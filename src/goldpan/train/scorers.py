@@ -295,7 +295,7 @@ def train_model(
                 state_path,
             )
         if task is not None:
-            progress.update(task, completed=step)
+            progress.update(task, completed=step, loss=f"{float(loss.detach()):.4f}")
     model.save_pretrained(out / name)
     tokenizer.save_pretrained(out / name)
     return curves
