@@ -83,23 +83,23 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
     config = DistillConfig.small(tasks=["basic_arithmetic"], max_new_tokens=8, asc_samples=2)
     with serve(teacher) as (_, url):
         results = run_distillation(config, tmp_path / "run", str(tiny_lm), f"openai:t@{url}")
-    assert results["data"] == {
+    assert results.data.model_dump() == {
         "questions": 2,
         "positive": 4,
         "negative": 4,
         "questions_with_both": 2,
     }
-    assert set(results["accuracy"]) == {"base", "cot_kd", "nat", "nce"}
-    assert set(results["self_consistency"]) >= {"plain", "1+2s", "1+s", "s"}
+    assert set(results.accuracy) == {"base", "cot_kd", "nat", "nce"}
+    assert set(results.self_consistency) >= {"plain", "1+2s", "1+s", "s"}
     run = tmp_path / "run"
     written = ["data/d_pos.jsonl", "data/d_neg.jsonl", "adapters/cot_kd", "adapters/negative"]
     written += ["adapters/nat/nat.pt", "adapters/nce", "ranker/ranker.pt", "results.md"]
     for path in written:
         assert (run / path).exists(), path
     assert "| NAT + ASC (1 + 2s) |" in (run / "results.md").read_text()
-    assert json.loads((run / "results.json").read_text())["accuracy"] == results["accuracy"]
+    assert json.loads((run / "results.json").read_text())["accuracy"] == results.accuracy
     report = build_report(run)
     assert ("D_pos rationales", "4") in report.facts and ("D_neg rationales", "4") in report.facts
     accuracy = next(b for s in report.sections if s.title == "Accuracy" for b in s.blocks
                     if isinstance(b, Table))
-    assert len(accuracy.rows) == len(results["accuracy"])
+    assert len(accuracy.rows) == len(results.accuracy)

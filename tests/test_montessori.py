@@ -201,28 +201,28 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     )  # fmt: skip
     reference = [{"instruction": i, "response": r} for i, r in REFERENCE]
     summary = montessori(str(tiny_lm), str(tiny_lm), reference, config, tmp_path / "out")
-    iteration = summary["iterations"][0]
-    assert iteration["probes"] == len(EXAMPLES) * 2 - 3
-    assert iteration["positive"] + iteration["negative"] <= iteration["probes"]
+    iteration = summary.iterations[0]
+    assert iteration.probes == len(EXAMPLES) * 2 - 3
+    assert iteration.positive + iteration.negative <= iteration.probes
     out = tmp_path / "out"
     influence = [json.loads(line) for line in (out / "iteration-0" / "influence.jsonl").open()]
     assert all({"instruction", "prompt", "influence"} <= set(row) for row in influence)
     pairs = [json.loads(line) for line in (out / "iteration-0" / "preferences.jsonl").open()]
-    assert len(pairs) == iteration["pairs"]
+    assert len(pairs) == iteration.pairs
     assert all(p["chosen_influence"] > 0 > p["rejected_influence"] for p in pairs)
     if pairs:
         assert (out / "iteration-0" / "teacher" / "config.json").is_file()
-    evaluation = summary["evaluation"]
-    assert set(evaluation["students"]) == {"self_instruct", "montessori"}
-    assert 0.0 <= evaluation["montessori_vs_self_instruct"]["win_rate"] <= 1.0
+    evaluation = summary.evaluation
+    assert set(evaluation.students) == {"self_instruct", "montessori"}
+    assert 0.0 <= evaluation.montessori_vs_self_instruct.win_rate <= 1.0
     assert "| Montessori-Instruct |" in (out / "evaluation.md").read_text()
     report = build_report(out)
     figures = [b for s in report.sections if s.title == "Influence" for b in s.blocks
                if isinstance(b, Figure)]
-    assert figures and f"iteration 0 {iteration['probes']}" in figures[0].caption
+    assert figures and f"iteration 0 {iteration.probes}" in figures[0].caption
     pairs_table = next(b for s in report.sections if s.title == "Preference pairs"
                        for b in s.blocks if isinstance(b, Table))
-    assert pairs_table.rows[0][:2] == [0, iteration["pairs"]]
+    assert pairs_table.rows[0][:2] == [0, iteration.pairs]
 
 
 def test_the_judge_counts_a_win_only_when_both_orders_agree() -> None:
@@ -238,11 +238,11 @@ def test_the_judge_counts_a_win_only_when_both_orders_agree() -> None:
     with serve(prefers_good) as (_, url):
         judge = make_llm(f"openai:judge@{url}", None, backoff=0.01)
         judged = judge_pairwise(judge, ["q1", "q2"], ["good one", "bad one"], ["bad", "good"])
-    assert judged == {"wins": 1, "losses": 1, "ties": 0, "win_rate": 0.5}
+    assert judged.model_dump() == {"wins": 1, "losses": 1, "ties": 0, "win_rate": 0.5}
     with serve(lambda n, body: ok("A")) as (_, url):  # always the first: position bias only
         judge = make_llm(f"openai:judge@{url}", None, backoff=0.01)
         judged = judge_pairwise(judge, ["q1", "q2"], ["x", "y"], ["z", "w"])
-    assert judged["ties"] == 2 and judged["win_rate"] == 0.5
+    assert judged.ties == 2 and judged.win_rate == 0.5
 
 
 @pytest.mark.slow
@@ -257,11 +257,11 @@ def test_the_small_profile_runs_end_to_end_with_the_embedded_model(tmp_path: Pat
     result = goldpan("synth", "montessori", "--out", str(out), "--prompts", "4", check=True)
     assert "preference pairs" in result.stderr and "| Montessori-Instruct |" in result.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["iterations"][0]["synthetic"] >= 8
+    assert summary.iterations[0].synthetic >= 8
     for name in ("synthetic.jsonl", "influence.jsonl", "preferences.jsonl"):
         assert (out / "iteration-0" / name).is_file()
     assert (out / "iteration-1" / "synthetic.jsonl").is_file()
-    if summary["iterations"][0]["pairs"]:
+    if summary.iterations[0].pairs:
         assert (out / "iteration-0" / "teacher" / "model.safetensors").is_file()
-    assert set(summary["evaluation"]["students"]) == {"self_instruct", "montessori"}
+    assert set(summary.evaluation.students) == {"self_instruct", "montessori"}
     assert (out / "evaluation.md").is_file()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -57,7 +56,7 @@ def run_command(
     with phase_progress(console) as progress:
         results = run_distillation(config, out, student, teacher, phase_reporter(progress))
     console.print(results_table(results), highlight=False)
-    console.print(f"{results['seconds']} s -> {out}")
+    console.print(f"{results.seconds} s -> {out}")
     console.print(f"report: {write_report(out)}")
 
 
@@ -67,9 +66,11 @@ def eval_command(
 ) -> None:
     """Print the results table of a finished run."""
     from goldpan.distill.pipeline import results_table
+    from goldpan.distill.results import DistillResults
     from goldpan.errors import GoldpanError
 
     path = run_dir / "results.json"
     if not path.is_file():
         raise GoldpanError(f"{run_dir}: no results.json (run `goldpan distill run` first)")
-    console.print(results_table(json.loads(path.read_text())), highlight=False)
+    results = DistillResults.model_validate_json(path.read_text())
+    console.print(results_table(results), highlight=False)

@@ -156,12 +156,11 @@ def montessori_command(
     rows = _reference_rows(reference, config.reference_examples)
     with phase_progress(console) as progress:
         summary = montessori(teacher, student, rows, config, out, judge, phase_reporter(progress))
-    for entry in summary["iterations"]:
+    for entry in summary.iterations:
         console.print(
-            f"iteration {entry['iteration']}: {entry['synthetic']} examples, {entry['probes']} "
-            f"probes ({entry['positive']} helpful, {entry['negative']} harmful), "
-            f"{entry['pairs']} preference pairs"
+            f"iteration {entry.iteration}: {entry.synthetic} examples, {entry.probes} probes "
+            f"({entry.positive} helpful, {entry.negative} harmful), {entry.pairs} preference pairs"
         )
-    console.print(evaluation_table(summary["evaluation"]), highlight=False)
-    console.print(f"{summary['seconds']} s -> {out}")
+    console.print(evaluation_table(summary.evaluation), highlight=False)
+    console.print(f"{summary.seconds} s -> {out}")
     console.print(f"report: {write_report(out)}")

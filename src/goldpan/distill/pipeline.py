@@ -27,6 +27,7 @@ from goldpan.distill.rationales import (
     reasoning_gym_problems,
     write_collected,
 )
+from goldpan.distill.results import DistillResults, RationaleCounts
 from goldpan.distill.train import (
     lora_weights,
     train_lora,
@@ -38,7 +39,7 @@ from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.transformers_backend import TransformersBackend
 from goldpan.models.memory import release_memory
 from goldpan.train import phase_steps
-from goldpan.util.atomic import atomic_write_json, atomic_write_text
+from goldpan.util.atomic import atomic_write_text
 
 Report = Callable[..., None]  # report(phase, done, total, **figures)
 
@@ -66,7 +67,7 @@ def run_distillation(
     student: str = "smollm2-135m-instruct",
     teacher: str | None = None,
     report: Report | None = None,
-) -> dict[str, Any]:
+) -> DistillResults:
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,7 +85,11 @@ def run_distillation(
             "wrong rationales; both are needed (use more problems or samples, or another teacher)"
         )
     training = config.student
-    results: dict[str, Any] = {"data": counts, "teacher_usage": teacher_llm.usage.to_json()}
+    results = DistillResults(
+        data=RationaleCounts(**counts),
+        teacher_usage=teacher_llm.usage.to_json(),
+        config=config.model_dump(mode="json"),
+    )
     base_llm = make_llm(student)
     accuracy = {"base": greedy_accuracy(base_llm, test, config.max_new_tokens)}
     step("evaluate base", 1, 1)
@@ -121,11 +126,10 @@ def run_distillation(
     )
     del nce
     release_memory()
-    results["accuracy"] = accuracy
-    results["self_consistency"] = _asc(nat_llm, train, test, config, out, step)
-    results["seconds"] = round(time.perf_counter() - started, 1)
-    results["config"] = config.model_dump(mode="json")
-    atomic_write_json(out / "results.json", results)
+    results.accuracy = accuracy
+    results.self_consistency, results.ranker_pairs = _asc(nat_llm, train, test, config, out, step)
+    results.seconds = round(time.perf_counter() - started, 1)
+    atomic_write_text(out / "results.json", results.model_dump_json(indent=2))
     atomic_write_text(out / "results.md", results_table(results))
     return results
 
@@ -137,7 +141,8 @@ def _asc(
     config: DistillConfig,
     out: Path,
     step: Report,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], int]:
+    """Accuracy per vote weighting, and the number of pairs the ranker trained on."""
     from transformers import AutoModel, AutoTokenizer
 
     from goldpan.distill.ranker import Ranker, encode_for_ranking, train_ranker_step
@@ -178,17 +183,14 @@ def _asc(
         for name in WEIGHTS:
             winners = vote(answers, scores, name, same=equivalent)  # type: ignore[arg-type]
             totals[name] += credit(winners, problem["answer"], equivalent)
-    result = {name: total / max(1, len(test)) for name, total in totals.items()}
-    result["ranker_pairs"] = len(triples)
-    return result
+    return {name: total / max(1, len(test)) for name, total in totals.items()}, len(triples)
 
 
-def results_table(results: dict[str, Any]) -> str:
-    accuracy, sc = results["accuracy"], results["self_consistency"]
-    data = results["data"]
+def results_table(results: DistillResults) -> str:
+    accuracy, sc, data = results.accuracy, results.self_consistency, results.data
     lines = [
-        f"D_pos {data['positive']} rationales, D_neg {data['negative']} "
-        f"({data['questions']} training questions, {data['questions_with_both']} with both).",
+        f"D_pos {data.positive} rationales, D_neg {data.negative} "
+        f"({data.questions} training questions, {data.questions_with_both} with both).",
         "",
         "| method | accuracy |",
         "|---|---:|",

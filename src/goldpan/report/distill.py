@@ -3,10 +3,10 @@ D_neg), and the accuracy of every method on the test problems."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from goldpan.distill.results import DistillResults, RationaleCounts
 from goldpan.report.bins import histogram_of
 from goldpan.report.figures import histogram_figure
 from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
@@ -22,31 +22,30 @@ def is_distill_run(root: Path) -> bool:
 
 
 def distill_report(root: Path) -> Report:
-    results = json.loads((root / "results.json").read_text())
-    data = results.get("data", {})
-    usage = results.get("teacher_usage", {})
+    results = DistillResults.model_validate_json((root / "results.json").read_text())
+    data = results.data
     facts = [
-        ("questions", f"{data.get('questions', 0):,}"),
-        ("D_pos rationales", f"{data.get('positive', 0):,}"),
-        ("D_neg rationales", f"{data.get('negative', 0):,}"),
-        ("questions with both", f"{data.get('questions_with_both', 0):,}"),
-        ("teacher requests", f"{usage.get('requests', 0):,}"),
-        ("run time", f"{results.get('seconds', 0):,.0f} s"),
+        ("questions", f"{data.questions:,}"),
+        ("D_pos rationales", f"{data.positive:,}"),
+        ("D_neg rationales", f"{data.negative:,}"),
+        ("questions with both", f"{data.questions_with_both:,}"),
+        ("teacher requests", f"{results.teacher_usage.get('requests', 0):,}"),
+        ("run time", f"{results.seconds:,.0f} s"),
     ]
     return Report(
         f"distillation run {root.name}",
-        f"{root.resolve()} · tasks {', '.join(results.get('config', {}).get('tasks', []))}",
+        f"{root.resolve()} · tasks {', '.join(results.config.get('tasks', []))}",
         facts,
         [rationales_section(root, data), accuracy_section(results)],
     )
 
 
-def rationales_section(root: Path, data: dict[str, Any]) -> Section:
+def rationales_section(root: Path, data: RationaleCounts) -> Section:
     counts = read_jsonl(root / "data" / "counts.jsonl")
     samples = max((c["positive"] + c["negative"] for c in counts), default=0)
     blocks: list[Any] = [
         Figure(bar_chart(["D_pos (correct)", "D_neg (wrong)"],
-                         [data.get("positive", 0), data.get("negative", 0)],
+                         [data.positive, data.negative],
                          "teacher rationales by correctness"),
                "Teacher rationales whose final answer matched the gold answer, and the rest."),
     ]
@@ -68,8 +67,8 @@ def rationales_section(root: Path, data: dict[str, Any]) -> Section:
                    "LoRA that NAT and NCE build on.")
 
 
-def accuracy_section(results: dict[str, Any]) -> Section:
-    accuracy = results.get("accuracy")
+def accuracy_section(results: DistillResults) -> Section:
+    accuracy = results.accuracy
     if not accuracy:
         return Section("Accuracy", [Note("The run has no evaluation yet.")])
     names = [METHODS.get(k, k) for k in accuracy]
@@ -80,11 +79,10 @@ def accuracy_section(results: dict[str, Any]) -> Section:
         Table(["method", "accuracy"],
               [[n, f"{100 * v:.2f}%"] for n, v in zip(names, accuracy.values(), strict=True)]),
     ]
-    consistency = results.get("self_consistency") or {}
-    votes = {k: v for k, v in consistency.items() if k != "ranker_pairs"}
+    votes = results.self_consistency
     if votes:
         blocks.append(Table(["self-consistency weighting", "accuracy"],
                             [[k, f"{100 * v:.2f}%"] for k, v in votes.items()],
                             f"ASC: answers voted with ranker-score weights; the ranker trained "
-                            f"on {consistency.get('ranker_pairs', 0):,} pairs."))
+                            f"on {results.ranker_pairs:,} pairs."))
     return Section("Accuracy", blocks)

@@ -12,6 +12,7 @@ from goldpan.report.bins import histogram_of
 from goldpan.report.figures import histogram_figure
 from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
 from goldpan.report.svg import bar_chart
+from goldpan.synth.results import Evaluation, IterationResult, MontessoriSummary
 
 SAMPLES = 8
 
@@ -129,54 +130,59 @@ def is_montessori_run(root: Path) -> bool:
 
 
 def montessori_report(root: Path) -> Report:
-    summary = json.loads((root / "summary.json").read_text())
-    iterations = summary.get("iterations", [])
+    summary = MontessoriSummary.model_validate_json((root / "summary.json").read_text())
+    iterations = summary.iterations
     facts = [
         ("iterations", f"{len(iterations)}"),
-        ("synthetic examples", f"{sum(i.get('synthetic', 0) for i in iterations):,}"),
-        ("influence probes", f"{sum(i.get('probes', 0) for i in iterations):,}"),
-        ("preference pairs", f"{sum(i.get('pairs', 0) for i in iterations):,}"),
-        ("final data", f"{summary.get('final_data', 0):,}"),
-        ("run time", f"{summary.get('seconds', 0):,.0f} s"),
+        ("synthetic examples", f"{sum(i.synthetic for i in iterations):,}"),
+        ("influence probes", f"{sum(i.probes for i in iterations):,}"),
+        ("preference pairs", f"{sum(i.pairs for i in iterations):,}"),
+        ("final data", f"{summary.final_data:,}"),
+        ("run time", f"{summary.seconds:,.0f} s"),
     ]
     return Report(
         f"Montessori-Instruct run {root.name}",
-        f"{root.resolve()} · teacher after the last iteration: {summary.get('teacher', '')}",
+        f"{root.resolve()} · teacher after the last iteration: {summary.teacher}",
         facts,
         [influence_section(root, iterations), pairs_section(root, iterations),
-         evaluation_section(summary.get("evaluation"))],
+         evaluation_section(summary.evaluation)],
     )
 
 
-def influence_section(root: Path, iterations: list[dict[str, Any]]) -> Section:
+def influence_section(root: Path, iterations: list[IterationResult]) -> Section:
     series = {}
     rows = []
     for item in iterations:
-        number = item["iteration"]
+        number = item.iteration
         scored = read_jsonl(root / f"iteration-{number}" / "influence.jsonl")
-        series[f"iteration {number}"] = [r["influence"] for r in scored]
-        dpo = item.get("dpo_loss") or []
-        rows.append([number, item.get("synthetic"), item.get("probes"), item.get("positive"),
-                     item.get("negative"), item.get("pairs"),
-                     item.get("reference_loss_after_warmup"),
+        series[f"iteration {number}"] = [
+            r["influence"] for r in scored if r["influence"] is not None
+        ]
+        dpo = item.dpo_loss
+        rows.append([number, item.synthetic, item.probes, item.positive, item.negative,
+                     item.skipped_no_response_tokens, item.pairs,
+                     item.reference_loss_after_warmup,
                      dpo[0] if dpo else None, dpo[-1] if dpo else None])
     blocks: list[Any] = []
     result = histogram_of(series)
     if result is not None:
         blocks.append(histogram_figure(*result, "local data influence"))
     blocks.append(Table(["iteration", "synthetic", "probes", "helpful (> 0)", "harmful (< 0)",
-                         "pairs", "reference loss", "DPO loss first", "DPO loss last"], rows))
+                         "no response tokens", "pairs", "reference loss", "DPO loss first",
+                         "DPO loss last"], rows))
     intro = ("Influence of one synthetic example = the student's loss on the reference set "
-             "before its one optimiser step minus after it; above zero, the example helped.")
+             "before its one optimiser step minus after it; above zero, the example helped. "
+             "A probe whose prompt fills the length limit has no response token to learn and "
+             "no influence.")
     return Section("Influence", blocks, intro)
 
 
-def pairs_section(root: Path, iterations: list[dict[str, Any]]) -> Section:
+def pairs_section(root: Path, iterations: list[IterationResult]) -> Section:
     rows = []
     margins: dict[str, list[float]] = {}
     samples: list[Any] = []
     for item in iterations:
-        number = item["iteration"]
+        number = item.iteration
         pairs = read_jsonl(root / f"iteration-{number}" / "preferences.jsonl")
         rows.append([number, len(pairs), len({p["prompt"] for p in pairs}),
                      len({p["chosen"] for p in pairs}), len({p["rejected"] for p in pairs})])
@@ -199,18 +205,17 @@ def pairs_section(root: Path, iterations: list[dict[str, Any]]) -> Section:
                    "Per prompt, every helpful output is paired with every harmful one.")
 
 
-def evaluation_section(evaluation: dict[str, Any] | None) -> Section:
-    if not evaluation:
-        return Section("Evaluation", [Note("The run has no evaluation yet.")])
-    students = evaluation.get("students", {})
-    rows = [[name, values.get("reference_loss")] for name, values in students.items()]
-    judge = evaluation.get("montessori_vs_self_instruct", {})
+def evaluation_section(evaluation: Evaluation | None) -> Section:
+    if evaluation is None or not evaluation.students:
+        note = evaluation.note if evaluation and evaluation.note else "The run has no evaluation."
+        return Section("Evaluation", [Note(note)])
+    rows = [[name, values.reference_loss] for name, values in evaluation.students.items()]
+    judge = evaluation.montessori_vs_self_instruct
     blocks: list[Any] = [Table(["student", "reference loss"], rows,
-                               f"{evaluation.get('examples', 0):,} examples each")]
-    if judge:
+                               f"{evaluation.examples:,} examples each")]
+    if judge is not None:
         blocks.append(Table(["wins", "losses", "ties", "win rate"],
-                            [[judge.get("wins"), judge.get("losses"), judge.get("ties"),
-                              judge.get("win_rate")]],
+                            [[judge.wins, judge.losses, judge.ties, judge.win_rate]],
                             "Montessori student against the Self-Instruct student; a win counts "
                             "only when the judge agrees in both orders."))
     return Section("Evaluation", blocks)

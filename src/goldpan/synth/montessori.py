@@ -27,10 +27,17 @@ from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import MontessoriConfig
 from goldpan.synth.influence import local_influences
 from goldpan.synth.preferences import preference_pairs
+from goldpan.synth.results import (
+    Evaluation,
+    IterationResult,
+    JudgedComparison,
+    MontessoriSummary,
+    StudentResult,
+)
 from goldpan.synth.self_instruct import encode_prompt, load_seed_tasks
 from goldpan.train import Trainer, encode_example, mean_loss, pad_id, phase_steps
 from goldpan.train.dpo import dpo_update
-from goldpan.util.atomic import atomic_write_json, atomic_write_text
+from goldpan.util.atomic import atomic_write_text
 from goldpan.util.json_lines import write_json_lines
 
 Report = Callable[..., None]  # report(phase, done, total, **figures)
@@ -170,7 +177,7 @@ JUDGE_PROMPT = (
 
 def judge_pairwise(
     judge: LLM, instructions: list[str], first: list[str], second: list[str]
-) -> dict[str, Any]:
+) -> JudgedComparison:
     """Win rate of ``first`` over ``second``: each pair judged in both orders; a side wins only
     if preferred in both, otherwise it is a tie (half a win)."""
     params = GenerationParams(temperature=0.0, max_new_tokens=3, chat=True)
@@ -194,7 +201,9 @@ def judge_pairwise(
         else:
             ties += 1
     total = max(1, len(instructions))
-    return {"wins": wins, "losses": losses, "ties": ties, "win_rate": (wins + ties / 2) / total}
+    return JudgedComparison(
+        wins=wins, losses=losses, ties=ties, win_rate=(wins + ties / 2) / total
+    )
 
 
 def _letter(text: str) -> str | None:
@@ -215,7 +224,7 @@ def montessori(
     out: str | Path,
     judge: str | None = None,
     report: Report | None = None,
-) -> dict[str, Any]:
+) -> MontessoriSummary:
     from goldpan.models.load import resolve
 
     started = time.perf_counter()
@@ -227,7 +236,7 @@ def montessori(
     seeds = load_seed_tasks(config.seed_tasks)
     teacher_folder = resolve(teacher)
     cache = out / "llm-cache.sqlite"
-    summary: dict[str, Any] = {"config": config.model_dump(mode="json"), "iterations": []}
+    summary = MontessoriSummary(config=config.model_dump(mode="json"))
     self_instruct_data: list[dict[str, Any]] | None = None
     for iteration in range(config.iterations + 1):
         folder = out / f"iteration-{iteration}"
@@ -240,61 +249,58 @@ def montessori(
         if self_instruct_data is None:
             self_instruct_data = records
         if iteration == config.iterations:
-            summary["final_data"] = len(records)
+            summary.final_data = len(records)
             break
         scored = measure_influence(student, records, reference, config, report)
         write_json_lines(folder / "influence.jsonl", scored)
         pairs = preference_pairs(scored)
         write_json_lines(folder / "preferences.jsonl", pairs)
-        entry: dict[str, Any] = {
-            "iteration": iteration,
-            "synthetic": len(records),
-            "probes": len(scored),
-            "positive": sum(r["influence"] is not None and r["influence"] > 0 for r in scored),
-            "negative": sum(r["influence"] is not None and r["influence"] < 0 for r in scored),
-            "skipped_no_response_tokens": sum(r["influence"] is None for r in scored),
-            "pairs": len(pairs),
-            "reference_loss_after_warmup": scored[0]["reference_loss_before"] if scored else None,
-        }
+        measured = [r["influence"] for r in scored if r["influence"] is not None]
+        entry = IterationResult(
+            iteration=iteration,
+            synthetic=len(records),
+            probes=len(scored),
+            positive=sum(value > 0 for value in measured),
+            negative=sum(value < 0 for value in measured),
+            skipped_no_response_tokens=len(scored) - len(measured),
+            pairs=len(pairs),
+            reference_loss_after_warmup=next(
+                (r["reference_loss_before"] for r in scored if r["influence"] is not None), None
+            ),
+        )
         if pairs:
             result = dpo_update(teacher_folder, pairs, folder / "teacher", config.dpo)
-            entry["dpo_loss"] = [e["loss"] for e in result["log"] if "loss" in e]
+            entry.dpo_loss = [e["loss"] for e in result["log"] if "loss" in e]
             teacher_folder = folder / "teacher"
-        summary["iterations"].append(entry)
-    summary["teacher"] = str(teacher_folder)
-    summary["evaluation"] = evaluate(
+        summary.iterations.append(entry)
+    summary.teacher = str(teacher_folder)
+    summary.evaluation = evaluate(
         student, self_instruct_data or [], records, reference, config, out, judge or teacher, report
     )
-    summary["seconds"] = round(time.perf_counter() - started, 1)
-    atomic_write_json(out / "summary.json", summary)
-    atomic_write_text(out / "evaluation.md", evaluation_table(summary["evaluation"]))
+    summary.seconds = round(time.perf_counter() - started, 1)
+    atomic_write_text(out / "summary.json", summary.model_dump_json(indent=2))
+    atomic_write_text(out / "evaluation.md", evaluation_table(summary.evaluation))
     return summary
 
 
-def evaluation_table(evaluation: dict[str, Any]) -> str:
-    """The comparison as a Markdown table (also printed by the command)."""
-    if not evaluation.get("students"):
-        return f"No evaluation: {evaluation.get('note', 'no data')}\n"
-    judged = evaluation["montessori_vs_self_instruct"]
+def evaluation_table(evaluation: Evaluation | None) -> str:
+    """The comparison of the two students as a Markdown table."""
+    judged = evaluation.montessori_vs_self_instruct if evaluation else None
+    if evaluation is None or judged is None:
+        return "No evaluation: " + (evaluation.note if evaluation else "none ran") + "\n"
+    students = evaluation.students
+    rate = judged.win_rate
     lines = [
-        f"Students trained on {evaluation['examples']} examples each.",
+        f"Students trained on {evaluation.examples} examples each.",
         "",
         "| student data | reference loss | judged win rate vs the other |",
         "|---|---:|---:|",
+        f"| Self-Instruct | {students['self_instruct'].reference_loss:.4f} | {1 - rate:.3f} |",
+        f"| Montessori-Instruct | {students['montessori'].reference_loss:.4f} | {rate:.3f} |",
+        "",
+        f"Judged in both orders: Montessori {judged.wins} wins, {judged.losses} losses, "
+        f"{judged.ties} ties or inconsistent verdicts (counted as half).",
     ]
-    students = evaluation["students"]
-    rate = judged["win_rate"]
-    lines.append(
-        f"| Self-Instruct | {students['self_instruct']['reference_loss']:.4f} | {1 - rate:.3f} |"
-    )
-    lines.append(
-        f"| Montessori-Instruct | {students['montessori']['reference_loss']:.4f} | {rate:.3f} |"
-    )
-    lines.append("")
-    lines.append(
-        f"Judged in both orders: Montessori {judged['wins']} wins, {judged['losses']} losses, "
-        f"{judged['ties']} ties or inconsistent verdicts (counted as half)."
-    )
     return "\n".join(lines) + "\n"
 
 
@@ -307,12 +313,12 @@ def evaluate(
     out: Path,
     judge: str,
     report: Report | None = None,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Two students on equal numbers of examples: reference loss and judged win rate."""
     count = min(config.final_examples, len(self_instruct_data), len(montessori_data))
     if count == 0:
-        return {"examples": 0, "note": "no data to compare"}
-    result: dict[str, Any] = {"examples": count, "students": {}}
+        return Evaluation(examples=0, note="no data to compare")
+    result = Evaluation(examples=count)
     answers: dict[str, list[str]] = {}
     instructions = [r["instruction"] for r in reference[: config.judge_examples]]
     for name, rows in (("self_instruct", self_instruct_data), ("montessori", montessori_data)):
@@ -320,11 +326,14 @@ def evaluate(
             student, rows[:count], config, out / "students" / name
         )
         encoded = _encode(tokenizer, reference, config)
-        result["students"][name] = {"reference_loss": mean_loss(model, encoded, pad_id(tokenizer))}
+        loss = mean_loss(model, encoded, pad_id(tokenizer))
+        result.students[name] = StudentResult(reference_loss=loss)
         answer = GenerationParams(temperature=0.0, max_new_tokens=config.response_max_new_tokens)
+        del model  # the student answers from its saved folder; one copy in memory is enough
         answers[name] = [
             row[0].text.strip() for row in make_llm(str(folder)).generate(instructions, answer)
         ]
+        release_memory()
         if report is not None:
             report(f"student {name}", 1, 1)
     judged = judge_pairwise(
@@ -333,7 +342,7 @@ def evaluate(
         answers["montessori"],
         answers["self_instruct"],
     )
-    result["montessori_vs_self_instruct"] = judged
+    result.montessori_vs_self_instruct = judged
     write_json_lines(
         out / "judged_answers.jsonl",
         [
