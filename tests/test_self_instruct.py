@@ -176,9 +176,9 @@ def test_self_instruct_filters_and_writes_every_output_and_reruns_from_the_cache
     assert {"instruction": NEW[3], "input": "Where is it?", "output": "Question"} in alpaca
     assert {"instruction": NEW[0], "input": "a", "output": "b"} in alpaca
     messages = [json.loads(line) for line in (tmp_path / "out" / "messages.jsonl").open()]
-    assert len(messages) == len(alpaca) == stats["instances"]
+    assert len(messages) == len(alpaca) == stats.instances
     assert messages[0]["messages"][0]["role"] == "user"
-    assert stats["raw_instructions"] == stats["instructions"] + sum(stats["rejected"].values())
+    assert stats.raw_instructions == stats.instructions + sum(stats.rejected.values())
     _check_report(tmp_path / "out", stats)
 
 
@@ -190,7 +190,7 @@ def _check_report(out: Path, stats: dict) -> None:
     report = build_report(out)
     assert report.title.startswith("Self-Instruct run")
     table = next(b for s in report.sections for b in s.blocks if isinstance(b, Table))
-    assert dict(table.rows) == {"kept": stats["instructions"], **stats["rejected"]}
+    assert dict(table.rows) == {"kept": stats.instructions, **stats.rejected}
     titles = [b.title for s in report.sections for b in s.blocks if isinstance(b, Samples)]
     assert "Rejected: too_similar" in titles
 

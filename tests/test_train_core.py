@@ -65,6 +65,21 @@ def test_accumulating_k_micro_batches_equals_one_batch_k_times_larger(model_and_
                                                                strict=True))
 
 
+def test_gradient_checkpointing_gives_the_same_update(model_and_examples) -> None:
+    model, tokenizer, examples = model_and_examples
+    other = copy.deepcopy(model)
+    plain = Trainer(model, TrainConfig(learning_rate=1e-2), tokenizer.pad_token_id)
+    checkpointed = Trainer(
+        other, TrainConfig(learning_rate=1e-2, gradient_checkpointing=True), tokenizer.pad_token_id
+    )
+    flag = getattr(type(other), "is_activation_checkpointing", None)
+    assert (other.is_activation_checkpointing if flag is not None
+            else other.is_gradient_checkpointing)
+    assert plain.step([examples]) == pytest.approx(checkpointed.step([examples]), rel=1e-5)
+    for a, b in zip(model.parameters(), other.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_the_loss_is_averaged_over_tokens_not_over_micro_batches(model_and_examples) -> None:
     """A long response weighs by its tokens, whichever micro-batch it lands in."""
     model, tokenizer, examples = model_and_examples

@@ -80,16 +80,16 @@ def self_instruct_command(
     )
     with phase_progress(console, transient=True) as progress:
         stats = self_instruct(llm, config, out, phase_reporter(progress))
-    usage = stats["usage"]
+    usage = stats.usage
     console.print(
-        f"{stats['instructions']} instructions ({stats['classification_tasks']} classification), "
-        f"{stats['instances']} instances from {stats['raw_instructions']} generated; "
-        f"rejected: {json.dumps(stats['rejected'])}"
+        f"{stats.instructions} instructions ({stats.classification_tasks} classification), "
+        f"{stats.instances} instances from {stats.raw_instructions} generated; "
+        f"rejected: {json.dumps(stats.rejected)}"
     )
     console.print(
         f"teacher: {usage['requests']} requests, {usage['cache_hits']} from the cache, "
         f"{usage['prompt_tokens']:,} prompt and {usage['completion_tokens']:,} completion tokens; "
-        f"{stats['seconds']} s -> {out}"
+        f"{stats.seconds} s -> {out}"
     )
     console.print(f"report: {write_report(out)}")
 

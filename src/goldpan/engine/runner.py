@@ -19,19 +19,18 @@ import pyarrow.parquet as pq
 import yaml
 from rich.console import Console
 
-import goldpan
-from goldpan.data.config import InputConfig
 from goldpan.data.inputs import InputFile, expand_inputs, split_by_lines
 from goldpan.data.records import READ_STEP
 from goldpan.data.writers import write_records
 from goldpan.engine.config import Recipe
 from goldpan.engine.executors import Executor, make_executor
+from goldpan.engine.plan import PlannedStage, plan_stages, resolved_input
 from goldpan.engine.progress import StageProgress
-from goldpan.engine.registry import build_step, step_kind
+from goldpan.engine.registry import step_kind
 from goldpan.engine.rundir import RunDir, Stage, read_json
 from goldpan.engine.scores import score_distributions, score_table
 from goldpan.engine.stats import StageStats, print_summary
-from goldpan.engine.step import FitContext, GlobalStep, Step
+from goldpan.engine.step import FitContext
 from goldpan.engine.tasks import (
     PartResult,
     StepCount,
@@ -45,17 +44,6 @@ from goldpan.engine.tasks import (
 from goldpan.engine.unique_ids import check_unique_ids
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
 from goldpan.util.hashing import config_hash
-
-
-@dataclass
-class PlannedStage:
-    stage: Stage
-    steps: list[Step]  # for the read stage: the fused map steps only
-
-    @property
-    def global_step(self) -> GlobalStep | None:
-        first = self.steps[0] if self.steps else None
-        return first if isinstance(first, GlobalStep) else None
 
 
 @dataclass
@@ -74,52 +62,6 @@ class RunResult:
     stats: list[StageStats]
     output_records: int
     output_files: list[str]
-
-
-def fuses_with_read(recipe: Recipe, units: list[InputFile]) -> bool:
-    """Map steps ride along with reading when there are enough input units to keep every
-    worker busy; with fewer (one big file) they form a stage of their own, run in parallel
-    over the parts the read stage wrote."""
-    return len(units) >= recipe.worker_count()
-
-
-def resolved_input(recipe: Recipe, units: list[InputFile]) -> InputConfig:
-    """The input config with the part size filled in: big parts when files give parallelism,
-    small ones when parts must."""
-    if recipe.input.part_records is not None:
-        return recipe.input
-    size = 10_000 if fuses_with_read(recipe, units) else 2_000
-    return recipe.input.model_copy(update={"part_records": size})
-
-
-def plan_stages(recipe: Recipe, units: list[InputFile]) -> list[PlannedStage]:
-    steps = [
-        build_step(config, origin="recipe", where=("steps", index), seed=recipe.seed)
-        for index, config in enumerate(recipe.steps)
-    ]
-    read_config = {
-        "goldpan": goldpan.__version__,
-        "input": resolved_input(recipe, units).model_dump(mode="json"),
-        "units": [(u.path, u.format, u.size, u.mtime_ns, u.start, u.end) for u in units],
-    }
-    fuse_with_read = fuses_with_read(recipe, units)
-    groups: list[tuple[int, list[Step]]] = [(0, [])]
-    for position, step in enumerate(steps, start=1):
-        starts_stage = isinstance(step, GlobalStep) or (position == 1 and not fuse_with_read)
-        if starts_stage:
-            groups.append((position, [step]))
-        else:
-            groups[-1][1].append(step)
-    planned = []
-    key = config_hash(read_config)
-    for index, group in groups:
-        if index > 0:
-            key = config_hash({"previous": key, "steps": [s.config() for s in group]})
-        else:
-            key = config_hash({"read": key, "steps": [s.config() for s in group]})
-        names = ([READ_STEP] if index == 0 else []) + [s.name for s in group]
-        planned.append(PlannedStage(Stage(index, tuple(names), key), group))
-    return planned
 
 
 class Runner:

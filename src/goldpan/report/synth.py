@@ -12,7 +12,12 @@ from goldpan.report.bins import histogram_of
 from goldpan.report.figures import histogram_figure
 from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
 from goldpan.report.svg import bar_chart
-from goldpan.synth.results import Evaluation, IterationResult, MontessoriSummary
+from goldpan.synth.results import (
+    Evaluation,
+    IterationResult,
+    MontessoriSummary,
+    SelfInstructStats,
+)
 
 SAMPLES = 8
 
@@ -60,20 +65,20 @@ def is_self_instruct_run(root: Path) -> bool:
 
 
 def self_instruct_report(root: Path) -> Report:
-    stats = json.loads((root / "stats.json").read_text())
+    stats = SelfInstructStats.model_validate_json((root / "stats.json").read_text())
     tasks = read_jsonl(root / "tasks.jsonl")
     rejected = read_jsonl(root / "rejected_instructions.jsonl")
-    reasons = dict(sorted(stats.get("rejected", {}).items(), key=lambda kv: -kv[1]))
+    reasons = dict(sorted(stats.rejected.items(), key=lambda kv: -kv[1]))
     facts = [
-        ("instructions", f"{stats.get('instructions', len(tasks)):,}"),
-        ("classification tasks", f"{stats.get('classification_tasks', 0):,}"),
-        ("instances", f"{stats.get('instances', 0):,}"),
-        ("generated, before filters", f"{stats.get('raw_instructions', 0):,}"),
-        ("run time", f"{stats.get('seconds', 0):,.1f} s"),
-        *_usage_facts(stats.get("usage", {})),
+        ("instructions", f"{stats.instructions:,}"),
+        ("classification tasks", f"{stats.classification_tasks:,}"),
+        ("instances", f"{stats.instances:,}"),
+        ("generated, before filters", f"{stats.raw_instructions:,}"),
+        ("run time", f"{stats.seconds:,.1f} s"),
+        *_usage_facts(stats.usage),
     ]
     labels = ["kept", *reasons]
-    values = [stats.get("instructions", len(tasks)), *reasons.values()]
+    values = [stats.instructions, *reasons.values()]
     filters = Section(
         "Instruction filters",
         [
@@ -105,7 +110,7 @@ def self_instruct_report(root: Path) -> Report:
         ]))
     return Report(
         f"Self-Instruct run {root.name}",
-        f"{root.resolve()} · teacher {stats.get('config', {}).get('teacher', '')}".rstrip(),
+        f"{root.resolve()} · teacher {stats.config.get('teacher', '')}".rstrip(),
         facts,
         [filters, distributions, Section("Samples", samples)],
     )

@@ -1,11 +1,25 @@
-"""What a Montessori-Instruct run found, as typed models: written to summary.json, printed by
-the command line, read back by the report."""
+"""What Self-Instruct and Montessori-Instruct runs produced, as typed models: written to
+stats.json and summary.json, printed by the command line, read back by the reports."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+
+class SelfInstructStats(BaseModel):
+    """Counts of a Self-Instruct run (stats.json)."""
+
+    config: dict[str, Any]
+    instructions: int
+    classification_tasks: int
+    tasks_with_instances: int
+    instances: int
+    raw_instructions: int  # generated before the filters
+    rejected: dict[str, int] = Field(default_factory=dict)  # per filter reason
+    usage: dict[str, Any] = Field(default_factory=dict)  # the teacher's requests and tokens
+    seconds: float = 0.0
 
 
 class JudgedComparison(BaseModel):

@@ -37,7 +37,8 @@ from goldpan.llm import LLM, GenerationParams
 from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import SelfInstructConfig
 from goldpan.synth.filters import BLACKLIST, instruction_problem  # noqa: F401  (re-exported)
-from goldpan.util.atomic import atomic_write_json
+from goldpan.synth.results import SelfInstructStats
+from goldpan.util.atomic import atomic_write_text
 from goldpan.util.json_lines import write_json_lines
 
 BOOTSTRAP_HEADER = "Come up with a series of tasks:\n"
@@ -214,7 +215,7 @@ def self_instruct(
     config: SelfInstructConfig,
     out: str | Path,
     report: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
+) -> SelfInstructStats:
     """Generate ``config.n`` instructions with instances; write the outputs to ``out``."""
     started = time.perf_counter()
     out = Path(out)
@@ -274,8 +275,8 @@ def self_instruct(
     if report is not None:
         report("instances", len(tasks), len(tasks))
     stats = _write_outputs(out, tasks, pool.rejected, pool.reasons, raw_count, config, llm)
-    stats["seconds"] = round(time.perf_counter() - started, 2)
-    atomic_write_json(out / "stats.json", stats)
+    stats.seconds = round(time.perf_counter() - started, 2)
+    atomic_write_text(out / "stats.json", stats.model_dump_json(indent=2))
     return stats
 
 
@@ -324,7 +325,7 @@ def _write_outputs(
     raw_count: int,
     config: SelfInstructConfig,
     llm: LLM,
-) -> dict[str, Any]:
+) -> SelfInstructStats:
     write_json_lines(out / "tasks.jsonl", [asdict(t) for t in tasks])
     write_json_lines(out / "rejected_instructions.jsonl", rejected)
     alpaca = [
@@ -346,13 +347,13 @@ def _write_outputs(
         for row in alpaca
     ]
     write_json_lines(out / "messages.jsonl", messages)
-    return {
-        "config": config.model_dump(mode="json"),
-        "instructions": len(tasks),
-        "classification_tasks": sum(t.is_classification for t in tasks),
-        "tasks_with_instances": sum(bool(t.instances) for t in tasks),
-        "instances": len(alpaca),
-        "raw_instructions": raw_count,
-        "rejected": dict(reasons),
-        "usage": llm.usage.to_json(),
-    }
+    return SelfInstructStats(
+        config=config.model_dump(mode="json"),
+        instructions=len(tasks),
+        classification_tasks=sum(t.is_classification for t in tasks),
+        tasks_with_instances=sum(bool(t.instances) for t in tasks),
+        instances=len(alpaca),
+        raw_instructions=raw_count,
+        rejected=dict(reasons),
+        usage=llm.usage.to_json(),
+    )

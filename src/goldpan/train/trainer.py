@@ -147,11 +147,12 @@ class Trainer:
 
 def enable_gradient_checkpointing(model: Any) -> None:
     """Recompute activations in the backward pass (transformers models, PEFT-wrapped too)."""
-    # transformers 5 renames it activation checkpointing; older versions have the first name only.
-    enable = getattr(model, "activation_checkpointing_enable", None)
-    if enable is None:
-        enable = model.gradient_checkpointing_enable
-    enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    # transformers 5 calls it activation checkpointing; older versions know the first name only.
+    options = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
     if hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()  # LoRA: frozen embeddings must still pass gradients
     if getattr(model, "config", None) is not None:
