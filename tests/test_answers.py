@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from goldpan.distill.answers import equivalent, extract_answer, is_correct, to_number
+from goldpan.distill.answers import (
+    equivalent,
+    extract_answer,
+    is_correct,
+    math_equivalent,
+    to_number,
+)
 
 RATIONALES = [
     # (rationale, extracted answer, gold, correct?)
@@ -46,3 +52,72 @@ def test_numbers_are_compared_with_a_tolerance_and_expressions_evaluated() -> No
     assert to_number("import os") is None and to_number("10**100000") is None
     assert equivalent("0.3333333", "1/3", tolerance=1e-6)
     assert not equivalent("0.33", "1/3", tolerance=1e-6)
+
+
+# (answer, gold, MATH's is_equiv): the normal forms of MATH's _strip_string, compared as strings.
+MATH_PAIRS = [
+    ("\\frac{1}{2}", "0.5", True),
+    ("\\dfrac{1}{2}", "\\frac12", True),
+    ("\\tfrac{3}{4}", "\\frac{3}{4}", True),
+    ("1/2", "\\frac{1}{2}", True),
+    ("-1/2", "\\frac{-1}{2}", True),
+    ("\\frac1{2}", "\\frac{1}{2}", True),
+    ("\\frac{1}2", "\\frac{1}{2}", False),  # MATH leaves a braced first argument alone
+    ("\\sqrt3", "\\sqrt{3}", True),
+    ("2\\sqrt3", "2\\sqrt{3}", True),
+    ("\\frac{\\sqrt3}{2}", "\\frac{\\sqrt{3}}{2}", True),
+    ("x = 5", "5", True),
+    ("k=-2", "-2", True),
+    ("xy = 5", "5", False),  # only one- or two-character left sides are dropped
+    ("10\\%", "10", True),
+    ("10%", "10", False),  # MATH removes the escaped percent sign only
+    ("90^\\circ", "90", True),
+    ("90^{\\circ}", "90", True),
+    ("\\$18.90", "18.90", True),
+    ("5 \\text{ cm}", "5", True),
+    ("5\\text{cm}", "5", False),  # a unit is "\text{ " with its space
+    ("\\left( 3, 4 \\right)", "(3,4)", True),
+    ("(3, 4)", "(4, 3)", False),
+    ("[2, 5)", "[2,5)", True),
+    ("[2, 5)", "[2, 5]", False),
+    ("(-\\infty, 0)", "(-\\infty,0)", True),
+    (".5", "\\frac{1}{2}", True),
+    ("\\{.5\\}", "\\{0.5\\}", True),  # "{." becomes "{0.", after a backslash too
+    ("\\frac{2}{4}", "\\frac{1}{2}", False),  # no arithmetic in MATH's check
+    ("1,000", "1000", False),
+    ("3.0", "3", False),
+    ("\\pi", "\\pi", True),
+    ("2\\pi", "2 \\pi", True),
+    ("\\text{(A)}", "(A)", False),
+    ("\\text{(A)}", "\\text{(A)}", True),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", True),
+    ("\\!12", "12", True),
+    ("01/2", "\\frac{1}{2}", False),  # not a plain a/b: the zero stays
+    ("y=\\frac{1}{2}x+3", "\\frac{1}{2}x+3", True),
+    ("a+b=3", "3", False),
+    ("4\\%", "4", True),
+    ("-7", "-7", True),
+    ("-7", "7", False),
+]
+
+
+@pytest.mark.parametrize(("answer", "gold", "expected"), MATH_PAIRS)
+def test_math_answers_are_graded_as_maths_is_equiv(answer: str, gold: str, expected: bool) -> None:
+    assert math_equivalent(answer, gold) is expected
+    if expected:  # the lenient check accepts everything MATH accepts
+        assert equivalent(answer, gold)
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold"),
+    [("\\frac{2}{4}", "\\frac{1}{2}"), ("1,000", "1000"), ("3.0", "3"), ("10%", "10"),
+     ("20%", "0.2"), ("(0.5, 3)", "(\\frac{1}{2}, 3)"), ("[1, \\frac{3}{2})", "[1, 1.5)")],
+)
+def test_the_lenient_check_also_compares_values_and_elements(answer: str, gold: str) -> None:
+    assert equivalent(answer, gold)
+
+
+def test_an_answer_ends_before_a_clause_or_a_trailing_comma() -> None:
+    assert extract_answer("So the answer is 5, which is odd.") == "5"
+    assert extract_answer("The answer is 12,") == "12"
+    assert extract_answer("The answer is (1, 2).") == "(1, 2)"

@@ -47,7 +47,7 @@ def test_cot_kd_negative_nat_and_nce_train_end_to_end(tiny_lm: Path) -> None:
         assert torch.equal(layer.negative.A, a) and torch.equal(layer.negative.B, b)
     assert any(layer.c2.weight.abs().sum() > 0 for layer in layers)  # the unit learned
     nce, _ = train_nce(str(tiny_lm), POSITIVE, nat, layers, SETTINGS)
-    assert all(layer.use_positive for layer in layers)  # p_NAT restored after reading p_neg
+    assert all(layer.mode == "nat" for layer in layers)  # p_NAT restored after reading p_neg
     trained = [
         m.lora_B["default"].weight for _, m in nce.named_modules() if hasattr(m, "lora_B")
         and "default" in getattr(m, "lora_B", {})

@@ -249,14 +249,13 @@ def test_the_judge_counts_a_win_only_when_both_orders_agree() -> None:
 def test_the_small_profile_runs_end_to_end_with_the_embedded_model(tmp_path: Path) -> None:
     """Teacher and student are the embedded SmolLM2-135M-Instruct; fewer prompts than the
     documented run (docs/montessori.md) to keep the suite short."""
-    import json
-
+    from goldpan.synth.results import MontessoriSummary
     from tests.conftest import goldpan
 
     out = tmp_path / "montessori"
     result = goldpan("synth", "montessori", "--out", str(out), "--prompts", "4", check=True)
     assert "preference pairs" in result.stderr and "| Montessori-Instruct |" in result.stderr
-    summary = json.loads((out / "summary.json").read_text())
+    summary = MontessoriSummary.model_validate_json((out / "summary.json").read_text())
     assert summary.iterations[0].synthetic >= 8
     for name in ("synthetic.jsonl", "influence.jsonl", "preferences.jsonl"):
         assert (out / "iteration-0" / name).is_file()

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
-from goldpan.distill.nat import attach_nat, load_negative, use_positive
+from goldpan.distill.nat import attach_nat, load_negative, set_mode
+from goldpan.train import LoraConfig, add_lora
 
 
 def _model(tiny_lm: Path):  # type: ignore[no-untyped-def]
@@ -32,8 +33,51 @@ def test_nat_with_zero_initialised_w_c2_equals_the_base_model_at_step_0(tiny_lm:
     load_negative(layers, _trained_negative(layers))
     with torch.no_grad():
         assert torch.allclose(nat(input_ids=ids).logits, expected, atol=1e-6)
-        use_positive(layers, False)
-        assert torch.allclose(nat(input_ids=ids).logits, expected, atol=1e-6)
+
+
+def test_p_neg_is_the_negative_lora_model_not_the_base(tiny_lm: Path) -> None:
+    """NCE's p_neg: the frozen negative LoRA on the base (M_neg), as a PEFT model of the same
+    adapters computes it; at NAT's step 0 it differs from the base model."""
+    ids = torch.tensor([[1, 25, 60, 99, 140, 7]])
+    lora = LoraConfig(dropout=0.0)
+    negative_model = add_lora(_model(tiny_lm), lora).eval()
+    with torch.no_grad():
+        for module in negative_model.modules():
+            if hasattr(module, "lora_B") and "default" in getattr(module, "lora_B", {}):
+                module.lora_B["default"].weight.normal_(0, 0.05)  # a trained negative LoRA
+        expected = negative_model(input_ids=ids).logits
+    from goldpan.distill.train import lora_weights
+
+    nat = _model(tiny_lm)
+    layers = attach_nat(nat, r=lora.r, alpha=lora.alpha, dropout=0.0)
+    load_negative(layers, lora_weights(negative_model, lora.targets))
+    base = _model(tiny_lm)
+    with torch.no_grad():
+        set_mode(layers, "negative")
+        p_neg = nat(input_ids=ids).logits
+        base_logits = base(input_ids=ids).logits
+    assert torch.allclose(p_neg, expected, atol=1e-5)
+    assert not torch.allclose(p_neg, base_logits, atol=1e-3)
+
+
+def test_the_value_transform_is_a_128_wide_bottleneck(tiny_lm: Path) -> None:
+    """NAT's trainable parameters per layer: the positive LoRA, W_Q and W_K (to 128), and
+    W_c1 (out x 128), W_c2 (128 x out) without biases, as in the reference (about 140 M
+    trainable parameters at LLaMA-7B instead of 2.2 B with a full-width transform)."""
+    nat = _model(tiny_lm)
+    layers = attach_nat(nat, r=8)
+    trainable = sum(p.numel() for p in nat.parameters() if p.requires_grad)
+    expected = sum(
+        8 * (layer.base.in_features + layer.base.out_features)  # A_p, B_p
+        + 128 * layer.base.in_features + 128 * layer.base.out_features  # W_Q, W_K
+        + 2 * 128 * layer.base.out_features  # W_c1, W_c2
+        for layer in layers
+    )
+    assert trainable == expected
+    assert layers[0].c1.bias is None and layers[0].c2.bias is None
+    # At LLaMA-7B (32 layers, q_proj and v_proj 4096 x 4096):
+    llama = 32 * 2 * (8 * 8192 + 128 * 8192 + 2 * 128 * 4096)
+    assert 130e6 < llama < 150e6
 
 
 def test_gradients_reach_the_positive_branch_and_unit_but_not_the_negative_lora(

@@ -159,7 +159,7 @@ def test_self_instruct_filters_and_writes_every_output_and_reruns_from_the_cache
         rerun = make_llm(f"openai:teacher@{url}", tmp_path / "cache.sqlite", backoff=0.01)
         again = self_instruct(rerun, config, tmp_path / "again")
         assert len(fake.requests) == first_requests  # the rerun sent nothing
-    assert again["usage"]["requests"] == 0 and again["instructions"] == 4
+    assert again.usage["requests"] == 0 and again.instructions == 4
     assert all(p.startswith("/v1/completions") for p in fake.paths)  # raw text, as GPT-3
     tasks = [json.loads(line) for line in (tmp_path / "out" / "tasks.jsonl").open()]
     assert sorted(t["instruction"] for t in tasks) == sorted(NEW)

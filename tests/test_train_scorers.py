@@ -112,7 +112,7 @@ class _StopAt:
     def add_task(self, *args, **kwargs) -> int:
         return 0
 
-    def update(self, task: int, completed: int) -> None:
+    def update(self, task: int, completed: int, **figures: str) -> None:
         if completed == self.stop:
             raise KeyboardInterrupt
 

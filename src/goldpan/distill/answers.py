@@ -1,9 +1,13 @@
 """Final answers in chain-of-thought rationales: extraction and equivalence.
 
 Extraction looks, in order, for the last ``\\boxed{...}`` (braces balanced), the last "the
-answer is ...", and the last number in the text. Equivalence compares numbers with a
-tolerance (fractions, percentages, thousands separators, currency signs, LaTeX fractions and
-simple arithmetic expressions are evaluated first) and falls back to comparing normalised text.
+answer is ...", and the last number in the text. Equivalence is graded like MATH (Hendrycks et
+al. 2021), whose ``is_equiv`` the TDG reference uses: both answers are normalised (whitespace,
+``\\left``/``\\right``, degrees, ``\\%``, ``\\$``, unit ``\\text{ ...}``, ``tfrac``/``dfrac``,
+``\\frac12``, ``\\sqrt3``, ``0.5`` as ``\\frac{1}{2}``, ``a/b``, a leading ``x=``) and compared as
+strings; beyond MATH, numbers and simple arithmetic are compared by value with a tolerance
+(fractions, thousands separators, currency, percentages read as the number or its hundredth),
+and tuples and intervals element by element.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import operator
 import re
 
 _ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*:?\s*(.+?)(?:\.\s|\.$|\n|$)", re.I)
+# "The answer is 5, which is ..." reads 5: a comma followed by words ends the answer.
+_CLAUSE_AFTER = re.compile(r",\s+(?=[A-Za-z]{2,}).*$")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?|-?\.\d+")
 _FRAC = re.compile(r"\\d?frac\{([^{}]+)\}\{([^{}]+)\}")
 _TEXT = re.compile(r"\\(?:text|mathrm|mbox)\{([^{}]*)\}")
@@ -48,7 +54,7 @@ def extract_answer(text: str) -> str | None:
         return boxed
     found = _ANSWER_IS.findall(text)
     if found:
-        answer = found[-1].strip().rstrip(".").strip()
+        answer = _CLAUSE_AFTER.sub("", found[-1].strip()).rstrip(".,;").strip()
         if answer:
             return answer
     numbers = _NUMBER.findall(text)
@@ -98,14 +104,126 @@ def _normalised(answer: str) -> str:
     return re.sub(r"\s+", " ", text.replace("$", "")).strip()
 
 
+def _fix_sqrt(text: str) -> str:
+    """``\\sqrt3`` as ``\\sqrt{3}``: a one-character argument without braces gets them."""
+    pieces = text.split("\\sqrt")
+    return pieces[0] + "".join(
+        "\\sqrt" + (piece if piece.startswith("{") or not piece else "{" + piece[0] + "}"
+                      + piece[1:])
+        for piece in pieces[1:]
+    )
+
+
+def _fix_fracs(text: str) -> str:
+    """``\\frac12`` as ``\\frac{1}{2}`` and ``\\frac1{2}`` as ``\\frac{1}{2}``, as MATH does: a
+    ``\\frac`` whose first argument is braced is left as it is (so ``\\frac{1}2`` stays)."""
+    pieces = text.split("\\frac")
+    out = pieces[0]
+    for piece in pieces[1:]:
+        out += "\\frac"
+        if piece.startswith("{"):
+            out += piece
+        elif len(piece) < 2:
+            return text  # MATH gives up on a malformed \\frac and keeps the string
+        elif piece[1] != "{":
+            out += "{" + piece[0] + "}{" + piece[1] + "}" + piece[2:]
+        else:
+            out += "{" + piece[0] + "}" + piece[1:]
+    return out
+
+
+def _fix_a_slash_b(text: str) -> str:
+    """``3/4`` as ``\\frac{3}{4}`` when both sides are plain integers."""
+    match = re.fullmatch(r"(-?\d+)/(-?\d+)", text)
+    if not match or text != f"{int(match.group(1))}/{int(match.group(2))}":
+        return text
+    return f"\\frac{{{match.group(1)}}}{{{match.group(2)}}}"
+
+
+def strip_math(answer: str) -> str:
+    """MATH's normal form of an answer string: the rules and the order of its
+    ``_strip_string`` (Hendrycks et al. 2021, used by the TDG reference's ``is_equiv``)."""
+    text = answer.replace("\n", "").replace("\\!", "").replace("\\\\", "\\")
+    text = text.replace("tfrac", "frac").replace("dfrac", "frac")
+    text = text.replace("\\left", "").replace("\\right", "")
+    text = text.replace("^{\\circ}", "").replace("^\\circ", "")
+    text = text.replace("\\$", "")
+    text = text.partition("\\text{ ")[0]  # units: "5 \\text{ cm}"
+    text = text.replace("\\%", "")
+    text = text.replace(" .", " 0.").replace("{.", "{0.")
+    if not text:
+        return text
+    if text.startswith("."):
+        text = "0" + text
+    sides = text.split("=")
+    if len(sides) == 2 and len(sides[0]) <= 2:
+        text = sides[1]  # "x = 5", "k=5"
+    text = _fix_sqrt(text).replace(" ", "")
+    text = _fix_fracs(text)
+    if text == "0.5":
+        text = "\\frac{1}{2}"
+    return _fix_a_slash_b(text)
+
+
+def math_equivalent(answer: str | None, gold: str) -> bool:
+    """MATH's ``is_equiv``: equal normal forms."""
+    return answer is not None and strip_math(answer) == strip_math(gold)
+
+
+_BRACKETED = re.compile(r"^([\[(])(.*)([\])])$")
+
+
+def _elements(text: str) -> tuple[str, list[str], str] | None:
+    """A tuple or interval, ``(1, 2]``, as (opening, elements, closing); None for anything
+    else. Commas inside braces do not split."""
+    match = _BRACKETED.match(text.strip())
+    if not match:
+        return None
+    elements, depth, current = [], 0, ""
+    for character in match.group(2):
+        depth += {"{": 1, "(": 1, "[": 1, "}": -1, ")": -1, "]": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            elements.append(current)
+            current = ""
+        else:
+            current += character
+    elements.append(current)
+    if len(elements) < 2:
+        return None
+    return match.group(1), elements, match.group(3)
+
+
+def _numbers_match(answer: str, gold: str, tolerance: float) -> bool:
+    left, right = to_number(answer), to_number(gold)
+    if left is None or right is None:
+        return False
+    if math.isclose(left, right, rel_tol=tolerance, abs_tol=tolerance):
+        return True
+    # MATH drops "\\%": "10\\%" equals "10"; "20%" also equals "0.2".
+    if re.search(r"\\?%\s*$", answer.strip()):
+        return math.isclose(left * 100, right, rel_tol=tolerance, abs_tol=tolerance)
+    if re.search(r"\\?%\s*$", gold.strip()):
+        return math.isclose(left, right * 100, rel_tol=tolerance, abs_tol=tolerance)
+    return False
+
+
 def equivalent(answer: str | None, gold: str, tolerance: float = 1e-6) -> bool:
-    """Whether an extracted answer matches the gold one (numbers within a relative tolerance,
-    else normalised text)."""
+    """Whether an extracted answer matches the gold one: equal MATH normal forms, or equal
+    values, or equal tuples/intervals element by element, or equal normalised text."""
     if answer is None:
         return False
-    left, right = to_number(answer), to_number(gold)
+    if math_equivalent(answer, gold):
+        return True
+    if _numbers_match(answer, gold, tolerance):
+        return True
+    left, right = _elements(strip_math(answer)), _elements(strip_math(gold))
     if left is not None and right is not None:
-        return math.isclose(left, right, rel_tol=tolerance, abs_tol=tolerance)
+        return (
+            left[0] == right[0]
+            and left[2] == right[2]
+            and len(left[1]) == len(right[1])
+            and all(equivalent(a, b, tolerance) for a, b in zip(left[1], right[1], strict=True))
+        )
     return _normalised(answer) == _normalised(gold)
 
 

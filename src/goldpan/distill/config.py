@@ -13,7 +13,20 @@ from goldpan.util.method_config import MethodConfig
 
 
 def _student_defaults() -> TrainConfig:
-    return TrainConfig(learning_rate=3e-4, batch_size=4, max_length=512, epochs=1)
+    # TDG's finetune.py: lr 3e-4, micro-batch 16 x accumulation 8 = 128, 20 epochs, 200 warm-up
+    # steps then transformers' linear decay, fp16, cut-off 256 tokens, HF defaults otherwise.
+    return TrainConfig(
+        learning_rate=3e-4,
+        batch_size=16,
+        gradient_accumulation=8,
+        epochs=20,
+        schedule="linear",
+        warmup_steps=200,
+        precision="float16",
+        max_length=256,
+        max_grad_norm=1.0,
+        weight_decay=0.0,
+    )
 
 
 class StudentTraining(BaseModel):
@@ -24,7 +37,7 @@ class StudentTraining(BaseModel):
     lora: LoraConfig = Field(default_factory=LoraConfig, description="The LoRA adapters.")
     train: TrainConfig = Field(
         default_factory=_student_defaults,
-        description="Optimiser and schedule of each phase (TDG reference: lr 3e-4).",
+        description="Optimiser and schedule of each phase (TDG reference: see the paper profile).",
     )
 
 
@@ -40,7 +53,12 @@ class DistillConfig(MethodConfig):
             "test_per_task": 8,
             "samples": 4,
             "max_new_tokens": 96,
-            "student": {"train": {"max_length": 256, "batch_size": 4, "epochs": 2}},
+            "student": {
+                "train": {
+                    "batch_size": 4, "gradient_accumulation": 1, "epochs": 2,
+                    "schedule": "constant", "warmup_steps": 0, "precision": "float32",
+                }
+            },
             "asc_samples": 4,
             "ranker_learning_rate": 1e-4,
             "ranker_epochs": 5,
@@ -68,6 +86,10 @@ class DistillConfig(MethodConfig):
     ranker_encoder: str = Field("all-minilm-l6-v2", description="The ranker's encoder.")
     ranker_learning_rate: float = Field(2e-5, gt=0, description="Ranker AdamW (TDG: 2e-5).")
     ranker_epochs: int = Field(3, gt=0, description="Ranker epochs (ours).")
+    ranker_pairs_per_question: int = Field(
+        32, gt=0, description="Most (correct, wrong) pairs per training question (ours; the "
+        "teacher's 8 samples and the student's k can make 100+).",
+    )
     train_file: str | None = Field(
         None, description="JSONL problems (question, answer) instead of reasoning-gym."
     )

@@ -4,14 +4,19 @@
 For each adapted linear layer W0 with LoRA scale s = alpha / r:
   h_pos = W0 x + s B_p A_p x,   h_neg = W0 x + s B_n A_n x
   q = W_Q x,   k_i = W_K h_i  (key dimension 128)
-  v_i = W_c2 GELU(W_c1 h_i)   (W_c2 starts at zero)
+  v_i = W_c2 GELU(W_c1 h_i)   (a 128-wide bottleneck; W_c2 starts at zero; no biases)
   a = softmax_i(q . k_i)      (no scaling)
   alpha = 2 beta a_neg - beta,  beta = 0.5
   y = W0 x + (1 - alpha) v_pos + alpha v_neg
 so at initialisation y = W0 x: NAT starts exactly as the base model. The negative branch is
 frozen (trained beforehand on D_neg); the positive branch and the unit learn on D_pos.
-``positive=False`` drops the positive branch (h_pos, v_pos), which is how NCE reads the
-"negative" distribution p_neg of the same NAT model.
+
+In ``negative`` mode a layer is the negative model M_neg itself, y = W0 x + s B_n A_n x, without
+the unit: that is the distribution p_neg NCE calibrates against (the reference code's ``neg``
+mode in peft_NAT/tuners/lora.py; the paper's section on NCE). The reference sizes W_K and W_c1
+by the layer's input; here they take the branch outputs h_i they are applied to, which is the
+same for square projections (LLaMA's q_proj, v_proj) and also works for grouped-query attention,
+whose v_proj is narrower than its input.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ class NatLinear(nn.Module):
         alpha: float = 16,
         dropout: float = 0.05,
         key_dim: int = 128,
-        hidden: int | None = None,
+        hidden: int = 128,
         beta: float = 0.5,
     ) -> None:
         super().__init__()
@@ -57,22 +62,20 @@ class NatLinear(nn.Module):
         self.positive = LoraBranch(features_in, features_out, r, alpha, dropout)
         self.negative = LoraBranch(features_in, features_out, r, alpha, dropout)
         self.negative.requires_grad_(False)
-        hidden = hidden or features_out
-        self.query = nn.Linear(features_in, key_dim, bias=False)
-        self.key = nn.Linear(features_out, key_dim, bias=False)
-        self.c1 = nn.Linear(features_out, hidden)
-        self.c2 = nn.Linear(hidden, features_out)
+        self.query = nn.Linear(features_in, key_dim, bias=False)  # W_Q
+        self.key = nn.Linear(features_out, key_dim, bias=False)  # W_K
+        self.c1 = nn.Linear(features_out, hidden, bias=False)  # lora_change1 (in, 128)
+        self.c2 = nn.Linear(hidden, features_out, bias=False)  # lora_change2 (128, out), zero
         nn.init.zeros_(self.c2.weight)
-        nn.init.zeros_(self.c2.bias)
         self.beta = beta
-        self.use_positive = True
+        self.mode = "nat"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         base = self.base(x)
         h_neg = base + self.negative(x)
+        if self.mode == "negative":
+            return h_neg  # M_neg: the base with the negative LoRA, no unit (p_neg for NCE)
         v_neg = self.c2(nn.functional.gelu(self.c1(h_neg)))
-        if not self.use_positive:
-            return base + v_neg  # the negative branch alone (p_neg for NCE)
         h_pos = base + self.positive(x)
         v_pos = self.c2(nn.functional.gelu(self.c1(h_pos)))
         q = self.query(x)
@@ -114,9 +117,15 @@ def load_negative(
             layer.negative.B.copy_(b)
 
 
-def use_positive(layers: list[NatLinear], enabled: bool) -> None:
+NAT_MODE, NEGATIVE_MODE = "nat", "negative"
+
+
+def set_mode(layers: list[NatLinear], mode: str) -> None:
+    """``nat``: the full NAT layer; ``negative``: the negative model M_neg."""
+    if mode not in (NAT_MODE, NEGATIVE_MODE):
+        raise ValueError(f"NAT mode {mode!r}: nat or negative")
     for layer in layers:
-        layer.use_positive = enabled
+        layer.mode = mode
 
 
 def nat_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ NAT samples: one table.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from goldpan.distill.config import DistillConfig
 from goldpan.distill.nat import nat_state
 from goldpan.distill.rationales import (
     COT_PROMPT,
+    Collected,
     collect_rationales,
     load_problems,
     reasoning_gym_problems,
@@ -127,7 +129,9 @@ def run_distillation(
     del nce
     release_memory()
     results.accuracy = accuracy
-    results.self_consistency, results.ranker_pairs = _asc(nat_llm, train, test, config, out, step)
+    results.self_consistency, results.ranker_pairs = _asc(
+        nat_llm, train, test, collected, config, out, step
+    )
     results.seconds = round(time.perf_counter() - started, 1)
     atomic_write_text(out / "results.json", results.model_dump_json(indent=2))
     atomic_write_text(out / "results.md", results_table(results))
@@ -138,6 +142,7 @@ def _asc(
     nat_llm: LLM,
     train: list[dict[str, str]],
     test: list[dict[str, str]],
+    collected: Collected,
     config: DistillConfig,
     out: Path,
     step: Report,
@@ -145,7 +150,12 @@ def _asc(
     """Accuracy per vote weighting, and the number of pairs the ranker trained on."""
     from transformers import AutoModel, AutoTokenizer
 
-    from goldpan.distill.ranker import Ranker, encode_for_ranking, train_ranker_step
+    from goldpan.distill.ranker import (
+        Ranker,
+        ranker_pairs,
+        score_rationales,
+        train_ranker_step,
+    )
     from goldpan.models.embeddings import resolve_embedder
 
     params = GenerationParams(
@@ -155,30 +165,27 @@ def _asc(
         seed=config.seed,
     )
     own = _answers(nat_llm, train, params)
-    triples = []
-    for problem, rationales in zip(train, own, strict=True):
-        right = [r for r in rationales if is_correct(r, problem["answer"])]
-        wrong = [r for r in rationales if not is_correct(r, problem["answer"])]
-        triples += [(problem["question"], a, b) for a in right for b in wrong]
+    triples = ranker_pairs(
+        train, collected.positive, collected.negative, own, is_correct,
+        config.ranker_pairs_per_question, config.seed,
+    )
     folder = resolve_embedder(config.ranker_encoder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     encoder = AutoModel.from_pretrained(folder)
     ranker = Ranker(encoder, encoder.config.hidden_size)
     optimizer = torch.optim.AdamW(ranker.parameters(), lr=config.ranker_learning_rate)
-    for _ in range(config.ranker_epochs if triples else 0):
-        for start in range(0, len(triples), 8):
-            batch = triples[start : start + 8]
+    for epoch in range(config.ranker_epochs if triples else 0):
+        order = list(triples)
+        random.Random(config.seed + epoch).shuffle(order)  # the pairs reshuffled every epoch
+        for start in range(0, len(order), 8):
+            batch = order[start : start + 8]
             train_ranker_step(ranker, optimizer, tokenizer, *map(list, zip(*batch, strict=True)))
             step("train ranker", 1, 0)
     torch.save(ranker.state_dict(), _mkdir(out / "ranker") / "ranker.pt")
     samples = _answers(nat_llm, test, params)
-    ranker.eval()
     totals = {name: 0.0 for name in WEIGHTS}
     for problem, rationales in zip(test, samples, strict=True):
-        with torch.no_grad():
-            scores = ranker(
-                *encode_for_ranking(tokenizer, [problem["question"]] * len(rationales), rationales)
-            ).tolist()
+        scores = score_rationales(ranker, tokenizer, problem["question"], rationales)
         answers = [extract_answer(r) for r in rationales]
         for name in WEIGHTS:
             winners = vote(answers, scores, name, same=equivalent)  # type: ignore[arg-type]

@@ -55,6 +55,8 @@ def load_problems(
             "id": id_as_text(row.get("id")) or str(number),
             "question": str(row[question]),
             "answer": str(row[answer]),
+            # A worked solution, when the file has one, is one more correct rationale for ASC.
+            **({"solution": str(row["solution"])} if row.get("solution") else {}),
             "line": number,
         },
         f"JSON with {question!r} and {answer!r}, and a string or integer id if any",

@@ -19,7 +19,14 @@ from typing import Any
 import torch
 
 from goldpan.distill.config import StudentTraining
-from goldpan.distill.nat import NatLinear, attach_nat, load_negative, use_positive
+from goldpan.distill.nat import (
+    NAT_MODE,
+    NEGATIVE_MODE,
+    NatLinear,
+    attach_nat,
+    load_negative,
+    set_mode,
+)
 from goldpan.distill.nce import nce_loss
 from goldpan.distill.rationales import COT_PROMPT
 from goldpan.models.memory import evaluating
@@ -114,13 +121,15 @@ def train_nat(
 
 
 def nat_distributions(nat: Any, layers: list[NatLinear], ids: torch.Tensor, mask: torch.Tensor):  # type: ignore[no-untyped-def]
-    """Logits of the NAT model with (p_NAT) and without (p_neg) its positive branch."""
+    """Logits of the NAT model (p_NAT) and of the negative model M_neg (p_neg) inside it."""
     with evaluating(nat):
-        use_positive(layers, True)
-        full = nat(input_ids=ids, attention_mask=mask).logits
-        use_positive(layers, False)
-        negative = nat(input_ids=ids, attention_mask=mask).logits
-        use_positive(layers, True)
+        try:
+            set_mode(layers, NAT_MODE)
+            full = nat(input_ids=ids, attention_mask=mask).logits
+            set_mode(layers, NEGATIVE_MODE)
+            negative = nat(input_ids=ids, attention_mask=mask).logits
+        finally:
+            set_mode(layers, NAT_MODE)
     return full, negative
 
 

@@ -40,6 +40,9 @@ class TrainConfig(BaseModel):
         "or wsd (warm-up, stable, decay: the Montessori-Instruct reference's).",
     )
     warmup_ratio: float = Field(0.0, ge=0, le=1, description="Share of steps spent warming up.")
+    warmup_steps: int | None = Field(
+        None, ge=0, description="Warm-up steps; when set, overrides warmup_ratio."
+    )
     decay_ratio: float = Field(
         0.1, ge=0, le=1, description="wsd only: share of steps spent in the final decay."
     )

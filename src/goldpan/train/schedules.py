@@ -14,6 +14,8 @@ from goldpan.train.config import TrainConfig
 
 
 def warmup_steps(config: TrainConfig, total_steps: int) -> int:
+    if config.warmup_steps is not None:
+        return min(config.warmup_steps, total_steps)
     return math.ceil(config.warmup_ratio * total_steps)
 
 
