@@ -37,6 +37,17 @@ def run_command(
     test_problems: Annotated[
         Path | None, typer.Option(help="Held-out problems, JSONL with question and answer.")
     ] = None,
+    rationales: Annotated[
+        Path | None,
+        typer.Option(help="Teacher rationales already generated (JSONL: id, question, answer, "
+                     "rationale); no teacher is asked. `goldpan distill import-tdg` converts the "
+                     "paper authors' release."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Stop after this stage: data, cot_kd, negative, nat, nce, asc "
+                     "(data loads no student model)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     set_: SetOption = [],  # noqa: B006
     help_config: help_config_option(DistillConfig) = False,
@@ -52,12 +63,34 @@ def run_command(
         seed=seed,
         train_file=str(problems) if problems else None,
         test_file=str(test_problems) if test_problems else None,
+        rationales_file=str(rationales) if rationales else None,
     )
     with phase_progress(console) as progress:
-        results = run_distillation(config, out, student, teacher, phase_reporter(progress))
+        results = run_distillation(
+            config, out, student, teacher, phase_reporter(progress), until=until
+        )
     console.print(results_table(results), highlight=False)
     console.print(f"{results.seconds} s -> {out}")
     console.print(f"report: {write_report(out)}")
+
+
+@distill_app.command("import-tdg")
+def import_tdg_command(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(help="Files or folders of the TDG release (e.g. GPT4-MATH/train_gpt4_*)."),
+    ],
+    out: Annotated[Path, typer.Option(help="The rationales file to write (JSONL).")],
+) -> None:
+    """Convert the rationales released with "Turning Dust into Gold" (one file per question:
+    question, answer = gold solution, generated_answer = rationales) to goldpan's format."""
+    from goldpan.distill.imported import tdg_rows
+    from goldpan.util.json_lines import write_json_lines
+
+    rows = list(tdg_rows(sources))
+    write_json_lines(out, rows)
+    questions = len({row["id"] for row in rows})
+    console.print(f"{len(rows):,} rationales of {questions:,} questions -> {out}")
 
 
 @distill_app.command("eval")

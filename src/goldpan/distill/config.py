@@ -94,6 +94,10 @@ class DistillConfig(MethodConfig):
         None, description="JSONL problems (question, answer) instead of reasoning-gym."
     )
     test_file: str | None = Field(None, description="JSONL held-out problems.")
+    rationales_file: str | None = Field(
+        None, description="Teacher rationales already generated (id, question, answer, "
+        "rationale per line): graded into D_pos/D_neg instead of asking a teacher.",
+    )
     seed: int = Field(0, description="Sampling and training seed.")
 
     @classmethod

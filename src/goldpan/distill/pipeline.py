@@ -20,6 +20,7 @@ import torch
 from goldpan.distill.answers import equivalent, extract_answer, is_correct
 from goldpan.distill.asc import WEIGHTS, credit, vote
 from goldpan.distill.config import DistillConfig
+from goldpan.distill.imported import grade_rationales, read_rationales
 from goldpan.distill.nat import nat_state
 from goldpan.distill.rationales import (
     COT_PROMPT,
@@ -63,37 +64,54 @@ def greedy_accuracy(llm: LLM, problems: list[dict[str, str]], max_new_tokens: in
     return right / max(1, len(problems))
 
 
+# The stages of a run, in order; ``until`` stops after one of them.
+STAGES = ("data", "cot_kd", "negative", "nat", "nce", "asc")
+
+
 def run_distillation(
     config: DistillConfig,
     out: str | Path,
     student: str = "smollm2-135m-instruct",
     teacher: str | None = None,
     report: Report | None = None,
+    until: str | None = None,
 ) -> DistillResults:
+    """The whole method, or its stages up to ``until``. With ``config.rationales_file`` the
+    teacher's rationales come from that file (graded here) and no teacher is asked; with
+    ``until="data"`` no student model is loaded either."""
+    if until is not None and until not in STAGES:
+        raise GoldpanError(f"--until {until!r}: choose one of {', '.join(STAGES)}")
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     step = _reporter(report)
-    train = _problems(config, config.train_file, config.train_per_task, config.train_seed)
     test = _problems(config, config.test_file, config.test_per_task, config.test_seed)
-    teacher_llm = make_llm(teacher or student, out / "llm-cache.sqlite")
-    collected = collect_rationales(
-        teacher_llm, train, config.samples, config.temperature, config.max_new_tokens, config.seed
-    )
+    usage: dict[str, Any] = {}
+    if config.rationales_file is not None:
+        train, collected = grade_rationales(read_rationales(config.rationales_file))
+    else:
+        train = _problems(config, config.train_file, config.train_per_task, config.train_seed)
+        teacher_llm = make_llm(teacher or student, out / "llm-cache.sqlite")
+        collected = collect_rationales(
+            teacher_llm, train, config.samples, config.temperature, config.max_new_tokens,
+            config.seed,
+        )
+        usage = teacher_llm.usage.to_json()
     counts = write_collected(collected, out / "data")
+    results = DistillResults(
+        data=RationaleCounts(**counts), teacher_usage=usage, config=config.model_dump(mode="json")
+    )
+    if until == "data":
+        return _finish(results, out, started)
     if not collected.positive or not collected.negative:
         raise GoldpanError(
             f"distill: the teacher gave {counts['positive']} correct and {counts['negative']} "
             "wrong rationales; both are needed (use more problems or samples, or another teacher)"
         )
     training = config.student
-    results = DistillResults(
-        data=RationaleCounts(**counts),
-        teacher_usage=teacher_llm.usage.to_json(),
-        config=config.model_dump(mode="json"),
-    )
     base_llm = make_llm(student)
-    accuracy = {"base": greedy_accuracy(base_llm, test, config.max_new_tokens)}
+    accuracy = results.accuracy
+    accuracy["base"] = greedy_accuracy(base_llm, test, config.max_new_tokens)
     step("evaluate base", 1, 1)
     del base_llm
     release_memory()  # each phase loads its own copy of the student
@@ -106,6 +124,8 @@ def run_distillation(
     )
     del kd
     release_memory()
+    if until == "cot_kd":
+        return _finish(results, out, started)
     negative_model, _ = train_lora(
         student, collected.negative, training, phase_steps(step, "train negative")
     )
@@ -113,12 +133,16 @@ def run_distillation(
     negative = lora_weights(negative_model, training.lora.targets)
     del negative_model
     release_memory()
+    if until == "negative":
+        return _finish(results, out, started)
     nat, layers, tokenizer = train_nat(
         student, collected.positive, negative, training, phase_steps(step, "train NAT")
     )
     torch.save(nat_state(nat), _mkdir(out / "adapters" / "nat") / "nat.pt")
     nat_llm = _in_memory("nat", nat, tokenizer)
     accuracy["nat"] = greedy_accuracy(nat_llm, test, config.max_new_tokens)
+    if until == "nat":
+        return _finish(results, out, started)
     nce, nce_tokenizer = train_nce(
         student, collected.positive, nat, layers, training, phase_steps(step, "train NCE")
     )
@@ -128,10 +152,15 @@ def run_distillation(
     )
     del nce
     release_memory()
-    results.accuracy = accuracy
+    if until == "nce":
+        return _finish(results, out, started)
     results.self_consistency, results.ranker_pairs = _asc(
         nat_llm, train, test, collected, config, out, step
     )
+    return _finish(results, out, started)
+
+
+def _finish(results: DistillResults, out: Path, started: float) -> DistillResults:
     results.seconds = round(time.perf_counter() - started, 1)
     atomic_write_text(out / "results.json", results.model_dump_json(indent=2))
     atomic_write_text(out / "results.md", results_table(results))
@@ -195,22 +224,30 @@ def _asc(
 
 def results_table(results: DistillResults) -> str:
     accuracy, sc, data = results.accuracy, results.self_consistency, results.data
-    lines = [
+    counts = (
         f"D_pos {data.positive} rationales, D_neg {data.negative} "
-        f"({data.questions} training questions, {data.questions_with_both} with both).",
-        "",
-        "| method | accuracy |",
-        "|---|---:|",
-        f"| base student (greedy) | {accuracy['base']:.3f} |",
-        f"| CoT KD (greedy) | {accuracy['cot_kd']:.3f} |",
-        f"| NAT (greedy) | {accuracy['nat']:.3f} |",
-        f"| NCE (greedy) | {accuracy['nce']:.3f} |",
-        f"| NAT + self-consistency (weight 1) | {sc['plain']:.3f} |",
-        f"| NAT + ASC (1 + 2s) | {sc['1+2s']:.3f} |",
-        f"| NAT + ASC (1 + s) | {sc['1+s']:.3f} |",
-        f"| NAT + ASC (s) | {sc['s']:.3f} |",
-    ]
+        f"({data.questions} training questions, {data.questions_with_both} with both)."
+    )
+    if not accuracy:
+        return counts + "\n"
+    lines = [counts, "", "| method | accuracy |", "|---|---:|"]
+    lines += [f"| {METHOD_LABELS.get(k, k)} | {v:.3f} |" for k, v in accuracy.items()]
+    lines += [f"| {VOTE_LABELS.get(k, k)} | {v:.3f} |" for k, v in sc.items()]
     return "\n".join(lines) + "\n"
+
+
+METHOD_LABELS = {
+    "base": "base student (greedy)",
+    "cot_kd": "CoT KD (greedy)",
+    "nat": "NAT (greedy)",
+    "nce": "NCE (greedy)",
+}
+VOTE_LABELS = {
+    "plain": "NAT + self-consistency (weight 1)",
+    "1+2s": "NAT + ASC (1 + 2s)",
+    "1+s": "NAT + ASC (1 + s)",
+    "s": "NAT + ASC (s)",
+}
 
 
 def _problems(

@@ -1,0 +1,101 @@
+"""Teacher rationales a user already has: read, graded and split into D_pos and D_neg without
+asking any model.
+
+goldpan's format is one JSON object per rationale: ``id`` (the question's), ``question``,
+``answer`` (the gold final answer) and ``rationale``; ``solution`` (a worked gold solution) and
+any other field are kept. The authors of "Turning Dust into Gold" released their GPT-4 and
+GPT-3.5 MATH rationales (the TDG repository's ``GPT4-MATH/train_gpt4_SUBJECT_8/N.jsonl``) as one
+file per question holding ``question``, ``answer`` (the gold solution, its final answer in
+``\\boxed{}``) and ``generated_answer`` (the teacher's rationales); ``tdg_rows`` converts them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from goldpan.data.json_lines import read_json_lines
+from goldpan.data.records import id_as_text
+from goldpan.distill.answers import extract_answer, is_correct, last_boxed
+from goldpan.distill.rationales import Collected
+from goldpan.errors import GoldpanError
+
+REQUIRED = ("id", "question", "answer", "rationale")
+
+
+def _rationale_row(row: Any, number: int) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise TypeError("not an object")
+    missing = [key for key in REQUIRED if row.get(key) in (None, "")]
+    if missing:
+        raise KeyError(missing[0])
+    return {**row, "id": id_as_text(row["id"]), "answer": str(row["answer"]),
+            "question": str(row["question"]), "rationale": str(row["rationale"])}
+
+
+def read_rationales(path: str | Path) -> list[dict[str, Any]]:
+    """Rationales in goldpan's format; a line without id, question, answer or rationale is one
+    clear error naming it."""
+    return read_json_lines(
+        path, "rationales", _rationale_row, "an object with id, question, answer and rationale"
+    )
+
+
+def grade_rationales(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], Collected]:
+    """The training problems (one per id, in file order) and D_pos/D_neg with counts."""
+    problems: dict[str, dict[str, Any]] = {}
+    positive, negative = [], []
+    counts: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = row["id"]
+        problem = problems.setdefault(
+            key, {"id": key, "question": row["question"], "answer": row["answer"],
+                  **({"solution": row["solution"]} if row.get("solution") else {})}
+        )
+        if problem["answer"] != row["answer"] or problem["question"] != row["question"]:
+            raise GoldpanError(f"rationales: id {key!r} has two different questions or answers")
+        tally = counts.setdefault(key, {"id": key, "positive": 0, "negative": 0})
+        record = {**row, "gold": row["answer"], "sample": tally["positive"] + tally["negative"],
+                  "extracted": extract_answer(row["rationale"])}
+        if is_correct(row["rationale"], row["answer"]):
+            positive.append(record)
+            tally["positive"] += 1
+        else:
+            negative.append(record)
+            tally["negative"] += 1
+    return list(problems.values()), Collected(positive, negative, list(counts.values()))
+
+
+def tdg_rows(paths: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
+    """goldpan rationale rows from the TDG release's per-question files (or folders of them):
+    id = ``FOLDER/FILE-STEM`` (subject folder and question number), the gold answer from the
+    solution's last ``\\boxed{}``, the solution kept, one row per generated rationale."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        files += sorted(path.rglob("*.jsonl"), key=_natural) if path.is_dir() else [path]
+    for file in files:
+        for number, line in enumerate(file.read_text(encoding="utf-8").split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                solution, generated = item["answer"], item["generated_answer"]
+                question = item["question"]
+            except (ValueError, KeyError, TypeError):
+                raise GoldpanError(
+                    f"{file}:{number}: expected question, answer and generated_answer (the TDG "
+                    "release's format)"
+                ) from None
+            gold = last_boxed(solution)
+            if gold is None:
+                raise GoldpanError(f"{file}:{number}: the solution has no \\boxed{{}} answer")
+            for sample, rationale in enumerate(generated):
+                yield {"id": f"{file.parent.name}/{file.stem}", "question": question,
+                       "answer": gold, "rationale": rationale, "solution": solution,
+                       "sample": sample}
+
+
+def _natural(path: Path) -> tuple:
+    return (str(path.parent), int(path.stem) if path.stem.isdigit() else 0, path.stem)
