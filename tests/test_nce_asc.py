@@ -61,3 +61,21 @@ def test_asc_splits_ties_and_merges_equivalent_answers() -> None:
     merged = vote(["0.5", "1/2", "2"], [0.2, 0.2, 0.3], "plain", same=equivalent)
     assert merged == {"0.5": 1.0} and credit(merged, "1/2", equivalent) == 1.0
     assert vote([None, None], [0.1, 0.2]) == {}
+
+
+def test_self_augmentation_adds_nats_new_correct_rationales_to_d_pos() -> None:
+    from goldpan.distill.pipeline import self_augmentation
+
+    train = [{"id": "q1", "question": "2 + 3?", "answer": "5"},
+             {"id": "q2", "question": "4 + 4?", "answer": "8"}]
+    positive = [{"id": "q1", "rationale": "2 + 3 = 5. The answer is 5."}]
+    samples = [
+        ["2 + 3 = 5. The answer is 5.", "Adding, 5. The answer is 5.", "The answer is 6."],
+        ["The answer is 8.", "The answer is 8.", "The answer is 9."],
+    ]
+    rows = self_augmentation(train, samples, positive)
+    assert [(r["id"], r["rationale"]) for r in rows] == [
+        ("q1", "Adding, 5. The answer is 5."),  # new and correct; the known one is not repeated
+        ("q2", "The answer is 8."),  # duplicates of one sample count once
+    ]
+    assert all(r["source"] == "nat" and r["gold"] for r in rows)

@@ -81,7 +81,14 @@ class DistillConfig(MethodConfig):
     student: StudentTraining = Field(
         default_factory=StudentTraining, description="Adapters and training of every student."
     )
-    asc_samples: int = Field(8, gt=0, description="k: student samples voted on by ASC.")
+    nce_self_augment: bool = Field(
+        True, description="NCE's self-augmentation: NAT's correct rationales for the training "
+        "questions join D_pos for NCE (the paper's self-augmentation).",
+    )
+    asc_samples: int = Field(
+        8, gt=0, description="k: NAT samples per question, voted on by ASC (and, on the training "
+        "questions, the self-augmentation and ranker data).",
+    )
     asc_temperature: float = Field(0.7, ge=0, description="ASC sampling temperature (ours).")
     ranker_encoder: str = Field("all-minilm-l6-v2", description="The ranker's encoder.")
     ranker_learning_rate: float = Field(2e-5, gt=0, description="Ranker AdamW (TDG: 2e-5).")

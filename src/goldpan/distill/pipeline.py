@@ -43,6 +43,7 @@ from goldpan.llm.transformers_backend import TransformersBackend
 from goldpan.models.memory import release_memory
 from goldpan.train import phase_steps
 from goldpan.util.atomic import atomic_write_text
+from goldpan.util.json_lines import write_json_lines
 
 Report = Callable[..., None]  # report(phase, done, total, **figures)
 
@@ -143,8 +144,17 @@ def run_distillation(
     accuracy["nat"] = greedy_accuracy(nat_llm, test, config.max_new_tokens)
     if until == "nat":
         return _finish(results, out, started)
+    # NAT's own samples on the training questions serve twice: the correct ones augment D_pos
+    # for NCE (the paper's self-augmentation), and all of them train the ASC ranker.
+    own = _answers(nat_llm, train, _sampling(config))
+    nce_rows = list(collected.positive)
+    if config.nce_self_augment:
+        augmented = self_augmentation(train, own, collected.positive)
+        write_json_lines(out / "data" / "nat_augmented.jsonl", augmented)
+        results.nce_augmented = len(augmented)
+        nce_rows += augmented
     nce, nce_tokenizer = train_nce(
-        student, collected.positive, nat, layers, training, phase_steps(step, "train NCE")
+        student, nce_rows, nat, layers, training, phase_steps(step, "train NCE")
     )
     nce.save_pretrained(out / "adapters" / "nce")
     accuracy["nce"] = greedy_accuracy(
@@ -155,7 +165,7 @@ def run_distillation(
     if until == "nce":
         return _finish(results, out, started)
     results.self_consistency, results.ranker_pairs = _asc(
-        nat_llm, train, test, collected, config, out, step
+        nat_llm, train, own, test, collected, config, out, step
     )
     return _finish(results, out, started)
 
@@ -167,9 +177,38 @@ def _finish(results: DistillResults, out: Path, started: float) -> DistillResult
     return results
 
 
+def _sampling(config: DistillConfig) -> GenerationParams:
+    """How NAT samples rationales (for self-augmentation, the ranker and ASC's votes)."""
+    return GenerationParams(
+        n=config.asc_samples,
+        temperature=config.asc_temperature,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
+    )
+
+
+def self_augmentation(
+    train: list[dict[str, Any]], samples: list[list[str]], positive: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """NAT's correct rationales for the training questions, as D_pos rows (the ones already in
+    D_pos not again)."""
+    known = {(row["id"], row["rationale"]) for row in positive}
+    rows = []
+    for problem, rationales in zip(train, samples, strict=True):
+        for index, rationale in enumerate(dict.fromkeys(r.strip() for r in rationales)):
+            if (problem["id"], rationale) in known or not is_correct(rationale, problem["answer"]):
+                continue
+            rows.append({"id": problem["id"], "sample": f"nat-{index}",
+                         "question": problem["question"], "gold": problem["answer"],
+                         "rationale": rationale, "extracted": extract_answer(rationale),
+                         "source": "nat"})
+    return rows
+
+
 def _asc(
     nat_llm: LLM,
     train: list[dict[str, str]],
+    own: list[list[str]],
     test: list[dict[str, str]],
     collected: Collected,
     config: DistillConfig,
@@ -187,13 +226,7 @@ def _asc(
     )
     from goldpan.models.embeddings import resolve_embedder
 
-    params = GenerationParams(
-        n=config.asc_samples,
-        temperature=config.asc_temperature,
-        max_new_tokens=config.max_new_tokens,
-        seed=config.seed,
-    )
-    own = _answers(nat_llm, train, params)
+    params = _sampling(config)
     triples = ranker_pairs(
         train, collected.positive, collected.negative, own, is_correct,
         config.ranker_pairs_per_question, config.seed,

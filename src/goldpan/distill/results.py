@@ -27,5 +27,6 @@ class DistillResults(BaseModel):
         default_factory=dict, description="Accuracy of NAT's sampled answers per vote weighting."
     )
     ranker_pairs: int = Field(0, description="(right, wrong) pairs the ASC ranker trained on.")
+    nce_augmented: int = Field(0, description="NAT rationales added to D_pos for NCE.")
     seconds: float = 0.0
     config: dict[str, Any] = Field(default_factory=dict)
