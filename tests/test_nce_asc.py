@@ -79,3 +79,32 @@ def test_self_augmentation_adds_nats_new_correct_rationales_to_d_pos() -> None:
         ("q2", "The answer is 8."),  # duplicates of one sample count once
     ]
     assert all(r["source"] == "nat" and r["gold"] for r in rows)
+
+
+def test_negative_training_and_unlikelihood_on_hand_computed_tensors() -> None:
+    """Two rows of two response tokens: row 0 positive, row 1 negative (D_neg)."""
+    import math
+
+    from goldpan.distill.baselines import negative_loss_sum
+
+    p = torch.tensor([[0.5, 0.25], [0.8, 0.1]])
+    learned = torch.tensor([[True, True], [True, False]])  # the last token is not a response
+    negative = torch.tensor([False, True])
+    positive_ce = -(math.log(0.5) + math.log(0.25))
+    nt, tokens = negative_loss_sum(p.log(), learned, negative, "nt", weight=0.05)
+    assert tokens == 3
+    assert nt.item() == pytest.approx(positive_ce + 0.05 * math.log(0.8), rel=1e-6)
+    ul, _ = negative_loss_sum(p.log(), learned, negative, "ul", weight=0.05)
+    assert ul.item() == pytest.approx(positive_ce - 0.05 * math.log(1 - 0.8), rel=1e-6)
+
+
+def test_kd_without_calibration_fixes_beta_at_zero() -> None:
+    torch.manual_seed(0)
+    student, nat, neg = (torch.randn(2, 3, 5) for _ in range(3))
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    log_q, p_nat = student.log_softmax(-1), nat.softmax(-1)
+    expected = (-(log_q * p_nat).sum(-1) * 0.5).mean()  # (0.5 + 0) per sample, tokens averaged
+    assert kd_loss(student, nat, neg, mask, calibrate=False).item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
+    assert kd_loss(student, nat, neg, mask).item() > expected.item()  # beta > 0 when they differ

@@ -3,7 +3,7 @@ list it without loading torch."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,6 +80,13 @@ class DistillConfig(MethodConfig):
     max_new_tokens: int = Field(512, gt=0, description="Rationale length.")
     student: StudentTraining = Field(
         default_factory=StudentTraining, description="Adapters and training of every student."
+    )
+    baselines: list[Literal["teacher", "negative", "mix", "nt", "ul", "gold", "kd"]] = Field(
+        default_factory=lambda: ["teacher", "negative", "mix", "nt", "ul", "gold", "kd"],
+        description="The paper's comparison rows besides CoT KD, NAT, NCE and ASC: the teacher's "
+        "own accuracy, the negative model M_neg (and the overlap of problems it and CoT KD "
+        "solve), MIX (D_pos and D_neg as one set), NT and UL (lambda 0.05), fine-tuning on gold "
+        "solutions, KD from NAT without calibration.",
     )
     nce_self_augment: bool = Field(
         True, description="NCE's self-augmentation: NAT's correct rationales for the training "

@@ -29,9 +29,13 @@ def kd_loss(
     nat_logits: torch.Tensor,
     neg_logits: torch.Tensor,
     mask: torch.Tensor,
+    calibrate: bool = True,
 ) -> torch.Tensor:
-    """L_KD per the formula above, averaged over the batch's samples."""
+    """L_KD per the formula above, averaged over the batch's samples. ``calibrate=False`` fixes
+    beta at 0: plain distillation from NAT, the row NCE is compared against in the paper."""
     beta = kl_weight(neg_logits, nat_logits, mask).detach()
+    if not calibrate:
+        beta = torch.zeros_like(beta)
     log_q = student_logits.float().log_softmax(-1)
     p_nat = nat_logits.float().softmax(-1).detach()
     cross = -(log_q * p_nat).sum(-1)  # (batch, tokens)
@@ -46,6 +50,7 @@ def nce_loss(
     nat_logits: torch.Tensor,
     neg_logits: torch.Tensor,
     mask: torch.Tensor,
+    calibrate: bool = True,
 ) -> torch.Tensor:
     """0.5 CE + 0.5 L_KD (logits already aligned with their targets; mask marks response tokens)."""
     ce = torch.nn.functional.cross_entropy(
@@ -53,4 +58,4 @@ def nce_loss(
         labels.reshape(-1),
         ignore_index=-100,
     )
-    return 0.5 * ce + 0.5 * kd_loss(student_logits, nat_logits, neg_logits, mask)
+    return 0.5 * ce + 0.5 * kd_loss(student_logits, nat_logits, neg_logits, mask, calibrate)

@@ -19,6 +19,7 @@ import torch
 
 from goldpan.distill.answers import equivalent, extract_answer, is_correct
 from goldpan.distill.asc import WEIGHTS, credit, vote
+from goldpan.distill.baselines import negative_data_loss
 from goldpan.distill.config import DistillConfig
 from goldpan.distill.imported import grade_rationales, read_rationales
 from goldpan.distill.nat import nat_state
@@ -30,7 +31,12 @@ from goldpan.distill.rationales import (
     reasoning_gym_problems,
     write_collected,
 )
-from goldpan.distill.results import DistillResults, RationaleCounts
+from goldpan.distill.results import (
+    METHOD_LABELS,
+    VOTE_LABELS,
+    DistillResults,
+    RationaleCounts,
+)
 from goldpan.distill.train import (
     lora_weights,
     train_lora,
@@ -58,11 +64,26 @@ def _in_memory(name: str, model: Any, tokenizer: Any) -> LLM:
     return LLM(TransformersBackend.from_objects(name, model, tokenizer))
 
 
-def greedy_accuracy(llm: LLM, problems: list[dict[str, str]], max_new_tokens: int) -> float:
+def solved(llm: LLM, problems: list[dict[str, str]], max_new_tokens: int) -> list[bool]:
+    """Whether the greedy answer to each problem is correct."""
     params = GenerationParams(temperature=0.0, max_new_tokens=max_new_tokens)
     rows = _answers(llm, problems, params)
-    right = sum(is_correct(row[0], p["answer"]) for row, p in zip(rows, problems, strict=True))
-    return right / max(1, len(problems))
+    return [is_correct(row[0], p["answer"]) for row, p in zip(rows, problems, strict=True)]
+
+
+def greedy_accuracy(llm: LLM, problems: list[dict[str, str]], max_new_tokens: int) -> float:
+    return _share(solved(llm, problems, max_new_tokens))
+
+
+def _share(flags: list[bool]) -> float:
+    return sum(flags) / max(1, len(flags))
+
+
+def overlap(first: list[bool], second: list[bool]) -> float:
+    """Intersection over union of the problems two models solve (1.0 when neither solves any)."""
+    both = sum(a and b for a, b in zip(first, second, strict=True))
+    either = sum(a or b for a, b in zip(first, second, strict=True))
+    return both / either if either else 1.0
 
 
 # The stages of a run, in order; ``until`` stops after one of them.
@@ -88,6 +109,7 @@ def run_distillation(
     step = _reporter(report)
     test = _problems(config, config.test_file, config.test_per_task, config.test_seed)
     usage: dict[str, Any] = {}
+    teacher_llm: LLM | None = None
     if config.rationales_file is not None:
         train, collected = grade_rationales(read_rationales(config.rationales_file))
     else:
@@ -110,6 +132,9 @@ def run_distillation(
             "wrong rationales; both are needed (use more problems or samples, or another teacher)"
         )
     training = config.student
+    if teacher_llm is not None and "teacher" in config.baselines:
+        results.accuracy["teacher"] = greedy_accuracy(teacher_llm, test, config.max_new_tokens)
+        results.teacher_usage = teacher_llm.usage.to_json()
     base_llm = make_llm(student)
     accuracy = results.accuracy
     accuracy["base"] = greedy_accuracy(base_llm, test, config.max_new_tokens)
@@ -120,9 +145,8 @@ def run_distillation(
         student, collected.positive, training, phase_steps(step, "train CoT KD")
     )
     kd.save_pretrained(out / "adapters" / "cot_kd")
-    accuracy["cot_kd"] = greedy_accuracy(
-        _in_memory("cot_kd", kd, tokenizer), test, config.max_new_tokens
-    )
+    kd_solved = solved(_in_memory("cot_kd", kd, tokenizer), test, config.max_new_tokens)
+    accuracy["cot_kd"] = _share(kd_solved)
     del kd
     release_memory()
     if until == "cot_kd":
@@ -132,6 +156,12 @@ def run_distillation(
     )
     negative_model.save_pretrained(out / "adapters" / "negative")
     negative = lora_weights(negative_model, training.lora.targets)
+    if "negative" in config.baselines:  # the paper's Table 1: what M_neg solves, and with whom
+        negative_solved = solved(
+            _in_memory("negative", negative_model, tokenizer), test, config.max_new_tokens
+        )
+        accuracy["negative"] = _share(negative_solved)
+        results.solved_overlap = overlap(kd_solved, negative_solved)
     del negative_model
     release_memory()
     if until == "negative":
@@ -164,6 +194,7 @@ def run_distillation(
     release_memory()
     if until == "nce":
         return _finish(results, out, started)
+    _baselines(student, train, test, collected, nce_rows, nat, layers, config, accuracy, step)
     results.self_consistency, results.ranker_pairs = _asc(
         nat_llm, train, own, test, collected, config, out, step
     )
@@ -175,6 +206,54 @@ def _finish(results: DistillResults, out: Path, started: float) -> DistillResult
     atomic_write_text(out / "results.json", results.model_dump_json(indent=2))
     atomic_write_text(out / "results.md", results_table(results))
     return results
+
+
+def _baselines(
+    student: str,
+    train: list[dict[str, Any]],
+    test: list[dict[str, str]],
+    collected: Collected,
+    nce_rows: list[dict[str, Any]],
+    nat: Any,
+    layers: Any,
+    config: DistillConfig,
+    accuracy: dict[str, float],
+    step: Report,
+) -> None:
+    """The comparison rows that train a student of their own: MIX, NT, UL, fine-tuning on the
+    gold solutions, and KD from NAT without the calibration."""
+    training = config.student
+    negatives = [{**row, "negative": True} for row in collected.negative]
+    gold = [
+        {"question": p["question"], "rationale": p["solution"]} for p in train if p.get("solution")
+    ]
+    runs = {
+        "mix": (list(collected.positive) + list(collected.negative), None),
+        "nt": (list(collected.positive) + negatives, negative_data_loss("nt")),
+        "ul": (list(collected.positive) + negatives, negative_data_loss("ul")),
+        "gold": (gold, None),
+    }
+    for name, (rows, loss_fn) in runs.items():
+        if name not in config.baselines or not rows:
+            continue
+        model, tokenizer = train_lora(
+            student, rows, training, phase_steps(step, f"train {name}"), loss_fn
+        )
+        accuracy[name] = greedy_accuracy(
+            _in_memory(name, model, tokenizer), test, config.max_new_tokens
+        )
+        del model
+        release_memory()
+    if "kd" in config.baselines:
+        model, tokenizer = train_nce(
+            student, nce_rows, nat, layers, training, phase_steps(step, "train KD"),
+            calibrate=False,
+        )
+        accuracy["kd"] = greedy_accuracy(
+            _in_memory("kd", model, tokenizer), test, config.max_new_tokens
+        )
+        del model
+        release_memory()
 
 
 def _sampling(config: DistillConfig) -> GenerationParams:
@@ -267,20 +346,6 @@ def results_table(results: DistillResults) -> str:
     lines += [f"| {METHOD_LABELS.get(k, k)} | {v:.3f} |" for k, v in accuracy.items()]
     lines += [f"| {VOTE_LABELS.get(k, k)} | {v:.3f} |" for k, v in sc.items()]
     return "\n".join(lines) + "\n"
-
-
-METHOD_LABELS = {
-    "base": "base student (greedy)",
-    "cot_kd": "CoT KD (greedy)",
-    "nat": "NAT (greedy)",
-    "nce": "NCE (greedy)",
-}
-VOTE_LABELS = {
-    "plain": "NAT + self-consistency (weight 1)",
-    "1+2s": "NAT + ASC (1 + 2s)",
-    "1+s": "NAT + ASC (1 + s)",
-    "s": "NAT + ASC (s)",
-}
 
 
 def _problems(

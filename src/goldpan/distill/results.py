@@ -28,5 +28,31 @@ class DistillResults(BaseModel):
     )
     ranker_pairs: int = Field(0, description="(right, wrong) pairs the ASC ranker trained on.")
     nce_augmented: int = Field(0, description="NAT rationales added to D_pos for NCE.")
+    solved_overlap: float | None = Field(
+        None, description="IoU of the test problems CoT KD and the negative model M_neg solve "
+        "(the paper's Table 1).",
+    )
     seconds: float = 0.0
     config: dict[str, Any] = Field(default_factory=dict)
+
+
+# How each accuracy is labelled in results.md and the report.
+METHOD_LABELS = {
+    "teacher": "teacher (greedy)",
+    "base": "base student (greedy)",
+    "gold": "fine-tuned on gold solutions (greedy)",
+    "cot_kd": "CoT KD (greedy)",
+    "negative": "negative model M_neg (greedy)",
+    "mix": "MIX: D_pos and D_neg (greedy)",
+    "nt": "NT, lambda 0.05 (greedy)",
+    "ul": "UL, lambda 0.05 (greedy)",
+    "nat": "NAT (greedy)",
+    "kd": "KD from NAT, no calibration (greedy)",
+    "nce": "NCE (greedy)",
+}
+VOTE_LABELS = {
+    "plain": "NAT + self-consistency (weight 1)",
+    "1+2s": "NAT + ASC (1 + 2s)",
+    "1+s": "NAT + ASC (1 + s)",
+    "s": "NAT + ASC (s)",
+}

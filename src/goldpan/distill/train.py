@@ -44,13 +44,16 @@ from goldpan.train.progress import OnStep
 def rationale_examples(
     tokenizer: Any, rows: Sequence[dict[str, Any]], max_length: int
 ) -> list[Encoded]:
-    """(question prompt, rationale) pairs with the loss on the rationale only."""
-    return [
-        encode_example(
-            tokenizer, COT_PROMPT.format(question=r["question"]), r["rationale"], max_length
+    """(question prompt, rationale) pairs with the loss on the rationale only; a row marked
+    ``negative`` (D_neg, for the baselines that learn away from it) carries the mark."""
+    examples = []
+    for row in rows:
+        example = encode_example(
+            tokenizer, COT_PROMPT.format(question=row["question"]), row["rationale"], max_length
         )
-        for r in rows
-    ]
+        example.negative = bool(row.get("negative"))
+        examples.append(example)
+    return examples
 
 
 def _base(spec: str, seed: int):  # type: ignore[no-untyped-def]
@@ -78,12 +81,13 @@ def train_lora(
     rows: Sequence[dict[str, Any]],
     settings: StudentTraining,
     on_step: OnStep | None = None,
+    loss_fn: Any = None,
 ):  # type: ignore[no-untyped-def]
-    """A PEFT LoRA on the base student, trained on ``rows`` (CoT KD on D_pos, or the negative
-    model on D_neg). Returns (model, tokenizer)."""
+    """A PEFT LoRA on the base student, trained on ``rows`` (CoT KD on D_pos, the negative
+    model on D_neg, a baseline with a loss of its own). Returns (model, tokenizer)."""
     model, tokenizer = _base(student, settings.train.seed)
     model = add_lora(model, settings.lora)
-    _fit(model, tokenizer, rows, settings, on_step)
+    _fit(model, tokenizer, rows, settings, on_step, loss_fn)
     return model, tokenizer
 
 
@@ -140,8 +144,10 @@ def train_nce(
     layers: list[NatLinear],
     settings: StudentTraining,
     on_step: OnStep | None = None,
+    calibrate: bool = True,
 ):  # type: ignore[no-untyped-def]
-    """NCE: a fresh LoRA student on D_pos with 0.5 CE + 0.5 L_KD against NAT."""
+    """NCE: a fresh LoRA student on D_pos with 0.5 CE + 0.5 L_KD against NAT; with
+    ``calibrate=False`` plain KD from NAT (beta = 0), the paper's KD row."""
     model, tokenizer = _base(student, settings.train.seed)
     model = add_lora(model, settings.lora)
 
@@ -150,7 +156,9 @@ def train_nce(
         logits = model(input_ids=ids, attention_mask=mask).logits
         targets = labels[:, 1:]
         tokens = int((targets != IGNORE).sum())
-        mean = nce_loss(logits[:, :-1], targets, full[:, :-1], negative[:, :-1], targets != IGNORE)
+        mean = nce_loss(
+            logits[:, :-1], targets, full[:, :-1], negative[:, :-1], targets != IGNORE, calibrate
+        )
         return mean * tokens, tokens  # the trainer divides by the tokens of the whole step
 
     _fit(model, tokenizer, positive_rows, settings, on_step, loss_fn=calibrated_loss)

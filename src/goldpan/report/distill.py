@@ -6,15 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from goldpan.distill.results import DistillResults, RationaleCounts
+from goldpan.distill.results import METHOD_LABELS, DistillResults, RationaleCounts
 from goldpan.report.bins import histogram_of
 from goldpan.report.figures import histogram_figure
 from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
 from goldpan.report.svg import bar_chart
 from goldpan.report.synth import read_jsonl
-
-METHODS = {"base": "student, no training", "cot_kd": "CoT KD (D_pos)", "nat": "NAT",
-           "nce": "NAT + NCE"}
 
 
 def is_distill_run(root: Path) -> bool:
@@ -71,7 +68,7 @@ def accuracy_section(results: DistillResults) -> Section:
     accuracy = results.accuracy
     if not accuracy:
         return Section("Accuracy", [Note("The run has no evaluation yet.")])
-    names = [METHODS.get(k, k) for k in accuracy]
+    names = [METHOD_LABELS.get(k, k) for k in accuracy]
     blocks: list[Any] = [
         Figure(bar_chart(names, [100 * v for v in accuracy.values()], "accuracy by method",
                          ["%"] * len(accuracy)),

@@ -21,6 +21,7 @@ IGNORE = -100  # the label of a token that is not learned (PyTorch's cross-entro
 class Encoded:
     input_ids: list[int]
     labels: list[int]  # IGNORE on the prompt: only the response is learned
+    negative: bool = False  # a rationale to learn away from (losses that use negative data)
 
     @property
     def response_tokens(self) -> int:

@@ -22,8 +22,9 @@ from goldpan.train.losses import response_loss_sum
 from goldpan.train.progress import OnStep, StepLog
 from goldpan.train.schedules import make_scheduler
 
-# (model, input_ids, attention_mask, labels) -> (summed loss, tokens it is summed over)
-LossFn = Callable[[Any, Any, Any, Any], tuple[Any, int]]
+# (model, input_ids, attention_mask, labels) -> (summed loss, tokens it is summed over); a loss
+# with the attribute ``wants_examples`` also gets the micro-batch's Encoded examples.
+LossFn = Callable[..., tuple[Any, int]]
 
 
 def autocast(config: TrainConfig, device: Any):  # type: ignore[no-untyped-def]
@@ -86,7 +87,10 @@ class Trainer:
             ids, mask, labels = (t.to(self.device) for t in collate(batch, self.pad))
             tokens_seen += int(mask.sum())
             with autocast(self.config, self.device):
-                loss, _ = self.loss_fn(self.model, ids, mask, labels)
+                if getattr(self.loss_fn, "wants_examples", False):
+                    loss, _ = self.loss_fn(self.model, ids, mask, labels, batch)
+                else:
+                    loss, _ = self.loss_fn(self.model, ids, mask, labels)
             scaled = loss / total
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             summed += float(loss.detach())

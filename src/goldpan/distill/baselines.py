@@ -1,0 +1,63 @@
+"""The paper's baselines that learn from negative rationales by a loss of their own (Li et al.,
+AAAI 2024, Table 2), with lambda = 0.05 as the paper sets it.
+
+Both train on D_pos and D_neg together; a positive rationale contributes its usual
+cross-entropy. A negative one contributes, over its response tokens:
+- NT (negative training): -lambda * CE, i.e. its likelihood is pushed down by gradient ascent;
+- UL (unlikelihood training, Welleck et al. 2020): lambda * -log(1 - p(y_t)), which pushes
+  p(y_t) down but is bounded as it approaches 0.
+Each returns a sum over the batch's response tokens with their count, as the training core's
+``loss_fn`` takes it. CL (the paper's contrastive baseline) is not implemented: its exact
+objective is not given in the paper's text or the reference code that goldpan has read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from goldpan.train import IGNORE
+
+NEGATIVE_WEIGHT = 0.05  # lambda, the paper's
+
+
+def _token_terms(model: Any, ids: Any, mask: Any, labels: Any) -> tuple[Any, Any, Any]:
+    """Per-token log p(y_t), the response mask, aligned with their targets."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    targets = labels[:, 1:]
+    learned = targets != IGNORE
+    log_p = logits.log_softmax(-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return log_p, learned, targets
+
+
+def negative_loss_sum(
+    log_p: torch.Tensor, learned: torch.Tensor, negative: torch.Tensor, kind: str,
+    weight: float = NEGATIVE_WEIGHT,
+) -> tuple[torch.Tensor, int]:
+    """(sum of the per-token losses, tokens) given log p(y_t), the response mask and which rows
+    are negative rationales; ``kind`` is ``nt`` or ``ul``."""
+    positive_rows = (~negative).unsqueeze(-1) & learned
+    negative_rows = negative.unsqueeze(-1) & learned
+    total = -(log_p * positive_rows).sum()
+    if kind == "nt":
+        total = total + weight * (log_p * negative_rows).sum()
+    elif kind == "ul":
+        # -log(1 - p), computed stably from log p: log(1 - exp(log p)) = log1p(-exp(log p)).
+        one_minus = torch.log1p(-log_p.exp().clamp(max=1 - 1e-6))
+        total = total - weight * (one_minus * negative_rows).sum()
+    else:
+        raise ValueError(f"negative loss {kind!r}: nt or ul")
+    return total, int(learned.sum())
+
+
+def negative_data_loss(kind: str, weight: float = NEGATIVE_WEIGHT) -> Any:
+    """A ``loss_fn`` for the trainer whose examples carry ``negative`` (D_neg rows)."""
+
+    def loss(model: Any, ids: Any, mask: Any, labels: Any, examples: Any) -> tuple[Any, int]:
+        log_p, learned, _ = _token_terms(model, ids, mask, labels)
+        negative = torch.tensor([e.negative for e in examples], device=ids.device)
+        return negative_loss_sum(log_p, learned, negative, kind, weight)
+
+    loss.wants_examples = True  # type: ignore[attr-defined]
+    return loss
