@@ -34,7 +34,7 @@ def test_problems_load_from_jsonl_with_a_clear_error_for_bad_lines(tmp_path: Pat
     assert [p["answer"] for p in load_problems(good, "q", "a")] == ["2", "4"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"q": "1 + 1?"}\n')
-    with pytest.raises(GoldpanError, match=r"bad.jsonl:1: expected JSON with 'q' and 'a'"):
+    with pytest.raises(GoldpanError, match=r"bad.jsonl:1: expected MATH .* or 'q' and 'a'"):
         load_problems(bad, "q", "a")
 
 
@@ -72,3 +72,62 @@ def test_a_problems_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> No
         load_problems(path)
     with pytest.raises(GoldpanError, match=r"missing.jsonl: no such file"):
         load_problems(tmp_path / "missing.jsonl")
+
+
+def test_problem_files_in_math_gsm8k_svamp_and_plain_formats(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from goldpan.distill.rationales import load_problems
+
+    rows = {
+        "math.jsonl": [{"problem": "What is $\\frac{1}{2} + \\frac{1}{2}$?",
+                        "solution": "They add to $\\boxed{1}$.", "level": "Level 1",
+                        "type": "Prealgebra"}],
+        "gsm8k.jsonl": [{"question": "Tom has 3 bags of 4 apples. How many apples?",
+                         "answer": "3 * 4 = <<3*4=12>>12 apples.\n#### 1,200"}],
+        "svamp.jsonl": [{"Body": "Jack had 8 pens.", "Question": "He lost 3. How many now?",
+                         "Equation": "( 8.0 - 3.0 )", "Answer": 5.0}],
+        "plain.jsonl": [{"id": 7, "question": "2 + 2?", "answer": 4, "subject": "arith"}],
+    }
+    loaded = {}
+    for name, items in rows.items():
+        (tmp_path / name).write_text("".join(json.dumps(item) + "\n" for item in items))
+        loaded[name] = load_problems(tmp_path / name)[0]
+    assert loaded["math.jsonl"] == {
+        "id": "1", "question": "What is $\\frac{1}{2} + \\frac{1}{2}$?", "answer": "1",
+        "solution": "They add to $\\boxed{1}$.", "subject": "Prealgebra", "level": "Level 1",
+    }
+    assert loaded["gsm8k.jsonl"]["answer"] == "1200"
+    assert loaded["gsm8k.jsonl"]["solution"] == "3 * 4 = 12 apples."
+    assert loaded["svamp.jsonl"]["question"] == "Jack had 8 pens. He lost 3. How many now?"
+    assert loaded["svamp.jsonl"]["answer"] == "5"
+    assert loaded["plain.jsonl"] == {"id": "7", "question": "2 + 2?", "answer": "4",
+                                     "subject": "arith"}
+
+
+def test_accuracy_is_reported_per_subject_with_a_macro_average_and_per_extra_set() -> None:
+    from types import SimpleNamespace
+
+    from goldpan.distill.pipeline import Evaluator
+    from goldpan.distill.results import DistillResults, RationaleCounts
+
+    class Knows:
+        """A stand-in model that answers 4 to every question."""
+
+        def generate(self, prompts, params):  # type: ignore[no-untyped-def]
+            return [[SimpleNamespace(text="The answer is 4.")] for _ in prompts]
+
+    test = [
+        {"id": "a", "question": "2 + 2?", "answer": "4", "subject": "algebra"},
+        {"id": "b", "question": "1 + 1?", "answer": "2", "subject": "algebra"},
+        {"id": "c", "question": "8 / 2?", "answer": "4", "subject": "geometry"},
+    ]
+    extra = {"svamp": [{"id": "x", "question": "3 + 1?", "answer": "4"}]}
+    results = DistillResults(data=RationaleCounts(questions=0, positive=0, negative=0,
+                                                  questions_with_both=0))
+    flags = Evaluator(results, test, extra, 8)("nat", Knows())  # type: ignore[arg-type]
+    assert flags == [True, False, True]
+    assert results.accuracy["nat"] == pytest.approx(2 / 3)
+    assert results.accuracy_by_subject["nat"] == {"algebra": 0.5, "geometry": 1.0}
+    assert results.macro_accuracy["nat"] == pytest.approx(0.75)  # the mean over subjects
+    assert results.extra_accuracy == {"svamp": {"nat": 1.0}}

@@ -108,6 +108,10 @@ class DistillConfig(MethodConfig):
         None, description="JSONL problems (question, answer) instead of reasoning-gym."
     )
     test_file: str | None = Field(None, description="JSONL held-out problems.")
+    extra_test_files: dict[str, str] = Field(
+        default_factory=dict, description="Out-of-distribution test sets, name -> problem file "
+        "(e.g. {gsm8k: test.jsonl, svamp: svamp.jsonl}), each one more column of accuracies.",
+    )
     rationales_file: str | None = Field(
         None, description="Teacher rationales already generated (id, question, answer, "
         "rationale per line): graded into D_pos/D_neg instead of asking a teacher.",

@@ -75,6 +75,38 @@ def greedy_accuracy(llm: LLM, problems: list[dict[str, str]], max_new_tokens: in
     return _share(solved(llm, problems, max_new_tokens))
 
 
+class Evaluator:
+    """Greedy accuracy of each method on the test problems, per subject with the macro average
+    (the paper's Table 2 layout), and on every out-of-distribution test set."""
+
+    def __init__(
+        self,
+        results: DistillResults,
+        test: list[dict[str, Any]],
+        extra: dict[str, list[dict[str, Any]]],
+        max_new_tokens: int,
+    ) -> None:
+        self.results, self.test, self.extra = results, test, extra
+        self.max_new_tokens = max_new_tokens
+
+    def __call__(self, name: str, llm: LLM) -> list[bool]:
+        flags = solved(llm, self.test, self.max_new_tokens)
+        self.results.accuracy[name] = _share(flags)
+        subjects: dict[str, list[bool]] = {}
+        for problem, flag in zip(self.test, flags, strict=True):
+            if problem.get("subject"):
+                subjects.setdefault(str(problem["subject"]), []).append(flag)
+        if subjects:
+            by_subject = {k: _share(v) for k, v in sorted(subjects.items())}
+            self.results.accuracy_by_subject[name] = by_subject
+            self.results.macro_accuracy[name] = sum(by_subject.values()) / len(by_subject)
+        for set_name, problems in self.extra.items():
+            self.results.extra_accuracy.setdefault(set_name, {})[name] = greedy_accuracy(
+                llm, problems, self.max_new_tokens
+            )
+        return flags
+
+
 def _share(flags: list[bool]) -> float:
     return sum(flags) / max(1, len(flags))
 
@@ -132,12 +164,13 @@ def run_distillation(
             "wrong rationales; both are needed (use more problems or samples, or another teacher)"
         )
     training = config.student
+    extra = {name: load_problems(path) for name, path in config.extra_test_files.items()}
+    evaluate = Evaluator(results, test, extra, config.max_new_tokens)
     if teacher_llm is not None and "teacher" in config.baselines:
-        results.accuracy["teacher"] = greedy_accuracy(teacher_llm, test, config.max_new_tokens)
+        evaluate("teacher", teacher_llm)
         results.teacher_usage = teacher_llm.usage.to_json()
     base_llm = make_llm(student)
-    accuracy = results.accuracy
-    accuracy["base"] = greedy_accuracy(base_llm, test, config.max_new_tokens)
+    evaluate("base", base_llm)
     step("evaluate base", 1, 1)
     del base_llm
     release_memory()  # each phase loads its own copy of the student
@@ -145,8 +178,7 @@ def run_distillation(
         student, collected.positive, training, phase_steps(step, "train CoT KD")
     )
     kd.save_pretrained(out / "adapters" / "cot_kd")
-    kd_solved = solved(_in_memory("cot_kd", kd, tokenizer), test, config.max_new_tokens)
-    accuracy["cot_kd"] = _share(kd_solved)
+    kd_solved = evaluate("cot_kd", _in_memory("cot_kd", kd, tokenizer))
     del kd
     release_memory()
     if until == "cot_kd":
@@ -157,10 +189,7 @@ def run_distillation(
     negative_model.save_pretrained(out / "adapters" / "negative")
     negative = lora_weights(negative_model, training.lora.targets)
     if "negative" in config.baselines:  # the paper's Table 1: what M_neg solves, and with whom
-        negative_solved = solved(
-            _in_memory("negative", negative_model, tokenizer), test, config.max_new_tokens
-        )
-        accuracy["negative"] = _share(negative_solved)
+        negative_solved = evaluate("negative", _in_memory("negative", negative_model, tokenizer))
         results.solved_overlap = overlap(kd_solved, negative_solved)
     del negative_model
     release_memory()
@@ -171,7 +200,7 @@ def run_distillation(
     )
     torch.save(nat_state(nat), _mkdir(out / "adapters" / "nat") / "nat.pt")
     nat_llm = _in_memory("nat", nat, tokenizer)
-    accuracy["nat"] = greedy_accuracy(nat_llm, test, config.max_new_tokens)
+    evaluate("nat", nat_llm)
     if until == "nat":
         return _finish(results, out, started)
     # NAT's own samples on the training questions serve twice: the correct ones augment D_pos
@@ -187,14 +216,12 @@ def run_distillation(
         student, nce_rows, nat, layers, training, phase_steps(step, "train NCE")
     )
     nce.save_pretrained(out / "adapters" / "nce")
-    accuracy["nce"] = greedy_accuracy(
-        _in_memory("nce", nce, nce_tokenizer), test, config.max_new_tokens
-    )
+    evaluate("nce", _in_memory("nce", nce, nce_tokenizer))
     del nce
     release_memory()
     if until == "nce":
         return _finish(results, out, started)
-    _baselines(student, train, test, collected, nce_rows, nat, layers, config, accuracy, step)
+    _baselines(student, train, collected, nce_rows, nat, layers, config, evaluate, step)
     results.self_consistency, results.ranker_pairs = _asc(
         nat_llm, train, own, test, collected, config, out, step
     )
@@ -211,13 +238,12 @@ def _finish(results: DistillResults, out: Path, started: float) -> DistillResult
 def _baselines(
     student: str,
     train: list[dict[str, Any]],
-    test: list[dict[str, str]],
     collected: Collected,
     nce_rows: list[dict[str, Any]],
     nat: Any,
     layers: Any,
     config: DistillConfig,
-    accuracy: dict[str, float],
+    evaluate: Evaluator,
     step: Report,
 ) -> None:
     """The comparison rows that train a student of their own: MIX, NT, UL, fine-tuning on the
@@ -239,9 +265,7 @@ def _baselines(
         model, tokenizer = train_lora(
             student, rows, training, phase_steps(step, f"train {name}"), loss_fn
         )
-        accuracy[name] = greedy_accuracy(
-            _in_memory(name, model, tokenizer), test, config.max_new_tokens
-        )
+        evaluate(name, _in_memory(name, model, tokenizer))
         del model
         release_memory()
     if "kd" in config.baselines:
@@ -249,9 +273,7 @@ def _baselines(
             student, nce_rows, nat, layers, training, phase_steps(step, "train KD"),
             calibrate=False,
         )
-        accuracy["kd"] = greedy_accuracy(
-            _in_memory("kd", model, tokenizer), test, config.max_new_tokens
-        )
+        evaluate("kd", _in_memory("kd", model, tokenizer))
         del model
         release_memory()
 
@@ -335,6 +357,8 @@ def _asc(
 
 
 def results_table(results: DistillResults) -> str:
+    """results.md: accuracy per method (with the macro average over subjects and one column per
+    out-of-distribution set when there are any), then the self-consistency votes."""
     accuracy, sc, data = results.accuracy, results.self_consistency, results.data
     counts = (
         f"D_pos {data.positive} rationales, D_neg {data.negative} "
@@ -342,10 +366,28 @@ def results_table(results: DistillResults) -> str:
     )
     if not accuracy:
         return counts + "\n"
-    lines = [counts, "", "| method | accuracy |", "|---|---:|"]
-    lines += [f"| {METHOD_LABELS.get(k, k)} | {v:.3f} |" for k, v in accuracy.items()]
-    lines += [f"| {VOTE_LABELS.get(k, k)} | {v:.3f} |" for k, v in sc.items()]
+    extra = list(results.extra_accuracy)
+    macro = bool(results.macro_accuracy)
+    header = ["method", "accuracy", *(["macro over subjects"] if macro else []), *extra]
+    lines = [counts, "", "| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1)
+             + "|"]
+    for method, value in accuracy.items():
+        cells = [METHOD_LABELS.get(method, method), f"{value:.3f}"]
+        if macro:
+            cells.append(_cell(results.macro_accuracy.get(method)))
+        cells += [_cell(results.extra_accuracy[name].get(method)) for name in extra]
+        lines.append("| " + " | ".join(cells) + " |")
+    blank = [""] * (len(header) - 2)
+    lines += ["| " + " | ".join([VOTE_LABELS.get(k, k), f"{v:.3f}", *blank]) + " |"
+              for k, v in sc.items()]
+    if results.solved_overlap is not None:
+        lines += ["", f"Problems solved by both CoT KD and M_neg, over those solved by either "
+                      f"(IoU): {results.solved_overlap:.3f}."]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _problems(

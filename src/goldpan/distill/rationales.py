@@ -9,13 +9,14 @@ ones form D_pos, the wrong ones D_neg, written with the counts per question.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from goldpan.data.json_lines import read_json_lines
 from goldpan.data.records import id_as_text
-from goldpan.distill.answers import extract_answer, is_correct
+from goldpan.distill.answers import extract_answer, is_correct, last_boxed
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
 from goldpan.util.json_lines import write_json_lines
@@ -44,22 +45,58 @@ def reasoning_gym_problems(task: str, count: int, seed: int) -> list[dict[str, s
     ]
 
 
+def _problem(row: Any, number: int, question: str, answer: str) -> dict[str, Any]:
+    """One problem from a line in any of the formats read: MATH (problem, solution with a
+    \\boxed answer, type, level), GSM8K (question, answer ending in "#### N"), SVAMP (Body,
+    Question, Answer), or plain (question and answer fields, optional solution, subject,
+    level). The solution is kept (a correct rationale for the ranker), and so are subject and
+    level (per-subject accuracy)."""
+    if not isinstance(row, dict):
+        raise TypeError("not an object")
+    found: dict[str, Any]
+    if "problem" in row and "solution" in row:  # MATH
+        gold = last_boxed(str(row["solution"]))
+        if gold is None:
+            raise KeyError("a \\boxed answer in the solution")
+        found = {"question": str(row["problem"]), "answer": gold,
+                 "solution": str(row["solution"]), "subject": row.get("type"),
+                 "level": row.get("level")}
+    elif "Body" in row and "Question" in row and "Answer" in row:  # SVAMP
+        found = {"question": f"{row['Body'].strip()} {row['Question'].strip()}",
+                 "answer": _number_text(row["Answer"])}
+    elif isinstance(row.get(answer), str) and "####" in row[answer]:  # GSM8K
+        worked, _, final = row[answer].rpartition("####")
+        found = {"question": str(row[question]), "answer": final.strip().replace(",", ""),
+                 "solution": _GSM8K_CALCULATION.sub("", worked).strip()}
+    else:
+        found = {"question": str(row[question]), "answer": _number_text(row[answer])}
+        for key in ("solution", "subject", "level"):
+            if row.get(key):
+                found[key] = row[key]
+    found = {k: v for k, v in found.items() if v is not None}
+    return {"id": id_as_text(row.get("id")) or str(number), **found, "line": number}
+
+
+_GSM8K_CALCULATION = re.compile(r"<<[^<>]*>>")  # GSM8K's calculator annotations
+
+
+def _number_text(value: Any) -> str:
+    """A gold answer as text: 72.0 -> "72", other values as they are."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def load_problems(
     path: str | Path, question: str = "question", answer: str = "answer"
-) -> list[dict[str, str]]:
-    """Problems from JSONL: one line each with a question and a gold answer field."""
+) -> list[dict[str, Any]]:
+    """Problems from JSONL in MATH's, GSM8K's, SVAMP's or a plain question/answer format."""
     problems = read_json_lines(
         path,
         "problems",
-        lambda row, number: {
-            "id": id_as_text(row.get("id")) or str(number),
-            "question": str(row[question]),
-            "answer": str(row[answer]),
-            # A worked solution, when the file has one, is one more correct rationale for ASC.
-            **({"solution": str(row["solution"])} if row.get("solution") else {}),
-            "line": number,
-        },
-        f"JSON with {question!r} and {answer!r}, and a string or integer id if any",
+        lambda row, number: _problem(row, number, question, answer),
+        f"MATH (problem, solution), GSM8K or SVAMP fields, or {question!r} and {answer!r}, "
+        "and a string or integer id if any",
     )
     first_line: dict[str, int] = {}
     for problem in problems:

@@ -23,6 +23,15 @@ class DistillResults(BaseModel):
     accuracy: dict[str, float] = Field(
         default_factory=dict, description="Greedy accuracy on the test problems, per method."
     )
+    accuracy_by_subject: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per method, greedy accuracy per test subject."
+    )
+    macro_accuracy: dict[str, float] = Field(
+        default_factory=dict, description="Per method, the mean of its per-subject accuracies."
+    )
+    extra_accuracy: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per out-of-distribution test set, per method."
+    )
     self_consistency: dict[str, float] = Field(
         default_factory=dict, description="Accuracy of NAT's sampled answers per vote weighting."
     )
