@@ -131,3 +131,24 @@ def test_accuracy_is_reported_per_subject_with_a_macro_average_and_per_extra_set
     assert results.accuracy_by_subject["nat"] == {"algebra": 0.5, "geometry": 1.0}
     assert results.macro_accuracy["nat"] == pytest.approx(0.75)  # the mean over subjects
     assert results.extra_accuracy == {"svamp": {"nat": 1.0}}
+
+
+def test_the_simulated_teacher_slips_at_its_rate_and_its_slips_are_graded_wrong() -> None:
+    from goldpan.distill.rationales import collect_rationales, reasoning_gym_problems
+    from goldpan.distill.simulated import SimulatedTeacher
+    from goldpan.llm.client import LLM
+
+    problems = reasoning_gym_problems("chain_sum", 40, seed=3)
+    problems += reasoning_gym_problems("gsm_symbolic", 10, seed=3)
+    teacher = LLM(SimulatedTeacher(problems, error_rate=0.4, seed=0))
+    collected = collect_rationales(teacher, problems, samples=8)
+    share_wrong = len(collected.negative) / (len(collected.positive) + len(collected.negative))
+    assert 0.3 < share_wrong < 0.5  # 400 rationales at a 40% slip rate
+    assert all(row["extracted"] != row["gold"] for row in collected.negative)
+    gsm = [row for row in collected.positive if row["id"].startswith("gsm_symbolic")]
+    assert gsm and all(row["rationale"].endswith(f"The answer is {row['gold']}.") for row in gsm)
+    again = collect_rationales(LLM(SimulatedTeacher(problems, 0.4, seed=0)), problems, samples=8)
+    assert again.positive == collected.positive  # seeded: the same rationales again
+    wrong = next(r["rationale"] for r in collected.negative if r["id"].startswith("chain_sum"))
+    steps = [line for line in wrong.split("\n") if "=" in line]
+    assert steps  # the slip sits in a worked step, not only in the final line

@@ -37,6 +37,8 @@ from goldpan.distill.results import (
     DistillResults,
     RationaleCounts,
 )
+from goldpan.distill.simulated import SPEC as SIMULATED
+from goldpan.distill.simulated import SimulatedTeacher, parse_spec
 from goldpan.distill.train import (
     lora_weights,
     train_lora,
@@ -45,6 +47,7 @@ from goldpan.distill.train import (
 )
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
+from goldpan.llm.cache import GenerationCache
 from goldpan.llm.transformers_backend import TransformersBackend
 from goldpan.models.memory import release_memory
 from goldpan.train import phase_steps
@@ -62,6 +65,18 @@ def _answers(llm: LLM, problems: list[dict[str, str]], params: GenerationParams)
 def _in_memory(name: str, model: Any, tokenizer: Any) -> LLM:
     tokenizer.padding_side = "left"
     return LLM(TransformersBackend.from_objects(name, model, tokenizer))
+
+
+def make_teacher(
+    spec: str, problems: list[dict[str, Any]], config: DistillConfig, out: Path
+) -> LLM:
+    """The teacher: any ``llm`` spec, or ``simulated[:RATE]`` (worked solutions with slips at a
+    known rate, for experiments on machines without a strong teacher)."""
+    cache = out / "llm-cache.sqlite"
+    if spec == SIMULATED or spec.startswith(SIMULATED + ":"):
+        teacher = SimulatedTeacher(problems, parse_spec(spec), config.seed)
+        return LLM(teacher, GenerationCache(cache))
+    return make_llm(spec, cache)
 
 
 def solved(llm: LLM, problems: list[dict[str, str]], max_new_tokens: int) -> list[bool]:
@@ -146,7 +161,7 @@ def run_distillation(
         train, collected = grade_rationales(read_rationales(config.rationales_file))
     else:
         train = _problems(config, config.train_file, config.train_per_task, config.train_seed)
-        teacher_llm = make_llm(teacher or student, out / "llm-cache.sqlite")
+        teacher_llm = make_teacher(teacher or student, train + test, config, out)
         collected = collect_rationales(
             teacher_llm, train, config.samples, config.temperature, config.max_new_tokens,
             config.seed,

@@ -39,10 +39,17 @@ def reasoning_gym_problems(task: str, count: int, seed: int) -> list[dict[str, s
             f"reasoning-gym task {task!r}: choose one of {', '.join(REASONING_GYM_TASKS)}"
         )
     dataset = reasoning_gym.create_dataset(task, size=count, seed=seed)
-    return [
-        {"id": f"{task}-{seed}-{i}", "question": item["question"], "answer": str(item["answer"])}
-        for i, item in enumerate(dataset)
-    ]
+    problems = []
+    for i, item in enumerate(dataset):
+        metadata = item.get("metadata") or {}
+        problem = {"id": f"{task}-{seed}-{i}", "question": item["question"],
+                   "answer": str(item["answer"]), "subject": task}
+        if metadata.get("answer_cot"):  # gsm_symbolic's worked solution
+            problem["solution"] = str(metadata["answer_cot"])
+        if metadata.get("expression"):  # the arithmetic tasks' expression
+            problem["expression"] = str(metadata["expression"])
+        problems.append(problem)
+    return problems
 
 
 def _problem(row: Any, number: int, question: str, answer: str) -> dict[str, Any]:
