@@ -107,3 +107,55 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
     accuracy = next(b for s in report.sections if s.title == "Accuracy" for b in s.blocks
                     if isinstance(b, Table))
     assert len(accuracy.rows) == len(results.accuracy)
+
+
+def test_a_rerun_skips_the_stages_already_finished(
+    tiny_lm: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Stopped after the negative LoRA, then rerun: CoT KD and the negative model are not
+    trained again (NAT starts from the saved negative LoRA); a third run trains nothing."""
+    import json
+
+    from goldpan.distill import pipeline
+    from goldpan.distill.pipeline import DistillConfig, run_distillation
+
+    problems = [{"id": "a", "question": "What is 2 + 3?", "answer": "5"},
+                {"id": "b", "question": "What is 4 + 4?", "answer": "8"}]
+    rationales = tmp_path / "rationales.jsonl"
+    rationales.write_text("".join(
+        json.dumps({"id": p["id"], "question": p["question"], "answer": p["answer"],
+                    "rationale": f"The answer is {p['answer'] if k % 2 == 0 else 42}."}) + "\n"
+        for p in problems for k in range(4)
+    ))
+    test = tmp_path / "test.jsonl"
+    test.write_text(json.dumps({"question": "What is 1 + 6?", "answer": "7"}) + "\n")
+    config = DistillConfig.small(
+        rationales_file=str(rationales), test_file=str(test), max_new_tokens=8, asc_samples=2,
+        baselines=["negative", "mix"],
+    )
+    trained: list[str] = []
+    real_lora, real_nat, real_nce = pipeline.train_lora, pipeline.train_nat, pipeline.train_nce
+
+    def counting(name: str, real):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            trained.append(name)
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(pipeline, "train_lora", counting("lora", real_lora))
+    monkeypatch.setattr(pipeline, "train_nat", counting("nat", real_nat))
+    monkeypatch.setattr(pipeline, "train_nce", counting("nce", real_nce))
+    run = tmp_path / "run"
+    first = run_distillation(config, run, str(tiny_lm), until="negative")
+    assert trained == ["lora", "lora"] and set(first.accuracy) == {"base", "cot_kd", "negative"}
+    trained.clear()
+    second = run_distillation(config, run, str(tiny_lm))
+    assert trained == ["nat", "nce", "lora"]  # NAT, NCE, then the MIX baseline
+    assert second.accuracy["cot_kd"] == first.accuracy["cot_kd"]
+    assert {"nat", "nce", "mix"} <= set(second.accuracy) and second.self_consistency
+    trained.clear()
+    third = run_distillation(config, run, str(tiny_lm))
+    assert trained == [] and third.accuracy == second.accuracy
+    changed = config.model_copy(update={"max_new_tokens": 9})
+    run_distillation(changed, run, str(tiny_lm), until="cot_kd")
+    assert trained == ["lora"]  # other settings: the finished stages do not count

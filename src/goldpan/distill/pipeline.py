@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from goldpan.data.json_lines import read_json_lines
 from goldpan.distill.answers import equivalent, extract_answer, is_correct
 from goldpan.distill.asc import WEIGHTS, credit, vote
 from goldpan.distill.baselines import negative_data_loss
@@ -28,6 +29,7 @@ from goldpan.distill.rationales import (
     Collected,
     collect_rationales,
     load_problems,
+    read_collected,
     reasoning_gym_problems,
     write_collected,
 )
@@ -39,7 +41,9 @@ from goldpan.distill.results import (
 )
 from goldpan.distill.simulated import SPEC as SIMULATED
 from goldpan.distill.simulated import SimulatedTeacher, parse_spec
+from goldpan.distill.stages import StageLog, run_key
 from goldpan.distill.train import (
+    load_nat,
     lora_weights,
     train_lora,
     train_nat,
@@ -107,6 +111,7 @@ class Evaluator:
     def __call__(self, name: str, llm: LLM) -> list[bool]:
         flags = solved(llm, self.test, self.max_new_tokens)
         self.results.accuracy[name] = _share(flags)
+        self.results.solved[name] = flags
         subjects: dict[str, list[bool]] = {}
         for problem, flag in zip(self.test, flags, strict=True):
             if problem.get("subject"):
@@ -147,100 +152,150 @@ def run_distillation(
 ) -> DistillResults:
     """The whole method, or its stages up to ``until``. With ``config.rationales_file`` the
     teacher's rationales come from that file (graded here) and no teacher is asked; with
-    ``until="data"`` no student model is loaded either."""
+    ``until="data"`` no student model is loaded either. A rerun with the same settings skips
+    the stages already finished (``stages.json``)."""
     if until is not None and until not in STAGES:
         raise GoldpanError(f"--until {until!r}: choose one of {', '.join(STAGES)}")
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    log = StageLog(out, run_key(config, student, teacher))
     step = _reporter(report)
     test = _problems(config, config.test_file, config.test_per_task, config.test_seed)
-    usage: dict[str, Any] = {}
     teacher_llm: LLM | None = None
-    if config.rationales_file is not None:
-        train, collected = grade_rationales(read_rationales(config.rationales_file))
+    if log.finished("data"):
+        train, collected = read_collected(out / "data")
+        results = DistillResults.model_validate_json((out / "results.json").read_text())
     else:
-        train = _problems(config, config.train_file, config.train_per_task, config.train_seed)
-        teacher_llm = make_teacher(teacher or student, train + test, config, out)
-        collected = collect_rationales(
-            teacher_llm, train, config.samples, config.temperature, config.max_new_tokens,
-            config.seed,
+        usage: dict[str, Any] = {}
+        if config.rationales_file is not None:
+            train, collected = grade_rationales(read_rationales(config.rationales_file))
+        else:
+            train = _problems(config, config.train_file, config.train_per_task, config.train_seed)
+            teacher_llm = make_teacher(teacher or student, train + test, config, out)
+            collected = collect_rationales(
+                teacher_llm, train, config.samples, config.temperature, config.max_new_tokens,
+                config.seed,
+            )
+            usage = teacher_llm.usage.to_json()
+        counts = write_collected(collected, out / "data", train)
+        results = DistillResults(
+            data=RationaleCounts(**counts), teacher_usage=usage,
+            config=config.model_dump(mode="json"),
         )
-        usage = teacher_llm.usage.to_json()
-    counts = write_collected(collected, out / "data")
-    results = DistillResults(
-        data=RationaleCounts(**counts), teacher_usage=usage, config=config.model_dump(mode="json")
-    )
+        _stage_done(log, "data", results, out, started)
     if until == "data":
         return _finish(results, out, started)
     if not collected.positive or not collected.negative:
         raise GoldpanError(
-            f"distill: the teacher gave {counts['positive']} correct and {counts['negative']} "
-            "wrong rationales; both are needed (use more problems or samples, or another teacher)"
+            f"distill: the teacher gave {results.data.positive} correct and "
+            f"{results.data.negative} wrong rationales; both are needed (use more problems or "
+            "samples, or another teacher)"
         )
     training = config.student
     extra = {name: load_problems(path) for name, path in config.extra_test_files.items()}
     evaluate = Evaluator(results, test, extra, config.max_new_tokens)
-    if teacher_llm is not None and "teacher" in config.baselines:
-        evaluate("teacher", teacher_llm)
-        results.teacher_usage = teacher_llm.usage.to_json()
-    base_llm = make_llm(student)
-    evaluate("base", base_llm)
-    step("evaluate base", 1, 1)
-    del base_llm
-    release_memory()  # each phase loads its own copy of the student
-    kd, tokenizer = train_lora(
-        student, collected.positive, training, phase_steps(step, "train CoT KD")
-    )
-    kd.save_pretrained(out / "adapters" / "cot_kd")
-    kd_solved = evaluate("cot_kd", _in_memory("cot_kd", kd, tokenizer))
-    del kd
-    release_memory()
+    if not log.finished("base"):
+        if teacher_llm is None and config.rationales_file is None:
+            teacher_llm = make_teacher(teacher or student, train + test, config, out)
+        if teacher_llm is not None and "teacher" in config.baselines:
+            evaluate("teacher", teacher_llm)
+        evaluate("base", make_llm(student))
+        step("evaluate base", 1, 1)
+        release_memory()  # each phase loads its own copy of the student
+        _stage_done(log, "base", results, out, started)
+    if not log.finished("cot_kd"):
+        kd, tokenizer = train_lora(
+            student, collected.positive, training, phase_steps(step, "train CoT KD")
+        )
+        kd.save_pretrained(out / "adapters" / "cot_kd")
+        evaluate("cot_kd", _in_memory("cot_kd", kd, tokenizer))
+        del kd
+        release_memory()
+        _stage_done(log, "cot_kd", results, out, started)
     if until == "cot_kd":
         return _finish(results, out, started)
-    negative_model, _ = train_lora(
-        student, collected.negative, training, phase_steps(step, "train negative")
-    )
-    negative_model.save_pretrained(out / "adapters" / "negative")
-    negative = lora_weights(negative_model, training.lora.targets)
-    if "negative" in config.baselines:  # the paper's Table 1: what M_neg solves, and with whom
-        negative_solved = evaluate("negative", _in_memory("negative", negative_model, tokenizer))
-        results.solved_overlap = overlap(kd_solved, negative_solved)
-    del negative_model
-    release_memory()
+    negative_path = out / "adapters" / "negative_lora.pt"
+    if log.finished("negative"):
+        negative = torch.load(negative_path, weights_only=True)
+    else:
+        negative_model, tokenizer = train_lora(
+            student, collected.negative, training, phase_steps(step, "train negative")
+        )
+        negative_model.save_pretrained(out / "adapters" / "negative")
+        negative = lora_weights(negative_model, training.lora.targets)
+        torch.save(negative, negative_path)
+        if "negative" in config.baselines:  # the paper's Table 1: what M_neg solves, with whom
+            evaluate("negative", _in_memory("negative", negative_model, tokenizer))
+            results.solved_overlap = overlap(results.solved["cot_kd"], results.solved["negative"])
+        del negative_model
+        release_memory()
+        _stage_done(log, "negative", results, out, started)
     if until == "negative":
         return _finish(results, out, started)
-    nat, layers, tokenizer = train_nat(
-        student, collected.positive, negative, training, phase_steps(step, "train NAT")
-    )
-    torch.save(nat_state(nat), _mkdir(out / "adapters" / "nat") / "nat.pt")
+    nat_path = _mkdir(out / "adapters" / "nat") / "nat.pt"
+    if log.finished("nat"):
+        nat, layers, tokenizer = load_nat(student, negative, nat_path, training)
+    else:
+        nat, layers, tokenizer = train_nat(
+            student, collected.positive, negative, training, phase_steps(step, "train NAT")
+        )
+        torch.save(nat_state(nat), nat_path)
+        evaluate("nat", _in_memory("nat", nat, tokenizer))
+        _stage_done(log, "nat", results, out, started)
     nat_llm = _in_memory("nat", nat, tokenizer)
-    evaluate("nat", nat_llm)
     if until == "nat":
         return _finish(results, out, started)
     # NAT's own samples on the training questions serve twice: the correct ones augment D_pos
     # for NCE (the paper's self-augmentation), and all of them train the ASC ranker.
-    own = _answers(nat_llm, train, _sampling(config))
+    samples_path = out / "data" / "nat_samples.jsonl"
+    if samples_path.is_file() and log.finished("nat_samples"):
+        own = [row["samples"] for row in read_json_lines(samples_path, "samples", _row, "row")]
+    else:
+        own = _answers(nat_llm, train, _sampling(config))
+        write_json_lines(samples_path, [{"id": p["id"], "samples": s}
+                                        for p, s in zip(train, own, strict=True)])
+        log.mark("nat_samples")
     nce_rows = list(collected.positive)
     if config.nce_self_augment:
         augmented = self_augmentation(train, own, collected.positive)
         write_json_lines(out / "data" / "nat_augmented.jsonl", augmented)
         results.nce_augmented = len(augmented)
         nce_rows += augmented
-    nce, nce_tokenizer = train_nce(
-        student, nce_rows, nat, layers, training, phase_steps(step, "train NCE")
-    )
-    nce.save_pretrained(out / "adapters" / "nce")
-    evaluate("nce", _in_memory("nce", nce, nce_tokenizer))
-    del nce
-    release_memory()
+    if not log.finished("nce"):
+        nce, nce_tokenizer = train_nce(
+            student, nce_rows, nat, layers, training, phase_steps(step, "train NCE")
+        )
+        nce.save_pretrained(out / "adapters" / "nce")
+        evaluate("nce", _in_memory("nce", nce, nce_tokenizer))
+        del nce
+        release_memory()
+        _stage_done(log, "nce", results, out, started)
     if until == "nce":
         return _finish(results, out, started)
-    _baselines(student, train, collected, nce_rows, nat, layers, config, evaluate, step)
-    results.self_consistency, results.ranker_pairs = _asc(
-        nat_llm, train, own, test, collected, config, out, step
-    )
+    _baselines(student, train, collected, nce_rows, nat, layers, config, evaluate, step,
+               lambda name: _stage_done(log, f"baseline {name}", results, out, started),
+               lambda name: log.finished(f"baseline {name}"))
+    if not log.finished("asc"):
+        results.self_consistency, results.ranker_pairs = _asc(
+            nat_llm, train, own, test, collected, config, out, step
+        )
+        _stage_done(log, "asc", results, out, started)
     return _finish(results, out, started)
+
+
+def _row(row: Any, number: int) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise TypeError("not an object")
+    return row
+
+
+def _stage_done(
+    log: StageLog, stage: str, results: DistillResults, out: Path, started: float
+) -> None:
+    """Save what the stage found, then mark it finished: a crash in between redoes the stage."""
+    _finish(results, out, started)
+    log.mark(stage)
 
 
 def _finish(results: DistillResults, out: Path, started: float) -> DistillResults:
@@ -260,6 +315,8 @@ def _baselines(
     config: DistillConfig,
     evaluate: Evaluator,
     step: Report,
+    done: Callable[[str], None],
+    finished: Callable[[str], bool],
 ) -> None:
     """The comparison rows that train a student of their own: MIX, NT, UL, fine-tuning on the
     gold solutions, and KD from NAT without the calibration."""
@@ -275,7 +332,7 @@ def _baselines(
         "gold": (gold, None),
     }
     for name, (rows, loss_fn) in runs.items():
-        if name not in config.baselines or not rows:
+        if name not in config.baselines or not rows or finished(name):
             continue
         model, tokenizer = train_lora(
             student, rows, training, phase_steps(step, f"train {name}"), loss_fn
@@ -283,7 +340,8 @@ def _baselines(
         evaluate(name, _in_memory(name, model, tokenizer))
         del model
         release_memory()
-    if "kd" in config.baselines:
+        done(name)
+    if "kd" in config.baselines and not finished("kd"):
         model, tokenizer = train_nce(
             student, nce_rows, nat, layers, training, phase_steps(step, "train KD"),
             calibrate=False,
@@ -291,6 +349,7 @@ def _baselines(
         evaluate("kd", _in_memory("kd", model, tokenizer))
         del model
         release_memory()
+        done("kd")
 
 
 def _sampling(config: DistillConfig) -> GenerationParams:

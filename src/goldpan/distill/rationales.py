@@ -159,13 +159,18 @@ def collect_rationales(
     return Collected(positive, negative, counts)
 
 
-def write_collected(collected: Collected, out: str | Path) -> dict[str, int]:
+def write_collected(
+    collected: Collected, out: str | Path, train: list[dict[str, Any]] | None = None
+) -> dict[str, int]:
+    """D_pos, D_neg and the counts per question (and the training problems, so that a rerun
+    can pick the run up from here)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in (
         ("d_pos.jsonl", collected.positive),
         ("d_neg.jsonl", collected.negative),
         ("counts.jsonl", collected.per_question),
+        *((("train.jsonl", train),) if train is not None else ()),
     ):
         write_json_lines(out / name, rows)
     return {
@@ -176,3 +181,20 @@ def write_collected(collected: Collected, out: str | Path) -> dict[str, int]:
             c["positive"] > 0 and c["negative"] > 0 for c in collected.per_question
         ),
     }
+
+
+def read_collected(folder: str | Path) -> tuple[list[dict[str, Any]], Collected]:
+    """The training problems and D_pos/D_neg a finished data stage wrote."""
+    folder = Path(folder)
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        return read_json_lines(folder / name, "run data", _as_object, "a JSON object")
+
+    train = rows("train.jsonl")
+    return train, Collected(rows("d_pos.jsonl"), rows("d_neg.jsonl"), rows("counts.jsonl"))
+
+
+def _as_object(row: Any, number: int) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise TypeError("not an object")
+    return row

@@ -23,6 +23,10 @@ class DistillResults(BaseModel):
     accuracy: dict[str, float] = Field(
         default_factory=dict, description="Greedy accuracy on the test problems, per method."
     )
+    solved: dict[str, list[bool]] = Field(
+        default_factory=dict, description="Per method, whether it solved each test problem "
+        "(in test order): for overlaps and paired comparisons between methods.",
+    )
     accuracy_by_subject: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Per method, greedy accuracy per test subject."
     )

@@ -124,6 +124,23 @@ def train_nat(
     return model, layers, tokenizer
 
 
+def load_nat(
+    student: str,
+    negative: list[tuple[torch.Tensor, torch.Tensor]],
+    path: Any,
+    settings: StudentTraining,
+):  # type: ignore[no-untyped-def]
+    """A NAT model as a finished NAT stage saved it (``nat_state`` in ``path``)."""
+    model, tokenizer = _base(student, settings.train.seed)
+    lora = settings.lora
+    layers = attach_nat(model, lora.targets, r=lora.r, alpha=lora.alpha, dropout=lora.dropout)
+    load_negative(layers, negative)
+    missing = model.load_state_dict(torch.load(path, weights_only=True), strict=False)
+    if missing.unexpected_keys:
+        raise ValueError(f"{path}: not a NAT state of this student")
+    return model, layers, tokenizer
+
+
 def nat_distributions(nat: Any, layers: list[NatLinear], ids: torch.Tensor, mask: torch.Tensor):  # type: ignore[no-untyped-def]
     """Logits of the NAT model (p_NAT) and of the negative model M_neg (p_neg) inside it."""
     with evaluating(nat):
