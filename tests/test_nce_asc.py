@@ -108,3 +108,19 @@ def test_kd_without_calibration_fixes_beta_at_zero() -> None:
         expected.item(), rel=1e-5
     )
     assert kd_loss(student, nat, neg, mask).item() > expected.item()  # beta > 0 when they differ
+
+
+def test_weighted_sum_self_consistency_weights_votes_by_sample_probability() -> None:
+    import math
+
+    from goldpan.distill.asc import sequence_weight, vote
+
+    assert sequence_weight([math.log(0.5), math.log(0.5)]) == pytest.approx(0.5)
+    assert sequence_weight(None) == 0.0
+    # Two unlikely samples say 7, one confident sample says 5: the probability-weighted sum
+    # picks 5 where a plain majority picks 7.
+    answers = ["7", "7", "5"]
+    weights = [sequence_weight([math.log(0.2)] * 3), sequence_weight([math.log(0.3)] * 4),
+               sequence_weight([math.log(0.9)] * 2)]
+    assert vote(answers, weights, "s") == {"5": 1.0}
+    assert vote(answers, weights, "plain") == {"7": 1.0}

@@ -2,10 +2,13 @@
 score s in [0, 1] of its rationale (Li et al., AAAI 2024). Weights: 1 (plain self-consistency),
 1 + 2s, 1 + s, or s. Ties between answers with the same total are split: each tied answer wins
 an equal share (for accuracy, a question counts 1 / number of tied answers if the gold one is
-among them)."""
+among them). The paper's other baseline, weighted-sum self-consistency, weights each vote by
+the sample's length-normalised probability exp(mean log p(token)) (Wang et al. 2023's
+"weighted sum" with normalised probabilities); ``sequence_weight`` computes it."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -17,6 +20,13 @@ WEIGHTS: dict[str, Callable[[float], float]] = {
     "1+s": lambda s: 1.0 + s,
     "s": lambda s: s,
 }
+
+
+def sequence_weight(logprobs: Sequence[float] | None) -> float:
+    """exp(mean token log-probability) of a sample; 0 when the backend gave none."""
+    if not logprobs:
+        return 0.0
+    return math.exp(sum(logprobs) / len(logprobs))
 
 
 def vote(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import torch
 
 from goldpan.data.json_lines import read_json_lines
 from goldpan.distill.answers import equivalent, extract_answer, is_correct
-from goldpan.distill.asc import WEIGHTS, credit, vote
+from goldpan.distill.asc import WEIGHTS, credit, sequence_weight, vote
 from goldpan.distill.baselines import negative_data_loss
 from goldpan.distill.config import DistillConfig
 from goldpan.distill.imported import grade_rationales, read_rationales
@@ -419,14 +420,21 @@ def _asc(
             train_ranker_step(ranker, optimizer, tokenizer, *map(list, zip(*batch, strict=True)))
             step("train ranker", 1, 0)
     torch.save(ranker.state_dict(), _mkdir(out / "ranker") / "ranker.pt")
-    samples = _answers(nat_llm, test, params)
-    totals = {name: 0.0 for name in WEIGHTS}
-    for problem, rationales in zip(test, samples, strict=True):
+    prompts = [COT_PROMPT.format(question=p["question"]) for p in test]
+    params = replace(params, logprobs=True)
+    generated = nat_llm.generate(prompts, params)
+    totals = {name: 0.0 for name in [*WEIGHTS, "probability"]}
+    for problem, row in zip(test, generated, strict=True):
+        rationales = [completion.text for completion in row]
         scores = score_rationales(ranker, tokenizer, problem["question"], rationales)
         answers = [extract_answer(r) for r in rationales]
         for name in WEIGHTS:
             winners = vote(answers, scores, name, same=equivalent)  # type: ignore[arg-type]
             totals[name] += credit(winners, problem["answer"], equivalent)
+        # Weighted-sum self-consistency: each vote weighted by its sample's probability.
+        weights = [sequence_weight(completion.logprobs) for completion in row]
+        winners = vote(answers, weights, "s", same=equivalent)
+        totals["probability"] += credit(winners, problem["answer"], equivalent)
     return {name: total / max(1, len(test)) for name, total in totals.items()}, len(triples)
 
 

@@ -68,4 +68,5 @@ VOTE_LABELS = {
     "1+2s": "NAT + ASC (1 + 2s)",
     "1+s": "NAT + ASC (1 + s)",
     "s": "NAT + ASC (s)",
+    "probability": "NAT + weighted-sum self-consistency (sample probability)",
 }
