@@ -264,3 +264,79 @@ def test_the_small_profile_runs_end_to_end_with_the_embedded_model(tmp_path: Pat
         assert (out / "iteration-0" / "teacher" / "model.safetensors").is_file()
     assert set(summary.evaluation.students) == {"self_instruct", "montessori"}
     assert (out / "evaluation.md").is_file()
+
+
+class _ScriptedTeacher:
+    """Stand-in teacher: every instruction sample is a new, novel instruction (the second
+    sample of each prompt stops at the length limit); every response is a short answer."""
+
+    WORDS = (
+        "amber", "basalt", "cedar", "dune", "ember", "fjord", "garnet", "harbor", "iris",
+        "juniper", "kelp", "lagoon", "meadow", "nectar", "orchid", "pebble", "quartz", "reef",
+        "saffron", "tundra", "umber", "valley", "willow", "yarrow", "zephyr", "acorn", "birch",
+        "cobalt", "delta", "estuary", "fern", "glacier", "heather", "inlet", "jade", "knoll",
+        "lichen", "marsh", "nutmeg", "olive", "prairie", "quince", "ridge", "sorrel", "thistle",
+    )
+
+    def __init__(self) -> None:
+        self.instruction_prompts: list[str] = []
+        self.count = 0
+
+    def generate(self, prompts, params):  # type: ignore[no-untyped-def]
+        import random
+
+        from goldpan.llm.params import Completion
+
+        if params.chat:  # responses
+            return [[Completion("A short answer.")] for _ in prompts]
+        self.instruction_prompts += prompts
+        rows = []
+        for _ in prompts:
+            row = []
+            for sample in range(params.n):
+                self.count += 1
+                words = random.Random(self.count).sample(self.WORDS, 6)
+                text = " ".join(words).capitalize() + f" {self.count}"
+                row.append(Completion(text, finish_reason="length" if sample == 1 else "stop"))
+            rows.append(row)
+        return rows
+
+
+def test_montessori_prompts_show_generated_instructions_after_the_first_round() -> None:
+    """The issue's fault: every prompt held 8 seeds. Rounds of prompts_per_round prompts with
+    the pool refreshed in between give 6 seeds + 2 generated once two exist; a sample stopped
+    by the length limit never becomes an instruction."""
+    import random
+
+    from goldpan.synth.montessori import MontessoriConfig, synthesize
+    from goldpan.synth.self_instruct import load_seed_tasks
+
+    seeds = load_seed_tasks()
+    teacher = _ScriptedTeacher()
+    config = MontessoriConfig.build("small", prompts=8, prompts_per_round=4, samples_per_prompt=2)
+    records = synthesize(teacher, seeds, config, random.Random(0))  # type: ignore[arg-type]
+    assert len(teacher.instruction_prompts) == 8
+    accepted = [r["instruction"] for r in records]
+    assert len(accepted) == 8  # one per prompt: every second sample was cut by the limit
+    assert all(r["output"] != "" and "length" not in r for r in records)
+    seed_texts = {s["instruction"] for s in seeds}
+    for number, prompt in enumerate(teacher.instruction_prompts):
+        generated = sum(instruction in prompt for instruction in accepted)
+        if number < 4:
+            assert generated == 0  # the first round has only seeds to show
+        else:
+            assert generated == 2
+            assert sum(seed in prompt for seed in seed_texts) == 6
+
+
+def test_a_probe_without_response_tokens_gets_no_influence(tiny_lm: Path) -> None:
+    from goldpan.train import IGNORE, Encoded
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
+    trainer = Trainer(model, STUDENT, tokenizer.pad_token_id)
+    encode = lambda pairs: [encode_example(tokenizer, i, r, 128) for i, r in pairs]  # noqa: E731
+    trainer.fit(encode(EXAMPLES[:3]))
+    full_prompt = Encoded(list(range(5, 69)), [IGNORE] * 64)  # the prompt filled max_length
+    influences = local_influences(trainer, [full_prompt, *encode(EXAMPLES[3:4])], encode(REFERENCE))
+    assert influences[0] is None and influences[1] is not None
