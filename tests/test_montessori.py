@@ -178,7 +178,7 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     from goldpan.synth import montessori as module
     from goldpan.synth.montessori import MontessoriConfig, montessori
 
-    def fixed_synthesis(llm, seeds, config, rng):  # type: ignore[no-untyped-def]
+    def fixed_synthesis(llm, seeds, config, rng, stats=None):  # type: ignore[no-untyped-def]
         rows = []
         for k, (instruction, response) in enumerate(EXAMPLES * 2):
             prompt = (
@@ -314,8 +314,10 @@ def test_montessori_prompts_show_generated_instructions_after_the_first_round() 
     seeds = load_seed_tasks()
     teacher = _ScriptedTeacher()
     config = MontessoriConfig.build("small", prompts=8, prompts_per_round=4, samples_per_prompt=2)
-    records = synthesize(teacher, seeds, config, random.Random(0))  # type: ignore[arg-type]
+    stats: dict[str, int] = {}
+    records = synthesize(teacher, seeds, config, random.Random(0), stats)  # type: ignore[arg-type]
     assert len(teacher.instruction_prompts) == 8
+    assert stats == {"prompts": 8, "prompts_with_generated": 4}
     accepted = [r["instruction"] for r in records]
     assert len(accepted) == 8  # one per prompt: every second sample was cut by the limit
     assert all(r["output"] != "" and "length" not in r for r in records)

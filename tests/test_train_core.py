@@ -205,3 +205,26 @@ def test_a_released_model_gives_its_memory_back() -> None:
     figures = json.loads(output.strip().splitlines()[-1])
     assert figures["loaded"] > 0.8 * figures["size"]
     assert figures["released"] < 0.2 * figures["size"]
+
+
+@pytest.mark.parametrize("template", [False, True])
+def test_training_and_generation_put_the_same_prompt_to_the_student(
+    tiny_lm: Path, template: bool
+) -> None:
+    """A student is asked exactly what it was trained on, with or without a chat template
+    (TinyLlama-style students have none: both sides then read the message and a newline)."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    if template:
+        tokenizer.chat_template = (
+            "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+            "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+        )
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm)
+    encoded = encode_example(tokenizer, "Name a colour.", "Blue.", 64)
+    trained_prompt = encoded.input_ids[: encoded.labels.index(next(
+        label for label in encoded.labels if label != IGNORE))]
+    backend = TransformersBackend.from_objects("student", model, tokenizer)
+    rendered = backend.render("Name a colour.", GenerationParams(chat=True))
+    asked = tokenizer(rendered, add_special_tokens=not template)["input_ids"]
+    assert asked == trained_prompt
+    assert rendered.endswith("\n") != template  # no template: the message, then a newline

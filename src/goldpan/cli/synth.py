@@ -158,7 +158,8 @@ def montessori_command(
         summary = montessori(teacher, student, rows, config, out, judge, phase_reporter(progress))
     for entry in summary.iterations:
         console.print(
-            f"iteration {entry.iteration}: {entry.synthetic} examples, {entry.probes} probes "
+            f"iteration {entry.iteration}: {entry.prompts} prompts ({entry.prompts_with_generated} "
+            f"with generated instructions), {entry.synthetic} examples, {entry.probes} probes "
             f"({entry.positive} helpful, {entry.negative} harmful), {entry.pairs} preference pairs"
         )
     console.print(evaluation_table(summary.evaluation), highlight=False)

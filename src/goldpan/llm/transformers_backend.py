@@ -14,6 +14,7 @@ from typing import Any
 
 from goldpan.llm.params import Completion, GenerationParams
 from goldpan.models.memory import evaluating
+from goldpan.models.prompts import adds_special_tokens, user_turn
 
 
 def _penalty_processor(presence: float, frequency: float, prompt_length: int):  # type: ignore[no-untyped-def]
@@ -98,14 +99,10 @@ class TransformersBackend:
         return load_cached(self.model, self.dtype, self.device)  # type: ignore[arg-type]
 
     def render(self, prompt: str, params: GenerationParams) -> str:
-        """The text the model continues: the chat template around one user message for chat
-        models, else the prompt itself."""
+        """The text the model continues: for a chat request, the user turn exactly as a student
+        is trained on it (``models.prompts.user_turn``); else the prompt itself."""
         tokenizer = self._loaded().tokenizer
-        if params.chat and getattr(tokenizer, "chat_template", None):
-            return tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-        return prompt
+        return user_turn(tokenizer, prompt) if params.chat else prompt
 
     def complete(
         self, requests: Sequence[tuple[str, int]], params: GenerationParams
@@ -133,7 +130,7 @@ class TransformersBackend:
                 [rendered[i] for i in members],
                 return_tensors="pt",
                 padding=True,
-                add_special_tokens=not (params.chat and getattr(tokenizer, "chat_template", None)),
+                add_special_tokens=not params.chat or adds_special_tokens(tokenizer),
             ).to(loaded.device)
             prompt_length = encoded["input_ids"].shape[1]
             kwargs: dict[str, Any] = {

@@ -164,7 +164,8 @@ def influence_section(root: Path, iterations: list[IterationResult]) -> Section:
             r["influence"] for r in scored if r["influence"] is not None
         ]
         dpo = item.dpo_loss
-        rows.append([number, item.synthetic, item.probes, item.positive, item.negative,
+        rows.append([number, item.prompts, item.prompts_with_generated, item.synthetic,
+                     item.probes, item.positive, item.negative,
                      item.skipped_no_response_tokens, item.pairs,
                      item.reference_loss_after_warmup,
                      dpo[0] if dpo else None, dpo[-1] if dpo else None])
@@ -172,7 +173,8 @@ def influence_section(root: Path, iterations: list[IterationResult]) -> Section:
     result = histogram_of(series)
     if result is not None:
         blocks.append(histogram_figure(*result, "local data influence"))
-    blocks.append(Table(["iteration", "synthetic", "probes", "helpful (> 0)", "harmful (< 0)",
+    blocks.append(Table(["iteration", "prompts", "with generated instructions", "synthetic",
+                         "probes", "helpful (> 0)", "harmful (< 0)",
                          "no response tokens", "pairs", "reference loss", "DPO loss first",
                          "DPO loss last"], rows))
     intro = ("Influence of one synthetic example = the student's loss on the reference set "

@@ -45,7 +45,11 @@ Report = Callable[..., None]  # report(phase, done, total, **figures)
 
 # ---------------------------------------------------------------------------- synthesis
 def synthesize(
-    llm: LLM, seeds: list[dict[str, Any]], config: MontessoriConfig, rng: random.Random
+    llm: LLM,
+    seeds: list[dict[str, Any]],
+    config: MontessoriConfig,
+    rng: random.Random,
+    stats: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Instructions (one per sample, first line of the continuation), filtered as in
     Self-Instruct, each with the prompt that produced it, its raw output, and a response.
@@ -65,12 +69,17 @@ def synthesize(
     )
     for start in range(0, config.prompts, config.prompts_per_round):
         count = min(config.prompts_per_round, config.prompts - start)
-        prompts = [
-            encode_prompt(
-                pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
-            )
+        shown = [
+            pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
             for _ in range(count)
         ]
+        prompts = [encode_prompt(chosen) for chosen in shown]
+        if stats is not None:  # how many prompts showed generated instructions, per iteration
+            generated = set(pool.machine)
+            stats["prompts"] = stats.get("prompts", 0) + count
+            stats["prompts_with_generated"] = stats.get("prompts_with_generated", 0) + sum(
+                any(instruction in generated for instruction in chosen) for chosen in shown
+            )
         for prompt, samples in zip(prompts, llm.generate(prompts, params), strict=True):
             for completion in samples:
                 verdict = pool.judge(completion.text, completion.finish_reason == "length")
@@ -242,7 +251,10 @@ def montessori(
         folder = out / f"iteration-{iteration}"
         folder.mkdir(exist_ok=True)
         llm = make_llm(str(teacher_folder), cache)
-        records = synthesize(llm, seeds, config, random.Random(config.seed + iteration))
+        prompt_stats: dict[str, int] = {}
+        records = synthesize(
+            llm, seeds, config, random.Random(config.seed + iteration), prompt_stats
+        )
         write_json_lines(folder / "synthetic.jsonl", records)
         if report is not None:
             report(f"data {iteration}", len(records), len(records))
@@ -259,6 +271,8 @@ def montessori(
         entry = IterationResult(
             iteration=iteration,
             synthetic=len(records),
+            prompts=prompt_stats.get("prompts", 0),
+            prompts_with_generated=prompt_stats.get("prompts_with_generated", 0),
             probes=len(scored),
             positive=sum(value > 0 for value in measured),
             negative=sum(value < 0 for value in measured),

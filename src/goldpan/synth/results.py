@@ -49,6 +49,8 @@ class IterationResult(BaseModel):
 
     iteration: int
     synthetic: int
+    prompts: int = 0  # teacher prompts of this iteration's synthesis
+    prompts_with_generated: int = 0  # of them, prompts that showed generated instructions
     probes: int
     positive: int  # probes whose influence helped (> 0)
     negative: int  # probes whose influence hurt (< 0)

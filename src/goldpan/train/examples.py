@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from goldpan.models.batching import attention_mask, pad_right
+from goldpan.models.prompts import adds_special_tokens, user_turn
 
 IGNORE = -100  # the label of a token that is not learned (PyTorch's cross-entropy default)
 
@@ -30,15 +31,12 @@ class Encoded:
 
 
 def encode_example(tokenizer: Any, instruction: str, response: str, max_length: int) -> Encoded:
-    """The chat-formatted prompt (when the tokenizer has a template) then the response and the
-    end token; labels only on the response."""
-    if getattr(tokenizer, "chat_template", None):
-        prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
-        )
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    else:
-        prompt_ids = tokenizer(f"{instruction}\n", add_special_tokens=True)["input_ids"]
+    """The user turn, rendered as the model will be asked at generation time
+    (``models.prompts.user_turn``), then the response and the end token; labels only on the
+    response."""
+    prompt_ids = tokenizer(
+        user_turn(tokenizer, instruction), add_special_tokens=adds_special_tokens(tokenizer)
+    )["input_ids"]
     response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
     if tokenizer.eos_token_id is not None:
         response_ids = [*response_ids, tokenizer.eos_token_id]
