@@ -179,6 +179,7 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     from goldpan.synth.montessori import MontessoriConfig, montessori
 
     def fixed_synthesis(llm, seeds, config, rng, stats=None):  # type: ignore[no-untyped-def]
+        llm.backend._loaded()  # the teacher is loaded into memory, as real sampling does
         rows = []
         for k, (instruction, response) in enumerate(EXAMPLES * 2):
             prompt = (
@@ -195,6 +196,18 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
         return rows
 
     monkeypatch.setattr(module, "synthesize", fixed_synthesis)
+    # Each phase starts with the previous phase's models released: no model is left in the
+    # cache when the student is probed (the fp32 teacher used to stay resident through it).
+    resident: list[int] = []
+    real_influence = module.measure_influence
+
+    def measured(*args, **kwargs):  # type: ignore[no-untyped-def]
+        from goldpan.models.load import load_cached
+
+        resident.append(load_cached.cache_info().currsize)
+        return real_influence(*args, **kwargs)
+
+    monkeypatch.setattr(module, "measure_influence", measured)
     config = MontessoriConfig.small(
         warmup_examples=3, final_examples=4, judge_examples=2, response_max_new_tokens=8,
         student={"max_length": 64, "learning_rate": 1e-3},
@@ -202,6 +215,7 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     reference = [{"instruction": i, "response": r} for i, r in REFERENCE]
     summary = montessori(str(tiny_lm), str(tiny_lm), reference, config, tmp_path / "out")
     iteration = summary.iterations[0]
+    assert resident == [0]
     assert iteration.probes == len(EXAMPLES) * 2 - 3
     assert iteration.positive + iteration.negative <= iteration.probes
     out = tmp_path / "out"

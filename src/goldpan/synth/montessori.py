@@ -256,6 +256,8 @@ def montessori(
             llm, seeds, config, random.Random(config.seed + iteration), prompt_stats
         )
         write_json_lines(folder / "synthetic.jsonl", records)
+        del llm
+        release_memory()  # the teacher is not needed while the student is probed
         if report is not None:
             report(f"data {iteration}", len(records), len(records))
         if self_instruct_data is None:
