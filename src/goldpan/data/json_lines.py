@@ -14,6 +14,13 @@ from goldpan.errors import GoldpanError
 Row = TypeVar("Row")
 
 
+def json_object(row: Any, line: int) -> dict[str, Any]:
+    """The converter for lines that must be JSON objects (and nothing more is checked)."""
+    if not isinstance(row, dict):
+        raise TypeError("not an object")
+    return row
+
+
 def read_json_lines(
     path: str | Path, label: str, convert: Callable[[Any, int], Row], expected: str
 ) -> list[Row]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from goldpan.data.json_lines import read_json_lines
+from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.data.records import id_as_text
 from goldpan.distill.answers import extract_answer, is_correct, last_boxed
 from goldpan.distill.rationales import Collected
@@ -26,8 +26,7 @@ REQUIRED = ("id", "question", "answer", "rationale")
 
 
 def _rationale_row(row: Any, number: int) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise TypeError("not an object")
+    row = json_object(row, number)
     missing = [key for key in REQUIRED if row.get(key) in (None, "")]
     if missing:
         raise KeyError(missing[0])

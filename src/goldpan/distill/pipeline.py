@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from goldpan.data.json_lines import read_json_lines
+from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.distill.answers import equivalent, extract_answer, is_correct
 from goldpan.distill.asc import WEIGHTS, credit, sequence_weight, vote
 from goldpan.distill.baselines import negative_data_loss
@@ -251,7 +251,8 @@ def run_distillation(
     # for NCE (the paper's self-augmentation), and all of them train the ASC ranker.
     samples_path = out / "data" / "nat_samples.jsonl"
     if samples_path.is_file() and log.finished("nat_samples"):
-        own = [row["samples"] for row in read_json_lines(samples_path, "samples", _row, "row")]
+        rows = read_json_lines(samples_path, "NAT samples", json_object, "a JSON object")
+        own = [row["samples"] for row in rows]
     else:
         own = _answers(nat_llm, train, _sampling(config))
         write_json_lines(samples_path, [{"id": p["id"], "samples": s}
@@ -283,12 +284,6 @@ def run_distillation(
         )
         _stage_done(log, "asc", results, out, started)
     return _finish(results, out, started)
-
-
-def _row(row: Any, number: int) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise TypeError("not an object")
-    return row
 
 
 def _stage_done(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from goldpan.data.json_lines import read_json_lines
+from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.data.records import id_as_text
 from goldpan.distill.answers import extract_answer, is_correct, last_boxed
 from goldpan.errors import GoldpanError
@@ -58,8 +58,7 @@ def _problem(row: Any, number: int, question: str, answer: str) -> dict[str, Any
     Question, Answer), or plain (question and answer fields, optional solution, subject,
     level). The solution is kept (a correct rationale for the ranker), and so are subject and
     level (per-subject accuracy)."""
-    if not isinstance(row, dict):
-        raise TypeError("not an object")
+    row = json_object(row, number)
     found: dict[str, Any]
     if "problem" in row and "solution" in row:  # MATH
         gold = last_boxed(str(row["solution"]))
@@ -188,13 +187,7 @@ def read_collected(folder: str | Path) -> tuple[list[dict[str, Any]], Collected]
     folder = Path(folder)
 
     def rows(name: str) -> list[dict[str, Any]]:
-        return read_json_lines(folder / name, "run data", _as_object, "a JSON object")
+        return read_json_lines(folder / name, "run data", json_object, "a JSON object")
 
     train = rows("train.jsonl")
     return train, Collected(rows("d_pos.jsonl"), rows("d_neg.jsonl"), rows("counts.jsonl"))
-
-
-def _as_object(row: Any, number: int) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise TypeError("not an object")
-    return row

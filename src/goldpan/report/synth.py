@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from goldpan.data.json_lines import read_json_lines
+from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.report.bins import histogram_of
 from goldpan.report.figures import histogram_figure
 from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
@@ -22,17 +22,12 @@ from goldpan.synth.results import (
 SAMPLES = 8
 
 
-def _json_object(row: Any, _line: int) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise TypeError("not an object")
-    return row
-
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file this project wrote; missing file: none (a run cut short)."""
     if not path.exists():
         return []
-    return read_json_lines(path, "report: run file", _json_object, "a JSON object")
+    return read_json_lines(path, "report: run file", json_object, "a JSON object")
 
 
 def words(text: str | None) -> int:

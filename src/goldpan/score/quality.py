@@ -21,7 +21,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from goldpan.curate.langid import load_fasttext
-from goldpan.data.json_lines import read_json_lines
+from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import (
@@ -61,12 +61,6 @@ def one_line(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _object(row: object, number: int) -> dict:
-    if not isinstance(row, dict):
-        raise TypeError("not an object")
-    return row
-
-
 def read_examples(examples: ExampleSet) -> list[str]:
     texts: list[str] = []
     for pattern in examples.paths:
@@ -74,7 +68,7 @@ def read_examples(examples: ExampleSet) -> list[str]:
         for path in matches:
             if not Path(path).is_file():
                 raise GoldpanError(f"quality_classifier: no example file {path}")
-            rows = read_json_lines(path, "quality_classifier: examples", _object, "an object")
+            rows = read_json_lines(path, "quality_classifier: examples", json_object, "an object")
             for row in rows:
                 value = row.get(examples.field)
                 if isinstance(value, str) and value.strip():
