@@ -34,12 +34,7 @@ def snapshot(model: Any, optimizer: Any) -> Snapshot:
     """Copies of the weights and of the optimiser's per-parameter state and settings."""
     parameters = [p.detach().clone() for p in model.parameters()]
     index = {id(p): i for i, p in enumerate(model.parameters())}
-    state = {
-        index[id(p)]: {
-            k: v.clone() if hasattr(v, "clone") else copy.deepcopy(v) for k, v in s.items()
-        }
-        for p, s in optimizer.state.items()
-    }
+    state = {index[id(p)]: _copied(s) for p, s in optimizer.state.items()}
     groups = [
         {k: copy.deepcopy(v) for k, v in g.items() if k != "params"} for g in optimizer.param_groups
     ]
