@@ -8,6 +8,7 @@ from goldpan.distill.answers import (
     equivalent,
     extract_answer,
     is_correct,
+    last_boxed,
     math_equivalent,
     to_number,
 )
@@ -111,10 +112,26 @@ def test_math_answers_are_graded_as_maths_is_equiv(answer: str, gold: str, expec
 @pytest.mark.parametrize(
     ("answer", "gold"),
     [("\\frac{2}{4}", "\\frac{1}{2}"), ("1,000", "1000"), ("3.0", "3"), ("10%", "10"),
-     ("20%", "0.2"), ("(0.5, 3)", "(\\frac{1}{2}, 3)"), ("[1, \\frac{3}{2})", "[1, 1.5)")],
+     ("20%", "0.2"), ("(0.5, 3)", "(\\frac{1}{2}, 3)"), ("[1, \\frac{3}{2})", "[1, 1.5)"),
+     # Spellings seen in the authors' GPT-4 MATH rationales (benchmarks/answer_checking.py):
+     ("2x^{5}", "2x^5"), ("30{,}951", "30,951"), ("50{,}000", "50000"), ("073", "73"),
+     ("3^2 = 9", "9"), ("0 \\cdot 3 = 0", "0")],
 )
 def test_the_lenient_check_also_compares_values_and_elements(answer: str, gold: str) -> None:
     assert equivalent(answer, gold)
+
+
+def test_an_equation_is_not_read_as_its_last_side_when_the_gold_answer_is_one() -> None:
+    assert not equivalent("y = 2x + 1", "2x+1=y")
+    assert equivalent("y = 2x + 1", "y=2x+1")
+    assert not equivalent("3^2 = 8", "9")
+
+
+def test_maths_braceless_boxed_answer_is_read_up_to_the_closing_dollar() -> None:
+    # MATH's training solutions write "our answer is $\\boxed 2$" (no braces).
+    assert extract_answer("Since we want the largest, our answer is $\\boxed 2$.") == "2"
+    assert last_boxed("unfinished \\boxed{3") is None  # then the last number is read
+    assert extract_answer("unfinished \\boxed{3") == "3"
 
 
 def test_an_answer_ends_before_a_clause_or_a_trailing_comma() -> None:

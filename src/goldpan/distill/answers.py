@@ -35,11 +35,18 @@ _OPERATORS = {
 
 
 def last_boxed(text: str) -> str | None:
-    """The content of the last \\boxed{...} (or \\fbox{...}), nested braces included."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    """The content of the last \\boxed{...} (or \\fbox{...}), nested braces included; MATH's
+    brace-less ``\\boxed 2`` reads up to the closing ``$`` (Hendrycks et al.'s
+    ``last_boxed_only_string``; the MATH training solutions use it)."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
     if start < 0:
         return None
-    position = text.index("{", start) + 1
+    position = start + len("\\boxed" if text.startswith("\\boxed", start) else "\\fbox")
+    if text.startswith(" ", position):
+        return text[position:].split("$")[0].strip() or None
+    if not text.startswith("{", position):
+        return None
+    position += 1
     depth, begin = 1, position
     while position < len(text) and depth:
         depth += {"{": 1, "}": -1}.get(text[position], 0)
@@ -86,7 +93,8 @@ def to_number(answer: str) -> float | None:
     text = re.sub(r"[$€£\s]|\\\$", "", text).rstrip(".")
     percent = text.endswith("%") or text.endswith("\\%")
     text = text.rstrip("%").removesuffix("\\")
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # thousands separators
+    text = re.sub(r"(?<=\d)(?:,|\{,\})(?=\d{3}\b)", "", text)  # thousands: 1,000 / 1{,}000
+    text = re.sub(r"(?<![\d.])0+(?=\d)", "", text)  # leading zeros: "073" (AIME style) is 73
     text = re.sub(r"^[a-zA-Z]\s*=", "", text)  # "x = 5"
     if not text or len(text) > 100 or not re.fullmatch(r"[\d.+\-*/()e]+", text):
         return None
@@ -207,13 +215,26 @@ def _numbers_match(answer: str, gold: str, tolerance: float) -> bool:
     return False
 
 
+_BRACED_TOKEN = re.compile(r"([\^_])\{([^{}])\}")
+
+
+def _unbraced(text: str) -> str:
+    """MATH's form with one-character exponents and subscripts unbraced (``x^{5}`` as ``x^5``)
+    and LaTeX's thousands separator ``{,}`` read as a comma: spellings MATH's strings differ in."""
+    return _BRACED_TOKEN.sub(r"\1\2", strip_math(text)).replace("{,}", ",")
+
+
 def equivalent(answer: str | None, gold: str, tolerance: float = 1e-6) -> bool:
-    """Whether an extracted answer matches the gold one: equal MATH normal forms, or equal
-    values, or equal tuples/intervals element by element, or equal normalised text."""
+    """Whether an extracted answer matches the gold one: equal MATH normal forms (or equal up
+    to braces around one-character exponents), or equal values, or equal tuples/intervals
+    element by element, or equal normalised text; an answer written as a chain ``3^2 = 9``
+    is read as its last side when the gold answer is no equation."""
     if answer is None:
         return False
-    if math_equivalent(answer, gold):
+    if math_equivalent(answer, gold) or _unbraced(answer) == _unbraced(gold):
         return True
+    if "=" in answer and "=" not in gold:
+        return equivalent(answer.rsplit("=", 1)[1], gold, tolerance)
     if _numbers_match(answer, gold, tolerance):
         return True
     left, right = _elements(strip_math(answer)), _elements(strip_math(gold))
