@@ -82,15 +82,19 @@ def import_tdg_command(
     ],
     out: Annotated[Path, typer.Option(help="The rationales file to write (JSONL).")],
 ) -> None:
-    """Convert the rationales released with "Turning Dust into Gold" (one file per question:
+    """Convert the rationales released with "Turning Dust into Gold" (one question a line:
     question, answer = gold solution, generated_answer = rationales) to goldpan's format."""
     from goldpan.distill.imported import tdg_rows
     from goldpan.util.json_lines import write_json_lines
 
-    rows = list(tdg_rows(sources))
+    skipped: list[str] = []
+    rows = list(tdg_rows(sources, skipped))
     write_json_lines(out, rows)
     questions = len({row["id"] for row in rows})
     console.print(f"{len(rows):,} rationales of {questions:,} questions -> {out}")
+    if skipped:
+        console.print(f"{len(skipped)} question(s) left out, their solution boxes no answer: "
+                      f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
 
 
 @distill_app.command("eval")

@@ -4,8 +4,8 @@ asking any model.
 goldpan's format is one JSON object per rationale: ``id`` (the question's), ``question``,
 ``answer`` (the gold final answer) and ``rationale``; ``solution`` (a worked gold solution) and
 any other field are kept. The authors of "Turning Dust into Gold" released their GPT-4 and
-GPT-3.5 MATH rationales (the TDG repository's ``GPT4-MATH/train_gpt4_SUBJECT_8/N.jsonl``) as one
-file per question holding ``question``, ``answer`` (the gold solution, its final answer in
+GPT-3.5 MATH rationales (the TDG repository's ``GPT4-MATH/train_gpt4_SUBJECT_8/N.jsonl``), one
+question a line, each holding ``question``, ``answer`` (the gold solution, its final answer in
 ``\\boxed{}``) and ``generated_answer`` (the teacher's rationales); ``tdg_rows`` converts them.
 """
 
@@ -67,10 +67,15 @@ def grade_rationales(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any
     return list(problems.values()), Collected(positive, negative, list(counts.values()))
 
 
-def tdg_rows(paths: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
-    """goldpan rationale rows from the TDG release's per-question files (or folders of them):
-    id = ``FOLDER/FILE-STEM`` (subject folder and question number), the gold answer from the
-    solution's last ``\\boxed{}``, the solution kept, one row per generated rationale."""
+def tdg_rows(
+    paths: Iterable[str | Path], skipped: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """goldpan rationale rows from the TDG release's files (or folders of them), which hold one
+    question a line (ten a file): id = ``FOLDER/FILE-STEM:LINE`` (subject folder, file, line),
+    the gold answer from the solution's last ``\\boxed{}``, the solution kept, one row per
+    generated rationale. A question whose solution boxes no answer (MATH has a few: ``\\boxed{}``)
+    cannot be graded: it is left out and named in ``skipped``, so one flawed question does not
+    stop the import of thousands."""
     files: list[Path] = []
     for path in map(Path, paths):
         files += sorted(path.rglob("*.jsonl"), key=_natural) if path.is_dir() else [path]
@@ -88,10 +93,12 @@ def tdg_rows(paths: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
                     "release's format)"
                 ) from None
             gold = last_boxed(solution)
-            if gold is None:
-                raise GoldpanError(f"{file}:{number}: the solution has no \\boxed{{}} answer")
+            if not gold:
+                if skipped is not None:
+                    skipped.append(f"{file}:{number}")
+                continue
             for sample, rationale in enumerate(generated):
-                yield {"id": f"{file.parent.name}/{file.stem}", "question": question,
+                yield {"id": f"{file.parent.name}/{file.stem}:{number}", "question": question,
                        "answer": gold, "rationale": rationale, "solution": solution,
                        "sample": sample}
 
