@@ -159,3 +159,22 @@ def test_a_rerun_skips_the_stages_already_finished(
     changed = config.model_copy(update={"max_new_tokens": 9})
     run_distillation(changed, run, str(tiny_lm), until="cot_kd")
     assert trained == ["lora"]  # other settings: the finished stages do not count
+
+
+def test_a_negative_rationale_never_learns_away_from_its_question(tiny_lm: Path) -> None:
+    """With the reference's train_on_inputs the question is learned with D_pos and D_neg alike,
+    but a rationale that NT or UL pushes down keeps its question out of the loss."""
+    from transformers import AutoTokenizer
+
+    from goldpan.distill.train import rationale_examples
+    from goldpan.train.examples import IGNORE
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    marked = [{**NEGATIVE[0], "negative": True}]
+    learned, pushed_down = (
+        rationale_examples(tokenizer, rows, 64, loss_on_prompt=True)[0]
+        for rows in (NEGATIVE[:1], marked)
+    )
+    assert IGNORE not in learned.labels and not learned.negative
+    assert pushed_down.negative and pushed_down.labels[0] == IGNORE
+    assert pushed_down.learned_tokens < learned.learned_tokens

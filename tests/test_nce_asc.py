@@ -43,6 +43,13 @@ def test_the_kd_loss_follows_the_formula() -> None:
     ce = torch.nn.functional.cross_entropy(student.reshape(-1, 5), labels.reshape(-1))
     total = nce_loss(student, labels, nat, neg, mask).item()
     assert total == pytest.approx(0.5 * ce.item() + 0.5 * sum(per_sample) / 2, rel=1e-5)
+    # The reference's reduction: every token of the batch counts once (3 + 2 tokens here).
+    token_mean = sum(p * mask[i].sum().item() for i, p in enumerate(per_sample)) / 5
+    assert kd_loss(student, nat, neg, mask, reduction="token").item() == pytest.approx(
+        token_mean, rel=1e-5
+    )
+    with pytest.raises(ValueError, match="reduction"):
+        kd_loss(student, nat, neg, mask, reduction="mean")
 
 
 def test_asc_weights_votes_by_the_ranker_score() -> None:

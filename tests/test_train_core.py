@@ -138,7 +138,7 @@ def test_a_step_without_response_tokens_changes_nothing_and_stays_finite(
     trainer.step([examples[:2]])  # AdamW now has momentum that a bare step would apply
     before = _weights(model)
     prompt_only = Encoded(examples[0].input_ids, [IGNORE] * len(examples[0].input_ids))
-    assert prompt_only.response_tokens == 0
+    assert prompt_only.learned_tokens == 0
     assert trainer.step([[prompt_only], [prompt_only]]) is None
     assert trainer.skipped_steps == 1
     for live, kept in zip(model.parameters(), before, strict=True):
@@ -205,6 +205,17 @@ def test_a_released_model_gives_its_memory_back() -> None:
     figures = json.loads(output.strip().splitlines()[-1])
     assert figures["loaded"] > 0.8 * figures["size"]
     assert figures["released"] < 0.2 * figures["size"]
+
+
+def test_the_prompt_is_learned_only_when_asked(tiny_lm: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    answer_only = encode_example(tokenizer, "Name a colour.", "Blue.", 64)
+    everything = encode_example(tokenizer, "Name a colour.", "Blue.", 64, loss_on_prompt=True)
+    assert everything.input_ids == answer_only.input_ids
+    assert everything.labels == everything.input_ids
+    prompt = answer_only.labels.count(IGNORE)
+    assert prompt > 0 and answer_only.labels[prompt:] == everything.labels[prompt:]
+    assert everything.learned_tokens == len(everything.input_ids) - 1
 
 
 @pytest.mark.parametrize("template", [False, True])

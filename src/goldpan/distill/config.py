@@ -14,7 +14,8 @@ from goldpan.util.method_config import MethodConfig
 
 def _student_defaults() -> TrainConfig:
     # TDG's finetune.py: lr 3e-4, micro-batch 16 x accumulation 8 = 128, 20 epochs, 200 warm-up
-    # steps then transformers' linear decay, fp16, cut-off 256 tokens, HF defaults otherwise.
+    # steps then transformers' linear decay, fp16, cut-off 256 tokens, train_on_inputs=True (the
+    # question's tokens are learned too), HF defaults otherwise.
     return TrainConfig(
         learning_rate=3e-4,
         batch_size=16,
@@ -24,6 +25,7 @@ def _student_defaults() -> TrainConfig:
         warmup_steps=200,
         precision="float16",
         max_length=256,
+        loss_on_prompt=True,
         max_grad_norm=1.0,
         weight_decay=0.0,
     )
@@ -57,6 +59,7 @@ class DistillConfig(MethodConfig):
                 "train": {
                     "batch_size": 4, "gradient_accumulation": 1, "epochs": 2,
                     "schedule": "constant", "warmup_steps": 0, "precision": "float32",
+                    "loss_on_prompt": False,
                 }
             },
             "asc_samples": 4,
@@ -91,6 +94,10 @@ class DistillConfig(MethodConfig):
     nce_self_augment: bool = Field(
         True, description="NCE's self-augmentation: NAT's correct rationales for the training "
         "questions join D_pos for NCE (the paper's self-augmentation).",
+    )
+    nce_reduction: Literal["sample", "token"] = Field(
+        "sample", description="How NCE's L_KD is averaged: per sample over its tokens, then over "
+        "the batch (the paper's formula), or over all the batch's tokens (TDG distill_NCE.py).",
     )
     asc_samples: int = Field(
         8, gt=0, description="k: NAT samples per question, voted on by ASC (and, on the training "

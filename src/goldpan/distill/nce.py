@@ -1,10 +1,13 @@
 """NCE: distillation from the NAT model, calibrated by how much its negative branch disagrees
 with it (Li et al., AAAI 2024).
 
-Per sample i: beta_i = tanh(mean over response tokens t of KL(p_neg,t || p_NAT,t)), where
-p_NAT is the NAT model's distribution and p_neg the same model without its positive branch.
-L_KD = - sum_t sum_v m_t log q_t(v) p_NAT,t(v) (0.5 + beta_i) / sum_t m_t, and the student's
-loss is 0.5 CE + 0.5 L_KD.
+Per sample i: beta_i = tanh(mean over learned tokens t of KL(p_neg,t || p_NAT,t)), where
+p_NAT is the NAT model's distribution and p_neg the negative model M_neg (the base with the
+frozen negative LoRA). L_KD = - sum_t sum_v m_t log q_t(v) p_NAT,t(v) (0.5 + beta_i), divided
+by sum_t m_t per sample and averaged over the batch (``reduction="sample"``, the paper's
+per-sample formula), or summed over the batch and divided by its learned tokens
+(``reduction="token"``, TDG ``code/distill_NCE.py`` line 148); the student's loss is
+0.5 CE + 0.5 L_KD (its ``alpha = 0.5``, temperature 1).
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ def kd_loss(
     neg_logits: torch.Tensor,
     mask: torch.Tensor,
     calibrate: bool = True,
+    reduction: str = "sample",
 ) -> torch.Tensor:
-    """L_KD per the formula above, averaged over the batch's samples. ``calibrate=False`` fixes
-    beta at 0: plain distillation from NAT, the row NCE is compared against in the paper."""
+    """L_KD per the formula above. ``calibrate=False`` fixes beta at 0: plain distillation from
+    NAT, the row NCE is compared against in the paper."""
     beta = kl_weight(neg_logits, nat_logits, mask).detach()
     if not calibrate:
         beta = torch.zeros_like(beta)
@@ -40,8 +44,12 @@ def kd_loss(
     p_nat = nat_logits.float().softmax(-1).detach()
     cross = -(log_q * p_nat).sum(-1)  # (batch, tokens)
     mask = mask.float()
-    per_sample = (cross * mask).sum(-1) * (0.5 + beta) / mask.sum(-1).clamp(min=1)
-    return per_sample.mean()
+    weighted = (cross * mask).sum(-1) * (0.5 + beta)  # (batch,)
+    if reduction == "token":
+        return weighted.sum() / mask.sum().clamp(min=1)
+    if reduction != "sample":
+        raise ValueError(f"reduction {reduction!r}: choose sample or token")
+    return (weighted / mask.sum(-1).clamp(min=1)).mean()
 
 
 def nce_loss(
@@ -51,11 +59,14 @@ def nce_loss(
     neg_logits: torch.Tensor,
     mask: torch.Tensor,
     calibrate: bool = True,
+    reduction: str = "sample",
 ) -> torch.Tensor:
-    """0.5 CE + 0.5 L_KD (logits already aligned with their targets; mask marks response tokens)."""
+    """0.5 CE + 0.5 L_KD (logits already aligned with their targets; mask marks the learned
+    tokens)."""
     ce = torch.nn.functional.cross_entropy(
         student_logits.float().reshape(-1, student_logits.shape[-1]),
         labels.reshape(-1),
         ignore_index=-100,
     )
-    return 0.5 * ce + 0.5 * kd_loss(student_logits, nat_logits, neg_logits, mask, calibrate)
+    kd = kd_loss(student_logits, nat_logits, neg_logits, mask, calibrate, reduction)
+    return 0.5 * ce + 0.5 * kd

@@ -266,7 +266,8 @@ def run_distillation(
         nce_rows += augmented
     if not log.finished("nce"):
         nce, nce_tokenizer = train_nce(
-            student, nce_rows, nat, layers, training, phase_steps(step, "train NCE")
+            student, nce_rows, nat, layers, training, phase_steps(step, "train NCE"),
+            reduction=config.nce_reduction,
         )
         nce.save_pretrained(out / "adapters" / "nce")
         evaluate("nce", _in_memory("nce", nce, nce_tokenizer))
@@ -340,7 +341,7 @@ def _baselines(
     if "kd" in config.baselines and not finished("kd"):
         model, tokenizer = train_nce(
             student, nce_rows, nat, layers, training, phase_steps(step, "train KD"),
-            calibrate=False,
+            calibrate=False, reduction=config.nce_reduction,
         )
         evaluate("kd", _in_memory("kd", model, tokenizer))
         del model

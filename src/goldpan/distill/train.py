@@ -42,16 +42,19 @@ from goldpan.train.progress import OnStep
 
 
 def rationale_examples(
-    tokenizer: Any, rows: Sequence[dict[str, Any]], max_length: int
+    tokenizer: Any, rows: Sequence[dict[str, Any]], max_length: int, loss_on_prompt: bool = False
 ) -> list[Encoded]:
-    """(question prompt, rationale) pairs with the loss on the rationale only; a row marked
-    ``negative`` (D_neg, for the baselines that learn away from it) carries the mark."""
+    """(question prompt, rationale) pairs with the loss on the rationale (and, with
+    ``loss_on_prompt``, the question); a row marked ``negative`` (D_neg, for the baselines that
+    learn away from it) carries the mark and never learns away from the question."""
     examples = []
     for row in rows:
+        negative = bool(row.get("negative"))
         example = encode_example(
-            tokenizer, COT_PROMPT.format(question=row["question"]), row["rationale"], max_length
+            tokenizer, COT_PROMPT.format(question=row["question"]), row["rationale"], max_length,
+            loss_on_prompt and not negative,
         )
-        example.negative = bool(row.get("negative"))
+        example.negative = negative
         examples.append(example)
     return examples
 
@@ -73,7 +76,9 @@ def _fit(
     loss_fn: Any = None,
 ) -> None:
     trainer = Trainer(model, settings.train, pad_id(tokenizer), loss_fn=loss_fn, on_step=on_step)
-    trainer.fit(rationale_examples(tokenizer, rows, settings.train.max_length))
+    trainer.fit(rationale_examples(
+        tokenizer, rows, settings.train.max_length, settings.train.loss_on_prompt
+    ))
 
 
 def train_lora(
@@ -162,9 +167,11 @@ def train_nce(
     settings: StudentTraining,
     on_step: OnStep | None = None,
     calibrate: bool = True,
+    reduction: str = "sample",
 ):  # type: ignore[no-untyped-def]
     """NCE: a fresh LoRA student on D_pos with 0.5 CE + 0.5 L_KD against NAT; with
-    ``calibrate=False`` plain KD from NAT (beta = 0), the paper's KD row."""
+    ``calibrate=False`` plain KD from NAT (beta = 0), the paper's KD row; ``reduction`` as in
+    ``nce.kd_loss``."""
     model, tokenizer = _base(student, settings.train.seed)
     model = add_lora(model, settings.lora)
 
@@ -174,7 +181,8 @@ def train_nce(
         targets = labels[:, 1:]
         tokens = int((targets != IGNORE).sum())
         mean = nce_loss(
-            logits[:, :-1], targets, full[:, :-1], negative[:, :-1], targets != IGNORE, calibrate
+            logits[:, :-1], targets, full[:, :-1], negative[:, :-1], targets != IGNORE, calibrate,
+            reduction,
         )
         return mean * tokens, tokens  # the trainer divides by the tokens of the whole step
 

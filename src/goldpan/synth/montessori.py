@@ -120,7 +120,8 @@ def _fresh_student(spec: str, config: MontessoriConfig):  # type: ignore[no-unty
 
 def _encode(tokenizer: Any, rows: list[dict[str, Any]], config: MontessoriConfig) -> list:
     return [
-        encode_example(tokenizer, r["instruction"], r["response"], config.student.max_length)
+        encode_example(tokenizer, r["instruction"], r["response"], config.student.max_length,
+                       config.student.loss_on_prompt)
         for r in rows
     ]
 

@@ -61,6 +61,11 @@ class TrainConfig(BaseModel):
         False, description="Recompute activations in the backward pass: less memory, ~30% slower."
     )
     max_length: int = Field(1024, gt=1, description="Tokens per example (prompt + response).")
+    loss_on_prompt: bool = Field(
+        False,
+        description="Learn the prompt's tokens too, not only the response's (Alpaca-LoRA's "
+        "train_on_inputs=True, which the TDG reference keeps).",
+    )
     group_by_length: bool = Field(
         True,
         description="Batch examples of similar length together (less padding); the order of "

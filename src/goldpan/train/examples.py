@@ -21,19 +21,21 @@ IGNORE = -100  # the label of a token that is not learned (PyTorch's cross-entro
 @dataclass
 class Encoded:
     input_ids: list[int]
-    labels: list[int]  # IGNORE on the prompt: only the response is learned
+    labels: list[int]  # IGNORE where nothing is learned (the prompt, unless it is learned too)
     negative: bool = False  # a rationale to learn away from (losses that use negative data)
 
     @property
-    def response_tokens(self) -> int:
+    def learned_tokens(self) -> int:
         """Tokens that carry a loss (a label's prediction comes from the position before it)."""
         return sum(1 for label in self.labels[1:] if label != IGNORE)
 
 
-def encode_example(tokenizer: Any, instruction: str, response: str, max_length: int) -> Encoded:
+def encode_example(
+    tokenizer: Any, instruction: str, response: str, max_length: int, loss_on_prompt: bool = False
+) -> Encoded:
     """The user turn, rendered as the model will be asked at generation time
-    (``models.prompts.user_turn``), then the response and the end token; labels only on the
-    response."""
+    (``models.prompts.user_turn``), then the response and the end token; labels on the
+    response only, or on every token with ``loss_on_prompt``."""
     prompt_ids = tokenizer(
         user_turn(tokenizer, instruction), add_special_tokens=adds_special_tokens(tokenizer)
     )["input_ids"]
@@ -41,7 +43,8 @@ def encode_example(tokenizer: Any, instruction: str, response: str, max_length: 
     if tokenizer.eos_token_id is not None:
         response_ids = [*response_ids, tokenizer.eos_token_id]
     ids = (prompt_ids + response_ids)[:max_length]
-    labels = ([IGNORE] * len(prompt_ids) + response_ids)[:max_length]
+    labels = ((prompt_ids if loss_on_prompt else [IGNORE] * len(prompt_ids)) + response_ids)
+    labels = labels[:max_length]
     return Encoded(ids, labels)
 
 

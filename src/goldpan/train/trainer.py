@@ -75,7 +75,7 @@ class Trainer:
         """One optimiser step over ``micro_batches``; the mean response-token loss, or None
         (and no change at all) when they hold no response token."""
         started = time.perf_counter()
-        total = sum(e.response_tokens for batch in micro_batches for e in batch)
+        total = sum(e.learned_tokens for batch in micro_batches for e in batch)
         if total == 0:
             self.skipped_steps += 1
             return None
