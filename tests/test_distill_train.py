@@ -91,7 +91,7 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
     }
     # Every method and baseline but fine-tuning on gold solutions (these problems have none).
     assert set(results.accuracy) == {
-        "teacher", "base", "cot_kd", "negative", "mix", "nt", "ul", "nat", "kd", "nce"
+        "teacher", "base", "cot_kd", "negative", "mix", "nt", "ul", "cl", "nat", "kd", "nce"
     }
     assert results.solved_overlap is not None and 0.0 <= results.solved_overlap <= 1.0
     assert set(results.self_consistency) >= {"plain", "1+2s", "1+s", "s"}

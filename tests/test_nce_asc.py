@@ -105,6 +105,71 @@ def test_negative_training_and_unlikelihood_on_hand_computed_tensors() -> None:
     assert ul.item() == pytest.approx(positive_ce - 0.05 * math.log(1 - 0.8), rel=1e-6)
 
 
+def test_the_contrastive_term_is_the_positives_softmax_share() -> None:
+    from goldpan.distill.baselines import contrastive_term
+
+    positive, negatives = torch.tensor(-0.5), torch.tensor([-1.0, -2.0])
+    share = math.exp(-0.5) / (math.exp(-0.5) + math.exp(-1.0) + math.exp(-2.0))
+    assert contrastive_term(positive, negatives, 1.0).item() == pytest.approx(-math.log(share))
+    cooler = math.exp(-0.25) / (math.exp(-0.25) + math.exp(-0.5) + math.exp(-1.0))
+    assert contrastive_term(positive, negatives, 2.0).item() == pytest.approx(-math.log(cooler))
+
+
+class _TableModel(torch.nn.Module):
+    """A causal "LM" whose logits at a position depend on that position's token only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.table = torch.nn.Embedding(10, 10)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):  # type: ignore[no-untyped-def]
+        from types import SimpleNamespace
+
+        return SimpleNamespace(logits=self.table(input_ids))
+
+
+def test_cl_adds_the_contrastive_term_per_response_token_to_the_cross_entropy() -> None:
+    from goldpan.distill.baselines import contrastive_loss, contrastive_term
+    from goldpan.train.examples import IGNORE, Encoded, collate
+
+    model = _TableModel()
+    wrong = Encoded([1, 2, 7, 8], [IGNORE, IGNORE, 7, 8])
+    right = Encoded([1, 2, 3, 4], [IGNORE, IGNORE, 3, 4], contrast=[wrong])
+    alone = Encoded([1, 5, 6], [IGNORE, 5, 6])
+
+    def mean_log_p(example: Encoded) -> torch.Tensor:
+        log_p = model.table(torch.tensor(example.input_ids)).log_softmax(-1)
+        terms = [log_p[t - 1, example.input_ids[t]] for t in range(1, len(example.input_ids))
+                 if example.labels[t] != IGNORE]
+        return torch.stack(terms).sum(), len(terms)
+
+    ids, mask, labels = collate([right, alone], 0)
+    total, tokens = contrastive_loss(weight=0.5, temperature=1.0)(
+        model, ids, mask, labels, [right, alone]
+    )
+    (right_sum, right_n), (alone_sum, alone_n), (wrong_sum, wrong_n) = map(
+        mean_log_p, (right, alone, wrong)
+    )
+    term = contrastive_term(right_sum / right_n, wrong_sum / wrong_n, 1.0)
+    expected = -(right_sum + alone_sum) + 0.5 * right_n * term
+    assert tokens == right_n + alone_n == 4
+    assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_cl_contrasts_each_correct_rationale_with_wrong_ones_for_the_same_question() -> None:
+    from goldpan.distill.pipeline import contrast_rows
+    from goldpan.distill.rationales import Collected
+
+    positive = [{"id": "a", "rationale": "right a"}, {"id": "b", "rationale": "right b"}]
+    negative = [{"id": "a", "rationale": f"wrong a{i}"} for i in range(6)]
+    rows = contrast_rows(Collected(positive, negative, []), negatives=4, seed=0)
+    assert len(rows[0]["contrast"]) == 4 and set(rows[0]["contrast"]) < {
+        f"wrong a{i}" for i in range(6)}
+    assert rows[1]["contrast"] == []  # no wrong rationale for b: cross-entropy alone
+    assert rows == contrast_rows(Collected(positive, negative, []), negatives=4, seed=0)
+
+
 def test_kd_without_calibration_fixes_beta_at_zero() -> None:
     torch.manual_seed(0)
     student, nat, neg = (torch.randn(2, 3, 5) for _ in range(3))

@@ -84,12 +84,25 @@ class DistillConfig(MethodConfig):
     student: StudentTraining = Field(
         default_factory=StudentTraining, description="Adapters and training of every student."
     )
-    baselines: list[Literal["teacher", "negative", "mix", "nt", "ul", "gold", "kd"]] = Field(
-        default_factory=lambda: ["teacher", "negative", "mix", "nt", "ul", "gold", "kd"],
+    baselines: list[
+        Literal["teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd"]
+    ] = Field(
+        default_factory=lambda: ["teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd"],
         description="The paper's comparison rows besides CoT KD, NAT, NCE and ASC: the teacher's "
         "own accuracy, the negative model M_neg (and the overlap of problems it and CoT KD "
-        "solve), MIX (D_pos and D_neg as one set), NT and UL (lambda 0.05), fine-tuning on gold "
-        "solutions, KD from NAT without calibration.",
+        "solve), MIX (D_pos and D_neg as one set), NT and UL (lambda 0.05), CL (contrastive; "
+        "goldpan's objective, see cl_*), fine-tuning on gold solutions, KD from NAT without "
+        "calibration.",
+    )
+    cl_weight: float = Field(
+        1.0, ge=0, description="CL: weight of the contrastive term beside the cross-entropy "
+        "(ours: the paper does not give CL's objective).",
+    )
+    cl_temperature: float = Field(
+        1.0, gt=0, description="CL: softmax temperature over mean token log-likelihoods (ours).",
+    )
+    cl_negatives: int = Field(
+        4, gt=0, description="CL: most wrong rationales a correct one is contrasted with (ours).",
     )
     nce_self_augment: bool = Field(
         True, description="NCE's self-augmentation: NAT's correct rationales for the training "

@@ -21,7 +21,7 @@ import torch
 from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.distill.answers import equivalent, extract_answer, is_correct
 from goldpan.distill.asc import WEIGHTS, credit, sequence_weight, vote
-from goldpan.distill.baselines import negative_data_loss
+from goldpan.distill.baselines import contrastive_loss, negative_data_loss
 from goldpan.distill.config import DistillConfig
 from goldpan.distill.imported import grade_rationales, read_rationales
 from goldpan.distill.nat import nat_state
@@ -302,6 +302,20 @@ def _finish(results: DistillResults, out: Path, started: float) -> DistillResult
     return results
 
 
+def contrast_rows(collected: Collected, negatives: int, seed: int) -> list[dict[str, Any]]:
+    """CL's training rows: every D_pos rationale, with (at most ``negatives``, drawn with the
+    seed) wrong rationales for the same question to be contrasted with."""
+    wrong: dict[str, list[str]] = {}
+    for row in collected.negative:
+        wrong.setdefault(row["id"], []).append(row["rationale"])
+    rng = random.Random(seed)
+    rows = []
+    for row in collected.positive:
+        pool = wrong.get(row["id"], [])
+        rows.append({**row, "contrast": rng.sample(pool, min(negatives, len(pool)))})
+    return rows
+
+
 def _baselines(
     student: str,
     train: list[dict[str, Any]],
@@ -315,8 +329,8 @@ def _baselines(
     done: Callable[[str], None],
     finished: Callable[[str], bool],
 ) -> None:
-    """The comparison rows that train a student of their own: MIX, NT, UL, fine-tuning on the
-    gold solutions, and KD from NAT without the calibration."""
+    """The comparison rows that train a student of their own: MIX, NT, UL, CL, fine-tuning on
+    the gold solutions, and KD from NAT without the calibration."""
     training = config.student
     negatives = [{**row, "negative": True} for row in collected.negative]
     gold = [
@@ -326,6 +340,8 @@ def _baselines(
         "mix": (list(collected.positive) + list(collected.negative), None),
         "nt": (list(collected.positive) + negatives, negative_data_loss("nt")),
         "ul": (list(collected.positive) + negatives, negative_data_loss("ul")),
+        "cl": (contrast_rows(collected, config.cl_negatives, config.seed),
+               contrastive_loss(config.cl_weight, config.cl_temperature)),
         "gold": (gold, None),
     }
     for name, (rows, loss_fn) in runs.items():

@@ -59,6 +59,7 @@ METHOD_LABELS = {
     "mix": "MIX: D_pos and D_neg (greedy)",
     "nt": "NT, lambda 0.05 (greedy)",
     "ul": "UL, lambda 0.05 (greedy)",
+    "cl": "CL, contrastive (greedy)",
     "nat": "NAT (greedy)",
     "kd": "KD from NAT, no calibration (greedy)",
     "nce": "NCE (greedy)",

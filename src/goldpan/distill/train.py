@@ -46,7 +46,8 @@ def rationale_examples(
 ) -> list[Encoded]:
     """(question prompt, rationale) pairs with the loss on the rationale (and, with
     ``loss_on_prompt``, the question); a row marked ``negative`` (D_neg, for the baselines that
-    learn away from it) carries the mark and never learns away from the question."""
+    learn away from it) carries the mark and never learns away from the question; a row's
+    ``contrast`` rationales (wrong ones for the same question, for CL) come along encoded."""
     examples = []
     for row in rows:
         negative = bool(row.get("negative"))
@@ -55,6 +56,11 @@ def rationale_examples(
             loss_on_prompt and not negative,
         )
         example.negative = negative
+        example.contrast = [
+            encode_example(tokenizer, COT_PROMPT.format(question=row["question"]), other,
+                           max_length)
+            for other in row.get("contrast", ())
+        ]
         examples.append(example)
     return examples
 

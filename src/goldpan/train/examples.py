@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from goldpan.models.batching import attention_mask, pad_right
@@ -23,6 +23,8 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]  # IGNORE where nothing is learned (the prompt, unless it is learned too)
     negative: bool = False  # a rationale to learn away from (losses that use negative data)
+    # Responses to the same prompt this one is contrasted with (a contrastive loss reads them).
+    contrast: list[Encoded] = field(default_factory=list)
 
     @property
     def learned_tokens(self) -> int:
