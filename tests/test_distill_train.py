@@ -95,6 +95,8 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
     }
     assert results.solved_overlap is not None and 0.0 <= results.solved_overlap <= 1.0
     assert set(results.self_consistency) >= {"plain", "1+2s", "1+s", "s"}
+    for name, credits in results.self_consistency_credit.items():  # per problem, in test order
+        assert len(credits) == 1 and results.self_consistency[name] == credits[0]
     run = tmp_path / "run"
     written = ["data/d_pos.jsonl", "data/d_neg.jsonl", "adapters/cot_kd", "adapters/negative"]
     written += ["adapters/nat/nat.pt", "adapters/nce", "ranker/ranker.pt", "results.md"]

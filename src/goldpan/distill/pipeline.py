@@ -280,9 +280,13 @@ def run_distillation(
                lambda name: _stage_done(log, f"baseline {name}", results, out, started),
                lambda name: log.finished(f"baseline {name}"))
     if not log.finished("asc"):
-        results.self_consistency, results.ranker_pairs = _asc(
+        results.self_consistency_credit, results.ranker_pairs = _asc(
             nat_llm, train, own, test, collected, config, out, step
         )
+        results.self_consistency = {
+            name: sum(credits) / max(1, len(credits))
+            for name, credits in results.self_consistency_credit.items()
+        }
         _stage_done(log, "asc", results, out, started)
     return _finish(results, out, started)
 
@@ -402,8 +406,9 @@ def _asc(
     config: DistillConfig,
     out: Path,
     step: Report,
-) -> tuple[dict[str, float], int]:
-    """Accuracy per vote weighting, and the number of pairs the ranker trained on."""
+) -> tuple[dict[str, list[float]], int]:
+    """Each test problem's credit per vote weighting, and the number of pairs the ranker
+    trained on."""
     from transformers import AutoModel, AutoTokenizer
 
     from goldpan.distill.ranker import (
@@ -435,19 +440,19 @@ def _asc(
     prompts = [COT_PROMPT.format(question=p["question"]) for p in test]
     params = replace(params, logprobs=True)
     generated = nat_llm.generate(prompts, params)
-    totals = {name: 0.0 for name in [*WEIGHTS, "probability"]}
+    credits: dict[str, list[float]] = {name: [] for name in [*WEIGHTS, "probability"]}
     for problem, row in zip(test, generated, strict=True):
         rationales = [completion.text for completion in row]
         scores = score_rationales(ranker, tokenizer, problem["question"], rationales)
         answers = [extract_answer(r) for r in rationales]
         for name in WEIGHTS:
             winners = vote(answers, scores, name, same=equivalent)  # type: ignore[arg-type]
-            totals[name] += credit(winners, problem["answer"], equivalent)
+            credits[name].append(credit(winners, problem["answer"], equivalent))
         # Weighted-sum self-consistency: each vote weighted by its sample's probability.
         weights = [sequence_weight(completion.logprobs) for completion in row]
         winners = vote(answers, weights, "s", same=equivalent)
-        totals["probability"] += credit(winners, problem["answer"], equivalent)
-    return {name: total / max(1, len(test)) for name, total in totals.items()}, len(triples)
+        credits["probability"].append(credit(winners, problem["answer"], equivalent))
+    return credits, len(triples)
 
 
 def results_table(results: DistillResults) -> str:

@@ -39,6 +39,11 @@ class DistillResults(BaseModel):
     self_consistency: dict[str, float] = Field(
         default_factory=dict, description="Accuracy of NAT's sampled answers per vote weighting."
     )
+    self_consistency_credit: dict[str, list[float]] = Field(
+        default_factory=dict, description="Per vote weighting, each test problem's credit (1 if "
+        "the vote picked the gold answer, 1/k for a k-way tie that holds it, else 0), in test "
+        "order: for paired comparisons.",
+    )
     ranker_pairs: int = Field(0, description="(right, wrong) pairs the ASC ranker trained on.")
     nce_augmented: int = Field(0, description="NAT rationales added to D_pos for NCE.")
     solved_overlap: float | None = Field(
