@@ -111,3 +111,27 @@ def eval_command(
         raise GoldpanError(f"{run_dir}: no results.json (run `goldpan distill run` first)")
     results = DistillResults.model_validate_json(path.read_text())
     console.print(results_table(results), highlight=False)
+
+
+@distill_app.command("compare")
+def compare_command(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Finished `goldpan distill run` folders (e.g. seeds).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Also write compare.md and compare.json here.")
+    ] = None,
+) -> None:
+    """Pool several runs: each method's accuracy over all their test problems with a 95%
+    interval, and the paper's comparisons as paired differences with 95% intervals."""
+    from goldpan.distill.compare import compare, comparison_table
+    from goldpan.util.atomic import atomic_write_text
+
+    comparison = compare(runs)
+    table = comparison_table(comparison)
+    console.print(table, highlight=False)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "compare.md", table)
+        atomic_write_text(out / "compare.json", comparison.model_dump_json(indent=2))
+        console.print(f"-> {out / 'compare.md'}")

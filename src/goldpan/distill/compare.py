@@ -1,0 +1,138 @@
+"""Several distillation runs (seeds, or splits of one test set) read as one experiment.
+
+Each run's test problems are its own, so the runs pool: a method's accuracy is its correct
+answers over all the runs' problems, with a Wilson interval. Two methods are compared on the
+same problems (paired): the mean of their per-problem differences, with a t interval, and the
+difference within each run, so a reader sees whether the runs agree. Methods missing from any
+run are left out of the pooled rows rather than pooled over fewer problems.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from goldpan.distill.results import METHOD_LABELS, VOTE_LABELS, DistillResults
+from goldpan.errors import GoldpanError
+from goldpan.util.intervals import Estimate, paired_difference, wilson_interval
+
+# The paper's comparisons (Table 2 and its ablations): (better-if-positive, baseline).
+GREEDY_PAIRS = [
+    ("nat", "cot_kd"), ("nce", "nat"), ("nce", "kd"), ("kd", "nat"), ("mix", "cot_kd"),
+    ("nt", "cot_kd"), ("ul", "cot_kd"), ("cl", "cot_kd"), ("cot_kd", "base"),
+]
+VOTE_PAIRS = [("s", "plain"), ("1+s", "plain"), ("1+2s", "plain"), ("probability", "plain")]
+
+
+class Row(BaseModel):
+    name: str
+    label: str
+    per_run: list[float]
+    pooled: Estimate
+
+
+class Difference(BaseModel):
+    first: str
+    second: str
+    per_run: list[float]
+    pooled: Estimate
+
+
+class Comparison(BaseModel):
+    runs: list[str]
+    problems: list[int]
+    accuracy: list[Row]
+    votes: list[Row]
+    greedy_differences: list[Difference]
+    vote_differences: list[Difference]
+
+
+def load_runs(folders: list[Path]) -> list[DistillResults]:
+    results = []
+    for folder in folders:
+        path = folder / "results.json"
+        if not path.is_file():
+            raise GoldpanError(f"{folder}: no results.json (not a finished `goldpan distill run`)")
+        results.append(DistillResults.model_validate(json.loads(path.read_text())))
+    return results
+
+
+def _common(per_run: list[dict[str, list]]) -> list[str]:
+    names = [name for name in per_run[0] if all(name in run for run in per_run)]
+    return names
+
+
+def _row(name: str, label: str, per_run: list[list[float]]) -> Row:
+    flat = [value for run in per_run for value in run]
+    return Row(name=name, label=label, per_run=[sum(r) / max(1, len(r)) for r in per_run],
+               pooled=wilson_interval(sum(flat), len(flat)))
+
+
+def _differences(
+    pairs: list[tuple[str, str]], per_run: list[dict[str, list[float]]]
+) -> list[Difference]:
+    found = []
+    for first, second in pairs:
+        if not all(first in run and second in run for run in per_run):
+            continue
+        firsts = [value for run in per_run for value in run[first]]
+        seconds = [value for run in per_run for value in run[second]]
+        within = [paired_difference(run[first], run[second]).mean for run in per_run]
+        found.append(Difference(first=first, second=second, per_run=within,
+                                pooled=paired_difference(firsts, seconds)))
+    return found
+
+
+def compare(folders: list[Path]) -> Comparison:
+    """The pooled accuracies and paired differences of finished runs."""
+    runs = load_runs(folders)
+    greedy = [{k: [float(x) for x in v] for k, v in r.solved.items()} for r in runs]
+    votes = [r.self_consistency_credit for r in runs]
+    accuracy = [_row(name, METHOD_LABELS.get(name, name), [run[name] for run in greedy])
+                for name in _common(greedy)]
+    vote_rows = [_row(name, VOTE_LABELS.get(name, name), [run[name] for run in votes])
+                 for name in _common(votes)] if all(votes) else []
+    return Comparison(
+        runs=[str(f) for f in folders],
+        problems=[len(next(iter(r.values()), [])) for r in greedy],
+        accuracy=accuracy,
+        votes=vote_rows,
+        greedy_differences=_differences(GREEDY_PAIRS, greedy),
+        vote_differences=_differences(VOTE_PAIRS, votes) if all(votes) else [],
+    )
+
+
+def _interval(estimate: Estimate, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return f"{estimate.low:{sign}.3f} to {estimate.high:{sign}.3f}"
+
+
+def comparison_table(comparison: Comparison) -> str:
+    """Markdown: pooled accuracies, then the paired differences."""
+    runs = len(comparison.runs)
+    head = " | ".join(f"run {i + 1}" for i in range(runs))
+    lines = [
+        f"{runs} runs, {sum(comparison.problems)} test problems "
+        f"({', '.join(map(str, comparison.problems))}).",
+        "",
+        f"| method | {head} | pooled | 95% interval |",
+        "|---|" + "---:|" * runs + "---:|---|",
+    ]
+    for row in [*comparison.accuracy, *comparison.votes]:
+        cells = " | ".join(f"{value:.3f}" for value in row.per_run)
+        lines.append(f"| {row.label} | {cells} | {row.pooled.mean:.3f} | "
+                     f"{_interval(row.pooled)} |")
+    lines += ["", "Paired differences (same problems; positive: the first is better):", "",
+              f"| comparison | {head} | pooled | 95% interval | separated |",
+              "|---|" + "---:|" * runs + "---:|---|---|"]
+    for difference in [*comparison.greedy_differences, *comparison.vote_differences]:
+        labels = {**METHOD_LABELS, **VOTE_LABELS}
+        name = (f"{labels.get(difference.first, difference.first)} - "
+                f"{labels.get(difference.second, difference.second)}")
+        cells = " | ".join(f"{value:+.3f}" for value in difference.per_run)
+        lines.append(f"| {name} | {cells} | {difference.pooled.mean:+.3f} | "
+                     f"{_interval(difference.pooled, True)} | "
+                     f"{'yes' if difference.pooled.excludes_zero() else 'no'} |")
+    return "\n".join(lines) + "\n"
