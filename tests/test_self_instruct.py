@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from rouge_score import rouge_scorer
 
+from goldpan.errors import GoldpanError
 from goldpan.llm import make_llm
 from goldpan.synth.rouge import RougeLPool, lcs_length
 from goldpan.synth.self_instruct import (
@@ -36,6 +37,21 @@ def test_the_seed_file_holds_175_tasks_in_the_original_format() -> None:
     assert 20 <= sum(s["is_classification"] for s in seeds) <= 60
     assert all(instruction_problem(s["instruction"]) is None for s in seeds)
     assert len({s["instruction"] for s in seeds}) == 175
+
+
+def test_seed_tasks_in_alpacas_format_become_one_instance_tasks(tmp_path: Path) -> None:
+    path = tmp_path / "alpaca_gpt4_seeds.jsonl"
+    rows = [{"instruction": "Give three tips for staying healthy.", "input": "",
+             "output": "1. Eat well."},
+            {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour"}]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    seeds = load_seed_tasks(path)
+    assert [s["instruction"] for s in seeds] == [r["instruction"] for r in rows]
+    assert seeds[1]["instances"] == [{"input": "Good morning", "output": "Bonjour"}]
+    assert seeds[0]["is_classification"] is False and seeds[0]["id"] == "alpaca_1"
+    path.write_text(json.dumps({"instruction": "No answer here."}) + "\n")
+    with pytest.raises(GoldpanError, match="instruction and output \\(Alpaca\\)"):
+        load_seed_tasks(path)
 
 
 def test_the_bootstrap_prompt_numbers_eight_instructions_and_leaves_the_ninth_open() -> None:

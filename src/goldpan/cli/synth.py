@@ -134,6 +134,11 @@ def montessori_command(
         Path | None,
         typer.Option(help="D_ref JSONL (instruction, response); default: held-out ShareGPT."),
     ] = None,
+    seed_tasks: Annotated[
+        Path | None,
+        typer.Option(help="Seed tasks JSONL, Self-Instruct's or Alpaca's format (instruction, "
+                     "input, output); default: Self-Instruct's 175."),
+    ] = None,
     judge: Annotated[
         str | None, typer.Option(help="Judge for the win rate (any llm spec; default: teacher).")
     ] = None,
@@ -151,7 +156,8 @@ def montessori_command(
     from goldpan.synth.montessori import evaluation_table, montessori
 
     config = MontessoriConfig.build(
-        profile, set_, iterations=iterations, prompts=prompts, seed=seed
+        profile, set_, iterations=iterations, prompts=prompts, seed=seed,
+        seed_tasks=str(seed_tasks) if seed_tasks else None,
     )
     rows = _reference_rows(reference, config.reference_examples)
     with phase_progress(console) as progress:

@@ -74,6 +74,13 @@ def default_seed_path() -> Path:
 
 
 def _seed_task(task: Any, number: int) -> dict[str, Any]:
+    if isinstance(task, dict) and "instances" not in task and "output" in task:
+        # Alpaca's format (instruction, input, output; the paper's Alpaca-GPT4 seeds): one
+        # instance.
+        task = {"id": task.get("id", f"alpaca_{number}"), "instruction": task["instruction"],
+                "instances": [{"input": str(task.get("input") or ""),
+                               "output": str(task["output"])}],
+                "is_classification": bool(task.get("is_classification", False))}
     if not isinstance(task["instruction"], str) or not isinstance(task["instances"], list):
         raise TypeError
     task.setdefault("is_classification", False)
@@ -81,14 +88,15 @@ def _seed_task(task: Any, number: int) -> dict[str, Any]:
 
 
 def load_seed_tasks(path: str | Path | None = None) -> list[dict[str, Any]]:
-    """Seed tasks in the original format: id, name, instruction, instances[{input, output}],
-    is_classification."""
+    """Seed tasks in Self-Instruct's format (id, name, instruction, instances[{input, output}],
+    is_classification) or Alpaca's (instruction, input, output), one JSON object a line."""
     path = Path(path) if path else default_seed_path()
     tasks = read_json_lines(
         path,
         "seed tasks",
         _seed_task,
-        "a JSON object with instruction, instances[{input, output}] and is_classification",
+        "a JSON object with instruction and instances[{input, output}] (Self-Instruct) or "
+        "instruction and output (Alpaca)",
     )
     if not tasks:
         raise GoldpanError(f"seed tasks {path}: the file has no tasks")
