@@ -166,6 +166,23 @@ def test_the_dpo_step_moves_the_teacher_towards_chosen_outputs(
     assert result["pairs"] == 2 and any("loss" in entry for entry in result["log"])
 
 
+def test_the_dpo_update_follows_its_schedule(tiny_lm: Path, tmp_path: Path) -> None:
+    """The reference's WSD schedule: peak after the warm-up, then a linear decay to the floor."""
+    from goldpan.train.config import TrainConfig
+    from goldpan.train.schedules import lr_multiplier
+
+    pairs = [{"prompt": f"Task {i}:", "chosen": " Name a river.", "rejected": " Draw."}
+             for i in range(4)]
+    settings = DpoConfig(learning_rate=1e-3, batch_size=1, gradient_accumulation=1,
+                         warmup_ratio=0.25, decay_ratio=0.5, min_lr_ratio=0.1)
+    result = dpo_update(tiny_lm, pairs, tmp_path / "teacher", settings)
+    logged = [entry["learning_rate"] for entry in result["log"] if "learning_rate" in entry]
+    schedule = TrainConfig(learning_rate=1e-3, schedule="wsd", warmup_ratio=0.25,
+                           decay_ratio=0.5, min_lr_ratio=0.1)
+    expected = [1e-3 * lr_multiplier(step, 4, schedule) for step in range(4)]
+    assert logged == pytest.approx(expected)
+
+
 def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     tiny_lm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

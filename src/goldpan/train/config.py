@@ -11,7 +11,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Precision = Literal["float32", "bfloat16", "float16"]
+Precision = Literal["float32", "bfloat16", "float16", "auto"]
+
+
+def resolve_precision(precision: str, device_type: str) -> str:
+    """``auto``: bfloat16 where the device computes in it natively (a CUDA GPU with bf16
+    support), float32 elsewhere (a CPU's bf16 autocast is slower than float32)."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    bf16 = device_type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return "bfloat16" if bf16 else "float32"
 ScheduleName = Literal["constant", "linear", "cosine", "wsd"]
 
 
@@ -55,7 +66,8 @@ class TrainConfig(BaseModel):
     precision: Precision = Field(
         "float32",
         description="Compute precision: float32, or bfloat16/float16 autocast over float32 "
-        "master weights (float16 with loss scaling on CUDA).",
+        "master weights (float16 with loss scaling on CUDA); auto: bfloat16 on a GPU that "
+        "supports it, float32 elsewhere.",
     )
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory, ~30% slower."

@@ -4,6 +4,7 @@ does: the reference model is the teacher before the update (TRL copies it when n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,21 +12,36 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from goldpan.models.memory import release_memory
-from goldpan.train.config import Precision
+from goldpan.train.config import Precision, ScheduleName, TrainConfig, resolve_precision
+from goldpan.train.schedules import make_scheduler
 
 
 class DpoConfig(BaseModel):
-    """The teacher's DPO update."""
+    """The teacher's DPO update. Defaults: the Montessori-Instruct reference's
+    ``configs/templates/dpo_teacher.yml`` (2 pairs per device x 8 GPUs = 16 a step, WSD schedule
+    10% warm-up, 50% stable, 40% decay to 0.001 of the peak, no weight decay, bf16)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     beta: float = Field(0.1, gt=0, description="KL strength (Montessori-Instruct: 0.1).")
-    learning_rate: float = Field(1e-6, gt=0, description="Learning rate (paper: 1e-6).")
+    learning_rate: float = Field(1e-6, gt=0, description="Peak learning rate (paper: 1e-6).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay (reference: 0).")
     epochs: float = Field(1, gt=0, description="Passes over the pairs (paper: 1).")
     batch_size: int = Field(2, gt=0, description="Pairs per micro-batch.")
-    gradient_accumulation: int = Field(1, gt=0, description="Micro-batches per step.")
+    gradient_accumulation: int = Field(
+        8, gt=0, description="Micro-batches per step (8: the reference's 8 GPUs on one device)."
+    )
+    schedule: ScheduleName = Field("wsd", description="Learning-rate schedule (reference: wsd).")
+    warmup_ratio: float = Field(0.1, ge=0, le=1, description="Warm-up share (reference: 0.1).")
+    decay_ratio: float = Field(0.4, ge=0, le=1, description="wsd decay share (reference: 0.4).")
+    min_lr_ratio: float = Field(
+        1e-3, ge=0, le=1, description="Floor of the decay (reference: 0.001)."
+    )
     max_length: int = Field(1024, gt=1, description="Prompt + response tokens.")
-    precision: Precision = Field("float32", description="float32, bfloat16 or float16.")
+    precision: Precision = Field(
+        "auto", description="float32, bfloat16, float16, or auto (bfloat16 on a GPU that "
+        "supports it, else float32; the reference trains in bf16)."
+    )
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
     seed: int = Field(0, description="Data order.")
 
@@ -52,7 +68,21 @@ def dpo_update(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(teacher, dtype=torch.float32)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = resolve_precision(settings.precision, device)
     rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs]
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=settings.learning_rate, weight_decay=settings.weight_decay,
+    )
+    # TRL's count of optimiser steps: micro-batches per epoch // accumulation, times epochs.
+    per_epoch = max(1, math.ceil(len(rows) / settings.batch_size) // settings.gradient_accumulation)
+    schedule = TrainConfig(
+        learning_rate=settings.learning_rate, schedule=settings.schedule,
+        warmup_ratio=settings.warmup_ratio, decay_ratio=settings.decay_ratio,
+        min_lr_ratio=settings.min_lr_ratio,
+    )
+    scheduler = make_scheduler(optimizer, math.ceil(settings.epochs * per_epoch), schedule)
     args = DPOConfig(
         output_dir=str(out / "_trainer"),
         beta=settings.beta,
@@ -60,8 +90,8 @@ def dpo_update(
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation,
-        bf16=settings.precision == "bfloat16",
-        fp16=settings.precision == "float16",
+        bf16=precision == "bfloat16",
+        fp16=precision == "float16",
         gradient_checkpointing=settings.gradient_checkpointing,
         max_length=settings.max_length,
         logging_steps=1,
@@ -74,6 +104,7 @@ def dpo_update(
     trainer = DPOTrainer(
         model=model,
         ref_model=None,
+        optimizers=(optimizer, scheduler),
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any
 
-from goldpan.train.config import TrainConfig
+from goldpan.train.config import TrainConfig, resolve_precision
 from goldpan.train.examples import Encoded, batch_order, collate
 from goldpan.train.losses import response_loss_sum
 from goldpan.train.progress import OnStep, StepLog
@@ -27,14 +27,14 @@ from goldpan.train.schedules import make_scheduler
 LossFn = Callable[..., tuple[Any, int]]
 
 
-def autocast(config: TrainConfig, device: Any):  # type: ignore[no-untyped-def]
+def autocast(precision: str, device: Any):  # type: ignore[no-untyped-def]
     """The precision context of a forward pass: autocast for bfloat16/float16, none for
     float32."""
     import torch
 
-    if config.precision == "float32":
+    if precision == "float32":
         return nullcontext()
-    return torch.autocast(device.type, dtype=getattr(torch, config.precision))
+    return torch.autocast(device.type, dtype=getattr(torch, precision))
 
 
 class Trainer:
@@ -54,6 +54,7 @@ class Trainer:
         self.loss_fn = loss_fn or response_loss_sum
         self.on_step = on_step
         self.device = next(model.parameters()).device
+        self.precision = resolve_precision(config.precision, self.device.type)
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             self.parameters,
@@ -62,7 +63,7 @@ class Trainer:
             weight_decay=config.weight_decay,
         )
         self.scheduler: Any = None
-        scaled = config.precision == "float16" and self.device.type == "cuda"
+        scaled = self.precision == "float16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if scaled else None
         self.steps_done = 0
         self.skipped_steps = 0
@@ -86,7 +87,7 @@ class Trainer:
         for batch in micro_batches:
             ids, mask, labels = (t.to(self.device) for t in collate(batch, self.pad))
             tokens_seen += int(mask.sum())
-            with autocast(self.config, self.device):
+            with autocast(self.precision, self.device):
                 if getattr(self.loss_fn, "wants_examples", False):
                     loss, _ = self.loss_fn(self.model, ids, mask, labels, batch)
                 else:
