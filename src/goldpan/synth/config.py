@@ -60,10 +60,26 @@ class SelfInstructConfig(MethodConfig):
         return cls.build("small", **overrides)
 
 
-def _student_defaults() -> TrainConfig:
-    # The student's SFT: AdamW at the paper's 5e-6 without weight decay (the reference's).
+# The reference's recipes (cxcscmu/Montessori-Instruct configs/templates/*.yml, 8 GPUs in
+# project_config.yml): 2 examples per device x accumulation 2 x 8 GPUs = 32 a step, which one
+# device reaches by accumulating 16 micro-batches of 2; AdamW at 5e-6 without weight decay;
+# transformers' default clipping at 1.0; bf16 (``auto`` keeps CPUs in fp32).
+def _warmup_defaults() -> TrainConfig:
+    # warm_up.yml: WSD with warmup_ratio 1.0, no stable or decay phase: the rate ramps up over
+    # the whole warm-up and the probes step at its peak.
     return TrainConfig(
-        learning_rate=5e-6, weight_decay=0.0, batch_size=4, max_length=1024, max_grad_norm=None
+        learning_rate=5e-6, weight_decay=0.0, batch_size=2, gradient_accumulation=16,
+        schedule="wsd", warmup_ratio=1.0, decay_ratio=0.0, min_lr_ratio=1.0, max_length=1024,
+        max_grad_norm=1.0, precision="auto",
+    )
+
+
+def _final_student_defaults() -> TrainConfig:
+    # sft_student.yml: one epoch, WSD 10% warm-up, 50% stable, 40% decay to 1e-4 of the peak.
+    return TrainConfig(
+        learning_rate=5e-6, weight_decay=0.0, batch_size=2, gradient_accumulation=16,
+        schedule="wsd", warmup_ratio=0.1, decay_ratio=0.4, min_lr_ratio=1e-4, max_length=1024,
+        max_grad_norm=1.0, precision="auto", epochs=1,
     )
 
 
@@ -79,11 +95,15 @@ class MontessoriConfig(MethodConfig):
             "instruction_max_new_tokens": 40,
             "response_max_new_tokens": 96,
             "warmup_examples": 8,
-            "student": {"learning_rate": 2e-5, "max_length": 256},
+            "student": {"learning_rate": 2e-5, "max_length": 256, "batch_size": 4,
+                        "gradient_accumulation": 1, "schedule": "constant", "warmup_ratio": 0.0},
+            "final_student": {"learning_rate": 2e-5, "max_length": 256, "batch_size": 4,
+                              "gradient_accumulation": 1, "schedule": "constant",
+                              "warmup_ratio": 0.0, "epochs": 2},
             "reference_examples": 8,
-            "dpo": {"learning_rate": 5e-6, "batch_size": 2, "max_length": 256},
+            "dpo": {"learning_rate": 5e-6, "batch_size": 2, "gradient_accumulation": 1,
+                    "schedule": "constant", "warmup_ratio": 0.0, "max_length": 256},
             "final_examples": 16,
-            "final_epochs": 2,
             "judge_examples": 8,
         }
     }
@@ -113,15 +133,23 @@ class MontessoriConfig(MethodConfig):
         1000, ge=0, description="W: the student's warm-up SFT before probing (paper: 1,000)."
     )
     student: TrainConfig = Field(
-        default_factory=_student_defaults,
-        description="The student's SFT (paper: lr 5e-6, one step per probe).",
+        default_factory=_warmup_defaults,
+        description="The student's warm-up on W examples; its optimiser state and final rate "
+        "are what every probe steps from (reference: warm_up.yml).",
+    )
+    probe_max_grad_norm: float | None = Field(
+        None, gt=0, description="Clipping of a probe's one step (reference: none, its probe "
+        "loop calls optimizer.step() directly).",
     )
     reference_examples: int = Field(256, gt=0, description="D_ref size (paper: 256).")
     dpo: DpoConfig = Field(default_factory=DpoConfig, description="The teacher's DPO update.")
     final_examples: int = Field(
         1000, gt=0, description="Examples per student in the evaluation (equal for both)."
     )
-    final_epochs: float = Field(1, gt=0, description="Epochs of the evaluated students.")
+    final_student: TrainConfig = Field(
+        default_factory=_final_student_defaults,
+        description="The SFT of the two evaluated students (reference: sft_student.yml).",
+    )
     judge_examples: int = Field(100, gt=0, description="Instructions the judge compares.")
     seed_tasks: str | None = Field(None, description="Seed tasks JSONL (default: goldpan's).")
     seed: int = Field(0, description="Sampling and training seed.")

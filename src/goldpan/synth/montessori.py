@@ -35,7 +35,7 @@ from goldpan.synth.results import (
     StudentResult,
 )
 from goldpan.synth.self_instruct import encode_prompt, load_seed_tasks
-from goldpan.train import Trainer, encode_example, mean_loss, pad_id, phase_steps
+from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss, pad_id, phase_steps
 from goldpan.train.dpo import dpo_update
 from goldpan.util.atomic import atomic_write_text
 from goldpan.util.json_lines import write_json_lines
@@ -106,22 +106,24 @@ def synthesize(
 
 
 # ---------------------------------------------------------------------------- students
-def _fresh_student(spec: str, config: MontessoriConfig):  # type: ignore[no-untyped-def]
+def _fresh_student(  # type: ignore[no-untyped-def]
+    spec: str, config: MontessoriConfig, training: TrainConfig
+):
     import torch
 
     from goldpan.models.load import load
 
     loaded = load(spec, "float32")
     torch.manual_seed(config.seed)
-    training = config.student.model_copy(update={"seed": config.seed})
+    training = training.model_copy(update={"seed": config.seed})
     trainer = Trainer(loaded.model, training, pad_id(loaded.tokenizer))
     return loaded, trainer
 
 
-def _encode(tokenizer: Any, rows: list[dict[str, Any]], config: MontessoriConfig) -> list:
+def _encode(tokenizer: Any, rows: list[dict[str, Any]], training: TrainConfig) -> list:
     return [
-        encode_example(tokenizer, r["instruction"], r["response"], config.student.max_length,
-                       config.student.loss_on_prompt)
+        encode_example(tokenizer, r["instruction"], r["response"], training.max_length,
+                       training.loss_on_prompt)
         for r in rows
     ]
 
@@ -135,11 +137,15 @@ def measure_influence(
 ) -> list[dict[str, Any]]:
     """Warm the student up on the first W records, then the local influence of every other.
     Probes without a response token are returned with ``influence`` None."""
-    loaded, trainer = _fresh_student(student_spec, config)
+    loaded, trainer = _fresh_student(student_spec, config, config.student)
     trainer.on_step = phase_steps(report, "warm up the student")
     tokenizer = loaded.tokenizer
     warmup, probes = records[: config.warmup_examples], records[config.warmup_examples :]
-    trainer.fit(_encode(tokenizer, warmup, config))
+    trainer.fit(_encode(tokenizer, warmup, config.student))
+    # The probes step from the warmed-up state, clipped as the reference's probe loop is (not).
+    trainer.config = trainer.config.model_copy(
+        update={"max_grad_norm": config.probe_max_grad_norm}
+    )
     trainer.on_step = None
     done = 0
 
@@ -151,8 +157,8 @@ def measure_influence(
 
     values = local_influences(
         trainer,
-        _encode(tokenizer, probes, config),
-        _encode(tokenizer, reference, config),
+        _encode(tokenizer, probes, config.student),
+        _encode(tokenizer, reference, config.student),
         on_done=on_done,
     )
     del loaded, trainer
@@ -171,9 +177,8 @@ def measure_influence(
 def train_student(
     student_spec: str, rows: list[dict[str, Any]], config: MontessoriConfig, out: Path
 ) -> tuple[Path, Any, Any]:
-    loaded, trainer = _fresh_student(student_spec, config)
-    trainer.config.epochs = config.final_epochs
-    trainer.fit(_encode(loaded.tokenizer, rows, config))
+    loaded, trainer = _fresh_student(student_spec, config, config.final_student)
+    trainer.fit(_encode(loaded.tokenizer, rows, config.final_student))
     loaded.model.save_pretrained(out)
     loaded.tokenizer.save_pretrained(out)
     return out, loaded.model, loaded.tokenizer
@@ -342,7 +347,7 @@ def evaluate(
         folder, model, tokenizer = train_student(
             student, rows[:count], config, out / "students" / name
         )
-        encoded = _encode(tokenizer, reference, config)
+        encoded = _encode(tokenizer, reference, config.final_student)
         loss = mean_loss(model, encoded, pad_id(tokenizer))
         result.students[name] = StudentResult(reference_loss=loss)
         answer = GenerationParams(temperature=0.0, max_new_tokens=config.response_max_new_tokens)
