@@ -230,7 +230,10 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
         student={"max_length": 64, "learning_rate": 1e-3},
     )  # fmt: skip
     reference = [{"instruction": i, "response": r} for i, r in REFERENCE]
-    summary = montessori(str(tiny_lm), str(tiny_lm), reference, config, tmp_path / "out")
+    held_out = [{"instruction": "Name a vegetable.", "response": "A carrot is a vegetable."},
+                {"instruction": "What is one plus one?", "response": "One plus one is two."}]
+    summary = montessori(str(tiny_lm), str(tiny_lm), reference, config, tmp_path / "out",
+                         held_out=held_out)
     iteration = summary.iterations[0]
     assert resident == [0]
     assert iteration.probes == len(EXAMPLES) * 2 - 3
@@ -245,7 +248,13 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
         assert (out / "iteration-0" / "teacher" / "config.json").is_file()
     evaluation = summary.evaluation
     assert set(evaluation.students) == {"self_instruct", "montessori"}
-    assert 0.0 <= evaluation.montessori_vs_self_instruct.win_rate <= 1.0
+    assert evaluation.held_out == 2 and evaluation.note is None
+    assert all(s.held_out_loss is not None and s.held_out_loss != s.reference_loss
+               for s in evaluation.students.values())
+    judged = evaluation.montessori_vs_self_instruct
+    assert 0.0 <= judged.win_rate <= 1.0 and len(judged.outcomes) == 2  # held-out instructions
+    answers = [json.loads(line) for line in (out / "judged_answers.jsonl").open()]
+    assert [a["instruction"] for a in answers] == [h["instruction"] for h in held_out]
     assert "| Montessori-Instruct |" in (out / "evaluation.md").read_text()
     report = build_report(out)
     figures = [b for s in report.sections if s.title == "Influence" for b in s.blocks
@@ -269,7 +278,9 @@ def test_the_judge_counts_a_win_only_when_both_orders_agree() -> None:
     with serve(prefers_good) as (_, url):
         judge = make_llm(f"openai:judge@{url}", None, backoff=0.01)
         judged = judge_pairwise(judge, ["q1", "q2"], ["good one", "bad one"], ["bad", "good"])
-    assert judged.model_dump() == {"wins": 1, "losses": 1, "ties": 0, "win_rate": 0.5}
+    assert judged.model_dump(exclude={"length_controlled_win_rate"}) == {
+        "wins": 1, "losses": 1, "ties": 0, "win_rate": 0.5, "outcomes": [1.0, 0.0]}
+    assert judged.length_controlled_win_rate is not None
     with serve(lambda n, body: ok("A")) as (_, url):  # always the first: position bias only
         judge = make_llm(f"openai:judge@{url}", None, backoff=0.01)
         judged = judge_pairwise(judge, ["q1", "q2"], ["x", "y"], ["z", "w"])

@@ -94,31 +94,40 @@ def self_instruct_command(
     console.print(f"report: {write_report(out)}")
 
 
-def _reference_rows(path: Path | None, count: int) -> list[dict[str, str]]:
-    """D_ref: a JSONL file of instruction/response pairs, or by default a held-out slice of the
-    packaged ShareGPT first turns (the conversations after the first 2,000)."""
+def _sharegpt_rows(count: int, skip: int = 0) -> list[dict[str, str]]:
+    """Short packaged ShareGPT first turns after the first 2,000 conversations (which the demo
+    uses), ``skip`` of them passed over: D_ref is the first ``count``, the held-out evaluation
+    set the ones after it, so the two never share an example."""
+    from goldpan.data.demo_corpus import first_turns
+
+    rows: list[dict[str, str]] = []
+    for index, turn in enumerate(first_turns()):
+        short = len(turn["instruction"]) < 500 and len(turn["response"]) < 1500
+        if index >= 2000 and short:
+            if skip > 0:
+                skip -= 1
+                continue
+            rows.append({"instruction": turn["instruction"], "response": turn["response"]})
+            if len(rows) >= count:
+                break
+    return rows
+
+
+def _instruction_rows(path: Path, count: int, option: str) -> list[dict[str, str]]:
+    """The first ``count`` instruction/response pairs of a JSONL file (``option`` names it in
+    errors)."""
     from goldpan.data.json_lines import read_json_lines
 
-    if path is None:
-        from goldpan.data.demo_corpus import first_turns
-
-        rows = []
-        for index, turn in enumerate(first_turns()):
-            short = len(turn["instruction"]) < 500 and len(turn["response"]) < 1500
-            if index >= 2000 and short:
-                rows.append({"instruction": turn["instruction"], "response": turn["response"]})
-                if len(rows) >= count:
-                    break
-        return rows
-    return read_json_lines(
+    rows = read_json_lines(
         path,
-        "--reference",
+        option,
         lambda row, number: {
             "instruction": str(row["instruction"]),
             "response": str(row["response"]),
         },
         "JSON with instruction and response",
     )
+    return rows[:count]
 
 
 @synth_app.command("montessori")
@@ -133,6 +142,11 @@ def montessori_command(
     reference: Annotated[
         Path | None,
         typer.Option(help="D_ref JSONL (instruction, response); default: held-out ShareGPT."),
+    ] = None,
+    held_out: Annotated[
+        Path | None,
+        typer.Option(help="Evaluation set JSONL (instruction, response) the teacher never sees; "
+                     "default: ShareGPT first turns disjoint from D_ref."),
     ] = None,
     seed_tasks: Annotated[
         Path | None,
@@ -159,9 +173,15 @@ def montessori_command(
         profile, set_, iterations=iterations, prompts=prompts, seed=seed,
         seed_tasks=str(seed_tasks) if seed_tasks else None,
     )
-    rows = _reference_rows(reference, config.reference_examples)
+    rows = (_instruction_rows(reference, config.reference_examples, "--reference") if reference
+            else _sharegpt_rows(config.reference_examples))
+    evaluation_rows = (
+        _instruction_rows(held_out, config.held_out_examples, "--held-out") if held_out
+        else _sharegpt_rows(config.held_out_examples, skip=config.reference_examples)
+    )
     with phase_progress(console) as progress:
-        summary = montessori(teacher, student, rows, config, out, judge, phase_reporter(progress))
+        summary = montessori(teacher, student, rows, config, out, judge, phase_reporter(progress),
+                             held_out=evaluation_rows)
     for entry in summary.iterations:
         console.print(
             f"iteration {entry.iteration}: {entry.prompts} prompts ({entry.prompts_with_generated} "

@@ -211,13 +211,21 @@ def evaluation_section(evaluation: Evaluation | None) -> Section:
     if evaluation is None or not evaluation.students:
         note = evaluation.note if evaluation and evaluation.note else "The run has no evaluation."
         return Section("Evaluation", [Note(note)])
-    rows = [[name, values.reference_loss] for name, values in evaluation.students.items()]
+    rows = [[name, values.held_out_loss, values.reference_loss]
+            for name, values in evaluation.students.items()]
     judge = evaluation.montessori_vs_self_instruct
-    blocks: list[Any] = [Table(["student", "reference loss"], rows,
-                               f"{evaluation.examples:,} examples each")]
+    blocks: list[Any] = [Table(
+        ["student", "held-out loss", "D_ref loss (diagnostic)"], rows,
+        f"{evaluation.examples:,} training examples each; held-out loss on "
+        f"{evaluation.held_out:,} examples the teacher never saw; D_ref is the set the teacher "
+        "was optimised against.")]
     if judge is not None:
-        blocks.append(Table(["wins", "losses", "ties", "win rate"],
-                            [[judge.wins, judge.losses, judge.ties, judge.win_rate]],
-                            "Montessori student against the Self-Instruct student; a win counts "
-                            "only when the judge agrees in both orders."))
+        blocks.append(Table(["wins", "losses", "ties", "win rate", "length-controlled"],
+                            [[judge.wins, judge.losses, judge.ties, judge.win_rate,
+                              judge.length_controlled_win_rate]],
+                            "Montessori student against the Self-Instruct student on held-out "
+                            "instructions; a win counts only when the judge agrees in both "
+                            "orders; length-controlled: at equal answer lengths."))
+    if evaluation.note:
+        blocks.append(Note(evaluation.note))
     return Section("Evaluation", blocks)

@@ -105,6 +105,7 @@ class MontessoriConfig(MethodConfig):
                     "schedule": "constant", "warmup_ratio": 0.0, "max_length": 256},
             "final_examples": 16,
             "judge_examples": 8,
+            "held_out_examples": 16,
         }
     }
 
@@ -150,7 +151,12 @@ class MontessoriConfig(MethodConfig):
         default_factory=_final_student_defaults,
         description="The SFT of the two evaluated students (reference: sft_student.yml).",
     )
-    judge_examples: int = Field(100, gt=0, description="Instructions the judge compares.")
+    held_out_examples: int = Field(
+        256, gt=0, description="Held-out examples for the students' loss (ours: D_ref's size)."
+    )
+    judge_examples: int = Field(
+        100, gt=0, description="Held-out instructions the judge compares the students on."
+    )
     seed_tasks: str | None = Field(None, description="Seed tasks JSONL (default: goldpan's).")
     seed: int = Field(0, description="Sampling and training seed.")
 

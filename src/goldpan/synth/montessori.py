@@ -35,6 +35,7 @@ from goldpan.synth.results import (
     StudentResult,
 )
 from goldpan.synth.self_instruct import encode_prompt, load_seed_tasks
+from goldpan.synth.win_rate import length_controlled_win_rate
 from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss, pad_id, phase_steps
 from goldpan.train.dpo import dpo_update
 from goldpan.util.atomic import atomic_write_text
@@ -194,7 +195,8 @@ def judge_pairwise(
     judge: LLM, instructions: list[str], first: list[str], second: list[str]
 ) -> JudgedComparison:
     """Win rate of ``first`` over ``second``: each pair judged in both orders; a side wins only
-    if preferred in both, otherwise it is a tie (half a win)."""
+    if preferred in both, otherwise it is a tie (half a win). Also the length-controlled win
+    rate of the same verdicts."""
     params = GenerationParams(temperature=0.0, max_new_tokens=3, chat=True)
     forward = [
         JUDGE_PROMPT.format(instruction=i, a=a, b=b)
@@ -205,19 +207,19 @@ def judge_pairwise(
         for i, a, b in zip(instructions, first, second, strict=True)
     ]
     verdicts = judge.generate(forward + backward, params)
-    wins = losses = ties = 0
+    outcomes = []
     for k in range(len(instructions)):
         one = _letter(verdicts[k][0].text)
         two = _letter(verdicts[len(instructions) + k][0].text)
-        if one == "A" and two == "B":
-            wins += 1
-        elif one == "B" and two == "A":
-            losses += 1
-        else:
-            ties += 1
+        outcomes.append(1.0 if (one, two) == ("A", "B") else 0.0 if (one, two) == ("B", "A")
+                        else 0.5)
     total = max(1, len(instructions))
     return JudgedComparison(
-        wins=wins, losses=losses, ties=ties, win_rate=(wins + ties / 2) / total
+        wins=outcomes.count(1.0), losses=outcomes.count(0.0), ties=outcomes.count(0.5),
+        win_rate=sum(outcomes) / total, outcomes=outcomes,
+        length_controlled_win_rate=length_controlled_win_rate(
+            outcomes, [len(a) for a in first], [len(b) for b in second]
+        ) if outcomes else None,
     )
 
 
@@ -239,7 +241,11 @@ def montessori(
     out: str | Path,
     judge: str | None = None,
     report: Report | None = None,
+    held_out: list[dict[str, str]] | None = None,
 ) -> MontessoriSummary:
+    """The loop, then the evaluation of two students on ``held_out`` (instruction/response
+    pairs the teacher never saw; without them the students are compared on D_ref, the set the
+    teacher was optimised against, which the evaluation says)."""
     from goldpan.models.load import resolve
 
     started = time.perf_counter()
@@ -297,7 +303,8 @@ def montessori(
         summary.iterations.append(entry)
     summary.teacher = str(teacher_folder)
     summary.evaluation = evaluate(
-        student, self_instruct_data or [], records, reference, config, out, judge or teacher, report
+        student, self_instruct_data or [], records, reference, config, out, judge or teacher,
+        report, held_out,
     )
     summary.seconds = round(time.perf_counter() - started, 1)
     atomic_write_text(out / "summary.json", summary.model_dump_json(indent=2))
@@ -312,17 +319,31 @@ def evaluation_table(evaluation: Evaluation | None) -> str:
         return "No evaluation: " + (evaluation.note if evaluation else "none ran") + "\n"
     students = evaluation.students
     rate = judged.win_rate
+    lc = judged.length_controlled_win_rate
+
+    def cells(name: str, share: float | None) -> str:
+        held = students[name].held_out_loss
+        return (f"{'-' if held is None else f'{held:.4f}'} | "
+                f"{students[name].reference_loss:.4f} | "
+                f"{1 - rate if share is None else rate:.3f} | "
+                f"{'-' if lc is None else f'{(1 - lc) if share is None else lc:.3f}'} |")
+
     lines = [
-        f"Students trained on {evaluation.examples} examples each.",
+        f"Students trained on {evaluation.examples} examples each; held-out loss on "
+        f"{evaluation.held_out} held-out examples, judged on {len(judged.outcomes)} held-out "
+        "instructions.",
         "",
-        "| student data | reference loss | judged win rate vs the other |",
-        "|---|---:|---:|",
-        f"| Self-Instruct | {students['self_instruct'].reference_loss:.4f} | {1 - rate:.3f} |",
-        f"| Montessori-Instruct | {students['montessori'].reference_loss:.4f} | {rate:.3f} |",
+        "| student data | held-out loss | D_ref loss (diagnostic) | judged win rate vs the "
+        "other | length-controlled |",
+        "|---|---:|---:|---:|---:|",
+        f"| Self-Instruct | {cells('self_instruct', None)}",
+        f"| Montessori-Instruct | {cells('montessori', rate)}",
         "",
         f"Judged in both orders: Montessori {judged.wins} wins, {judged.losses} losses, "
         f"{judged.ties} ties or inconsistent verdicts (counted as half).",
     ]
+    if evaluation.note:
+        lines += ["", f"Note: {evaluation.note}."]
     return "\n".join(lines) + "\n"
 
 
@@ -335,21 +356,32 @@ def evaluate(
     out: Path,
     judge: str,
     report: Report | None = None,
+    held_out: list[dict[str, str]] | None = None,
 ) -> Evaluation:
-    """Two students on equal numbers of examples: reference loss and judged win rate."""
+    """Two students on equal numbers of examples: their loss on the held-out set, their loss on
+    D_ref (a diagnostic: the teacher was optimised against it), and the judged win rate, raw
+    and length-controlled, on held-out instructions."""
     count = min(config.final_examples, len(self_instruct_data), len(montessori_data))
     if count == 0:
         return Evaluation(examples=0, note="no data to compare")
-    result = Evaluation(examples=count)
+    held_out = (held_out or [])[: config.held_out_examples]
+    result = Evaluation(examples=count, held_out=len(held_out))
+    if not held_out:
+        result.note = ("no held-out set: the judged instructions come from D_ref, the set the "
+                       "teacher was optimised against")
     answers: dict[str, list[str]] = {}
-    instructions = [r["instruction"] for r in reference[: config.judge_examples]]
+    instructions = [r["instruction"] for r in (held_out or reference)[: config.judge_examples]]
     for name, rows in (("self_instruct", self_instruct_data), ("montessori", montessori_data)):
         folder, model, tokenizer = train_student(
             student, rows[:count], config, out / "students" / name
         )
-        encoded = _encode(tokenizer, reference, config.final_student)
-        loss = mean_loss(model, encoded, pad_id(tokenizer))
-        result.students[name] = StudentResult(reference_loss=loss)
+        pad = pad_id(tokenizer)
+        result.students[name] = StudentResult(
+            reference_loss=mean_loss(model, _encode(tokenizer, reference, config.final_student),
+                                     pad),
+            held_out_loss=mean_loss(model, _encode(tokenizer, held_out, config.final_student),
+                                    pad) if held_out else None,
+        )
         answer = GenerationParams(temperature=0.0, max_new_tokens=config.response_max_new_tokens)
         del model  # the student answers from its saved folder; one copy in memory is enough
         answers[name] = [

@@ -29,16 +29,31 @@ class JudgedComparison(BaseModel):
     losses: int
     ties: int  # ties and verdicts that changed with the order, counted as half
     win_rate: float
+    length_controlled_win_rate: float | None = Field(
+        None, description="The win rate at equal answer lengths (AlpacaEval 2 LC's model "
+        "without its difficulty term; synth.win_rate)."
+    )
+    outcomes: list[float] = Field(
+        default_factory=list, description="Per instruction: 1 win, 0 loss, 0.5 tie."
+    )
 
 
 class StudentResult(BaseModel):
-    reference_loss: float
+    held_out_loss: float | None = Field(
+        None, description="Mean token loss on the held-out evaluation set (never seen by the "
+        "teacher's optimisation)."
+    )
+    reference_loss: float = Field(
+        description="Mean token loss on D_ref, the set the teacher was optimised against: a "
+        "diagnostic, not an evaluation."
+    )
 
 
 class Evaluation(BaseModel):
     """Two students trained on equal numbers of examples, one per data source."""
 
     examples: int
+    held_out: int = Field(0, description="Held-out examples the students' loss is measured on.")
     students: dict[str, StudentResult] = Field(default_factory=dict)
     montessori_vs_self_instruct: JudgedComparison | None = None
     note: str | None = None

@@ -1,0 +1,43 @@
+"""The length-controlled win rate (Dubois et al. 2024, AlpacaEval 2 LC), for one pair of models.
+
+Judges prefer longer answers; a student whose data makes it verbose wins more often without
+being better. AlpacaEval's LC win rate fits a logistic model of each verdict on the model term
+and the length difference, then reports the win rate predicted with the length difference set
+to zero. AlpacaEval's GLM also has an instruction-difficulty term estimated from its
+leaderboard of many models; with the two students alone that term cannot be estimated, so the
+model here is the rest of it:
+
+    P(first wins on i) = sigmoid(theta + phi * tanh(delta_i / sd(delta)))
+
+fitted to soft outcomes (1 win, 0 loss, 0.5 tie) by maximum likelihood; LC = sigmoid(theta).
+delta_i is the first answer's length minus the second's, in characters, as AlpacaEval counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def length_controlled_win_rate(
+    outcomes: Sequence[float], first_lengths: Sequence[int], second_lengths: Sequence[int]
+) -> float:
+    """The win rate of the first model at equal answer lengths (see the module docstring)."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    y = np.asarray(outcomes, dtype=float)
+    if len(y) == 0:
+        return math.nan
+    delta = np.asarray(first_lengths, dtype=float) - np.asarray(second_lengths, dtype=float)
+    spread = float(delta.std())
+    feature = np.tanh(delta / spread) if spread > 0 else np.zeros_like(delta)
+
+    def loss(params: np.ndarray) -> float:
+        logits = params[0] + params[1] * feature
+        # Binary cross-entropy with soft targets, written stably: log(1 + e^z) - y z.
+        return float(np.mean(np.logaddexp(0.0, logits) - y * logits))
+
+    # A tiny ridge keeps the fit finite when one side wins every time (separable data).
+    fitted = minimize(lambda p: loss(p) + 1e-4 * float(p @ p), np.zeros(2), method="BFGS")
+    return float(1.0 / (1.0 + math.exp(-fitted.x[0])))
