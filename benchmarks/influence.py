@@ -3,10 +3,13 @@ against reloading the warmed-up student from disk for every probe (the reference
 same student, same probes, same reference set, on this machine.
 
 Both paths warm the student up once (SFT on --warmup examples, AdamW), then for each probe take
-one optimiser step on it alone and measure the reference loss. goldpan restores the weights and
-optimiser state by copying a snapshot back in place; the disk path saves the warm-up weights
-(safetensors) and optimiser state (torch.save) once and loads both for every probe. The
-influences of both paths are compared (they must agree).
+one optimiser step on it alone and measure the reference loss. goldpan runs both of its ways:
+``lookahead`` (the default: the AdamW update computed from the moments without changing them,
+the weights put back from one kept copy) and ``snapshot`` (a real step, then weights and
+optimiser state copied back in place); the disk path saves the warm-up weights (safetensors)
+and optimiser state (torch.save) once and loads both for every probe. The influences of all
+paths are compared (they must agree), and the memory each of goldpan's ways keeps besides the
+model and its optimiser is counted tensor by tensor.
 
     python benchmarks/influence.py [--model smollm2-135m-instruct] [--probes 8] [--reference 8]
         [--pairs FILE.jsonl]
@@ -29,6 +32,10 @@ from transformers import AutoModelForCausalLM
 from goldpan.models.load import load
 from goldpan.synth.influence import local_influences, restore, snapshot
 from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss, pad_id
+
+
+def tensor_bytes(tensors) -> int:  # type: ignore[no-untyped-def]
+    return sum(t.numel() * t.element_size() for t in tensors if hasattr(t, "numel"))
 
 
 def examples(count: int, path: Path | None) -> list[tuple[str, str]]:
@@ -89,6 +96,14 @@ def main() -> None:
         started = time.perf_counter()
         ours = local_influences(trainer, probes, reference)
         ours_seconds = (time.perf_counter() - started) / len(probes)
+        lookahead_bytes = tensor_bytes(trainer._kept or [])
+        started = time.perf_counter()
+        snapshotted = local_influences(trainer, probes, reference, method="snapshot")
+        snapshot_seconds = (time.perf_counter() - started) / len(probes)
+        kept = snapshot(model, optimizer)
+        snapshot_bytes = tensor_bytes(kept.parameters) + tensor_bytes(
+            v for state in kept.optimizer_state.values() for v in state.values())
+        del kept
 
         started = time.perf_counter()
         disk = []
@@ -117,10 +132,17 @@ def main() -> None:
         synchronize(device)
         reload_seconds = (time.perf_counter() - started) / 3
     difference = max(abs(a.value - b) for a, b in zip(ours, disk, strict=True) if a is not None)
-    print(f"goldpan, in-memory restore: {ours_seconds:.2f} s per data point")
+    between = max(abs(a.value - b.value) for a, b in zip(ours, snapshotted, strict=True)
+                  if a is not None and b is not None)
+    print(f"goldpan, lookahead: {ours_seconds:.2f} s per data point, keeps "
+          f"{lookahead_bytes / 2**20:.0f} MiB")
+    print(f"goldpan, snapshot: {snapshot_seconds:.2f} s per data point, keeps "
+          f"{snapshot_bytes / 2**20:.0f} MiB; max |influence difference| to lookahead "
+          f"{between:.2e}")
     print(f"reload from disk each time: {disk_seconds:.2f} s per data point")
     print(
-        f"speed-up: {disk_seconds / ours_seconds:.1f}x; max |influence difference| {difference:.2e}"
+        f"speed-up (lookahead): {disk_seconds / ours_seconds:.1f}x; max |influence difference| "
+        f"{difference:.2e}"
     )
     print(
         f"restore alone: {restore_seconds:.3f} s, reload alone: {reload_seconds:.3f} s "

@@ -55,12 +55,13 @@ def test_labels_cover_only_the_response(tiny_lm: Path) -> None:
     assert encoded.labels[0] == -100 and learned[-1] == tokenizer.eos_token_id
 
 
-def test_influence_equals_the_loss_change_of_a_real_one_step_update(student) -> None:
+@pytest.mark.parametrize("method", ["lookahead", "snapshot"])
+def test_influence_equals_the_loss_change_of_a_real_one_step_update(student, method) -> None:
     trainer, tokenizer, encode = student
     model, pad = trainer.model, tokenizer.pad_token_id
     probes, reference = encode(EXAMPLES[3:]), encode(REFERENCE)
     warm_weights, warm_optimizer = _state(model, trainer.optimizer)
-    influences = local_influences(trainer, probes, reference)
+    influences = local_influences(trainer, probes, reference, method=method)
     for probe, influence in zip(probes, influences, strict=True):
         # Directly: a fresh copy of the warmed-up student and optimiser, one real step.
         direct = copy.deepcopy(model)
@@ -78,17 +79,31 @@ def test_influence_equals_the_loss_change_of_a_real_one_step_update(student) -> 
     assert len({round(i.value, 8) for i in influences}) > 1  # probes differ
 
 
-def test_restoring_leaves_the_student_and_optimiser_bit_identical(student) -> None:
+@pytest.mark.parametrize("method", ["lookahead", "snapshot"])
+def test_restoring_leaves_the_student_and_optimiser_bit_identical(student, method) -> None:
     trainer, _, encode = student
     model, optimizer = trainer.model, trainer.optimizer
     weights, state = _state(model, optimizer)
-    local_influences(trainer, encode(EXAMPLES[3:]), encode(REFERENCE))
+    local_influences(trainer, encode(EXAMPLES[3:]), encode(REFERENCE), method=method)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), weights, strict=True))
     after = optimizer.state_dict()
     for key, kept in state["state"].items():
         for name, value in kept.items():
             assert torch.equal(torch.as_tensor(after["state"][key][name]), torch.as_tensor(value))
     assert after["param_groups"] == state["param_groups"]
+
+
+def test_lookahead_and_snapshot_measure_the_same_influences(tiny_lm: Path) -> None:
+    values = {}
+    for method in ("lookahead", "snapshot"):
+        tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+        model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
+        trainer = Trainer(model, STUDENT, tokenizer.pad_token_id)
+        encode = lambda pairs: [encode_example(tokenizer, i, r, 128) for i, r in pairs]  # noqa: E731,B023
+        trainer.fit(encode(EXAMPLES[:3]))
+        found = local_influences(trainer, encode(EXAMPLES[3:]), encode(REFERENCE), method=method)
+        values[method] = [i.value for i in found if i is not None]
+    assert values["lookahead"] == pytest.approx(values["snapshot"], abs=1e-6)
 
 
 def test_a_snapshot_survives_the_steps_taken_after_it(student) -> None:

@@ -239,3 +239,53 @@ def test_training_and_generation_put_the_same_prompt_to_the_student(
     asked = tokenizer(rendered, add_special_tokens=not template)["input_ids"]
     assert asked == trained_prompt
     assert rendered.endswith("\n") != template  # no template: the message, then a newline
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_a_lookahead_gives_the_weights_of_a_real_adamw_step_and_undoes_exactly(
+    model_and_examples, weight_decay: float
+) -> None:
+    """After a warm-up (so AdamW has moments and a step count), a lookahead on one example
+    writes the weights optimizer.step() would, leaves the optimiser's state alone, and its undo
+    restores every weight bit for bit."""
+    model, tokenizer, examples = model_and_examples
+    config = TrainConfig(learning_rate=1e-3, batch_size=2, weight_decay=weight_decay)
+    trainer = Trainer(model, config, tokenizer.pad_token_id)
+    trainer.fit(examples[:4])
+    warmed = _weights(model)
+    state = copy.deepcopy(trainer.optimizer.state_dict())
+    trainer.lookahead([[examples[5]]])
+    previewed = _weights(model)
+    trainer.undo_lookahead()
+    assert all(torch.equal(a, b) for a, b in zip(_weights(model), warmed, strict=True))
+    after = trainer.optimizer.state_dict()
+    assert after["state"].keys() == state["state"].keys()
+    for key, values in state["state"].items():
+        assert all(torch.equal(values[k], after["state"][key][k]) for k in values)
+    trainer.step([[examples[5]]])  # the real step, from the same state
+    stepped = _weights(model)
+    assert any(not torch.equal(a, b) for a, b in zip(previewed, warmed, strict=True))
+    for a, b in zip(previewed, stepped, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_master_weights_train_a_bf16_model_with_fp32_state(tiny_lm: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.bfloat16)
+    examples = [encode_example(tokenizer, i, r, 64) for i, r in PAIRS]
+    trainer = Trainer(model, TrainConfig(learning_rate=1e-4, batch_size=4, master_weights=True),
+                      tokenizer.pad_token_id)
+    before = _weights(model)
+    trainer.fit(examples)
+    assert all(m.dtype == torch.float32 for m in trainer.master or [])
+    moments = [s["exp_avg"] for s in trainer.optimizer.state.values()]
+    assert moments and all(m.dtype == torch.float32 for m in moments)
+    # The model's bf16 weights are the masters rounded: updates smaller than bf16's step
+    # accumulate in the masters instead of being lost.
+    for live, master in zip(trainer.parameters, trainer.master or [], strict=True):
+        assert live.dtype == torch.bfloat16 and torch.equal(live, master.to(torch.bfloat16))
+    assert any(not torch.equal(a, b) for a, b in zip(_weights(model), before, strict=True))
+    trainer.lookahead([[examples[0]]])
+    trainer.undo_lookahead()
+    for live, master in zip(trainer.parameters, trainer.master or [], strict=True):
+        assert torch.equal(live, master.to(torch.bfloat16))

@@ -138,6 +138,17 @@ class MontessoriConfig(MethodConfig):
         description="The student's warm-up on W examples; its optimiser state and final rate "
         "are what every probe steps from (reference: warm_up.yml).",
     )
+    influence_update: Literal["lookahead", "snapshot"] = Field(
+        "lookahead", description="How each probe's one step is taken and undone: lookahead "
+        "(the AdamW update computed from the optimiser's moments without changing them; one "
+        "copy of the weights) or snapshot (a real step, then weights and both moments copied "
+        "back; three copies). Same influences.",
+    )
+    student_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="The dtype the students are loaded and trained in. bfloat16 "
+        "with student.master_weights=false is the reference's pure bf16 (AdamW state in bf16 "
+        "too); with master_weights=true, fp32 master weights and state.",
+    )
     probe_max_grad_norm: float | None = Field(
         None, gt=0, description="Clipping of a probe's one step (reference: none, its probe "
         "loop calls optimizer.step() directly).",

@@ -3,10 +3,16 @@ example helps the student right now.
 
 From the warmed-up student and its optimiser state, take one optimiser step on the probe
 example alone and measure the mean token loss on the reference set: I = L0 - L1, L0 being the
-reference loss before the step, so a positive influence means the example helps. Between
-probes the weights and the optimiser state are restored in memory, in place: a copy of every
-tensor is kept once and copied back, instead of reloading a checkpoint from disk (the
-reference code's way), and the result is bit-identical to the warm-up state.
+reference loss before the step, so a positive influence means the example helps. Every probe
+starts from the same warmed-up state, restored in memory instead of reloaded from disk (the
+reference code's way), bit for bit. Two ways, same influences:
+
+- ``lookahead`` (default): the trainer writes the weights one AdamW step would give, computed
+  from the optimiser's moments without changing them (``Trainer.lookahead``), and puts the
+  weights back; memory: one copy of the trainable weights (none with fp32 master weights).
+- ``snapshot``: the real ``optimizer.step()``, then weights and optimiser state copied back
+  from a snapshot; memory: a copy of the weights and of both AdamW moments, three times the
+  weights. For optimisers or loss scaling the lookahead does not cover.
 """
 
 from __future__ import annotations
@@ -79,20 +85,27 @@ def local_influences(
     reference: Sequence[Encoded],
     batch_size: int = 8,
     on_done: Callable[[int], None] | None = None,
+    method: str = "lookahead",
 ) -> list[Influence | None]:
     """The influence of each probe, every one measured from the same restored state. A probe
     with no response token (its prompt filled ``max_length``) has no influence to measure: one
     step on it would move the weights by the optimiser's momentum alone. It gets None."""
+    if method not in ("lookahead", "snapshot"):
+        raise ValueError(f"influence method {method!r}: lookahead or snapshot")
     model, optimizer, pad = trainer.model, trainer.optimizer, trainer.pad
-    saved = snapshot(model, optimizer)
+    saved = snapshot(model, optimizer) if method == "snapshot" else None
     before = mean_loss(model, reference, pad, batch_size)
     result: list[Influence | None] = []
     for probe in probes:
-        if trainer.step([[probe]]) is None:
+        stepped = trainer.step if saved is not None else trainer.lookahead
+        if stepped([[probe]]) is None:
             result.append(None)
         else:
             after = mean_loss(model, reference, pad, batch_size)
-            restore(model, optimizer, saved)
+            if saved is not None:
+                restore(model, optimizer, saved)
+            else:
+                trainer.undo_lookahead()
             result.append(Influence(before, after, before - after))
         if on_done is not None:
             on_done(1)

@@ -114,7 +114,7 @@ def _fresh_student(  # type: ignore[no-untyped-def]
 
     from goldpan.models.load import load
 
-    loaded = load(spec, "float32")
+    loaded = load(spec, config.student_dtype)
     torch.manual_seed(config.seed)
     training = training.model_copy(update={"seed": config.seed})
     trainer = Trainer(loaded.model, training, pad_id(loaded.tokenizer))
@@ -161,6 +161,7 @@ def measure_influence(
         _encode(tokenizer, probes, config.student),
         _encode(tokenizer, reference, config.student),
         on_done=on_done,
+        method=config.influence_update,
     )
     del loaded, trainer
     release_memory()

@@ -69,6 +69,13 @@ class TrainConfig(BaseModel):
         "master weights (float16 with loss scaling on CUDA); auto: bfloat16 on a GPU that "
         "supports it, float32 elsewhere.",
     )
+    master_weights: bool = Field(
+        False, description="Keep fp32 master copies of the trainable weights for AdamW (and "
+        "its state in fp32) while the model itself holds lower-precision weights (a model "
+        "loaded in bf16): the classic mixed-precision recipe. Off: AdamW updates the model's "
+        "own weights in their dtype (a bf16 model then has bf16 AdamW state, as the "
+        "Montessori-Instruct reference trains).",
+    )
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory, ~30% slower."
     )

@@ -56,12 +56,18 @@ class Trainer:
         self.device = next(model.parameters()).device
         self.precision = resolve_precision(config.precision, self.device.type)
         self.parameters = [p for p in model.parameters() if p.requires_grad]
+        # With master weights AdamW owns fp32 copies; the model's weights follow them.
+        self.master: list[Any] | None = None
+        if config.master_weights:
+            self.master = [p.detach().float().clone() for p in self.parameters]
         self.optimizer = torch.optim.AdamW(
-            self.parameters,
+            self.master if self.master is not None else self.parameters,
             lr=config.learning_rate,
             betas=config.betas,
             weight_decay=config.weight_decay,
         )
+        self._kept: list[Any] | None = None  # the weights a lookahead step started from
+        self._looking_ahead = False
         self.scheduler: Any = None
         scaled = self.precision == "float16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if scaled else None
@@ -76,12 +82,53 @@ class Trainer:
         """One optimiser step over ``micro_batches``; the mean response-token loss, or None
         (and no change at all) when they hold no response token."""
         started = time.perf_counter()
+        self.undo_lookahead()
+        self._kept = None  # the weights move: a later lookahead keeps the new ones
+        computed = self._gradients(micro_batches)
+        if computed is None:
+            return None
+        mean, tokens_seen = computed
+        learning_rate = self.optimizer.param_groups[0]["lr"]
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self._zero_grad()
+        if self.master is not None:
+            self._weights_from(self.master)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.steps_done += 1
+        if self.on_step is not None:
+            self.on_step(
+                StepLog(self.steps_done, self.total_steps or self.steps_done, mean,
+                        learning_rate, tokens_seen, time.perf_counter() - started)
+            )
+        return mean
+
+    def _zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        for parameter in self.parameters:
+            parameter.grad = None
+
+    def _weights_from(self, source: Sequence[Any]) -> None:
+        import torch
+
+        with torch.no_grad():
+            for live, kept in zip(self.parameters, source, strict=True):
+                live.copy_(kept)
+
+    def _gradients(self, micro_batches: Sequence[Sequence[Encoded]]) -> tuple[float, int] | None:
+        """Forward and backward over the micro-batches: the gradients of the mean token loss,
+        unscaled and clipped, on the optimiser's parameters (the fp32 masters when there are
+        some); (mean loss, tokens seen), or None when nothing is learned."""
         total = sum(e.learned_tokens for batch in micro_batches for e in batch)
         if total == 0:
             self.skipped_steps += 1
             return None
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
+        self._zero_grad()
         summed = 0.0
         tokens_seen = 0
         for batch in micro_batches:
@@ -95,29 +142,58 @@ class Trainer:
             scaled = loss / total
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             summed += float(loss.detach())
+        if self.master is not None:
+            for master, parameter in zip(self.master, self.parameters, strict=True):
+                master.grad = None if parameter.grad is None else parameter.grad.float()
+                parameter.grad = None
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         if self.config.max_grad_norm is not None:
             import torch
 
-            torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
-        learning_rate = self.optimizer.param_groups[0]["lr"]
+            trained = self.master if self.master is not None else self.parameters
+            torch.nn.utils.clip_grad_norm_(trained, self.config.max_grad_norm)
+        return summed / total, tokens_seen
+
+    # ------------------------------------------------------------------ lookahead
+    def lookahead(self, micro_batches: Sequence[Sequence[Encoded]]) -> float | None:
+        """The weights one AdamW step on ``micro_batches`` would give, written into the model,
+        with the optimiser's state (moments, step count) and the schedule left untouched;
+        ``undo_lookahead`` puts the weights back exactly. For measuring what one step would do
+        (Montessori-Instruct's influence probes) without a second copy of the optimiser state:
+        it costs one copy of the trainable weights, none with master weights (the masters are
+        that copy). Returns the mean loss, or None (weights untouched) when nothing is
+        learned."""
+        import torch
+
         if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scheduler is not None:
-            self.scheduler.step()
-        self.steps_done += 1
-        mean = summed / total
-        if self.on_step is not None:
-            self.on_step(
-                StepLog(self.steps_done, self.total_steps or self.steps_done, mean,
-                        learning_rate, tokens_seen, time.perf_counter() - started)
-            )
-        return mean
+            raise ValueError("lookahead steps need float32 or bfloat16 (no loss scaling)")
+        self.undo_lookahead()  # every lookahead starts from the same weights
+        computed = self._gradients(micro_batches)
+        if computed is None:
+            return None
+        if self.master is None and self._kept is None:
+            self._kept = [p.detach().clone() for p in self.parameters]
+        trained = self.master if self.master is not None else self.parameters
+        groups = {id(t): group for group in self.optimizer.param_groups for t in group["params"]}
+        with torch.no_grad():
+            for source, live in zip(trained, self.parameters, strict=True):
+                if source.grad is not None:
+                    state = self.optimizer.state.get(source, {})
+                    live.copy_(adamw_preview(source, source.grad, state, groups[id(source)]))
+        self._zero_grad()
+        self._looking_ahead = True
+        return computed[0]
+
+    def undo_lookahead(self) -> None:
+        """Back to the weights before ``lookahead`` (bit for bit); nothing if none is pending."""
+        if not self._looking_ahead:
+            return
+        self._looking_ahead = False
+        if self.master is not None:
+            self._weights_from(self.master)
+        elif self._kept is not None:
+            self._weights_from(self._kept)
 
     # ------------------------------------------------------------------ epochs
     def plan(self, examples: Sequence[Encoded]) -> list[list[list[Encoded]]]:
@@ -148,6 +224,27 @@ class Trainer:
         losses = [self.step(step) for step in steps]
         self.scheduler = None
         return losses
+
+
+def adamw_preview(
+    parameter: Any, grad: Any, state: dict[str, Any], group: dict[str, Any]
+) -> Any:
+    """``parameter`` after one ``torch.optim.AdamW`` step with ``grad``, computed from the
+    optimiser's ``state`` without changing it (the same operations in the same order as
+    PyTorch's single-tensor AdamW: decoupled weight decay, bias-corrected moments)."""
+    import torch
+
+    lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+    step = float(state["step"]) + 1 if "step" in state else 1.0
+    exp_avg = state.get("exp_avg", torch.zeros_like(parameter))
+    exp_avg_sq = state.get("exp_avg_sq", torch.zeros_like(parameter))
+    exp_avg = exp_avg.lerp(grad, 1 - beta1)
+    exp_avg_sq = exp_avg_sq.mul(beta2).addcmul_(grad, grad, value=1 - beta2)
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+    updated = parameter.mul(1 - lr * group["weight_decay"])
+    return updated.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
 
 
 def enable_gradient_checkpointing(model: Any) -> None:
