@@ -144,6 +144,10 @@ class MontessoriConfig(MethodConfig):
         "copy of the weights) or snapshot (a real step, then weights and both moments copied "
         "back; three copies). Same influences.",
     )
+    influence_copy_on: Literal["device", "cpu"] = Field(
+        "device", description="Where lookahead keeps its copy of the student's weights: on the "
+        "device, or in host memory (slower restores, one weight copy less on the GPU).",
+    )
     student_dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="The dtype the students are loaded and trained in. bfloat16 "
         "with student.master_weights=false is the reference's pure bf16 (AdamW state in bf16 "

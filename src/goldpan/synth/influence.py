@@ -86,6 +86,7 @@ def local_influences(
     batch_size: int = 8,
     on_done: Callable[[int], None] | None = None,
     method: str = "lookahead",
+    keep_on: str | None = None,
 ) -> list[Influence | None]:
     """The influence of each probe, every one measured from the same restored state. A probe
     with no response token (its prompt filled ``max_length``) has no influence to measure: one
@@ -97,8 +98,9 @@ def local_influences(
     before = mean_loss(model, reference, pad, batch_size)
     result: list[Influence | None] = []
     for probe in probes:
-        stepped = trainer.step if saved is not None else trainer.lookahead
-        if stepped([[probe]]) is None:
+        taken = (trainer.step([[probe]]) if saved is not None
+                 else trainer.lookahead([[probe]], keep_on=keep_on))
+        if taken is None:
             result.append(None)
         else:
             after = mean_loss(model, reference, pad, batch_size)

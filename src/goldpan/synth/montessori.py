@@ -162,6 +162,7 @@ def measure_influence(
         _encode(tokenizer, reference, config.student),
         on_done=on_done,
         method=config.influence_update,
+        keep_on="cpu" if config.influence_copy_on == "cpu" else None,
     )
     del loaded, trainer
     release_memory()

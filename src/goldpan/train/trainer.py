@@ -156,14 +156,17 @@ class Trainer:
         return summed / total, tokens_seen
 
     # ------------------------------------------------------------------ lookahead
-    def lookahead(self, micro_batches: Sequence[Sequence[Encoded]]) -> float | None:
+    def lookahead(
+        self, micro_batches: Sequence[Sequence[Encoded]], keep_on: str | None = None
+    ) -> float | None:
         """The weights one AdamW step on ``micro_batches`` would give, written into the model,
         with the optimiser's state (moments, step count) and the schedule left untouched;
         ``undo_lookahead`` puts the weights back exactly. For measuring what one step would do
         (Montessori-Instruct's influence probes) without a second copy of the optimiser state:
         it costs one copy of the trainable weights, none with master weights (the masters are
-        that copy). Returns the mean loss, or None (weights untouched) when nothing is
-        learned."""
+        that copy); ``keep_on="cpu"`` keeps that copy in host memory (an 8B student in bf16
+        then fits an 80 GB card). Returns the mean loss, or None (weights untouched) when
+        nothing is learned."""
         import torch
 
         if self.scaler is not None:
@@ -173,7 +176,7 @@ class Trainer:
         if computed is None:
             return None
         if self.master is None and self._kept is None:
-            self._kept = [p.detach().clone() for p in self.parameters]
+            self._kept = [p.detach().to(keep_on or p.device, copy=True) for p in self.parameters]
         trained = self.master if self.master is not None else self.parameters
         groups = {id(t): group for group in self.optimizer.param_groups for t in group["params"]}
         with torch.no_grad():
