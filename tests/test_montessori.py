@@ -344,16 +344,20 @@ class _ScriptedTeacher:
 
         from goldpan.llm.params import Completion
 
-        if params.chat:  # responses
+        if params.chat and params.n == 1:  # responses
             return [[Completion("A short answer.")] for _ in prompts]
         self.instruction_prompts += prompts
         rows = []
-        for _ in prompts:
+        for prompt in prompts:
             row = []
             for sample in range(params.n):
                 self.count += 1
                 words = random.Random(self.count).sample(self.WORDS, 6)
                 text = " ".join(words).capitalize() + f" {self.count}"
+                if "<instruction>" in prompt:  # the reference's format: a reason, then the tag
+                    text = f"It tests nature words.\n<instruction>{text}</instruction>"
+                    if sample == 2:
+                        text = "I will not use the format."
                 row.append(Completion(text, finish_reason="length" if sample == 1 else "stop"))
             rows.append(row)
         return rows
@@ -386,6 +390,28 @@ def test_montessori_prompts_show_generated_instructions_after_the_first_round() 
         else:
             assert generated == 2
             assert sum(seed in prompt for seed in seed_texts) == 6
+
+
+def test_the_reference_prompt_format_reads_the_last_instruction_tag() -> None:
+    import random
+
+    from goldpan.synth.montessori import MontessoriConfig, synthesize, tagged_instruction
+    from goldpan.synth.self_instruct import load_seed_tasks
+
+    assert tagged_instruction("x <instruction>A</instruction> y <instruction> B </instruction>") \
+        == "B"
+    assert tagged_instruction("no tags") is None
+    teacher = _ScriptedTeacher()
+    config = MontessoriConfig.build("small", prompts=4, prompts_per_round=2, samples_per_prompt=3,
+                                    prompt_format="reference")
+    records = synthesize(teacher, load_seed_tasks(), config, random.Random(0))  # type: ignore[arg-type]
+    prompt = teacher.instruction_prompts[0]
+    assert prompt.lstrip().startswith("Generate an instruction.")
+    assert prompt.count("<instruction>") == 9  # the format line and 8 examples
+    # Per prompt: one tagged instruction kept, one cut by the limit, one without a tag.
+    assert len(records) == 4
+    assert all(r["instruction"].startswith(tuple(w.capitalize() for w in teacher.WORDS))
+               and "<instruction>" in r["output"] for r in records)
 
 
 def test_a_probe_without_response_tokens_gets_no_influence(tiny_lm: Path) -> None:

@@ -93,6 +93,7 @@ class MontessoriConfig(MethodConfig):
             "prompts": 10,
             "prompts_per_round": 5,
             "instruction_max_new_tokens": 40,
+            "prompt_format": "self_instruct",
             "response_max_new_tokens": 96,
             "warmup_examples": 8,
             "student": {"learning_rate": 2e-5, "max_length": 256, "batch_size": 4,
@@ -126,8 +127,20 @@ class MontessoriConfig(MethodConfig):
         1.0, description="Instruction and response presence penalty (reference: 1)."
     )
     top_p: float = Field(0.9, gt=0, le=1, description="Instruction nucleus (paper: 0.9).")
-    instruction_max_new_tokens: int = Field(128, gt=0, description="Instruction length.")
+    instruction_max_new_tokens: int = Field(
+        1024, gt=0, description="Instruction answer length (reference: max_tokens 1024; the "
+        "reference prompt asks for a reason before the instruction).",
+    )
     response_temperature: float = Field(0.6, ge=0, description="Response sampling (paper: 0.6).")
+    response_top_p: float = Field(
+        0.9, gt=0, le=1, description="Response nucleus (reference: gen_responses top_p 0.9)."
+    )
+    prompt_format: Literal["reference", "self_instruct"] = Field(
+        "reference", description="How the teacher is asked: the reference code's chat prompt "
+        "(an instruction to write one instruction, the 8 examples as <instruction> tags, the "
+        "answer's last tag read), or Self-Instruct's numbered list continued as plain text "
+        "(the paper's description; what a small base-like teacher can follow).",
+    )
     response_max_new_tokens: int = Field(1024, gt=0, description="Response length.")
     rouge_threshold: float = Field(0.7, gt=0, le=1, description="Self-Instruct's novelty filter.")
     warmup_examples: int = Field(

@@ -15,8 +15,10 @@ reference-set loss and by a judge's pairwise win rate (both orders, to cancel po
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,25 @@ Report = Callable[..., None]  # report(phase, done, total, **figures)
 
 
 # ---------------------------------------------------------------------------- synthesis
+_INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)</instruction>", re.DOTALL)
+
+
+def reference_prompt(instructions: list[str]) -> str:
+    """The reference code's instruction prompt (src/prompt.py ``instruction_gen_prompt``, then
+    each example as ``<instruction>...</instruction>``; gen_instructions.py ``make_prompt``),
+    sent through the teacher's chat template."""
+    header = (resources.files("goldpan.resources") / "montessori" / "instruction_prompt.txt")
+    prompt = header.read_text(encoding="utf-8")
+    return prompt + "".join(f"<instruction>{i}</instruction>\n" for i in instructions)
+
+
+def tagged_instruction(text: str) -> str | None:
+    """The last ``<instruction>...</instruction>`` of an answer (utils.py
+    ``extract_instruction_from_raw``), or None when it has none."""
+    found = _INSTRUCTION_TAG.findall(text)
+    return found[-1].strip() if found else None
+
+
 def synthesize(
     llm: LLM,
     seeds: list[dict[str, Any]],
@@ -58,15 +79,18 @@ def synthesize(
     later prompts show generated instructions (the reference's batches)."""
     pool = InstructionPool([s["instruction"] for s in seeds], config.rouge_threshold)
     accepted: list[dict[str, Any]] = []
+    tagged = config.prompt_format == "reference"
     params = GenerationParams(
         n=config.samples_per_prompt,
         temperature=config.temperature,
         top_p=config.top_p,
         presence_penalty=config.presence_penalty,
         max_new_tokens=config.instruction_max_new_tokens,
-        stop=("\n",),
+        # Self-Instruct's numbered list ends an instruction at the line's end; the reference's
+        # prompt asks for a reason first, then the tagged instruction, in a chat turn.
+        stop=() if tagged else ("\n",),
         seed=config.seed,
-        chat=False,
+        chat=tagged,
     )
     for start in range(0, config.prompts, config.prompts_per_round):
         count = min(config.prompts_per_round, config.prompts - start)
@@ -74,7 +98,7 @@ def synthesize(
             pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
             for _ in range(count)
         ]
-        prompts = [encode_prompt(chosen) for chosen in shown]
+        prompts = [(reference_prompt if tagged else encode_prompt)(chosen) for chosen in shown]
         if stats is not None:  # how many prompts showed generated instructions, per iteration
             generated = set(pool.machine)
             stats["prompts"] = stats.get("prompts", 0) + count
@@ -83,7 +107,13 @@ def synthesize(
             )
         for prompt, samples in zip(prompts, llm.generate(prompts, params), strict=True):
             for completion in samples:
-                verdict = pool.judge(completion.text, completion.finish_reason == "length")
+                text = completion.text
+                if tagged:
+                    text = tagged_instruction(completion.text) or ""
+                    if not text and completion.finish_reason != "length":
+                        pool.reasons["no_instruction_tag"] += 1
+                        continue
+                verdict = pool.judge(text, completion.finish_reason == "length")
                 if verdict.problem is None:
                     pool.accept(verdict.instruction)
                     accepted.append(
@@ -92,6 +122,7 @@ def synthesize(
                     )
     answer = GenerationParams(
         temperature=config.response_temperature,
+        top_p=config.response_top_p,
         presence_penalty=config.presence_penalty,
         max_new_tokens=config.response_max_new_tokens,
         seed=config.seed,
