@@ -153,6 +153,21 @@ def montessori_command(
         typer.Option(help="Seed tasks JSONL, Self-Instruct's or Alpaca's format (instruction, "
                      "input, output); default: Self-Instruct's 175."),
     ] = None,
+    teacher_server: Annotated[
+        str | None,
+        typer.Option(help="Sample the teacher through this OpenAI-compatible server (base URL, "
+                     "e.g. http://127.0.0.1:8000/v1) instead of in-process; --teacher still "
+                     "names its weights, which DPO updates."),
+    ] = None,
+    serve_command: Annotated[
+        str | None,
+        typer.Option(help="Command that serves {model_path} at --teacher-server, started on each "
+                     "iteration's teacher (the DPO-updated ones too) and stopped after its "
+                     "sampling, e.g. 'vllm serve {model_path} --served-model-name teacher'."),
+    ] = None,
+    served_model: Annotated[
+        str, typer.Option(help="The model name the teacher server answers to.")
+    ] = "teacher",
     judge: Annotated[
         str | None, typer.Option(help="Judge for the win rate (any llm spec; default: teacher).")
     ] = None,
@@ -167,7 +182,9 @@ def montessori_command(
     influence on the student, DPO the teacher towards helpful data, repeat; then compare
     students trained on Self-Instruct and Montessori data."""
     from goldpan.engine.progress import phase_progress, phase_reporter
+    from goldpan.errors import GoldpanError
     from goldpan.synth.montessori import evaluation_table, montessori
+    from goldpan.synth.serving import TeacherServer
 
     config = MontessoriConfig.build(
         profile, set_, iterations=iterations, prompts=prompts, seed=seed,
@@ -179,9 +196,12 @@ def montessori_command(
         _instruction_rows(held_out, config.held_out_examples, "--held-out") if held_out
         else _sharegpt_rows(config.held_out_examples, skip=config.reference_examples)
     )
+    if serve_command and not teacher_server:
+        raise GoldpanError("--serve-command needs --teacher-server (the URL it serves at)")
+    server = TeacherServer(teacher_server, served_model, serve_command) if teacher_server else None
     with phase_progress(console) as progress:
         summary = montessori(teacher, student, rows, config, out, judge, phase_reporter(progress),
-                             held_out=evaluation_rows)
+                             held_out=evaluation_rows, server=server)
     for entry in summary.iterations:
         console.print(
             f"iteration {entry.iteration}: {entry.prompts} prompts ({entry.prompts_with_generated} "

@@ -17,7 +17,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from goldpan.synth.results import (
     StudentResult,
 )
 from goldpan.synth.self_instruct import encode_prompt, load_seed_tasks
+from goldpan.synth.serving import TeacherServer
 from goldpan.synth.win_rate import length_controlled_win_rate
 from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss, pad_id, phase_steps
 from goldpan.train.dpo import dpo_update
@@ -266,6 +268,23 @@ def _letter(text: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------- the loop
+@contextmanager
+def _teacher_llm(
+    weights: Path, iteration: int, server: TeacherServer | None, cache: Path, folder: Path
+) -> Iterator[LLM]:
+    """This iteration's teacher: through the server when it serves this iteration, else
+    in-process from its weights (released afterwards either way)."""
+    if server is not None and server.serves(iteration):
+        with server.running(weights, folder / "teacher-server.log") as spec:
+            yield make_llm(spec, cache)
+        return
+    llm = make_llm(str(weights), cache)
+    try:
+        yield llm
+    finally:
+        del llm
+
+
 def montessori(
     teacher: str,
     student: str,
@@ -275,10 +294,12 @@ def montessori(
     judge: str | None = None,
     report: Report | None = None,
     held_out: list[dict[str, str]] | None = None,
+    server: TeacherServer | None = None,
 ) -> MontessoriSummary:
     """The loop, then the evaluation of two students on ``held_out`` (instruction/response
     pairs the teacher never saw; without them the students are compared on D_ref, the set the
-    teacher was optimised against, which the evaluation says)."""
+    teacher was optimised against, which the evaluation says). With ``server`` the teacher's
+    sampling goes through an OpenAI-compatible server (``synth.serving``)."""
     from goldpan.models.load import resolve
 
     started = time.perf_counter()
@@ -295,13 +316,12 @@ def montessori(
     for iteration in range(config.iterations + 1):
         folder = out / f"iteration-{iteration}"
         folder.mkdir(exist_ok=True)
-        llm = make_llm(str(teacher_folder), cache)
         prompt_stats: dict[str, int] = {}
-        records = synthesize(
-            llm, seeds, config, random.Random(config.seed + iteration), prompt_stats
-        )
+        with _teacher_llm(teacher_folder, iteration, server, cache, folder) as llm:
+            records = synthesize(
+                llm, seeds, config, random.Random(config.seed + iteration), prompt_stats
+            )
         write_json_lines(folder / "synthetic.jsonl", records)
-        del llm
         release_memory()  # the teacher is not needed while the student is probed
         if report is not None:
             report(f"data {iteration}", len(records), len(records))

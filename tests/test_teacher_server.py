@@ -1,0 +1,56 @@
+"""The Montessori teacher sampled through a server that goldpan starts on each iteration's
+weights and stops after its sampling."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from goldpan.errors import GoldpanError
+from goldpan.llm import GenerationParams, make_llm
+from goldpan.synth.serving import TeacherServer
+
+FAKE = Path(__file__).parent / "fake_teacher_server.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_command_serves_each_teachers_weights_and_is_stopped_after(tmp_path: Path) -> None:
+    port, record = _free_port(), tmp_path / "started.txt"
+    url = f"http://127.0.0.1:{port}/v1"
+    server = TeacherServer(url, command=f"{sys.executable} {FAKE} {port} {{model_path}} {record}")
+    for weights in (tmp_path / "teacher", tmp_path / "iteration-0" / "teacher"):
+        with server.running(weights, tmp_path / "server.log") as spec:
+            answer = make_llm(spec, None).generate(["Write one instruction."], GenerationParams())
+            assert answer[0][0].text == f"served by {weights}"
+        with pytest.raises(httpx.HTTPError):  # stopped: nothing answers any more
+            httpx.get(f"{url}/models", timeout=2)
+    assert record.read_text().split() == [str(tmp_path / "teacher"),
+                                          str(tmp_path / "iteration-0" / "teacher")]
+    assert server.serves(0) and server.serves(2)
+
+
+def test_a_users_own_server_serves_only_the_original_teacher() -> None:
+    server = TeacherServer("http://127.0.0.1:1/v1")
+    assert server.serves(0) and not server.serves(1)
+    assert server.spec == "openai:teacher@http://127.0.0.1:1/v1"
+
+
+def test_a_server_that_dies_at_start_is_one_clear_error(tmp_path: Path) -> None:
+    server = TeacherServer(f"http://127.0.0.1:{_free_port()}/v1",
+                           command=f"{sys.executable} -c 'raise SystemExit(3)'")
+    with (pytest.raises(GoldpanError, match="exited with code 3 before it answered"),
+          server.running(tmp_path, tmp_path / "server.log")):
+        pass
+    missing = TeacherServer("http://127.0.0.1:1/v1", command="/no/such/engine {model_path}")
+    with (pytest.raises(GoldpanError, match="--serve-command '/no/such/engine'"),
+          missing.running(tmp_path, tmp_path / "server.log")):
+        pass
