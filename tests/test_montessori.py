@@ -93,6 +93,34 @@ def test_restoring_leaves_the_student_and_optimiser_bit_identical(student, metho
     assert after["param_groups"] == state["param_groups"]
 
 
+def test_the_momentum_alone_is_a_zero_gradient_step(student) -> None:
+    """R3: every probe's update contains the restored momentum's step; a zero-gradient
+    lookahead measures that shared part, and leaves the student as it was."""
+    from goldpan.synth.influence import momentum_influence
+
+    trainer, tokenizer, encode = student
+    weights, _ = _state(trainer.model, trainer.optimizer)
+    reference = encode(REFERENCE)
+    momentum = momentum_influence(trainer, reference)
+    assert all(torch.equal(a, b) for a, b in zip(trainer.model.parameters(), weights, strict=True))
+    assert momentum != 0.0
+    # The same step written out: m' = beta1 m, v' = beta2 v, no gradient term.
+    direct = copy.deepcopy(trainer.model)
+    with torch.no_grad():
+        for parameter, source in zip(direct.parameters(), trainer.model.parameters(), strict=True):
+            state = trainer.optimizer.state[source]
+            group = trainer.optimizer.param_groups[0]
+            beta1, beta2 = group["betas"]
+            step = float(state["step"]) + 1
+            m, v = beta1 * state["exp_avg"], beta2 * state["exp_avg_sq"]
+            denom = (v.sqrt() / (1 - beta2**step) ** 0.5) + group["eps"]
+            parameter.mul_(1 - group["lr"] * group["weight_decay"])
+            parameter.add_(-group["lr"] / (1 - beta1**step) * m / denom)
+    pad = tokenizer.pad_token_id
+    expected = mean_loss(trainer.model, reference, pad) - mean_loss(direct, reference, pad)
+    assert momentum == pytest.approx(expected, abs=1e-6)
+
+
 def test_lookahead_and_snapshot_measure_the_same_influences(tiny_lm: Path) -> None:
     values = {}
     for method in ("lookahead", "snapshot"):
@@ -251,6 +279,7 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
                          held_out=held_out)
     iteration = summary.iterations[0]
     assert resident == [0]
+    assert iteration.momentum_influence is not None and iteration.above_momentum is not None
     assert iteration.probes == len(EXAMPLES) * 2 - 3
     assert iteration.positive + iteration.negative <= iteration.probes
     out = tmp_path / "out"

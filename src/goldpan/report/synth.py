@@ -161,6 +161,7 @@ def influence_section(root: Path, iterations: list[IterationResult]) -> Section:
         dpo = item.dpo_loss
         rows.append([number, item.prompts, item.prompts_with_generated, item.synthetic,
                      item.probes, item.positive, item.negative,
+                     item.momentum_influence, item.above_momentum,
                      item.skipped_no_response_tokens, item.pairs,
                      item.reference_loss_after_warmup,
                      dpo[0] if dpo else None, dpo[-1] if dpo else None])
@@ -170,8 +171,8 @@ def influence_section(root: Path, iterations: list[IterationResult]) -> Section:
         blocks.append(histogram_figure(*result, "local data influence"))
     blocks.append(Table(["iteration", "prompts", "with generated instructions", "synthetic",
                          "probes", "helpful (> 0)", "harmful (< 0)",
-                         "no response tokens", "pairs", "reference loss", "DPO loss first",
-                         "DPO loss last"], rows))
+                         "momentum alone", "above the momentum", "no response tokens",
+                         "pairs", "reference loss", "DPO loss first", "DPO loss last"], rows))
     intro = ("Influence of one synthetic example = the student's loss on the reference set "
              "before its one optimiser step minus after it; above zero, the example helped. "
              "A probe whose prompt fills the length limit has no response token to learn and "

@@ -72,6 +72,20 @@ def restore(model: Any, optimizer: Any, saved: Snapshot) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
+def momentum_influence(
+    trainer: Trainer, reference: Sequence[Encoded], batch_size: int = 8
+) -> float:
+    """The influence of a step with a zero gradient: what the restored AdamW momentum alone does
+    to the reference loss. Every probe's step contains this same term (the issue's R3), so it
+    is the baseline a probe's own contribution is read against."""
+    model, pad = trainer.model, trainer.pad
+    before = mean_loss(model, reference, pad, batch_size)
+    trainer.lookahead(None)
+    after = mean_loss(model, reference, pad, batch_size)
+    trainer.undo_lookahead()
+    return before - after
+
+
 @dataclass
 class Influence:
     before: float  # L0: reference loss of the warmed-up student

@@ -28,7 +28,7 @@ from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.models.memory import release_memory
 from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import MontessoriConfig
-from goldpan.synth.influence import local_influences
+from goldpan.synth.influence import local_influences, momentum_influence
 from goldpan.synth.preferences import preference_pairs
 from goldpan.synth.results import (
     Evaluation,
@@ -168,9 +168,10 @@ def measure_influence(
     reference: list[dict[str, str]],
     config: MontessoriConfig,
     report: Report | None = None,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], float | None]:
     """Warm the student up on the first W records, then the local influence of every other.
-    Probes without a response token are returned with ``influence`` None."""
+    Probes without a response token are returned with ``influence`` None. Also the influence
+    of the momentum alone (a zero-gradient step), the term every probe's step shares."""
     loaded, trainer = _fresh_student(student_spec, config, config.student)
     trainer.on_step = phase_steps(report, "warm up the student")
     tokenizer = loaded.tokenizer
@@ -189,6 +190,8 @@ def measure_influence(
         if report is not None:
             report("influence", done, len(probes))
 
+    momentum = (momentum_influence(trainer, _encode(tokenizer, reference, config.student))
+                if probes else None)
     values = local_influences(
         trainer,
         _encode(tokenizer, probes, config.student),
@@ -207,7 +210,7 @@ def measure_influence(
             "reference_loss_after": None if v is None else v.after,
         }
         for record, v in zip(probes, values, strict=True)
-    ]
+    ], momentum
 
 
 def train_student(
@@ -330,7 +333,7 @@ def montessori(
         if iteration == config.iterations:
             summary.final_data = len(records)
             break
-        scored = measure_influence(student, records, reference, config, report)
+        scored, momentum = measure_influence(student, records, reference, config, report)
         write_json_lines(folder / "influence.jsonl", scored)
         pairs = preference_pairs(scored)
         write_json_lines(folder / "preferences.jsonl", pairs)
@@ -344,6 +347,8 @@ def montessori(
             positive=sum(value > 0 for value in measured),
             negative=sum(value < 0 for value in measured),
             skipped_no_response_tokens=len(scored) - len(measured),
+            momentum_influence=momentum,
+            above_momentum=None if momentum is None else sum(v > momentum for v in measured),
             pairs=len(pairs),
             reference_loss_after_warmup=next(
                 (r["reference_loss_before"] for r in scored if r["influence"] is not None), None

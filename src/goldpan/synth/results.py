@@ -70,6 +70,13 @@ class IterationResult(BaseModel):
     positive: int  # probes whose influence helped (> 0)
     negative: int  # probes whose influence hurt (< 0)
     skipped_no_response_tokens: int = 0
+    momentum_influence: float | None = Field(
+        None, description="Influence of a zero-gradient step: the restored AdamW momentum "
+        "alone, a term every probe's step shares (why most probes come out helpful)."
+    )
+    above_momentum: int | None = Field(
+        None, description="Probes whose influence exceeds the momentum's alone."
+    )
     pairs: int
     reference_loss_after_warmup: float | None = None
     dpo_loss: list[float] = Field(default_factory=list)

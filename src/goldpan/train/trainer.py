@@ -157,7 +157,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ lookahead
     def lookahead(
-        self, micro_batches: Sequence[Sequence[Encoded]], keep_on: str | None = None
+        self, micro_batches: Sequence[Sequence[Encoded]] | None, keep_on: str | None = None
     ) -> float | None:
         """The weights one AdamW step on ``micro_batches`` would give, written into the model,
         with the optimiser's state (moments, step count) and the schedule left untouched;
@@ -166,13 +166,20 @@ class Trainer:
         it costs one copy of the trainable weights, none with master weights (the masters are
         that copy); ``keep_on="cpu"`` keeps that copy in host memory (an 8B student in bf16
         then fits an 80 GB card). Returns the mean loss, or None (weights untouched) when
-        nothing is learned."""
+        nothing is learned. ``micro_batches=None`` takes the step with a zero gradient: where
+        the optimiser's momentum alone would move the weights (returns 0.0)."""
         import torch
 
         if self.scaler is not None:
             raise ValueError("lookahead steps need float32 or bfloat16 (no loss scaling)")
         self.undo_lookahead()  # every lookahead starts from the same weights
-        computed = self._gradients(micro_batches)
+        if micro_batches is None:
+            self._zero_grad()
+            for trained_tensor in self.master if self.master is not None else self.parameters:
+                trained_tensor.grad = torch.zeros_like(trained_tensor)
+            computed: tuple[float, int] | None = (0.0, 0)
+        else:
+            computed = self._gradients(micro_batches)
         if computed is None:
             return None
         if self.master is None and self._kept is None:
