@@ -124,14 +124,8 @@ def compare_command(
 ) -> None:
     """Pool several runs: each method's accuracy over all their test problems with a 95%
     interval, and the paper's comparisons as paired differences with 95% intervals."""
+    from goldpan.cli.comparison import show_comparison
     from goldpan.distill.compare import compare, comparison_table
-    from goldpan.util.atomic import atomic_write_text
 
     comparison = compare(runs)
-    table = comparison_table(comparison)
-    console.print(table, highlight=False)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "compare.md", table)
-        atomic_write_text(out / "compare.json", comparison.model_dump_json(indent=2))
-        console.print(f"-> {out / 'compare.md'}")
+    show_comparison(console, comparison_table(comparison), comparison, out)

@@ -211,3 +211,21 @@ def montessori_command(
     console.print(evaluation_table(summary.evaluation), highlight=False)
     console.print(f"{summary.seconds} s -> {out}")
     console.print(f"report: {write_report(out)}")
+
+
+@synth_app.command("compare")
+def compare_command(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Finished `goldpan synth montessori` folders (seeds).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Also write compare.md and compare.json here.")
+    ] = None,
+) -> None:
+    """Pool Montessori runs: held-out loss difference of the two students with 95% intervals
+    (over runs, and paired over examples), win rates raw and length-controlled."""
+    from goldpan.cli.comparison import show_comparison
+    from goldpan.synth.compare import compare, comparison_table
+
+    comparison = compare(runs)
+    show_comparison(console, comparison_table(comparison), comparison, out)

@@ -40,7 +40,15 @@ from goldpan.synth.results import (
 from goldpan.synth.self_instruct import encode_prompt, load_seed_tasks
 from goldpan.synth.serving import TeacherServer
 from goldpan.synth.win_rate import length_controlled_win_rate
-from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss, pad_id, phase_steps
+from goldpan.train import (
+    TrainConfig,
+    Trainer,
+    encode_example,
+    example_losses,
+    mean_loss,
+    pad_id,
+    phase_steps,
+)
 from goldpan.train.dpo import dpo_update
 from goldpan.util.atomic import atomic_write_text
 from goldpan.util.json_lines import write_json_lines
@@ -434,11 +442,15 @@ def evaluate(
             student, rows[:count], config, out / "students" / name
         )
         pad = pad_id(tokenizer)
+        per_example = example_losses(
+            model, _encode(tokenizer, held_out, config.final_student), pad
+        )
         result.students[name] = StudentResult(
             reference_loss=mean_loss(model, _encode(tokenizer, reference, config.final_student),
                                      pad),
-            held_out_loss=mean_loss(model, _encode(tokenizer, held_out, config.final_student),
-                                    pad) if held_out else None,
+            held_out_loss=(sum(s for s, _ in per_example) / max(1, sum(c for _, c in per_example))
+                           if held_out else None),
+            held_out_example_losses=[s / max(1, c) for s, c in per_example],
         )
         answer = GenerationParams(temperature=0.0, max_new_tokens=config.response_max_new_tokens)
         del model  # the student answers from its saved folder; one copy in memory is enough

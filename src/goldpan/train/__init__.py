@@ -6,7 +6,7 @@ from goldpan.models.memory import evaluating, release_memory
 from goldpan.train.config import TrainConfig
 from goldpan.train.examples import IGNORE, Encoded, batch_order, collate, encode_example, pad_id
 from goldpan.train.lora import LoraConfig, add_lora
-from goldpan.train.losses import mean_loss, response_loss_sum
+from goldpan.train.losses import example_losses, mean_loss, response_loss_sum
 from goldpan.train.progress import StepLog, phase_steps
 from goldpan.train.schedules import lr_multiplier, make_scheduler
 from goldpan.train.trainer import Trainer
@@ -23,6 +23,7 @@ __all__ = [
     "collate",
     "encode_example",
     "evaluating",
+    "example_losses",
     "lr_multiplier",
     "make_scheduler",
     "mean_loss",

@@ -29,15 +29,31 @@ def response_loss_sum(model: Any, ids: Any, mask: Any, labels: Any) -> tuple[Any
     return loss, int((targets != IGNORE).sum())
 
 
-def mean_loss(model: Any, examples: Sequence[Encoded], pad: int, batch_size: int = 8) -> float:
-    """Mean response-token loss over a set (token-weighted), in eval mode without gradients."""
+def example_losses(
+    model: Any, examples: Sequence[Encoded], pad: int, batch_size: int = 8
+) -> list[tuple[float, int]]:
+    """Per example, (summed response-token loss, response tokens), in eval mode without
+    gradients: for paired comparisons of two models on the same examples."""
+    import torch
+
     device = next(model.parameters()).device
-    total, count = 0.0, 0
+    found: list[tuple[float, int]] = []
     with evaluating(model):
         for start in range(0, len(examples), batch_size):
-            ids, mask, labels = collate(examples[start : start + batch_size], pad)
-            loss, tokens = response_loss_sum(model, ids.to(device), mask.to(device),
-                                             labels.to(device))
-            total += float(loss)
-            count += tokens
-    return total / max(count, 1)
+            ids, mask, labels = (t.to(device) for t in
+                                 collate(examples[start : start + batch_size], pad))
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+            targets = labels[:, 1:]
+            per_token = torch.nn.functional.cross_entropy(
+                logits.float().transpose(1, 2), targets, ignore_index=IGNORE, reduction="none"
+            )
+            sums = per_token.sum(-1).tolist()
+            counts = (targets != IGNORE).sum(-1).tolist()
+            found += [(float(s), int(c)) for s, c in zip(sums, counts, strict=True)]
+    return found
+
+
+def mean_loss(model: Any, examples: Sequence[Encoded], pad: int, batch_size: int = 8) -> float:
+    """Mean response-token loss over a set (token-weighted), in eval mode without gradients."""
+    losses = example_losses(model, examples, pad, batch_size)
+    return sum(s for s, _ in losses) / max(sum(c for _, c in losses), 1)
