@@ -82,3 +82,33 @@ def test_the_command_writes_the_comparison_and_names_a_folder_that_is_no_run(
     missing = goldpan("distill", "compare", str(run), str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "no results.json" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_seeds_run_as_separate_processes_each_with_its_own_settings(tmp_path: Path) -> None:
+    import json
+
+    from goldpan.errors import GoldpanError
+    from goldpan.experiments.seeds import run_seeds
+
+    rationales = tmp_path / "rationales.jsonl"
+    rationales.write_text(json.dumps({"id": "q1", "question": "2 + 2?", "answer": "4",
+                                      "rationale": "The answer is 4."}) + "\n")
+    test = tmp_path / "test.jsonl"
+    test.write_text(json.dumps({"question": "3 + 4?", "answer": "7"}) + "\n")
+    finished: list[tuple[int, int]] = []
+
+    def arguments(seed: int) -> list[str]:
+        return ["--rationales", str(rationales), "--test-problems", str(test), "--until",
+                "data", "--student", "/no/such/model", "--seed", str(seed), "--set",
+                f"train_seed={2 * seed + 1}"]
+
+    folders = run_seeds(["distill", "run"], [0, 1], tmp_path / "exp", arguments, jobs=2,
+                        on_done=lambda seed, code, _: finished.append((seed, code)))
+    assert folders == [tmp_path / "exp" / "seed-0", tmp_path / "exp" / "seed-1"]
+    for seed, folder in enumerate(folders):
+        config = json.loads((folder / "results.json").read_text())["config"]
+        assert (config["seed"], config["train_seed"]) == (seed, 2 * seed + 1)
+        assert (folder / "log.txt").is_file()
+    assert sorted(finished) == [(0, 0), (1, 0)]
+    with pytest.raises(GoldpanError, match="seed 0 failed .*seed-0/log.txt"):
+        run_seeds(["distill", "run"], [0], tmp_path / "bad", lambda seed: ["--no-such-option"])

@@ -229,3 +229,40 @@ def compare_command(
 
     comparison = compare(runs)
     show_comparison(console, comparison_table(comparison), comparison, out)
+
+
+@synth_app.command("experiment")
+def experiment_command(
+    out: Annotated[Path, typer.Option(help="Output folder: seed-N runs and compare.md.")],
+    seeds: Annotated[int, typer.Option(help="Independent runs (seeds 0 .. N-1).")] = 3,
+    jobs: Annotated[int, typer.Option(help="Runs at a time (the cores are shared).")] = 1,
+    teacher: Annotated[str, typer.Option(help="Teacher model (local spec).")] = (
+        "smollm2-135m-instruct"
+    ),
+    student: Annotated[str, typer.Option(help="Student model (local spec).")] = (
+        "smollm2-135m-instruct"
+    ),
+    judge: Annotated[str | None, typer.Option(help="Judge (any llm spec).")] = None,
+    profile: Annotated[str, typer.Option(help="paper or small.")] = "small",
+    set_: SetOption = [],  # noqa: B006
+) -> None:
+    """Montessori-Instruct once per seed (sampling, warm-up, probes and students all seeded;
+    D_ref and the held-out set fixed), then `synth compare` over the runs: the held-out loss
+    difference of the two students with 95% intervals (OUT/compare.md)."""
+    from goldpan.cli.comparison import show_comparison
+    from goldpan.experiments.seeds import run_seeds
+    from goldpan.synth.compare import compare, comparison_table
+
+    shared = ["--teacher", teacher, "--student", student, "--profile", profile]
+    shared += ["--judge", judge] if judge else []
+    for override in set_:
+        shared += ["--set", override]
+
+    def done(seed: int, code: int, seconds: float) -> None:
+        console.print(f"seed {seed}: {'done' if code == 0 else f'failed ({code})'} "
+                      f"in {seconds / 60:.1f} min")
+
+    folders = run_seeds(["synth", "montessori"], list(range(seeds)), out,
+                        lambda seed: [*shared, "--seed", str(seed)], jobs, done)
+    comparison = compare(folders)
+    show_comparison(console, comparison_table(comparison), comparison, out)
