@@ -9,6 +9,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from goldpan.cli.comparison import (
+    ExperimentOut,
+    JobsOption,
+    SeedsOption,
+    seed_reporter,
+    set_arguments,
+    show_comparison,
+)
 from goldpan.cli.method_options import SetOption, help_config_option
 from goldpan.distill.config import DistillConfig
 from goldpan.report import write_report
@@ -124,7 +132,6 @@ def compare_command(
 ) -> None:
     """Pool several runs: each method's accuracy over all their test problems with a 95%
     interval, and the paper's comparisons as paired differences with 95% intervals."""
-    from goldpan.cli.comparison import show_comparison
     from goldpan.distill.compare import compare, comparison_table
 
     comparison = compare(runs)
@@ -133,9 +140,9 @@ def compare_command(
 
 @distill_app.command("experiment")
 def experiment_command(
-    out: Annotated[Path, typer.Option(help="Output folder: seed-N runs and compare.md.")],
-    seeds: Annotated[int, typer.Option(help="Independent runs (seeds 0 .. N-1).")] = 3,
-    jobs: Annotated[int, typer.Option(help="Runs at a time (the cores are shared).")] = 1,
+    out: ExperimentOut,
+    seeds: SeedsOption = 3,
+    jobs: JobsOption = 1,
     student: Annotated[str, typer.Option(help="Student model (local spec).")] = (
         "smollm2-135m-instruct"
     ),
@@ -148,23 +155,18 @@ def experiment_command(
     """The distillation run once per seed, each with its own training and test problems
     (reasoning-gym seeds 2s+1 and 2s+2) and training seed s, then `distill compare` over them:
     pooled accuracies and the paper's comparisons with 95% intervals (OUT/compare.md)."""
-    from goldpan.cli.comparison import show_comparison
     from goldpan.distill.compare import compare, comparison_table
     from goldpan.experiments.seeds import run_seeds
 
     shared = ["--student", student, "--profile", profile]
     shared += ["--teacher", teacher] if teacher else []
-    for override in set_:
-        shared += ["--set", override]
+    shared += set_arguments(set_)
 
     def for_seed(seed: int) -> list[str]:
         return [*shared, "--seed", str(seed), "--set", f"train_seed={2 * seed + 1}",
                 "--set", f"test_seed={2 * seed + 2}"]
 
-    def done(seed: int, code: int, seconds: float) -> None:
-        console.print(f"seed {seed}: {'done' if code == 0 else f'failed ({code})'} "
-                      f"in {seconds / 60:.1f} min")
-
-    folders = run_seeds(["distill", "run"], list(range(seeds)), out, for_seed, jobs, done)
+    folders = run_seeds(["distill", "run"], list(range(seeds)), out, for_seed, jobs,
+                        seed_reporter(console))
     comparison = compare(folders)
     show_comparison(console, comparison_table(comparison), comparison, out)

@@ -10,6 +10,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from goldpan.cli.comparison import (
+    ExperimentOut,
+    JobsOption,
+    SeedsOption,
+    seed_reporter,
+    set_arguments,
+    show_comparison,
+)
 from goldpan.cli.method_options import SetOption, help_config_option
 from goldpan.report import write_report
 from goldpan.synth.config import MontessoriConfig, SelfInstructConfig
@@ -224,7 +232,6 @@ def compare_command(
 ) -> None:
     """Pool Montessori runs: held-out loss difference of the two students with 95% intervals
     (over runs, and paired over examples), win rates raw and length-controlled."""
-    from goldpan.cli.comparison import show_comparison
     from goldpan.synth.compare import compare, comparison_table
 
     comparison = compare(runs)
@@ -233,9 +240,9 @@ def compare_command(
 
 @synth_app.command("experiment")
 def experiment_command(
-    out: Annotated[Path, typer.Option(help="Output folder: seed-N runs and compare.md.")],
-    seeds: Annotated[int, typer.Option(help="Independent runs (seeds 0 .. N-1).")] = 3,
-    jobs: Annotated[int, typer.Option(help="Runs at a time (the cores are shared).")] = 1,
+    out: ExperimentOut,
+    seeds: SeedsOption = 3,
+    jobs: JobsOption = 1,
     teacher: Annotated[str, typer.Option(help="Teacher model (local spec).")] = (
         "smollm2-135m-instruct"
     ),
@@ -249,20 +256,15 @@ def experiment_command(
     """Montessori-Instruct once per seed (sampling, warm-up, probes and students all seeded;
     D_ref and the held-out set fixed), then `synth compare` over the runs: the held-out loss
     difference of the two students with 95% intervals (OUT/compare.md)."""
-    from goldpan.cli.comparison import show_comparison
     from goldpan.experiments.seeds import run_seeds
     from goldpan.synth.compare import compare, comparison_table
 
     shared = ["--teacher", teacher, "--student", student, "--profile", profile]
     shared += ["--judge", judge] if judge else []
-    for override in set_:
-        shared += ["--set", override]
-
-    def done(seed: int, code: int, seconds: float) -> None:
-        console.print(f"seed {seed}: {'done' if code == 0 else f'failed ({code})'} "
-                      f"in {seconds / 60:.1f} min")
+    shared += set_arguments(set_)
 
     folders = run_seeds(["synth", "montessori"], list(range(seeds)), out,
-                        lambda seed: [*shared, "--seed", str(seed)], jobs, done)
+                        lambda seed: [*shared, "--seed", str(seed)], jobs,
+                        seed_reporter(console))
     comparison = compare(folders)
     show_comparison(console, comparison_table(comparison), comparison, out)
