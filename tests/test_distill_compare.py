@@ -110,5 +110,5 @@ def test_seeds_run_as_separate_processes_each_with_its_own_settings(tmp_path: Pa
         assert (config["seed"], config["train_seed"]) == (seed, 2 * seed + 1)
         assert (folder / "log.txt").is_file()
     assert sorted(finished) == [(0, 0), (1, 0)]
-    with pytest.raises(GoldpanError, match="seed 0 failed .*seed-0/log.txt"):
+    with pytest.raises(GoldpanError, match=r"seed 0 failed .*seed-0/log\.txt"):
         run_seeds(["distill", "run"], [0], tmp_path / "bad", lambda seed: ["--no-such-option"])
