@@ -121,6 +121,22 @@ def test_the_momentum_alone_is_a_zero_gradient_step(student) -> None:
     assert momentum == pytest.approx(expected, abs=1e-6)
 
 
+def test_probes_split_over_replicas_measure_what_one_trainer_does(student) -> None:
+    """On several GPUs each gets a replica of the warmed-up trainer and a share of the probes;
+    on CPUs the same code runs with CPU replicas, and must give the same influences."""
+    from goldpan.synth.influence import influences_across
+
+    trainer, _, encode = student
+    probes, reference = encode(EXAMPLES[3:]), encode(REFERENCE)
+    replica = trainer.replica(torch.device("cpu"))
+    assert replica.model is not trainer.model
+    counted: list[int] = []
+    split = influences_across([trainer, replica], probes, reference, on_done=counted.append)
+    alone = local_influences(trainer, probes, reference)
+    assert [i.value for i in split] == pytest.approx([i.value for i in alone], abs=1e-6)
+    assert sum(counted) == len(probes)
+
+
 def test_lookahead_and_snapshot_measure_the_same_influences(tiny_lm: Path) -> None:
     values = {}
     for method in ("lookahead", "snapshot"):

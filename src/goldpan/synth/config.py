@@ -161,6 +161,10 @@ class MontessoriConfig(MethodConfig):
         "device", description="Where lookahead keeps its copy of the student's weights: on the "
         "device, or in host memory (slower restores, one weight copy less on the GPU).",
     )
+    influence_devices: Literal["one", "all"] = Field(
+        "all", description="Probe on every visible GPU (a copy of the warmed-up student on "
+        "each, the probes split between them) or on the student's device only.",
+    )
     student_dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="The dtype the students are loaded and trained in. bfloat16 "
         "with student.master_weights=false is the reference's pure bf16 (AdamW state in bf16 "

@@ -18,7 +18,9 @@ reference code's way), bit for bit. Two ways, same influences:
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,3 +128,32 @@ def local_influences(
         if on_done is not None:
             on_done(1)
     return result
+
+
+def influences_across(
+    trainers: Sequence[Trainer],
+    probes: Sequence[Encoded],
+    reference: Sequence[Encoded],
+    on_done: Callable[[int], None] | None = None,
+    **options: Any,
+) -> list[Influence | None]:
+    """``local_influences`` with the probes split evenly over several copies of the same
+    warmed-up trainer (one per GPU: ``Trainer.replica``), each in its own thread (CUDA work
+    releases the GIL); the results in probe order, the same as one trainer's."""
+    if len(trainers) == 1:
+        return local_influences(trainers[0], probes, reference, on_done=on_done, **options)
+    lock = threading.Lock()
+
+    def counted(count: int) -> None:
+        if on_done is not None:
+            with lock:
+                on_done(count)
+
+    size = -(-len(probes) // len(trainers))
+    chunks = [probes[start : start + size] for start in range(0, len(probes), size)]
+    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+        parts = pool.map(
+            lambda pair: local_influences(pair[0], pair[1], reference, on_done=counted, **options),
+            zip(trainers, chunks, strict=False),
+        )
+        return [value for part in parts for value in part]

@@ -28,7 +28,7 @@ from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.models.memory import release_memory
 from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import MontessoriConfig
-from goldpan.synth.influence import local_influences, momentum_influence
+from goldpan.synth.influence import influences_across, momentum_influence
 from goldpan.synth.preferences import preference_pairs
 from goldpan.synth.results import (
     Evaluation,
@@ -170,6 +170,16 @@ def _encode(tokenizer: Any, rows: list[dict[str, Any]], training: TrainConfig) -
     ]
 
 
+def _replicas(trainer: Trainer, config: MontessoriConfig) -> list[Trainer]:
+    """Copies of the warmed-up student on every other visible GPU, when asked."""
+    import torch
+
+    if config.influence_devices != "all" or trainer.device.type != "cuda":
+        return []
+    others = [d for d in range(torch.cuda.device_count()) if d != trainer.device.index]
+    return [trainer.replica(torch.device("cuda", d)) for d in others]
+
+
 def measure_influence(
     student_spec: str,
     records: list[dict[str, Any]],
@@ -200,8 +210,8 @@ def measure_influence(
 
     momentum = (momentum_influence(trainer, _encode(tokenizer, reference, config.student))
                 if probes else None)
-    values = local_influences(
-        trainer,
+    values = influences_across(
+        [trainer, *_replicas(trainer, config)],
         _encode(tokenizer, probes, config.student),
         _encode(tokenizer, reference, config.student),
         on_done=on_done,

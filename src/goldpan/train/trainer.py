@@ -155,6 +155,23 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(trained, self.config.max_grad_norm)
         return summed / total, tokens_seen
 
+    def replica(self, device: Any) -> Trainer:
+        """An independent copy on ``device``: the model, the fp32 masters and the optimiser's
+        state and rates, as they are now (for probing one warmed-up state on several GPUs)."""
+        import copy
+
+        import torch
+
+        model = copy.deepcopy(self.model).to(device)
+        twin = Trainer(model, self.config, self.pad, self.loss_fn)
+        if self.master is not None and twin.master is not None:
+            with torch.no_grad():
+                for mine, theirs in zip(self.master, twin.master, strict=True):
+                    theirs.copy_(mine)
+        twin.optimizer.load_state_dict(self.optimizer.state_dict())
+        twin.precision = self.precision
+        return twin
+
     # ------------------------------------------------------------------ lookahead
     def lookahead(
         self, micro_batches: Sequence[Sequence[Encoded]] | None, keep_on: str | None = None
