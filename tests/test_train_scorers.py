@@ -64,6 +64,35 @@ def test_both_scorers_train_learn_and_score_with_lm_score(tmp_path: Path) -> Non
         table = step.process(table).drop_columns(["reject_reason"])
     scored = ReverseScore().process(table)
     assert all(s is not None for s in scored.column("s_score").to_pylist())
+    _steps_yaml_scores_the_same(tmp_path, texts, start_token="bos")
+
+
+def _steps_yaml_scores_the_same(folder: Path, texts: list[str], start_token: str) -> None:
+    """OUT/steps.yaml holds recipe steps that score with exactly the trained scorers: the same
+    S as lm_score run by hand on each direction's model at the training context."""
+    import yaml
+
+    from goldpan.engine.config import StepConfig
+    from goldpan.engine.registry import build_step
+
+    steps = yaml.safe_load((folder / "steps.yaml").read_text())
+    assert [s["name"] for s in steps] == ["lm_score", "lm_score", "reverse_score"]
+
+    def run(specs: list[dict]):  # type: ignore[no-untyped-def]
+        table = batch(texts)
+        for spec in specs:
+            table = build_step(StepConfig.model_validate(spec)).process(table)
+            table = table.drop_columns([c for c in table.column_names if c == "reject_reason"])
+        return table.column("s_score").to_pylist()
+
+    length = TINY["max_length"]
+    by_hand = [
+        {"name": "lm_score", "direction": d, "max_length": length, "stride": length // 2,
+         "start_token": start_token,
+         "model": str(folder / ("joint" if start_token == "direction" else d))}
+        for d in ("forward", "reverse")
+    ]
+    assert run(steps) == pytest.approx(run([*by_hand, {"name": "reverse_score"}]))
 
 
 def test_a_joint_scorer_learns_both_directions_each_led_by_its_direction_token(
@@ -95,6 +124,7 @@ def test_a_joint_scorer_learns_both_directions_each_led_by_its_direction_token(
         prefix = "fwd" if direction == "forward" else "rev"
         scored = step.process(batch([text])).column(f"{prefix}_loss").to_pylist()[0]
         assert scored == pytest.approx(expected, abs=1e-4)
+    _steps_yaml_scores_the_same(tmp_path, news_articles()[:3], start_token="direction")
 
 
 def test_direction_start_token_needs_a_tokenizer_that_has_it(tmp_path: Path) -> None:

@@ -241,6 +241,7 @@ def train_scorers_command(
             f"after {last.get('tokens', 0):,} tokens -> {out / ('joint' if joint else direction)}"
         )
     console.print(f"curves: {out / 'curves.json'}")
+    console.print(f"recipe steps that score with them: {out / 'steps.yaml'}")
 
 
 @app.command("experiment-reverse-modeling")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import xxhash
+import yaml
 from pydantic import Field
 
 from goldpan.errors import GoldpanError
@@ -359,4 +360,23 @@ def train_scorers(
         "curves": curves,
     }
     atomic_write_json(out / "curves.json", report)
+    steps = scoring_steps(out, config)
+    atomic_write_text(out / "steps.yaml", yaml.safe_dump(steps, sort_keys=False))
     return report
+
+
+def scoring_steps(out: Path, config: ScorerConfig) -> list[dict[str, Any]]:
+    """The recipe steps that score with exactly these scorers: ``lm_score`` per direction (the
+    joint model with its direction tokens, or each direction's model after BOS), at the
+    context they were trained on, then ``reverse_score`` (S) when both directions exist."""
+    steps: list[dict[str, Any]] = []
+    for direction in config.directions:
+        folder = out / ("joint" if config.joint else direction)
+        steps.append({
+            "name": "lm_score", "model": str(folder.resolve()), "direction": direction,
+            "max_length": config.max_length, "stride": config.max_length // 2,
+            "start_token": "direction" if config.joint else "bos",
+        })
+    if {"forward", "reverse"} <= set(config.directions):
+        steps.append({"name": "reverse_score"})
+    return steps
