@@ -251,3 +251,30 @@ def test_training_on_other_data_does_not_resume_stale_state(tmp_path: Path) -> N
     assert (tmp_path / "fingerprint.txt").read_text() != fingerprint
     assert [p["step"] for p in second] == [5]
     assert second != first  # trained anew on the new data, not the old state replayed
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_pretrained_scorers_start_from_the_same_weights_and_then_diverge(
+    tmp_path: Path, tiny_lm: Path, lora: bool
+) -> None:
+    """Both directions continue from the same pretrained weights (a rate of ~0 leaves them
+    there); trained, they differ, and each saves a plain model lm_score reads."""
+    from transformers import AutoModelForCausalLM
+
+    pretrained = AutoModelForCausalLM.from_pretrained(tiny_lm).state_dict()
+    base = {**TINY, "init_from": str(tiny_lm), "lora": lora, "steps": 2, "eval_every": 1}
+    still = train_scorers(news_articles(), tmp_path / "still",
+                          ScorerConfig(**{**base, "learning_rate": 1e-12}))
+    assert set(still["curves"]) == {"forward", "reverse"}
+    for direction in ("forward", "reverse"):
+        saved = AutoModelForCausalLM.from_pretrained(tmp_path / "still" / direction).state_dict()
+        for name, tensor in pretrained.items():
+            torch.testing.assert_close(saved[name], tensor, atol=1e-6, rtol=0)
+    train_scorers(news_articles(), tmp_path / "moved", ScorerConfig(**{**base,
+                                                                     "learning_rate": 1e-2}))
+    forward, reverse = (AutoModelForCausalLM.from_pretrained(tmp_path / "moved" / d).state_dict()
+                        for d in ("forward", "reverse"))
+    assert any(not torch.equal(forward[k], reverse[k]) for k in forward)
+    step = LmScore(LmScore.Options(model=str(tmp_path / "moved" / "reverse"),
+                                   direction="reverse", max_length=64))
+    assert step.process(batch(news_articles()[:2])).column("rev_loss").null_count == 0

@@ -213,10 +213,20 @@ def train_scorers_command(
             "(score it with lm_score start_token: direction)."
         ),
     ] = False,
+    init_from: Annotated[
+        str | None,
+        typer.Option(help="Continue both scorers from this pretrained model and its tokenizer "
+                     "(a local spec) instead of from scratch; lower the rate (--set "
+                     "learning_rate=1e-4)."),
+    ] = None,
+    lora: Annotated[
+        bool, typer.Option(help="With --init-from: train LoRA adapters, merged when saved.")
+    ] = False,
     set_: SetOption = [],  # noqa: B006
     help_config: help_config_option(ScorerConfig) = False,
 ) -> None:
-    """Train a forward and a reverse scorer LM from scratch (reverse-modeling score)."""
+    """Train a forward and a reverse scorer LM (reverse-modeling score), from scratch or from a
+    pretrained model; writes OUT/steps.yaml, the recipe steps that score with them."""
     from goldpan.data.inputs import expand_inputs
     from goldpan.data.readers import read_input
     from goldpan.recipe import InputConfig
@@ -230,7 +240,7 @@ def train_scorers_command(
                 texts += shaped.records.column("text").to_pylist()
     scorer_config = ScorerConfig.build(
         "paper", set_, steps=steps, sample_docs=sample_docs, hidden_size=hidden_size,
-        layers=layers, seed=seed, joint=joint,
+        layers=layers, seed=seed, joint=joint, init_from=init_from, lora=lora or None,
     )
     with phase_progress(console) as progress:
         report = train_scorers(texts, out, scorer_config, progress)

@@ -73,6 +73,15 @@ class ScorerConfig(MethodConfig):
     joint: bool = Field(
         False, description="One model for all directions, each chunk led by its direction token."
     )
+    init_from: str | None = Field(
+        None, description="Start every scorer from this pretrained model (a models.load spec) "
+        "and its tokenizer instead of from scratch: both directions continue from the same "
+        "weights, the reverse one adapting to reversed token ids.",
+    )
+    lora: bool = Field(
+        False, description="With init_from: train LoRA adapters (merged into the saved scorer) "
+        "instead of every weight.",
+    )
 
 
 def _atomic_torch_save(payload: Any, path: Path) -> None:
@@ -168,8 +177,10 @@ def train_direction(
     progress=None,
 ) -> list[dict]:  # type: ignore[no-untyped-def]
     """Train one scorer; resumes from ``out/direction.state.pt`` when it exists."""
+    from goldpan.score.lm import start_id
+
     reverse = direction == "reverse"
-    bos = tokenizer.bos_token_id
+    bos = start_id(tokenizer, "bos")  # BOS, or EOS for a pretrained tokenizer without one
     curves = train_model(
         direction,
         chunks(train, bos, config.max_length, reverse),
@@ -237,14 +248,15 @@ def train_model(
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
-    model = LlamaForCausalLM(model_config)
+    model = (_pretrained_model(tokenizer, config) if config.init_from
+             else LlamaForCausalLM(model_config))
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        [p for p in model.parameters() if p.requires_grad],
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
         betas=(0.9, 0.95),
     )
-    pad = tokenizer.pad_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # masked anyway
     schedule = config.model_copy(update={"steps": steps})
     order = list(range(len(pieces)))
     random.Random(config.seed).shuffle(order)  # the same order for both directions
@@ -271,7 +283,7 @@ def train_model(
             group["lr"] = config.learning_rate * _schedule(step, schedule)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -297,9 +309,43 @@ def train_model(
             )
         if task is not None:
             progress.update(task, completed=step, loss=f"{float(loss.detach()):.4f}")
+    if config.init_from and config.lora:
+        model = model.merge_and_unload()  # a plain model: lm_score loads it like any other
     model.save_pretrained(out / name)
     tokenizer.save_pretrained(out / name)
     return curves
+
+
+def _pretrained_model(tokenizer, config: ScorerConfig):  # type: ignore[no-untyped-def]
+    """The pretrained model, its embeddings grown for any added direction token, with LoRA
+    adapters when asked."""
+    from goldpan.models.load import load
+
+    model = load(config.init_from or "", "float32", device="cpu").model
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    if config.lora:
+        from goldpan.train.lora import LoraConfig, add_lora
+
+        model = add_lora(model, LoraConfig())
+    return model
+
+
+def pretrained_tokenizer(config: ScorerConfig, folder: Path):  # type: ignore[no-untyped-def]
+    """The pretrained model's own tokenizer (with the direction tokens for a joint scorer),
+    saved where a trained one would be."""
+    from transformers import AutoTokenizer
+
+    from goldpan.models.load import resolve
+    from goldpan.score.lm import DIRECTION_TOKENS
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve(config.init_from or ""))
+    if config.joint:
+        tokenizer.add_special_tokens(
+            {"additional_special_tokens": [DIRECTION_TOKENS[d] for d in config.directions]}
+        )
+    tokenizer.save_pretrained(folder)
+    return tokenizer
 
 
 def _fingerprint(config: ScorerConfig, texts: list[str]) -> str:
@@ -335,7 +381,9 @@ def train_scorers(
                 stale.unlink()
     atomic_write_text(marker, fingerprint + "\n")
     folder = out / "tokenizer"
-    if (folder / "tokenizer.json").is_file():
+    if config.init_from and not (folder / "tokenizer.json").is_file():
+        tokenizer = pretrained_tokenizer(config, folder)
+    elif (folder / "tokenizer.json").is_file():
         from transformers import PreTrainedTokenizerFast
 
         tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
