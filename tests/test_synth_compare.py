@@ -19,11 +19,12 @@ from goldpan.util.intervals import mean_interval, paired_difference
 from tests.conftest import goldpan
 
 
-def _run(folder: Path, base: list[float], mont: list[float], rate: float) -> Path:
+def _run(folder: Path, base: list, mont: list, rate: float) -> Path:
     folder.mkdir(parents=True)
     students = {
-        name: StudentResult(held_out_loss=sum(losses) / len(losses), reference_loss=1.0,
-                            held_out_example_losses=losses)
+        name: StudentResult(held_out_loss=sum(x for x in losses if x is not None)
+                            / sum(x is not None for x in losses),
+                            reference_loss=1.0, held_out_example_losses=losses)
         for name, losses in (("self_instruct", base), ("montessori", mont))
     }
     summary = MontessoriSummary(
@@ -44,7 +45,7 @@ def test_seeds_pool_into_a_difference_with_intervals_over_runs_and_examples(
 ) -> None:
     runs = [_run(tmp_path / "s0", [2.0, 3.0], [1.9, 2.9], 0.6),
             _run(tmp_path / "s1", [2.5, 2.5], [2.5, 2.3], 0.5),
-            _run(tmp_path / "s2", [1.0, 3.0], [1.2, 2.9], 0.4)]
+            _run(tmp_path / "s2", [1.0, 3.0, None], [1.2, 2.9, None], 0.4)]  # no tokens: skipped
     comparison = compare(runs)
     differences = [-0.1, -0.1, 0.05]
     assert [r.difference for r in comparison.runs] == pytest.approx(differences)

@@ -70,8 +70,11 @@ def compare(folders: list[Path]) -> MontessoriComparison:
                                   if first and probes and first.above_momentum is not None
                                   else None),
         ))
-        firsts += mont.held_out_example_losses
-        seconds += base.held_out_example_losses
+        for first, second in zip(mont.held_out_example_losses, base.held_out_example_losses,
+                                 strict=True):
+            if first is not None and second is not None:  # an example with response tokens
+                firsts.append(first)
+                seconds.append(second)
     rates = [r.win_rate for r in runs if r.win_rate is not None]
     controlled = [r.length_controlled_win_rate for r in runs
                   if r.length_controlled_win_rate is not None]

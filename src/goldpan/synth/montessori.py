@@ -460,7 +460,7 @@ def evaluate(
                                      pad),
             held_out_loss=(sum(s for s, _ in per_example) / max(1, sum(c for _, c in per_example))
                            if held_out else None),
-            held_out_example_losses=[s / max(1, c) for s, c in per_example],
+            held_out_example_losses=[s / c if c else None for s, c in per_example],
         )
         answer = GenerationParams(temperature=0.0, max_new_tokens=config.response_max_new_tokens)
         del model  # the student answers from its saved folder; one copy in memory is enough

@@ -47,9 +47,9 @@ class StudentResult(BaseModel):
         description="Mean token loss on D_ref, the set the teacher was optimised against: a "
         "diagnostic, not an evaluation."
     )
-    held_out_example_losses: list[float] = Field(
-        default_factory=list, description="Per held-out example, its mean token loss (for "
-        "paired comparisons of the two students)."
+    held_out_example_losses: list[float | None] = Field(
+        default_factory=list, description="Per held-out example, its mean token loss, None when "
+        "its prompt left no response token within max_length (for paired comparisons)."
     )
 
 
