@@ -51,14 +51,13 @@ def rationale_examples(
     examples = []
     for row in rows:
         negative = bool(row.get("negative"))
+        prompt = COT_PROMPT.format(question=row["question"])
         example = encode_example(
-            tokenizer, COT_PROMPT.format(question=row["question"]), row["rationale"], max_length,
-            loss_on_prompt and not negative,
+            tokenizer, prompt, row["rationale"], max_length, loss_on_prompt and not negative
         )
         example.negative = negative
         example.contrast = [
-            encode_example(tokenizer, COT_PROMPT.format(question=row["question"]), other,
-                           max_length)
+            encode_example(tokenizer, prompt, other, max_length)
             for other in row.get("contrast", ())
         ]
         examples.append(example)

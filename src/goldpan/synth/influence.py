@@ -75,13 +75,16 @@ def restore(model: Any, optimizer: Any, saved: Snapshot) -> None:
 
 
 def momentum_influence(
-    trainer: Trainer, reference: Sequence[Encoded], batch_size: int = 8
+    trainer: Trainer, reference: Sequence[Encoded], batch_size: int = 8,
+    before: float | None = None,
 ) -> float:
     """The influence of a step with a zero gradient: what the restored AdamW momentum alone does
     to the reference loss. Every probe's step contains this same term (the issue's R3), so it
-    is the baseline a probe's own contribution is read against."""
+    is the baseline a probe's own contribution is read against. ``before``: the reference loss
+    of the current weights, when already known."""
     model, pad = trainer.model, trainer.pad
-    before = mean_loss(model, reference, pad, batch_size)
+    if before is None:
+        before = mean_loss(model, reference, pad, batch_size)
     trainer.lookahead(None)
     after = mean_loss(model, reference, pad, batch_size)
     trainer.undo_lookahead()
@@ -103,15 +106,18 @@ def local_influences(
     on_done: Callable[[int], None] | None = None,
     method: str = "lookahead",
     keep_on: str | None = None,
+    before: float | None = None,
 ) -> list[Influence | None]:
     """The influence of each probe, every one measured from the same restored state. A probe
     with no response token (its prompt filled ``max_length``) has no influence to measure: one
-    step on it would move the weights by the optimiser's momentum alone. It gets None."""
+    step on it would move the weights by the optimiser's momentum alone. It gets None.
+    ``before``: the reference loss of the warmed-up state, when already known."""
     if method not in ("lookahead", "snapshot"):
         raise ValueError(f"influence method {method!r}: lookahead or snapshot")
     model, optimizer, pad = trainer.model, trainer.optimizer, trainer.pad
     saved = snapshot(model, optimizer) if method == "snapshot" else None
-    before = mean_loss(model, reference, pad, batch_size)
+    if before is None:
+        before = mean_loss(model, reference, pad, batch_size)
     result: list[Influence | None] = []
     for probe in probes:
         taken = (trainer.step([[probe]]) if saved is not None

@@ -208,15 +208,19 @@ def measure_influence(
         if report is not None:
             report("influence", done, len(probes))
 
-    momentum = (momentum_influence(trainer, _encode(tokenizer, reference, config.student))
+    encoded_reference = _encode(tokenizer, reference, config.student)
+    # L0 once: the momentum's influence and every probe's are measured from it.
+    before = mean_loss(trainer.model, encoded_reference, trainer.pad) if probes else None
+    momentum = (momentum_influence(trainer, encoded_reference, before=before)
                 if probes else None)
     values = influences_across(
         [trainer, *_replicas(trainer, config)],
         _encode(tokenizer, probes, config.student),
-        _encode(tokenizer, reference, config.student),
+        encoded_reference,
         on_done=on_done,
         method=config.influence_update,
         keep_on="cpu" if config.influence_copy_on == "cpu" else None,
+        before=before,
     )
     del loaded, trainer
     release_memory()
@@ -299,11 +303,7 @@ def _teacher_llm(
         with server.running(weights, folder / "teacher-server.log") as spec:
             yield make_llm(spec, cache)
         return
-    llm = make_llm(str(weights), cache)
-    try:
-        yield llm
-    finally:
-        del llm
+    yield make_llm(str(weights), cache)
 
 
 def montessori(
@@ -394,15 +394,13 @@ def evaluation_table(evaluation: Evaluation | None) -> str:
     if evaluation is None or judged is None:
         return "No evaluation: " + (evaluation.note if evaluation else "none ran") + "\n"
     students = evaluation.students
-    rate = judged.win_rate
-    lc = judged.length_controlled_win_rate
+    rate, lc = judged.win_rate, judged.length_controlled_win_rate
 
-    def cells(name: str, share: float | None) -> str:
+    def cells(name: str, win_rate: float, controlled: float | None) -> str:
         held = students[name].held_out_loss
         return (f"{'-' if held is None else f'{held:.4f}'} | "
-                f"{students[name].reference_loss:.4f} | "
-                f"{1 - rate if share is None else rate:.3f} | "
-                f"{'-' if lc is None else f'{(1 - lc) if share is None else lc:.3f}'} |")
+                f"{students[name].reference_loss:.4f} | {win_rate:.3f} | "
+                f"{'-' if controlled is None else f'{controlled:.3f}'} |")
 
     lines = [
         f"Students trained on {evaluation.examples} examples each; held-out loss on "
@@ -412,8 +410,8 @@ def evaluation_table(evaluation: Evaluation | None) -> str:
         "| student data | held-out loss | D_ref loss (diagnostic) | judged win rate vs the "
         "other | length-controlled |",
         "|---|---:|---:|---:|---:|",
-        f"| Self-Instruct | {cells('self_instruct', None)}",
-        f"| Montessori-Instruct | {cells('montessori', rate)}",
+        f"| Self-Instruct | {cells('self_instruct', 1 - rate, None if lc is None else 1 - lc)}",
+        f"| Montessori-Instruct | {cells('montessori', rate, lc)}",
         "",
         f"Judged in both orders: Montessori {judged.wins} wins, {judged.losses} losses, "
         f"{judged.ties} ties or inconsistent verdicts (counted as half).",

@@ -60,8 +60,10 @@ class Trainer:
         self.master: list[Any] | None = None
         if config.master_weights:
             self.master = [p.detach().float().clone() for p in self.parameters]
+        # What AdamW updates and the gradients land on: the masters, or the weights themselves.
+        self.trained = self.master if self.master is not None else self.parameters
         self.optimizer = torch.optim.AdamW(
-            self.master if self.master is not None else self.parameters,
+            self.trained,
             lr=config.learning_rate,
             betas=config.betas,
             weight_decay=config.weight_decay,
@@ -151,8 +153,7 @@ class Trainer:
         if self.config.max_grad_norm is not None:
             import torch
 
-            trained = self.master if self.master is not None else self.parameters
-            torch.nn.utils.clip_grad_norm_(trained, self.config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(self.trained, self.config.max_grad_norm)
         return summed / total, tokens_seen
 
     def replica(self, device: Any) -> Trainer:
@@ -169,7 +170,6 @@ class Trainer:
                 for mine, theirs in zip(self.master, twin.master, strict=True):
                     theirs.copy_(mine)
         twin.optimizer.load_state_dict(self.optimizer.state_dict())
-        twin.precision = self.precision
         return twin
 
     # ------------------------------------------------------------------ lookahead
@@ -192,8 +192,8 @@ class Trainer:
         self.undo_lookahead()  # every lookahead starts from the same weights
         if micro_batches is None:
             self._zero_grad()
-            for trained_tensor in self.master if self.master is not None else self.parameters:
-                trained_tensor.grad = torch.zeros_like(trained_tensor)
+            for trained in self.trained:
+                trained.grad = torch.zeros_like(trained)
             computed: tuple[float, int] | None = (0.0, 0)
         else:
             computed = self._gradients(micro_batches)
@@ -201,10 +201,9 @@ class Trainer:
             return None
         if self.master is None and self._kept is None:
             self._kept = [p.detach().to(keep_on or p.device, copy=True) for p in self.parameters]
-        trained = self.master if self.master is not None else self.parameters
         groups = {id(t): group for group in self.optimizer.param_groups for t in group["params"]}
         with torch.no_grad():
-            for source, live in zip(trained, self.parameters, strict=True):
+            for source, live in zip(self.trained, self.parameters, strict=True):
                 if source.grad is not None:
                     state = self.optimizer.state.get(source, {})
                     live.copy_(adamw_preview(source, source.grad, state, groups[id(source)]))
