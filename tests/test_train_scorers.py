@@ -127,6 +127,36 @@ def test_a_joint_scorer_learns_both_directions_each_led_by_its_direction_token(
     _steps_yaml_scores_the_same(tmp_path, news_articles()[:3], start_token="direction")
 
 
+@pytest.mark.parametrize("joint", [False, True])
+def test_a_records_s_does_not_depend_on_its_batch_mates(tmp_path: Path, joint: bool) -> None:
+    """Separate and joint scorers, through the steps train-scorers wrote: a record scored alone
+    gets the S it gets among batch-mates of other lengths, packed several to a forward pass and
+    windowed when long."""
+    import yaml
+
+    from goldpan.engine.config import StepConfig
+    from goldpan.engine.registry import build_step
+
+    train_scorers(news_articles(), tmp_path, ScorerConfig(**{**TINY, "joint": joint,
+                                                               "steps": 5}))
+    specs = yaml.safe_load((tmp_path / "steps.yaml").read_text())
+
+    def s_scores(texts: list[str]) -> list[float]:
+        table = batch(texts)
+        for spec in specs:
+            if spec["name"] == "lm_score":
+                spec = {**spec, "batch_tokens": 256}  # several windows a pass, some split
+            table = build_step(StepConfig.model_validate(spec)).process(table)
+            table = table.drop_columns([c for c in table.column_names if c == "reject_reason"])
+        return table.column("s_score").to_pylist()
+
+    texts = [a[: 80 + 150 * i] for i, a in enumerate(news_articles()[:6])]
+    together = s_scores(texts)
+    alone = [s_scores([t])[0] for t in texts]
+    assert together == pytest.approx(alone, abs=1e-5)
+    assert together == pytest.approx(s_scores(texts[::-1])[::-1], abs=1e-5)
+
+
 def test_direction_start_token_needs_a_tokenizer_that_has_it(tmp_path: Path) -> None:
     tokenizer = train_tokenizer(news_articles()[:50], 300, tmp_path)
     with pytest.raises(GoldpanError, match="train-scorers --joint"):
@@ -218,6 +248,28 @@ def test_train_scorers_command_line(tmp_path: Path, corpus: Path) -> None:
                for b in tokens.blocks)
 
 
+def test_train_scorers_trains_on_the_chosen_sources_at_the_chosen_context(
+    tmp_path: Path, corpus: Path
+) -> None:
+    import json
+
+    import yaml
+
+    common = ["--data", str(corpus), "--steps", "2", "--hidden-size", "16", "--layers", "1",
+              "--set", "vocab_size=300", "--set", "held_out_docs=10"]
+    goldpan("train-scorers", *common, "--out", str(tmp_path / "prose"), "--source", "news",
+            "--source", "wikipedia_en", "--max-length", "32", check=True)
+    report = json.loads((tmp_path / "prose" / "curves.json").read_text())
+    assert report["train_docs"] + report["held_out_docs"] == 400  # 300 Wikipedia + 100 news
+    assert report["config"]["max_length"] == 32
+    steps = yaml.safe_load((tmp_path / "prose" / "steps.yaml").read_text())
+    assert {s.get("max_length") for s in steps if s["name"] == "lm_score"} == {32}
+    missing = goldpan("train-scorers", *common, "--out", str(tmp_path / "none"),
+                      "--source", "poetry")
+    assert missing.returncode == 2 and "no document has a source in ['poetry']" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
 def test_the_reverse_modeling_experiment_runs_end_to_end(tmp_path: Path) -> None:
     import orjson
 
@@ -238,9 +290,30 @@ def test_the_reverse_modeling_experiment_runs_end_to_end(tmp_path: Path) -> None
     report = run_experiment(tmp_path / "out", corpus, config, held_out=40, pool_docs=300)
     assert report["pool_docs"] == 300 and report["clean_docs"] == 40
     assert set(report["s_by_source"]["by_source"]) == {"wikipedia_en", "markov"}
-    assert set(report["lms"]) == {"top", "random", "bottom"}
+    assert set(report["lms"]) == {"top", "random", "bottom", "perplexity"}
     assert all(lm["clean_held_out_loss"] > 0 for lm in report["lms"].values())
+    assert all(len(lm["clean_document_losses"]) == 40 for lm in report["lms"].values())
     assert (tmp_path / "out" / "experiment.json").is_file()
+
+    # Within one source, another seed: the same clean documents, so the runs pair up.
+    second = run_experiment(tmp_path / "seed-1", corpus, config.model_copy(update={"seed": 1}),
+                            held_out=40, pool_docs=300, sources=["wikipedia_en"],
+                            selections=["top", "random"])
+    assert second["pool_docs"] == 260 and set(second["s_by_source"]["by_source"]) == {
+        "wikipedia_en"}
+    from goldpan.experiments.selection_compare import compare, comparison_table
+
+    comparison = compare([tmp_path / "out", tmp_path / "seed-1"])
+    assert list(comparison.losses) == ["top", "random"]
+    (contrast,) = comparison.contrasts
+    assert (contrast.first, contrast.second) == ("top", "random")
+    assert contrast.over_runs.n == 2 and contrast.over_documents.n == 80
+    expected = [report["lms"]["top"]["clean_held_out_loss"]
+                - report["lms"]["random"]["clean_held_out_loss"],
+                second["lms"]["top"]["clean_held_out_loss"]
+                - second["lms"]["random"]["clean_held_out_loss"]]
+    assert contrast.per_run == pytest.approx(expected)
+    assert "top - random" in comparison_table(comparison)
 
 
 def test_training_on_other_data_does_not_resume_stale_state(tmp_path: Path) -> None:

@@ -205,6 +205,17 @@ def train_scorers_command(
     sample_docs: Annotated[int | None, typer.Option(help="Documents sampled.")] = None,
     hidden_size: Annotated[int | None, typer.Option(help="Model width.")] = None,
     layers: Annotated[int | None, typer.Option(help="Decoder layers.")] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Context: tokens per training chunk (score with the same).")
+    ] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Train only on documents of this source (the input's "
+                     "source field); repeat for several, e.g. English prose only."),
+    ] = None,
+    profile: Annotated[
+        str, typer.Option(help="Recipe: paper (about an hour of 2 CPU cores) or gpu.")
+    ] = "paper",
     seed: Annotated[int, typer.Option(help="Sampling, data order and init seed.")] = 0,
     joint: Annotated[
         bool,
@@ -227,6 +238,9 @@ def train_scorers_command(
 ) -> None:
     """Train a forward and a reverse scorer LM (reverse-modeling score), from scratch or from a
     pretrained model; writes OUT/steps.yaml, the recipe steps that score with them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from goldpan.data.inputs import expand_inputs
     from goldpan.data.readers import read_input
     from goldpan.recipe import InputConfig
@@ -236,11 +250,17 @@ def train_scorers_command(
     texts: list[str] = []
     for unit in expand_inputs(config.paths, config.format):
         for shaped, _ in read_input(unit, config.model_copy(update={"part_records": 10_000})):
-            if shaped.records.num_rows:
-                texts += shaped.records.column("text").to_pylist()
+            records = shaped.records
+            if sources:
+                records = records.filter(pc.is_in(records.column("source"),
+                                                  pa.array(sources, records.column("source").type)))
+            texts += records.column("text").to_pylist()
+    if sources and not texts:
+        raise GoldpanError(f"train-scorers: no document has a source in {sources}")
     scorer_config = ScorerConfig.build(
-        "paper", set_, steps=steps, sample_docs=sample_docs, hidden_size=hidden_size,
-        layers=layers, seed=seed, joint=joint, init_from=init_from, lora=lora or None,
+        profile, set_, steps=steps, sample_docs=sample_docs, hidden_size=hidden_size,
+        layers=layers, max_length=max_length, seed=seed, joint=joint, init_from=init_from,
+        lora=lora or None,
     )
     with phase_progress(console) as progress:
         report = train_scorers(texts, out, scorer_config, progress)
@@ -259,15 +279,46 @@ def experiment_reverse_modeling(
     out: Annotated[Path, typer.Option(help="Experiment folder.")] = Path("runs/reverse-modeling"),
     corpus: Annotated[Path | None, typer.Option(help="JSONL corpus (default: the demo's).")] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps per model.")] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Select within these sources only (repeat), e.g. "
+                     "wikipedia_en and news: composition cannot explain the result."),
+    ] = None,
+    selections: Annotated[
+        list[str] | None,
+        typer.Option("--selection", help="top, random, bottom, perplexity (repeat; default all)."),
+    ] = None,
+    pool_docs: Annotated[int, typer.Option(help="Pool size (a seeded sample).")] = 4000,
+    seeds: Annotated[int, typer.Option(help="Independent runs (seeds 0 .. N-1) in OUT/seed-N, "
+                                       "then compared with intervals.")] = 1,
+    jobs: Annotated[int, typer.Option(help="Runs at a time (the cores are shared).")] = 1,
+    profile: Annotated[str, typer.Option(help="Scorer recipe profile.")] = "paper",
     set_: SetOption = [],  # noqa: B006
     help_config: help_config_option(ScorerConfig) = False,
 ) -> None:
-    """Reverse-modeling experiment: scorers, S per source, top/random/bottom-S LMs compared."""
+    """Reverse-modeling experiment: scorers, S per source, LMs trained on top-S, random,
+    bottom-S and lowest-forward-loss selections compared on held-out clean text."""
+    from goldpan.cli.comparison import seed_reporter, set_arguments, show_comparison
     from goldpan.experiments.reverse_modeling import run_experiment
+    from goldpan.experiments.seeds import run_seeds
+    from goldpan.experiments.selection_compare import compare, comparison_table
 
-    config = ScorerConfig.build("paper", set_, steps=steps)
+    if seeds > 1:
+        shared = ["--pool-docs", str(pool_docs), "--profile", profile, *set_arguments(set_)]
+        shared += ["--corpus", str(corpus)] if corpus else []
+        shared += ["--steps", str(steps)] if steps else []
+        shared += [a for s in sources or [] for a in ("--source", s)]
+        shared += [a for s in selections or [] for a in ("--selection", s)]
+        folders = run_seeds(["experiment-reverse-modeling"], list(range(seeds)), out,
+                            lambda seed: [*shared, "--set", f"seed={seed}"], jobs,
+                            seed_reporter(console))
+        comparison = compare(folders)
+        show_comparison(console, comparison_table(comparison), comparison, out)
+        return
+    config = ScorerConfig.build(profile, set_, steps=steps)
     with phase_progress(console) as progress:
-        report = run_experiment(out, corpus, config, progress=progress)
+        report = run_experiment(out, corpus, config, pool_docs=pool_docs, sources=sources,
+                                selections=selections, progress=progress)
     table = Table(title="S = forward loss - reverse loss, by source")
     for name in ("source", "docs", "mean S", "median S", "share S > 0"):
         table.add_column(name)
@@ -287,6 +338,19 @@ def experiment_reverse_modeling(
         lms.add_row(mode, f"{result['docs']:,}", f"{result['clean_held_out_loss']:.4f}")
     console.print(lms)
     console.print(f"report: {out / 'experiment.json'}")
+
+
+@app.command("compare-reverse-modeling")
+def compare_reverse_modeling(
+    runs: Annotated[list[Path], typer.Argument(help="Finished experiment-reverse-modeling runs.")],
+    out: Annotated[Path | None, typer.Option(help="Write compare.md and .json here.")] = None,
+) -> None:
+    """The selections' clean losses over several runs (seeds), with 95% intervals."""
+    from goldpan.cli.comparison import show_comparison
+    from goldpan.experiments.selection_compare import compare, comparison_table
+
+    comparison = compare(runs)
+    show_comparison(console, comparison_table(comparison), comparison, out)
 
 
 def main() -> None:

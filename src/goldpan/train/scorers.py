@@ -24,7 +24,7 @@ import os
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import xxhash
 import yaml
@@ -82,6 +82,13 @@ class ScorerConfig(MethodConfig):
         False, description="With init_from: train LoRA adapters (merged into the saved scorer) "
         "instead of every weight.",
     )
+    device: str = Field(
+        "auto", description="Where to train: auto (the first GPU when there is one), cpu, cuda."
+    )
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="bfloat16 autocast (float32 master weights) or float32; auto: "
+        "bfloat16 on a GPU, float32 on a CPU.",
+    )
 
 
 def _atomic_torch_save(payload: Any, path: Path) -> None:
@@ -136,21 +143,23 @@ def chunks(
     return pieces
 
 
-def _batch(pieces: list[list[int]], pad: int):  # type: ignore[no-untyped-def]
+def _batch(pieces: list[list[int]], pad: int, device: str = "cpu"):  # type: ignore[no-untyped-def]
     """(ids, mask, labels) of chunks; padding carries no label."""
     import torch
 
-    ids = torch.from_numpy(pad_right(pieces, pad))
-    mask = torch.from_numpy(attention_mask(pieces))
+    ids = torch.from_numpy(pad_right(pieces, pad)).to(device)
+    mask = torch.from_numpy(attention_mask(pieces)).to(device)
     return ids, mask, ids.masked_fill(mask == 0, IGNORE)
 
 
-def held_out_loss(model, pieces: list[list[int]], pad: int, batch_size: int) -> float:  # type: ignore[no-untyped-def]
+def held_out_loss(  # type: ignore[no-untyped-def]
+    model, pieces: list[list[int]], pad: int, batch_size: int, device: str = "cpu"
+) -> float:
     """Mean token loss over the held-out chunks (token-weighted), in eval mode."""
     total, count = 0.0, 0
     with evaluating(model):
         for start in range(0, len(pieces), batch_size):
-            ids, mask, labels = _batch(pieces[start : start + batch_size], pad)
+            ids, mask, labels = _batch(pieces[start : start + batch_size], pad, device)
             loss, tokens = response_loss_sum(model, ids, mask, labels)
             total += float(loss)
             count += tokens
@@ -250,6 +259,8 @@ def train_model(
     )
     model = (_pretrained_model(tokenizer, config) if config.init_from
              else LlamaForCausalLM(model_config))
+    device = _device(config)
+    model.to(device)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
         lr=config.learning_rate,
@@ -264,7 +275,7 @@ def train_model(
     curves: dict[str, list[dict]] = {key: [] for key in evaluations}
     step = 0
     if state_path.exists():
-        state = torch.load(state_path, weights_only=True)
+        state = torch.load(state_path, weights_only=True, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, curves = state["step"], state["curves"]
@@ -278,10 +289,11 @@ def train_model(
     while step < steps:
         start = (step * config.batch_size) % max(1, len(order))
         rows = [order[(start + i) % len(order)] for i in range(config.batch_size)]
-        ids, mask, labels = _batch([pieces[r] for r in rows], pad)
+        ids, mask, labels = _batch([pieces[r] for r in rows], pad, device)
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate * _schedule(step, schedule)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        with _autocast(config, device):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         optimizer.step()
@@ -294,7 +306,7 @@ def train_model(
                         "step": step // share,
                         "tokens": step * config.batch_size * config.max_length // share,
                         "train_loss": float(loss.detach()),
-                        "held_out_loss": held_out_loss(model, evaluation, pad, config.batch_size),
+                        "held_out_loss": _held_out(model, evaluation, pad, config, device),
                     }
                 )
         if step % config.save_every == 0 or step == steps:
@@ -309,11 +321,32 @@ def train_model(
             )
         if task is not None:
             progress.update(task, completed=step, loss=f"{float(loss.detach()):.4f}")
+    model.to("cpu")
     if config.init_from and config.lora:
         model = model.merge_and_unload()  # a plain model: lm_score loads it like any other
     model.save_pretrained(out / name)
     tokenizer.save_pretrained(out / name)
     return curves
+
+
+def _device(config: ScorerConfig) -> str:
+    from goldpan.models.load import default_device
+
+    return default_device() if config.device == "auto" else config.device
+
+
+def _autocast(config: ScorerConfig, device: str):  # type: ignore[no-untyped-def]
+    """bfloat16 autocast where the precision asks for it (auto: on a GPU); float32 weights."""
+    import torch
+
+    bf16 = config.precision == "bfloat16" or (config.precision == "auto" and device != "cpu")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def _held_out(model, pieces: list[list[int]], pad: int, config: ScorerConfig, device: str) -> float:  # type: ignore[no-untyped-def]
+    """Held-out loss at the training precision."""
+    with _autocast(config, device):
+        return held_out_loss(model, pieces, pad, config.batch_size, device)
 
 
 def _pretrained_model(tokenizer, config: ScorerConfig):  # type: ignore[no-untyped-def]
