@@ -11,7 +11,7 @@ S (or lower loss) should mean the original. Also the share of S > 0 per source, 
     python benchmarks/coherence.py --forward OUT/forward --reverse OUT/reverse
     python benchmarks/coherence.py --joint OUT/joint            # one direction-token scorer
     python benchmarks/coherence.py --forward smollm2-135m-instruct   # forward loss only
-        [--pairs 200] [--max-length 128] [--seed 0] [--corpus corpus.jsonl]
+        [--pairs 200] [--originals 100] [--max-length 128] [--seed 0] [--corpus corpus.jsonl]
     python benchmarks/coherence.py --save-texts texts.json    # then --texts texts.json elsewhere
 
 Folders are `goldpan train-scorers` outputs (or any ``models.load`` spec).
@@ -124,7 +124,10 @@ def main() -> None:
     parser.add_argument("--forward")
     parser.add_argument("--reverse")
     parser.add_argument("--joint", help="One scorer trained on both directions.")
-    parser.add_argument("--pairs", type=int, default=200, help="Pairs of each kind.")
+    parser.add_argument("--pairs", type=int, default=200,
+                        help="Pairs of each kind (with --texts: at most).")
+    parser.add_argument("--originals", type=int, default=100,
+                        help="Originals per source for the share of S > 0 (0: none).")
     parser.add_argument("--max-length", type=int, default=128, help="Window: the scorers' context.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--corpus", type=Path, help="The scorers' training corpus (JSONL): its "
@@ -142,7 +145,10 @@ def main() -> None:
     loaded = (orjson.loads(args.texts.read_bytes()) if args.texts
               else build_texts(args.pairs, args.seed, args.corpus))
     pairs = [Pair(**p) for p in loaded["pairs"]]
-    originals: dict[str, list[str]] = loaded["originals"]
+    if args.texts:  # fewer than were saved: the first of each kind
+        pairs = [p for kind in ("sentences", "paragraphs", "markov")
+                 for p in [q for q in pairs if q.kind == kind][: args.pairs]]
+    originals = {source: group[: args.originals] for source, group in loaded["originals"].items()}
     texts = [p.original for p in pairs] + [p.corrupted for p in pairs]
     texts += [t for group in originals.values() for t in group]
     started = time.perf_counter()

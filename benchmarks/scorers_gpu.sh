@@ -40,7 +40,7 @@ prepare)
 run)
     out=${OUT:-$here/runs/scorers-gpu}
     mkdir -p "$out"
-    if compgen -G "$data/wheels/*.whl" > /dev/null; then
+    if ! "$python" -c "import pydantic, orjson, ftfy, xxhash, zstandard" 2>/dev/null; then
         "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
             --target /tmp/site "$data"/wheels/*.whl
         export PYTHONPATH=/tmp/site
