@@ -293,6 +293,9 @@ def test_the_reverse_modeling_experiment_runs_end_to_end(tmp_path: Path) -> None
     assert set(report["lms"]) == {"top", "random", "bottom", "perplexity"}
     assert all(lm["clean_held_out_loss"] > 0 for lm in report["lms"].values())
     assert all(len(lm["clean_document_losses"]) == 40 for lm in report["lms"].values())
+    assert all(sum(lm["sources"].values()) == lm["docs"]
+               and set(lm["sources"]) <= {"wikipedia_en", "markov"}
+               for lm in report["lms"].values())
     assert (tmp_path / "out" / "experiment.json").is_file()
 
     # Within one source, another seed: the same clean documents, so the runs pair up.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,15 @@ def _texts(folder: Path) -> list[str]:
         for p in sorted(folder.glob("*.parquet"))
         for t in pq.read_table(p, columns=["text"]).column("text").to_pylist()
     ]
+
+
+def _sources(folder: Path) -> dict[str, int]:
+    """Documents per source in a selection: what the selection favoured."""
+    counts = Counter(
+        s for p in sorted(folder.glob("*.parquet"))
+        for s in pq.read_table(p, columns=["source"]).column("source").to_pylist()
+    )
+    return dict(counts.most_common())
 
 
 # Each selection: the select step's mode and score column (random needs none).
@@ -175,6 +185,7 @@ def run_experiment(
         mean, per_document = clean_loss(lm_dir / "forward", clean, config.max_length)
         report["lms"][name] = {
             "docs": len(texts),
+            "sources": _sources(selection / "output"),
             "clean_held_out_loss": round(mean, 4),
             "own_held_out_loss": round(curve[-1]["held_out_loss"], 4),
             "clean_document_losses": per_document,
