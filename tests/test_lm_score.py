@@ -29,7 +29,8 @@ def test_reverse_reads_tokens_backwards_with_the_start_token_first() -> None:
 
 
 @pytest.mark.parametrize(
-    ("length", "max_length", "stride"), [(10, 16, 8), (100, 16, 8), (101, 16, 15), (33, 16, 1)]
+    ("length", "max_length", "stride"),
+    [(10, 16, 8), (100, 16, 8), (101, 16, 15), (33, 16, 1), (40, 16, 14)],
 )
 def test_windows_score_every_token_after_the_first_exactly_once(length, max_length, stride) -> None:
     tokens = list(range(length))
@@ -40,6 +41,25 @@ def test_windows_score_every_token_after_the_first_exactly_once(length, max_leng
     assert scored == tokens[1:]
     truncated = windows(0, tokens, max_length, stride, "truncate")
     assert len(truncated) == 1 and len(truncated[0].tokens) == min(length, max_length)
+
+
+@pytest.mark.parametrize(
+    ("length", "max_length", "stride"),
+    [(10, 16, 8), (100, 16, 8), (101, 16, 15), (33, 16, 1), (40, 16, 14)],
+)
+def test_every_window_begins_with_the_start_token_as_training_chunks_do(
+    length, max_length, stride
+) -> None:
+    start = -1
+    tokens = list(range(length))
+    scored = []
+    for window in windows(0, tokens, max_length, stride, "window", start):
+        assert window.tokens[0] == start and start not in window.tokens[1:]
+        assert len(window.tokens) <= max_length and window.score_from >= 1
+        scored += window.tokens[window.score_from :]
+    assert scored == tokens  # the first token too, predicted from the start token
+    (truncated,) = windows(0, tokens, max_length, stride, "truncate", start)
+    assert truncated.tokens == [start, *tokens[: max_length - 1]]
 
 
 def test_forward_loss_equals_the_models_own_loss(tiny_lm: Path) -> None:

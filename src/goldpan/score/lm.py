@@ -8,9 +8,10 @@ log-likelihood (``fwd_loss`` or ``rev_loss``), its sum (``fwd_nll``/``rev_nll``)
 of predicted tokens (``n_tokens``). The same placement is used by ``goldpan train-scorers``,
 so a reverse scorer sees reversed text exactly as it was trained on it.
 
-Texts longer than ``max_length`` are scored with sliding windows: each window moves by
-``stride`` tokens and scores only the tokens no earlier window scored, with the rest as
-context (or the text is truncated, ``long_texts: truncate``). Windows from all documents of a
+Texts longer than ``max_length`` are scored with sliding windows, each led by the start token
+as every training chunk of a scorer is: each window moves by ``stride`` tokens and scores only
+the tokens no earlier window scored, with the rest as context (or the text is truncated,
+``long_texts: truncate``). Windows from all documents of a
 batch are sorted by length and packed up to ``batch_tokens`` tokens per forward pass, padded
 on the right, so a document's loss does not depend on its batch-mates.
 """
@@ -96,19 +97,33 @@ def sequence(token_ids: list[int], direction: str, start: int | None) -> list[in
 
 
 def windows(
-    document: int, tokens: list[int], max_length: int, stride: int, long_texts: str
+    document: int,
+    tokens: list[int],
+    max_length: int,
+    stride: int,
+    long_texts: str,
+    start: int | None = None,
 ) -> list[Window]:
-    """Cut a sequence so that every token after the first is scored exactly once."""
-    if len(tokens) < 2:
+    """Cut a text's tokens (already in reading order, without the start token) so that every
+    token is scored exactly once, the first from the start token alone (or, with none, every
+    token after the first). Each window begins with the start token, as every training chunk of
+    ``train-scorers`` does: a joint scorer learns its direction from that token, so a window
+    without it would be read in no known direction. Later windows repeat the tokens before
+    those they score as context (they move by ``stride``)."""
+    lead = [start] if start is not None else []
+    body = max_length - len(lead)  # tokens of the text per window
+    if len(lead) + len(tokens) < 2:
         return []
-    if len(tokens) <= max_length or long_texts == "truncate":
-        return [Window(document, tokens[:max_length], 1)]
-    result, scored_until, begin = [], 1, 0
+    if len(tokens) <= body or long_texts == "truncate":
+        return [Window(document, lead + tokens[:body], 1)]
+    step = min(stride, body)
+    result, scored_until, begin = [], 0 if lead else 1, 0
     while scored_until < len(tokens):
-        end = min(begin + max_length, len(tokens))
-        result.append(Window(document, tokens[begin:end], scored_until - begin))
+        end = min(begin + body, len(tokens))
+        result.append(Window(document, lead + tokens[begin:end],
+                             len(lead) + scored_until - begin))
         scored_until = end
-        begin += stride  # stride < max_length, so the next window overlaps: context carries on
+        begin += step  # step < body, so the next window overlaps: context carries on
     return result
 
 
@@ -188,9 +203,8 @@ class LmScore(MapStep[LmScoreOptions]):
         items = [
             w
             for doc, ids in enumerate(encoded)
-            for w in windows(
-                doc, sequence(ids, o.direction, start), o.max_length, o.stride, o.long_texts
-            )
+            for w in windows(doc, sequence(ids, o.direction, None), o.max_length, o.stride,
+                             o.long_texts, start)
         ]
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (start or 0)
         budget = o.batch_tokens or default_batch_tokens(loaded.device)
