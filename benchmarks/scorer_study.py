@@ -38,12 +38,13 @@ RECIPES: dict[str, tuple[list[str], list[str]]] = {
     "tokens4x": (["--steps", "1200"], []),
     "joint4x": (["--joint", "--steps", "1200"], []),
     "wide": (["--hidden-size", "256", "--layers", "6", "--set", "intermediate_size=768"], []),
-    "lora135m": (["--init-from", "smollm2-135m-instruct", "--lora", "--steps", "20",
+    "lora135m": (["--init-from", "smollm2-135m-instruct", "--lora", "--steps", "10",
                   "--set", "batch_size=8", "--set", "learning_rate=5e-4",
                   "--set", "warmup_steps=2", "--set", "eval_every=5",
                   "--set", "sample_docs=1000", "--set", "held_out_docs=50"],
-                 ["--pairs", "100", "--originals", "30"]),
-    "smollm2-forward": ([], ["--pairs", "100", "--originals", "0"]),  # no training: reference
+                 ["--pairs", "30", "--originals", "0", "--max-length", "512"]),
+    # No training: the pretrained model's forward loss, the reference the issue names.
+    "smollm2-forward": ([], ["--pairs", "30", "--originals", "0", "--max-length", "512"]),
 }
 PRETRAINED_REFERENCE = "smollm2-135m-instruct"
 
