@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("recipes", nargs="*", help=f"For run: any of {', '.join(RECIPES)}.")
     parser.add_argument("--out", type=Path, default=Path("runs/scorer-study"))
     parser.add_argument("--image", type=Path, default=ROOT / "docs" / "scorer_study.png")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # recipes may follow --out
     if args.verb == "prepare":
         prepare(args.out)
     elif args.verb == "run":
