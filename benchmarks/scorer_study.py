@@ -38,7 +38,7 @@ RECIPES: dict[str, tuple[list[str], list[str]]] = {
     "tokens4x": (["--steps", "1200"], []),
     "joint4x": (["--joint", "--steps", "1200"], []),
     "wide": (["--hidden-size", "256", "--layers", "6", "--set", "intermediate_size=768"], []),
-    "lora135m": (["--init-from", "smollm2-135m-instruct", "--lora", "--steps", "10",
+    "lora135m": (["--init-from", "smollm2-135m-instruct", "--lora", "--steps", "30",
                   "--set", "batch_size=8", "--set", "learning_rate=5e-4",
                   "--set", "warmup_steps=2", "--set", "eval_every=5",
                   "--set", "sample_docs=1000", "--set", "held_out_docs=50"],
