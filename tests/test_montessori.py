@@ -355,7 +355,10 @@ def test_the_small_profile_runs_end_to_end_with_the_embedded_model(tmp_path: Pat
     from tests.conftest import goldpan
 
     out = tmp_path / "montessori"
-    result = goldpan("synth", "montessori", "--out", str(out), "--prompts", "4", check=True)
+    # Every phase, each at its smallest: the suite's 600-second limit per command.
+    result = goldpan("synth", "montessori", "--out", str(out), "--prompts", "4",
+                     "--set", "final_examples=8", "--set", "judge_examples=4",
+                     "--set", "held_out_examples=8", check=True)
     assert "preference pairs" in result.stderr and "| Montessori-Instruct |" in result.stderr
     summary = MontessoriSummary.model_validate_json((out / "summary.json").read_text())
     assert summary.iterations[0].synthetic >= 8
