@@ -440,6 +440,21 @@ def test_montessori_prompts_show_generated_instructions_after_the_first_round() 
             assert sum(seed in prompt for seed in seed_texts) == 6
 
 
+def test_the_final_data_stops_once_the_evaluation_has_its_examples() -> None:
+    """The evaluation trains on final_examples: later rounds and responses would be wasted."""
+    import random
+
+    from goldpan.synth.montessori import MontessoriConfig, synthesize
+    from goldpan.synth.self_instruct import load_seed_tasks
+
+    teacher = _ScriptedTeacher()
+    config = MontessoriConfig.build("small", prompts=8, prompts_per_round=2, samples_per_prompt=3)
+    records = synthesize(teacher, load_seed_tasks(), config, random.Random(0), enough=3)  # type: ignore[arg-type]
+    # Two samples a prompt are kept (the second stops at the limit): 4 a round, one round.
+    assert len(teacher.instruction_prompts) == 2
+    assert len(records) == 3 and all(r["response"] for r in records)
+
+
 def test_the_reference_prompt_format_reads_the_last_instruction_tag() -> None:
     import random
 

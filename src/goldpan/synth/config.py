@@ -177,7 +177,8 @@ class MontessoriConfig(MethodConfig):
     reference_examples: int = Field(256, gt=0, description="D_ref size (paper: 256).")
     dpo: DpoConfig = Field(default_factory=DpoConfig, description="The teacher's DPO update.")
     final_examples: int = Field(
-        1000, gt=0, description="Examples per student in the evaluation (equal for both)."
+        1000, gt=0, description="Examples per student in the evaluation (equal for both). "
+        "The last iteration's teacher stops writing once it has this many.",
     )
     final_student: TrainConfig = Field(
         default_factory=_final_student_defaults,

@@ -82,11 +82,14 @@ def synthesize(
     config: MontessoriConfig,
     rng: random.Random,
     stats: dict[str, int] | None = None,
+    enough: int | None = None,
 ) -> list[dict[str, Any]]:
     """Instructions (one per sample, first line of the continuation), filtered as in
     Self-Instruct, each with the prompt that produced it, its raw output, and a response.
     Prompts are made in rounds of ``prompts_per_round``, the pool refreshed between rounds, so
-    later prompts show generated instructions (the reference's batches)."""
+    later prompts show generated instructions (the reference's batches). With ``enough``, no
+    new round starts once that many instructions are accepted, and only that many get a
+    response: the final data, of which the evaluation uses ``final_examples``."""
     pool = InstructionPool([s["instruction"] for s in seeds], config.rouge_threshold)
     accepted: list[dict[str, Any]] = []
     tagged = config.prompt_format == "reference"
@@ -103,6 +106,8 @@ def synthesize(
         chat=tagged,
     )
     for start in range(0, config.prompts, config.prompts_per_round):
+        if enough is not None and len(accepted) >= enough:
+            break
         count = min(config.prompts_per_round, config.prompts - start)
         shown = [
             pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
@@ -138,6 +143,7 @@ def synthesize(
         seed=config.seed,
         chat=True,
     )
+    accepted = accepted[:enough]
     responses = llm.generate([r["instruction"] for r in accepted], answer)
     kept = []
     for record, row in zip(accepted, responses, strict=True):
@@ -339,8 +345,11 @@ def montessori(
         folder.mkdir(exist_ok=True)
         prompt_stats: dict[str, int] = {}
         with _teacher_llm(teacher_folder, iteration, server, cache, folder) as llm:
+            # The last iteration writes only the data the evaluation trains on.
+            final = iteration == config.iterations and iteration > 0
             records = synthesize(
-                llm, seeds, config, random.Random(config.seed + iteration), prompt_stats
+                llm, seeds, config, random.Random(config.seed + iteration), prompt_stats,
+                enough=config.final_examples if final else None,
             )
         write_json_lines(folder / "synthetic.jsonl", records)
         release_memory()  # the teacher is not needed while the student is probed
