@@ -157,6 +157,31 @@ def test_cl_adds_the_contrastive_term_per_response_token_to_the_cross_entropy() 
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_cl_compares_rationales_over_their_own_tokens_when_the_question_is_learned() -> None:
+    """Under loss_on_prompt the positive's labels cover the question too, its negatives' do
+    not: the contrastive scores and the term's token count come from the rationales alone."""
+    from goldpan.distill.baselines import contrastive_loss, contrastive_term
+    from goldpan.train.examples import IGNORE, Encoded, collate
+
+    model = _TableModel()
+    wrong = Encoded([1, 2, 7, 8], [IGNORE, IGNORE, 7, 8], prompt_length=2)
+    right = Encoded([1, 2, 3, 4], [1, 2, 3, 4], prompt_length=2, contrast=[wrong])
+    log_p = {tuple(e.input_ids): model.table(torch.tensor(e.input_ids)).log_softmax(-1)
+             for e in (right, wrong)}
+
+    def summed(example: Encoded, first: int) -> torch.Tensor:
+        table = log_p[tuple(example.input_ids)]
+        return torch.stack([table[t - 1, example.input_ids[t]]
+                            for t in range(first, len(example.input_ids))]).sum()
+
+    ids, mask, labels = collate([right], 0)
+    total, tokens = contrastive_loss(weight=0.5, temperature=1.0)(model, ids, mask, labels,
+                                                                  [right])
+    term = contrastive_term(summed(right, 2) / 2, summed(wrong, 2) / 2, 1.0)
+    assert tokens == 3  # the cross-entropy still learns the question
+    assert total.item() == pytest.approx((-summed(right, 1) + 0.5 * 2 * term).item(), rel=1e-5)
+
+
 def test_cl_contrasts_each_correct_rationale_with_wrong_ones_for_the_same_question() -> None:
     from goldpan.distill.pipeline import contrast_rows
     from goldpan.distill.rationales import Collected

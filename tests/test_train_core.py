@@ -224,6 +224,8 @@ def test_the_prompt_is_learned_only_when_asked(tiny_lm: Path) -> None:
     prompt = answer_only.labels.count(IGNORE)
     assert prompt > 0 and answer_only.labels[prompt:] == everything.labels[prompt:]
     assert everything.learned_tokens == len(everything.input_ids) - 1
+    # Where the response starts is kept either way (a contrastive loss compares responses).
+    assert answer_only.prompt_length == everything.prompt_length == prompt
 
 
 @pytest.mark.parametrize("template", [False, True])

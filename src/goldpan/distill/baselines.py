@@ -85,6 +85,12 @@ def _mean_log_likelihood(log_p: torch.Tensor, learned: torch.Tensor) -> torch.Te
     return (log_p * learned).sum(-1) / learned.sum(-1).clamp(min=1)
 
 
+def _from_positions(starts: list[int], log_p: torch.Tensor) -> torch.Tensor:
+    """Mask of the targets at or after each row's start (target t sits at column t - 1)."""
+    columns = torch.arange(1, log_p.shape[1] + 1, device=log_p.device)
+    return columns.unsqueeze(0) >= torch.tensor(starts, device=log_p.device).unsqueeze(1)
+
+
 def contrastive_loss(weight: float, temperature: float) -> Any:
     """CL's ``loss_fn``: each example's cross-entropy, plus the contrastive term against its
     ``contrast`` rationales (one extra forward pass per example that has them)."""
@@ -92,15 +98,21 @@ def contrastive_loss(weight: float, temperature: float) -> Any:
     def loss(model: Any, ids: Any, mask: Any, labels: Any, examples: Any) -> tuple[Any, int]:
         log_p, learned, _ = _token_terms(model, ids, mask, labels)
         total = -(log_p * learned).sum()
-        tokens = learned.sum(-1)
-        scores = _mean_log_likelihood(log_p, learned)
+        # Rationales are compared over their own tokens, also when the question is learned
+        # (loss_on_prompt): the question is the same for the positive and its negatives.
+        response = learned & _from_positions([e.prompt_length for e in examples], log_p)
+        tokens = response.sum(-1)
+        scores = _mean_log_likelihood(log_p, response)
         for row, example in enumerate(examples):
             if not example.contrast or int(tokens[row]) == 0:
                 continue
             others = [tensor.to(ids.device) for tensor in collate(example.contrast, 0)]
             other_log_p, other_learned, _ = _token_terms(model, *others)
+            other_response = other_learned & _from_positions(
+                [e.prompt_length for e in example.contrast], other_log_p
+            )
             term = contrastive_term(
-                scores[row], _mean_log_likelihood(other_log_p, other_learned), temperature
+                scores[row], _mean_log_likelihood(other_log_p, other_response), temperature
             )
             total = total + weight * tokens[row] * term
         return total, int(learned.sum())

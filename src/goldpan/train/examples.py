@@ -25,6 +25,8 @@ class Encoded:
     negative: bool = False  # a rationale to learn away from (losses that use negative data)
     # Responses to the same prompt this one is contrasted with (a contrastive loss reads them).
     contrast: list[Encoded] = field(default_factory=list)
+    # Tokens of the prompt: the response starts here even when the prompt is learned too.
+    prompt_length: int = 0
 
     @property
     def learned_tokens(self) -> int:
@@ -47,7 +49,7 @@ def encode_example(
     ids = (prompt_ids + response_ids)[:max_length]
     labels = ((prompt_ids if loss_on_prompt else [IGNORE] * len(prompt_ids)) + response_ids)
     labels = labels[:max_length]
-    return Encoded(ids, labels)
+    return Encoded(ids, labels, prompt_length=min(len(prompt_ids), max_length))
 
 
 def pad_id(tokenizer: Any) -> int:
