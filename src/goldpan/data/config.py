@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-InputFormat = Literal["auto", "jsonl", "parquet", "hf", "text"]
+InputFormat = Literal["auto", "jsonl", "parquet", "hf", "text", "warc"]
 OutputFormat = Literal["parquet", "jsonl", "jsonl.gz", "hf"]
 
 

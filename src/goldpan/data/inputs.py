@@ -22,6 +22,7 @@ JSONL_SUFFIXES = (
 )
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TEXT_SUFFIXES = (".txt",)
+WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ def detect_format(path: Path) -> str | None:
         return "parquet"
     if name.endswith(TEXT_SUFFIXES):
         return "text"
+    if name.endswith(WARC_SUFFIXES):
+        return "warc"
     return None
 
 
@@ -143,7 +146,7 @@ def expand_inputs(paths: list[str], wanted_format: str = "auto") -> list[InputFi
         if fmt is None:
             raise GoldpanError(
                 f"input: cannot tell the format of {path}; set input.format "
-                "(jsonl, parquet, hf or text)"
+                "(jsonl, parquet, hf, text or warc)"
             )
         stat = path.stat()
         label = str(path.relative_to(base)) if path != base else path.name

@@ -26,6 +26,7 @@ from goldpan.data.records import (
     shape_records,
 )
 from goldpan.data.schema import ID, TEXT, TEXT_TYPE
+from goldpan.data.warc import read_warc
 from goldpan.errors import GoldpanError, storage_error
 
 Chunks = Iterator[tuple[ShapedChunk, int]]
@@ -165,6 +166,7 @@ READERS = {
     "hf": read_hf_dataset,
     "text": read_text_files,
     "textdir": read_text_files,
+    "warc": read_warc,
 }
 
 
