@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,35 @@ def test_web_archives_are_recognised_by_their_names(tmp_path: Path) -> None:
     for name in ("a.warc", "b.warc.gz", "c.warc.wet.gz", "d.wet"):
         (tmp_path / name).write_bytes(b"")
     assert {f.format for f in expand_inputs([str(tmp_path)])} == {"warc"}
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_a_big_archive_is_read_in_ranges_that_together_hold_every_record_once(
+    tmp_path: Path, gz: bool
+) -> None:
+    from goldpan.data.config import InputConfig
+    from goldpan.data.inputs import expand_inputs
+    from goldpan.data.readers import read_input, split_input
+
+    path = tmp_path / ("big.warc.gz" if gz else "big.warc")
+    pages = [_record(f"http://x.example/{n}", _page(f"page number {n}").encode(), "text/html", gz)
+             for n in range(40)]
+    pages.insert(17, gzip.compress(JUNK) if gz else JUNK)
+    path.write_bytes(b"".join(pages))
+    (unit,) = expand_inputs([str(path)])
+    ranges = split_input(unit, 2_000)
+    assert len(ranges) > 3 and ranges[0].start == 0 and ranges[-1].end == unit.size
+    assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
+    config = InputConfig(paths=[str(path)])
+    ids, rejects = [], []
+    for part in ranges:
+        for chunk, _ in read_input(part, config):
+            ids += chunk.records.column("id").to_pylist()
+            rejects += chunk.rejects.column("reject_reason").to_pylist()
+    whole = [i for chunk, _ in read_input(unit, config)
+             for i in chunk.records.column("id").to_pylist()]
+    assert ids == whole and len(ids) == 40
+    assert rejects == ["read:malformed_warc"]
+    # And through a run with two workers: the ledger holds.
+    kept, _ = _run(path, tmp_path / "run", split_bytes=2_000)
+    assert kept.num_rows == 40

@@ -43,7 +43,8 @@ class InputConfig(BaseModel):
     split_bytes: int | None = Field(
         8 << 20,
         gt=0,
-        description="Plain JSONL files larger than this are read in ranges by several workers.",
+        description="Plain JSONL and WARC files larger than this are read in ranges by several "
+        "workers.",
     )
     max_text_chars: int | None = Field(
         10_000_000, gt=0, description="Longer documents are rejected as text_too_long."

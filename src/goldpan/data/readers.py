@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from goldpan.data.config import InputConfig
-from goldpan.data.inputs import InputFile
+from goldpan.data.inputs import InputFile, split_by_lines
 from goldpan.data.jsonl import MAX_REJECTED_LINE_CHARS, read_jsonl
 from goldpan.data.records import (
     InputReject,
@@ -26,7 +26,7 @@ from goldpan.data.records import (
     shape_records,
 )
 from goldpan.data.schema import ID, TEXT, TEXT_TYPE
-from goldpan.data.warc import read_warc
+from goldpan.data.warc import read_warc, split_by_records
 from goldpan.errors import GoldpanError, storage_error
 
 Chunks = Iterator[tuple[ShapedChunk, int]]
@@ -170,11 +170,21 @@ READERS = {
 }
 
 
+def split_input(unit: InputFile, target_bytes: int) -> list[InputFile]:
+    """Byte ranges of a big file that several workers can read, where its format allows:
+    plain JSONL on line breaks, WARC at record starts; any other unit whole."""
+    if unit.format == "jsonl":
+        return split_by_lines(unit, target_bytes)
+    if unit.format == "warc":
+        return split_by_records(unit, target_bytes)
+    return [unit]
+
+
 def read_input(unit: InputFile, config: InputConfig) -> Chunks:
     try:
         reader = READERS[unit.format]
     except KeyError:
         raise GoldpanError(f"{unit.label}: no reader for format {unit.format!r}") from None
-    if unit.format == "jsonl":
-        return read_jsonl(unit, config)
+    if unit.format in ("jsonl", "warc"):  # these read byte ranges of a file
+        return reader(unit, config)
     return reader(unit.path, unit.label, config)

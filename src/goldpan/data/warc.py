@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 import pyarrow as pa
 
 from goldpan.data.config import InputConfig
+from goldpan.data.inputs import InputFile
 from goldpan.data.records import (
     InputReject,
     ShapedChunk,
@@ -95,29 +96,45 @@ def _next_record_start(handle: IO[bytes], after: int, gzipped: bool) -> int | No
         position += len(block)
 
 
-def _documents(handle: IO[bytes], gzipped: bool) -> Iterator[_Document | InputReject]:
-    """Documents and rejects in file order. Bytes that are no record are one reject, however
-    many candidate starts inside them fail before a record is read again."""
-    from fastwarc.warc import ArchiveIterator, WarcRecordType
+def _records(
+    handle: IO[bytes], gzipped: bool, wanted: Any, start: int = 0, end: int | None = None
+) -> Iterator[Any]:
+    """FastWARC records of the types ``wanted`` that start in [start, end), in file order, and
+    an ``InputReject`` for each stretch of bytes that is no record. Reading resumes at the
+    next place a record could start; a stretch is one reject however many of those places
+    fail before a record is read again."""
+    from fastwarc.warc import ArchiveIterator
 
-    wanted = WarcRecordType.response | WarcRecordType.conversion | WarcRecordType.resource
-    offset, resyncing = 0, False
-    while True:
+    offset, resyncing = start, False
+    while end is None or offset < end:
         handle.seek(offset)
         last = None
         try:
             for record in ArchiveIterator(handle, record_types=wanted, parse_http=False):
+                if end is not None and record.stream_pos >= end:
+                    return
                 last, resyncing = record.stream_pos, False
-                yield _document_or_reject(record)
+                yield record
             return
         except OSError as error:
             failed_at = offset if last is None else last + 1
             if not resyncing:
-                yield InputReject(failed_at, read_reason("malformed_warc"), str(error))
+                yield InputReject(failed_at, read_reason("malformed_warc"),
+                                  f"no WARC record after offset {failed_at - 1}: {error}")
             resume = _next_record_start(handle, failed_at, gzipped)
             if resume is None:
                 return
             offset, resyncing = resume, True
+
+
+def record_starts(path: str) -> list[int]:
+    """The byte offset of every readable record of a WARC file (one pass, bodies skipped)."""
+    from fastwarc.warc import WarcRecordType
+
+    with open(path, "rb") as handle:
+        gzipped = handle.read(3) == _GZIP_MEMBER
+        return [item.stream_pos for item in _records(handle, gzipped, WarcRecordType.any_type)
+                if not isinstance(item, InputReject)]
 
 
 def _document_or_reject(record: Any) -> _Document | InputReject:
@@ -176,28 +193,47 @@ def _merged(counts: dict[str, int], rejects: list[InputReject]) -> dict[str, int
     return merged
 
 
-def read_warc(path: str, label: str, config: InputConfig) -> Iterator[tuple[ShapedChunk, int]]:
-    """A WARC or WET file in chunks of ``part_records`` documents and rejects."""
+def split_by_records(unit: InputFile, target_bytes: int) -> list[InputFile]:
+    """A big WARC cut into byte ranges of about ``target_bytes`` that start at records (one
+    pass over the file), so several workers read one file; ids stay FILE:OFFSET."""
+    if unit.size <= target_bytes:
+        return [unit]
+    ranges: list[InputFile] = []
+    start = 0
+    for offset in record_starts(unit.path):
+        if offset - start >= target_bytes:
+            ranges.append(replace(unit, start=start, end=offset))
+            start = offset
+    ranges.append(replace(unit, start=start, end=unit.size))
+    return ranges
+
+
+def read_warc(unit: InputFile, config: InputConfig) -> Iterator[tuple[ShapedChunk, int]]:
+    """A WARC or WET file (or the records starting in its byte range) in chunks of
+    ``part_records`` documents and rejects."""
     try:
         import fastwarc  # noqa: F401
         import resiliparse  # noqa: F401
+        from fastwarc.warc import WarcRecordType
     except ImportError:
         raise GoldpanError(
             "reading web archives needs the web extra: pip install 'goldpan[web]'"
         ) from None
+    label = unit.label
+    wanted = WarcRecordType.response | WarcRecordType.conversion | WarcRecordType.resource
     try:
-        handle = open(path, "rb")  # noqa: SIM115 (held across the generator's yields)
+        handle = open(unit.path, "rb")  # noqa: SIM115 (held across the generator's yields)
     except OSError as error:
-        raise storage_error(error, path) from None
+        raise storage_error(error, unit.path) from None
     with handle:
         gzipped = handle.read(3) == _GZIP_MEMBER
-        handle.seek(0)
         documents: list[_Document] = []
         rejects: list[InputReject] = []
         size = config.part_records or 2_000
         try:
-            for item in _documents(handle, gzipped):
-                (documents if isinstance(item, _Document) else rejects).append(item)
+            for item in _records(handle, gzipped, wanted, unit.start, unit.end):
+                found = item if isinstance(item, InputReject) else _document_or_reject(item)
+                (documents if isinstance(found, _Document) else rejects).append(found)
                 if len(documents) + len(rejects) >= size:
                     yield _chunk(documents, rejects, label, config)
                     documents, rejects = [], []

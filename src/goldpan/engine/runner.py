@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import yaml
 from rich.console import Console
 
-from goldpan.data.inputs import InputFile, expand_inputs, split_by_lines
+from goldpan.data.inputs import InputFile, expand_inputs
+from goldpan.data.readers import split_input
 from goldpan.data.records import READ_STEP
 from goldpan.data.writers import write_records
 from goldpan.engine.config import Recipe
@@ -77,7 +78,7 @@ class Runner:
         self.run_dir.ensure_writable()
         units = expand_inputs(self.recipe.input.paths, self.recipe.input.format)
         if self.recipe.input.split_bytes:
-            units = [r for u in units for r in split_by_lines(u, self.recipe.input.split_bytes)]
+            units = [r for u in units for r in split_input(u, self.recipe.input.split_bytes)]
         plan = plan_stages(self.recipe, units)
         self.run_dir.prepare([p.stage for p in plan])
         self._write_resolved_recipe(plan)
