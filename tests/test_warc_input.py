@@ -169,3 +169,23 @@ def test_a_big_archive_is_read_in_ranges_that_together_hold_every_record_once(
     # And through a run with two workers: the ledger holds.
     kept, _ = _run(path, tmp_path / "run", split_bytes=2_000)
     assert kept.num_rows == 40
+
+
+def test_a_crawl_becomes_main_text_with_every_record_accounted_for(tmp_path: Path) -> None:
+    pytest.importorskip("trafilatura")
+    path = tmp_path / "crawl.warc.gz"
+    article = " ".join(["A long article sentence about rivers, bridges and the town."] * 8)
+    pages = [
+        _record("http://a.example/", (f"<html><body><nav>Home | About</nav><article><p>"
+                                      f"{article}</p></article><footer>Copyright</footer>"
+                                      "</body></html>").encode(), "text/html", True),
+        _record("http://b.example/", b"<html><body><script>x()</script></body></html>",
+                "text/html", True),
+        _record("http://c.example/a.png", b"\x89PNG", "image/png", True),
+    ]
+    path.write_bytes(b"".join(pages))
+    run_steps_on(path, tmp_path / "run", [{"name": "extract_html"}], id_field=None)
+    kept, rejects = read_output(tmp_path / "run"), read_rejects(tmp_path / "run")
+    assert kept.column("text").to_pylist() == [article]
+    assert sorted(rejects.column("reject_reason").to_pylist()) == [
+        "extract_html:empty", "read:not_html"]

@@ -5,6 +5,7 @@ way, as datatrove's ``filters/__init__.py`` does); heavy libraries load inside t
 
 from goldpan.curate import (  # noqa: F401  (imported for their @register_step)
     decontaminate,
+    extract_html,
     langid,
     length,
     normalize,
