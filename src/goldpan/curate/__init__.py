@@ -11,6 +11,7 @@ from goldpan.curate import (  # noqa: F401  (imported for their @register_step)
     normalize,
     pii,
     sample,
+    url_filter,
 )
 from goldpan.curate.dedup import exact, lines, minhash, semantic  # noqa: F401
 from goldpan.curate.heuristics import (  # noqa: F401

@@ -1,0 +1,178 @@
+"""``url_filter``: drop pages by where they come from, before anything parses them.
+
+Rules, in the order they are checked (the reject names the rule and, in ``reject_url_rule``,
+the entry that matched):
+- ``url_filter:missing_url``: the record has no URL;
+- ``url_filter:domain``: its registered domain (``example.co.uk`` of ``a.b.example.co.uk``,
+  by the public-suffix list tldextract bundles; nothing is downloaded) is block-listed;
+- ``url_filter:subdomain``: its host, or a parent of it below the registered domain, is;
+- ``url_filter:url``: the URL itself is (compared without scheme, ``www.`` and trailing ``/``);
+- ``url_filter:banned_word``: a banned word is a whole word of the URL;
+- ``url_filter:soft_banned_words``: at least ``soft_word_threshold`` soft-banned words are;
+- ``url_filter:banned_subword``: a banned subword occurs in the URL with punctuation removed.
+These are datatrove's URLFilter rules (FineWeb's), with the URL's words lowercased before they
+are compared (datatrove compares them as written, so ``/PORN/`` passes there) and block-listed
+URLs compared without their scheme (block lists such as UT1 write them without). Every kept or
+rejected record gets a ``domain`` column (its registered domain).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
+from goldpan.errors import GoldpanError
+
+_NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+class UrlFilterOptions(StepOptions):
+    url_field: str = Field("url", description="Column holding the page's URL.")
+    block_domains: list[str] = Field(
+        default_factory=list, description="Files of block-listed domains, one a line."
+    )
+    block_urls: list[str] = Field(
+        default_factory=list, description="Files of block-listed URLs, one a line."
+    )
+    domains: list[str] = Field(default_factory=list, description="More domains, inline.")
+    urls: list[str] = Field(default_factory=list, description="More URLs, inline.")
+    banned_words: list[str] = Field(default_factory=list, description="More banned words.")
+    soft_banned_words: list[str] = Field(
+        default_factory=list, description="More soft-banned words."
+    )
+    banned_subwords: list[str] = Field(default_factory=list, description="More subwords.")
+    soft_word_threshold: int = Field(2, gt=0, description="Soft-banned words that reject.")
+    default_lists: bool = Field(
+        True, description="Also use goldpan's small word lists (resources/url_filter)."
+    )
+
+
+def _entries(lines: Any) -> list[str]:
+    return [line.strip().lower() for line in lines if line.strip() and
+            not line.lstrip().startswith("#")]
+
+
+def _read_list(path: str, option: str) -> list[str]:
+    try:
+        return _entries(Path(path).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError) as error:
+        raise GoldpanError(f"url_filter.{option}: cannot read {path}: {error}") from None
+
+
+def _default_list(name: str) -> list[str]:
+    text = (resources.files("goldpan.resources") / "url_filter" / name).read_text("utf-8")
+    return _entries(text.splitlines())
+
+
+def url_key(url: str) -> str:
+    """A URL as block lists write it: no scheme, no ``www.``, no trailing slash, lowercase."""
+    key = _SCHEME.sub("", url.strip()).lower()
+    key = key[4:] if key.startswith("www.") else key
+    return key.rstrip("/")
+
+
+@register_step
+class UrlFilter(MapStep[UrlFilterOptions]):
+    """Reject pages whose domain, host or URL is block-listed or whose URL holds banned
+    words."""
+
+    name = "url_filter"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for loaded in ("_rules", "_extract"):
+            state.pop(loaded, None)  # made again where the step runs
+        return state
+
+    @cached_property
+    def _extract(self):  # type: ignore[no-untyped-def]
+        try:
+            import tldextract
+        except ImportError:
+            raise GoldpanError(
+                "url_filter needs the web extra: pip install 'goldpan[web]'"
+            ) from None
+        # The public-suffix snapshot bundled with tldextract: no download, no cache folder.
+        return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    @cached_property
+    def _rules(self) -> dict[str, Any]:
+        o = self.options
+        words = {"banned_words": list(o.banned_words), "soft_banned_words":
+                 list(o.soft_banned_words), "banned_subwords": list(o.banned_subwords)}
+        if o.default_lists:
+            for name in words:
+                words[name] += _default_list(f"{name}.txt")
+        domains = set(_entries(o.domains))
+        for path in o.block_domains:
+            domains.update(_read_list(path, "block_domains"))
+        urls = {url_key(u) for u in _entries(o.urls)}
+        for path in o.block_urls:
+            urls.update(url_key(u) for u in _read_list(path, "block_urls"))
+        subwords = sorted({re.sub(_NOT_ALPHANUMERIC, "", w) for w in words["banned_subwords"]}
+                          - {""})
+        return {
+            "domains": domains,
+            "urls": urls,
+            "banned": set(_entries(words["banned_words"])),
+            "soft": set(_entries(words["soft_banned_words"])),
+            "subwords": re.compile("|".join(map(re.escape, subwords))) if subwords else None,
+        }
+
+    def verdict(self, url: str | None) -> tuple[str | None, str | None, str | None]:
+        """(registered domain, rule, matched entry) of one URL; rule None keeps it."""
+        if not url:
+            return None, "missing_url", None
+        rules = self._rules
+        parts = self._extract(url)
+        registered = parts.top_domain_under_public_suffix or parts.domain or None
+        host = (parts.fqdn or registered or "").lower()
+        host = host[4:] if host.startswith("www.") else host
+        registered = registered.lower() if registered else None
+        if registered in rules["domains"]:
+            return registered, "domain", registered
+        labels = host.split(".")
+        for start in range(len(labels) - 1):
+            candidate = ".".join(labels[start:])
+            if candidate == registered:
+                break
+            if candidate in rules["domains"]:
+                return registered, "subdomain", candidate
+        key = url_key(url)
+        if key in rules["urls"]:
+            return registered, "url", key
+        words = set(_NOT_ALPHANUMERIC.split(url.lower()))
+        banned = words & rules["banned"]
+        if banned:
+            return registered, "banned_word", min(banned)
+        soft = words & rules["soft"]
+        if len(soft) >= self.options.soft_word_threshold:
+            return registered, "soft_banned_words", " ".join(sorted(soft))
+        if rules["subwords"] is not None:
+            found = rules["subwords"].search(_NOT_ALPHANUMERIC.sub("", url.lower()))
+            if found:
+                return registered, "banned_subword", found.group(0)
+        return registered, None, None
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        field = self.options.url_field
+        urls = (batch.column(field).to_pylist() if field in batch.column_names
+                else [None] * batch.num_rows)
+        domains, reasons, matched = [], [], []
+        for url in urls:
+            domain, rule, entry = self.verdict(url)
+            domains.append(domain)
+            reasons.append(None if rule is None else self.reason(rule))
+            matched.append(entry)
+        batch = with_column(batch, "domain", pa.array(domains, pa.string()))
+        batch = with_column(batch, "reject_url_rule", pa.array(matched, pa.string()))
+        return with_reject_reasons(batch, reasons)
