@@ -44,6 +44,11 @@ def parse_recipe(data: Any, origin: str = "recipe") -> Recipe:
     except ValidationError as error:
         raise GoldpanError(format_validation_error(origin, error)) from None
     load_plugins(recipe.plugins, origin)
+    if recipe.output.format == "tokens" and not (recipe.steps and recipe.steps[-1].name ==
+                                                 "tokenize"):
+        # Tokens are made on the workers, part by part, as the run's last stage.
+        recipe.steps.append(StepConfig(name="tokenize", tokenizer=recipe.output.tokenizer,
+                                       append_eos=recipe.output.append_eos))
     for index, step in enumerate(recipe.steps):
         build_step(step, origin=origin, where=("steps", index))
     return recipe

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 InputFormat = Literal["auto", "jsonl", "parquet", "hf", "text", "warc"]
-OutputFormat = Literal["parquet", "jsonl", "jsonl.gz", "hf"]
+OutputFormat = Literal["parquet", "jsonl", "jsonl.gz", "hf", "tokens"]
 
 
 class InputConfig(BaseModel):
@@ -72,3 +72,16 @@ class OutputConfig(BaseModel):
         description="Records per output shard; none: one shard per part, linked without a copy.",
     )
     report: bool = Field(True, description="Write report.html into the run directory at the end.")
+    tokenizer: str | None = Field(
+        None, description="tokens: an embedded model name, an HF folder or a tokenizer.json."
+    )
+    append_eos: bool = Field(True, description="tokens: end every document with the end token.")
+    shuffle: bool = Field(
+        True, description="tokens: write shuffle.npy, a seeded permutation of the documents."
+    )
+
+    @model_validator(mode="after")
+    def _tokens_need_a_tokenizer(self) -> OutputConfig:
+        if self.format == "tokens" and not self.tokenizer:
+            raise ValueError("format tokens needs output.tokenizer")
+        return self

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from goldpan.data.schema import ID
+from goldpan.data.token_shards import MANIFEST, check_token_shards
 from goldpan.engine.rundir import MARKER_SUFFIX, STAGE_META, RunDir, read_json
 
 
@@ -106,5 +107,7 @@ def verify_run(root: str | Path) -> tuple[list[str], dict[str, int]]:
             f"{rows_seen} input records were read but {accounted} are accounted for "
             f"({len(kept)} kept + {len(rejected_ids)} rejected)"
         )
+    if (run.output_dir / MANIFEST).is_file():  # token shards: re-read them all
+        problems += check_token_shards(run.output_dir)
     totals = {"read": rows_seen, "kept": len(kept), "rejected": len(rejected_ids)}
     return problems, totals

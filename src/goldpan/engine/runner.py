@@ -22,6 +22,7 @@ from rich.console import Console
 from goldpan.data.inputs import InputFile, expand_inputs
 from goldpan.data.readers import split_input
 from goldpan.data.records import READ_STEP
+from goldpan.data.token_shards import write_token_shards
 from goldpan.data.writers import write_records
 from goldpan.engine.config import Recipe
 from goldpan.engine.executors import Executor, make_executor
@@ -347,9 +348,13 @@ class Runner:
             shutil.rmtree(out_dir)
         stage_dir = self.run_dir.stage_dir(last)
         paths = [RunDir.part_path(stage_dir, p) for p in parts]
-        files = write_records(
-            paths, out_dir, self.recipe.output.format, self.recipe.output.shard_records
-        )
+        output = self.recipe.output
+        if output.format == "tokens":
+            files = write_token_shards(paths, out_dir, seed=self.recipe.seed,
+                                       shuffle=output.shuffle, tokenizer=output.tokenizer,
+                                       append_eos=output.append_eos)
+        else:
+            files = write_records(paths, out_dir, output.format, output.shard_records)
         records = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
         atomic_write_json(marker, {"key": key, "files": files, "records": records})
         return files, records

@@ -1,0 +1,162 @@
+"""Token shards a trainer reads: one shard per part of the last stage, each
+
+- ``part-NNNNN.bin``: the documents' token ids end to end (uint16 while every id fits below
+  65,500, as Megatron chooses, else int32), a flat array ``numpy.memmap`` reads;
+- ``part-NNNNN.idx``: Megatron's indexed-dataset index (megatron-core
+  ``datasets/indexed_dataset.py``: ``MMIDIDX`` header, version 1, dtype code, sequence and
+  document counts, int32 lengths, int64 byte pointers, int64 document indices), one sequence a
+  document, so ``IndexedDataset("part-NNNNN")`` opens the shard;
+- ``part-NNNNN.docs.parquet``: the document boundary index: each document's ``id``,
+  ``source``, first token (``start``) and ``length``, in shard order.
+
+``manifest.json`` holds the dtype, the tokenizer, and token and document counts per shard
+and per source; ``shuffle.npy`` (when asked) a seeded permutation of the document numbers
+(shards in order, documents in shard order): a trainer reads documents in that order, and the
+bytes stay where they are. ``check_token_shards`` re-reads everything and checks the counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from goldpan.data.schema import ID, SOURCE
+from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet
+
+TOKENS = "tokens"
+MANIFEST = "manifest.json"
+SHUFFLE = "shuffle.npy"
+MEGATRON_HEADER = b"MMIDIDX\x00\x00"
+MEGATRON_DTYPE_CODES = {"uint16": 8, "int32": 4}
+UINT16_LIMIT = 65_500  # megatron-core's optimal_dtype: uint16 below this cardinality
+
+
+def _write_file(path: Path, chunks: list[bytes] | bytes) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    with open(tmp, "wb") as handle:
+        for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
+            handle.write(chunk)
+    os.replace(tmp, path)
+
+
+def megatron_index(lengths: np.ndarray, dtype: np.dtype) -> bytes:
+    """The .idx of documents of these lengths, one sequence each."""
+    count = len(lengths)
+    pointers = np.zeros(count, np.int64)
+    if count:
+        pointers[1:] = np.cumsum(lengths[:-1].astype(np.int64)) * dtype.itemsize
+    return b"".join([
+        MEGATRON_HEADER,
+        struct.pack("<Q", 1),
+        struct.pack("<B", MEGATRON_DTYPE_CODES[dtype.name]),
+        struct.pack("<Q", count),
+        struct.pack("<Q", count + 1),
+        lengths.astype(np.int32).tobytes(),
+        pointers.tobytes(),
+        np.arange(count + 1, dtype=np.int64).tobytes(),
+    ])
+
+
+def write_token_shards(
+    part_paths: list[Path], out_dir: Path, *, seed: int, shuffle: bool,
+    tokenizer: str | None, append_eos: bool,
+) -> list[str]:
+    """Shards of the parts' ``tokens`` column, the manifest and the shuffle; the file names."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = [pq.read_table(p, columns=[ID, SOURCE, TOKENS]) for p in part_paths]
+    tables = [t for t in tables if t.num_rows]
+    largest = max((pc.max(pc.list_flatten(t.column(TOKENS))).as_py() or 0 for t in tables),
+                  default=0)
+    dtype = np.dtype(np.uint16 if largest < UINT16_LIMIT else np.int32)
+    names: list[str] = []
+    shards: list[dict[str, Any]] = []
+    by_source: dict[str, Counter[str]] = {}
+    for index, table in enumerate(tables):
+        stem = f"part-{index:05d}"
+        flat = pc.list_flatten(table.column(TOKENS)).to_numpy(zero_copy_only=False)
+        lengths = pc.list_value_length(table.column(TOKENS)).to_numpy(zero_copy_only=False)
+        starts = np.zeros(len(lengths), np.int64)
+        starts[1:] = np.cumsum(lengths[:-1].astype(np.int64))
+        _write_file(out_dir / f"{stem}.bin", flat.astype(dtype).tobytes())
+        _write_file(out_dir / f"{stem}.idx", megatron_index(lengths, dtype))
+        sources = table.column(SOURCE).to_pylist()
+        atomic_write_parquet(pa.table({
+            ID: table.column(ID), SOURCE: table.column(SOURCE),
+            "start": pa.array(starts, pa.int64()), "length": pa.array(lengths, pa.int32()),
+        }), out_dir / f"{stem}.docs.parquet")
+        shard_sources: dict[str, Counter[str]] = {}
+        for source, length in zip(sources, lengths.tolist(), strict=True):
+            for totals in (shard_sources, by_source):
+                counts = totals.setdefault(source or "", Counter())
+                counts["documents"] += 1
+                counts["tokens"] += length
+        shards.append({"name": stem, "documents": len(lengths), "tokens": int(flat.size),
+                       "by_source": {s: dict(c) for s, c in sorted(shard_sources.items())}})
+        names += [f"{stem}.bin", f"{stem}.idx", f"{stem}.docs.parquet"]
+    documents = sum(s["documents"] for s in shards)
+    if shuffle:
+        order = np.random.default_rng(seed).permutation(documents).astype(np.int64)
+        _write_file(out_dir / SHUFFLE, _npy(order))
+        names.append(SHUFFLE)
+    manifest = {
+        "format": "goldpan-tokens/1",
+        "dtype": dtype.name,
+        "tokenizer": tokenizer,
+        "append_eos": append_eos,
+        "documents": documents,
+        "tokens": sum(s["tokens"] for s in shards),
+        "shuffle": SHUFFLE if shuffle else None,
+        "seed": seed,
+        "shards": shards,
+        "by_source": {s: dict(c) for s, c in sorted(by_source.items())},
+    }
+    atomic_write_bytes(out_dir / MANIFEST, json.dumps(manifest, indent=2).encode())
+    return [*names, MANIFEST]
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def check_token_shards(out_dir: Path) -> list[str]:
+    """Problems found by re-reading every shard against the manifest (none: all agree)."""
+    manifest = json.loads((out_dir / MANIFEST).read_text())
+    dtype = np.dtype(manifest["dtype"])
+    problems = []
+    documents = 0
+    for shard in manifest["shards"]:
+        stem = out_dir / shard["name"]
+        tokens = np.memmap(f"{stem}.bin", dtype=dtype, mode="r") if shard["tokens"] else []
+        docs = pq.read_table(f"{stem}.docs.parquet")
+        lengths = docs.column("length").to_numpy()
+        index = Path(f"{stem}.idx").read_bytes()
+        expected = megatron_index(lengths, dtype)
+        if len(tokens) != shard["tokens"] or int(lengths.sum()) != shard["tokens"]:
+            problems.append(f"{shard['name']}: {len(tokens)} tokens in .bin, "
+                            f"{int(lengths.sum())} in its documents, {shard['tokens']} listed")
+        if docs.num_rows != shard["documents"]:
+            problems.append(f"{shard['name']}: {docs.num_rows} documents, "
+                            f"{shard['documents']} listed")
+        if index != expected:
+            problems.append(f"{shard['name']}: the .idx does not match the documents' lengths")
+        documents += docs.num_rows
+    if documents != manifest["documents"]:
+        problems.append(f"{documents} documents in the shards, {manifest['documents']} listed")
+    if manifest.get("shuffle"):
+        order = np.load(out_dir / manifest["shuffle"])
+        if not np.array_equal(np.sort(order), np.arange(documents)):
+            problems.append("shuffle.npy is not a permutation of the documents")
+    return problems

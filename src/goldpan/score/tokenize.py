@@ -1,0 +1,112 @@
+"""``tokenize``: each kept document's token ids, for a trainer.
+
+A recipe whose ``output.format`` is ``tokens`` ends with this step (added for it), so that
+tokenization runs on the workers, part by part, resumable like every stage; the output writer
+then only lays the ids out as shards (``data.token_shards``). It uses the Rust ``tokenizers``
+library on batches of documents (``encode_batch``), without the special tokens a chat or BOS
+template would add, and appends the end-of-text token when asked.
+
+The tokenizer is an embedded model name (``smollm2-135m-instruct``), an HF model or tokenizer
+folder, or a ``tokenizer.json`` file; the end token comes from the folder's
+``tokenizer_config.json``, ``eos_token``, or a token with an end token's usual name.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from goldpan.data.schema import TEXT
+from goldpan.engine.registry import register_step
+from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
+from goldpan.errors import GoldpanError
+
+TOKENS = "tokens"
+# End tokens by the names tokenizers give them, tried when nothing names the end token.
+KNOWN_END_TOKENS = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<|end|>")
+
+
+class TokenizeOptions(StepOptions):
+    tokenizer: str = Field(
+        description="An embedded model name, an HF folder, or a tokenizer.json file."
+    )
+    append_eos: bool = Field(True, description="End every document with the end token.")
+    eos_token: str | None = Field(
+        None, description="The end token's text (default: the tokenizer's own)."
+    )
+    batch_size: int = Field(1000, gt=0, description="Documents per encode_batch call.")
+
+
+def tokenizer_file(spec: str) -> tuple[Path, str | None]:
+    """The tokenizer.json behind a spec and the end token its folder names, if any."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path, None
+    if not path.is_dir():
+        from goldpan.models.load import resolve  # embedded names and the local HF cache
+
+        path = resolve(spec)
+    if not (path / "tokenizer.json").is_file():
+        raise GoldpanError(f"tokenize: {spec!r} has no tokenizer.json")
+    eos = None
+    config = path / "tokenizer_config.json"
+    if config.is_file():
+        value = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
+        eos = value.get("content") if isinstance(value, dict) else value
+    return path / "tokenizer.json", eos
+
+
+@register_step
+class Tokenize(MapStep[TokenizeOptions]):
+    """Add each document's token ids (a ``tokens`` column) and their count (``token_count``)."""
+
+    name = "tokenize"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_loaded", None)  # loaded again where the step runs
+        return state
+
+    @cached_property
+    def _loaded(self) -> tuple[Any, int | None]:
+        from tokenizers import Tokenizer
+
+        file, eos_text = tokenizer_file(self.options.tokenizer)
+        tokenizer = Tokenizer.from_file(str(file))
+        eos_text = self.options.eos_token or eos_text
+        if eos_text is None:  # a bare tokenizer.json: its special tokens by their usual names
+            eos_text = next((t for t in KNOWN_END_TOKENS if tokenizer.token_to_id(t) is not None),
+                            None)
+        eos = tokenizer.token_to_id(eos_text) if eos_text else None
+        if self.options.append_eos and eos is None:
+            raise GoldpanError(
+                f"tokenize: no end token known for {self.options.tokenizer!r}; set eos_token "
+                "or append_eos: false"
+            )
+        return tokenizer, eos
+
+    @property
+    def vocab_size(self) -> int:
+        return self._loaded[0].get_vocab_size(with_added_tokens=True)
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        tokenizer, eos = self._loaded
+        texts = batch.column(TEXT).to_pylist()
+        ids: list[list[int]] = []
+        size = self.options.batch_size
+        for start in range(0, len(texts), size):
+            encoded = tokenizer.encode_batch(texts[start : start + size],
+                                             add_special_tokens=False)
+            ids += [e.ids for e in encoded]
+        if self.options.append_eos:
+            for row in ids:
+                row.append(eos)
+        reasons = [None if row else self.reason("empty") for row in ids]
+        batch = with_column(batch, TOKENS, pa.array(ids, pa.list_(pa.int32())))
+        batch = with_column(batch, "token_count", pa.array([len(r) for r in ids], pa.int32()))
+        return with_reject_reasons(batch, reasons)
