@@ -66,3 +66,12 @@ def test_without_the_default_lists_only_the_given_words_count() -> None:
     out = step.process(pa.table({"id": ["a", "b"], "url": ["https://a.org/porn",
                                                              "https://a.org/casino-bonus"]}))
     assert out.column("reject_reason").to_pylist() == [None, "url_filter:banned_word"]
+
+
+def test_the_domain_can_become_the_source() -> None:
+    from goldpan.curate.url_filter import UrlFilter
+
+    step = UrlFilter(UrlFilter.Options(domain_as_source=True))
+    out = step.process(pa.table({"id": ["a", "b"], "source": ["crawl", "crawl"],
+                                 "url": ["https://x.news.example.com/a", None]}))
+    assert out.column("source").to_pylist() == ["example.com", "crawl"]

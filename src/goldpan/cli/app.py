@@ -176,8 +176,14 @@ def demo(
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
     workers: Annotated[int | None, typer.Option(help="Parallel workers.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    web: Annotated[bool, typer.Option(
+        "--web", help="The web path instead: a crawl built from the corpus (WARC), URL "
+        "filter, main-text extraction, the filters, tokens for a trainer (recipes/web.yaml)."
+    )] = False,
+    pages: Annotated[int, typer.Option(help="--web: article pages in the crawl.")] = 2000,
 ) -> None:
-    """Build the embedded demo corpus and curate it with recipes/demo.yaml."""
+    """Build the embedded demo corpus and curate it with recipes/demo.yaml (with --web: from
+    a crawl of it to training tokens, recipes/web.yaml)."""
     from goldpan.data.demo_corpus import build_demo_corpus
     from goldpan.engine.runner import run_recipe
     from goldpan.recipe import load_recipe
@@ -186,6 +192,16 @@ def demo(
         count = build_demo_corpus(data)
         console.print(f"demo corpus: {count:,} documents -> {data}")
     recipe_path = Path(goldpan.__file__).parent / "recipes" / "demo.yaml"
+    if web:
+        from goldpan.data.demo_web import build_demo_warc
+
+        crawl = data.with_name("crawl.warc.gz")
+        if not crawl.exists():
+            written = build_demo_warc(data, crawl, pages=pages)
+            console.print(f"demo crawl: {written:,} article pages -> {crawl}")
+        recipe_path, data = recipe_path.with_name("web.yaml"), crawl
+        if out == Path("runs/demo"):
+            out = Path("runs/demo-web")
     overrides = [f"input.paths=[{data}]", f"output.dir={out}", f"executor={executor}"]
     if workers:
         overrides.append(f"workers={workers}")

@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
+from goldpan.data.schema import SOURCE
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
@@ -53,6 +54,10 @@ class UrlFilterOptions(StepOptions):
     soft_word_threshold: int = Field(2, gt=0, description="Soft-banned words that reject.")
     default_lists: bool = Field(
         True, description="Also use goldpan's small word lists (resources/url_filter)."
+    )
+    domain_as_source: bool = Field(
+        False, description="Set each record's source to its domain, so the stats, the report "
+        "and the token manifest break a crawl down by site.",
     )
 
 
@@ -174,5 +179,9 @@ class UrlFilter(MapStep[UrlFilterOptions]):
             reasons.append(None if rule is None else self.reason(rule))
             matched.append(entry)
         batch = with_column(batch, "domain", pa.array(domains, pa.string()))
+        if self.options.domain_as_source:
+            sources = batch.column(SOURCE).to_pylist()
+            batch = with_column(batch, SOURCE, pa.array(
+                [d or s for d, s in zip(domains, sources, strict=True)], pa.string()))
         batch = with_column(batch, "reject_url_rule", pa.array(matched, pa.string()))
         return with_reject_reasons(batch, reasons)
