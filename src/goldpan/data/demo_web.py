@@ -72,9 +72,9 @@ def page_html(document: dict[str, Any], rng: random.Random, charset: str = "utf-
 
 
 def build_demo_warc(corpus: str | Path, path: str | Path, pages: int = 2000,
-                    seed: int = 0) -> int:
-    """Write ``pages`` article pages (plus the crawl's noise) from the corpus; the number of
-    article pages written."""
+                    seed: int = 0, stray_bytes: bool = True) -> int:
+    """Write ``pages`` article pages (plus the crawl's noise, with or without the stray bytes)
+    from the corpus; the number of article pages written."""
     try:
         from warcio.statusandheaders import StatusAndHeaders
         from warcio.warcwriter import WARCWriter
@@ -97,8 +97,12 @@ def build_demo_warc(corpus: str | Path, path: str | Path, pages: int = 2000,
         request = StatusAndHeaders(f"GET {url} HTTP/1.1", [("User-Agent", "goldpan-demo")],
                                    is_http_request=True)
         writer.write_record(writer.create_warc_record(url, "request", http_headers=request))
+        # Common Crawl names the sniffed type of each payload; readers such as datatrove's
+        # rely on it.
+        identified = {"WARC-Identified-Payload-Type": content_type.split(";")[0]}
         writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body),
-                                                      http_headers=http))
+                                                      http_headers=http,
+                                                      warc_headers_dict=identified))
 
     for number, document in enumerate(documents):
         source = document.get("source", "web")
@@ -119,7 +123,7 @@ def build_demo_warc(corpus: str | Path, path: str | Path, pages: int = 2000,
         if number % 211 == 0:
             response(f"https://xxx-hot-videos.goldpan-spam.biz/watch/{number}", body,
                      "text/html")
-        if number == len(documents) // 2:
+        if stray_bytes and number == len(documents) // 2:
             buffer.write(gzip.compress(JUNK))
     path.write_bytes(buffer.getvalue())
     return len(documents)

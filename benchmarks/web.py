@@ -1,0 +1,175 @@
+"""The web path against datatrove: WARC reading, URL filter and main-text extraction on the
+same generated crawl, then tokenization against raw ``tokenizers``.
+
+1. datatrove ``WarcReader -> URLFilter -> Trafilatura`` and goldpan ``warc -> url_filter ->
+   extract_html`` with the same URL rules (goldpan's word lists) and trafilatura with the same
+   settings (favour precision, deduplicate, tables, no comments, no MathML rewriting), one
+   worker each: documents/s and the share of pages whose extracted text is the same.
+2. goldpan with the fast extractor (Resiliparse), one worker: documents/s against datatrove's,
+   and the word-level agreement of its text with trafilatura's (F1 of the word multisets).
+3. Tokenization of the kept texts: goldpan's token output (a run reading the texts, the
+   ``tokenize`` step, the shards) against raw ``Tokenizer.encode_batch`` and writing the same
+   uint16 bytes, with the SmolLM2 tokenizer.
+
+    python benchmarks/web.py [--pages 2000]
+
+Needs the web and bench extras: pip install -e '.[web,bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from goldpan.data.demo_corpus import build_demo_corpus
+from goldpan.data.demo_web import build_demo_warc
+
+
+def datatrove_run(warc: Path) -> tuple[dict[str, str], float]:
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.filters import URLFilter
+    from datatrove.pipeline.readers import WarcReader
+
+    from goldpan.curate.url_filter import _default_list
+
+    reader = WarcReader(str(warc.parent), glob_pattern=warc.name)
+    # The same rules as goldpan's default: its word lists, no UT1 domain list (loading that
+    # costs datatrove about half a minute per process, which would swamp a small crawl).
+    url_filter = URLFilter(
+        use_integrated_lists=False,
+        banned_words=_default_list("banned_words.txt"),
+        soft_banned_words=_default_list("soft_banned_words.txt"),
+        banned_subwords=_default_list("banned_subwords.txt"),
+    )
+    extractor = Trafilatura(favour_precision=True, deduplicate=True, timeout=5)
+    started = time.perf_counter()
+    documents = extractor.run(url_filter.run(reader.run()))
+    texts = {d.metadata["url"]: d.text for d in documents}
+    return texts, time.perf_counter() - started
+
+
+def goldpan_run(warc: Path, out: Path, extractor: str) -> tuple[dict[str, str], float]:
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+
+    output: dict = {"dir": str(out), "format": "parquet"}
+    recipe = {
+        "input": {"paths": [str(warc)]},
+        "output": output,
+        "workers": 1,
+        "steps": [
+            {"name": "url_filter"},
+            {"name": "extract_html", "extractor": extractor, "favor": "precision",
+             "deduplicate": True, "math_as_tex": False, "timeout_s": 5},
+        ],
+    }
+    started = time.perf_counter()
+    result = run_recipe(parse_recipe(recipe), quiet=True)
+    seconds = time.perf_counter() - started
+    import pyarrow.parquet as pq
+
+    texts: dict[str, str] = {}
+    for name in result.output_files:
+        table = pq.read_table(out / "output" / name, columns=["url", "text"])
+        texts.update(zip(table.column("url").to_pylist(), table.column("text").to_pylist(),
+                         strict=True))
+    return texts, seconds
+
+
+def word_f1(a: str, b: str) -> float:
+    left, right = Counter(a.split()), Counter(b.split())
+    common = sum((left & right).values())
+    if not left and not right:
+        return 1.0
+    if not common:
+        return 0.0
+    precision, recall = common / sum(left.values()), common / sum(right.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def tokenization(texts: list[str], tokenizer: str, work: Path) -> tuple[float, float, int]:
+    """(goldpan seconds, raw seconds, tokens)."""
+    from tokenizers import Tokenizer
+
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+    from goldpan.score.tokenize import tokenizer_file
+
+    corpus = work / "texts.jsonl"
+    corpus.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n"
+                              for i, t in enumerate(texts)))
+    file, _ = tokenizer_file(tokenizer)
+    raw = Tokenizer.from_file(str(file))
+    eos = raw.token_to_id("<|im_end|>") or 0
+    started = time.perf_counter()
+    ids = raw.encode_batch(texts, add_special_tokens=False)
+    flat = np.fromiter((t for e in ids for t in [*e.ids, eos]), np.uint16)
+    (work / "raw.bin").write_bytes(flat.tobytes())
+    raw_seconds = time.perf_counter() - started
+    recipe = {"input": {"paths": [str(corpus)], "id_field": "id"}, "workers": 1,
+              "output": {"dir": str(work / "tokens"), "format": "tokens",
+                         "tokenizer": tokenizer}, "steps": []}
+    started = time.perf_counter()
+    run_recipe(parse_recipe(recipe), quiet=True)
+    ours = time.perf_counter() - started
+    return ours, raw_seconds, int(flat.size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--tokenizer", default="smollm2-135m-instruct")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus = work / "corpus.jsonl"
+        build_demo_corpus(corpus)
+        damaged = work / "damaged" / "crawl.warc.gz"
+        build_demo_warc(corpus, damaged, pages=args.pages)
+        try:
+            datatrove_run(damaged)
+            print("datatrove reads the crawl with one stray fragment")
+        except Exception as error:  # what a user of datatrove meets
+            print(f"datatrove on the crawl with one stray fragment: {type(error).__name__}: "
+                  f"{str(error).splitlines()[0][:80]} (goldpan: one read:malformed_warc reject)")
+        warc = work / "crawl" / "crawl.warc.gz"
+        pages = build_demo_warc(corpus, warc, pages=args.pages, stray_bytes=False)
+        print(f"crawl without it: {pages:,} article pages, {warc.stat().st_size / 1e6:.1f} MB")
+        theirs, their_s = datatrove_run(warc)
+        ours, our_s = goldpan_run(warc, work / "traf", "trafilatura")
+        fast, fast_s = goldpan_run(warc, work / "fast", "resiliparse")
+        both = sorted(set(theirs) & set(ours))
+        same = sum(theirs[u] == ours[u] for u in both)
+        print("\n| pipeline | documents out | seconds | documents/s | vs datatrove |")
+        print("|---|---:|---:|---:|---:|")
+        for name, texts, seconds in (("datatrove WarcReader+URLFilter+Trafilatura", theirs,
+                                      their_s),
+                                     ("goldpan warc+url_filter+extract_html (trafilatura)", ours,
+                                      our_s),
+                                     ("goldpan ... extract_html (resiliparse)", fast, fast_s)):
+            rate = pages / seconds
+            print(f"| {name} | {len(texts):,} | {seconds:.1f} | {rate:,.0f} | "
+                  f"{their_s / seconds:.2f}x |")
+        print(f"\nSame settings, trafilatura: identical text on {same:,} of {len(both):,} pages "
+              f"kept by both ({same / max(1, len(both)):.1%}); kept by one only: "
+              f"{len(set(theirs) ^ set(ours)):,}")
+        f1 = [word_f1(fast[u], theirs[u]) for u in sorted(set(fast) & set(theirs))]
+        if f1:
+            print(f"Resiliparse against trafilatura, word F1 per page: mean "
+                  f"{statistics.mean(f1):.3f}, median {statistics.median(f1):.3f}, pages at "
+                  f">= 0.9: {sum(v >= 0.9 for v in f1) / len(f1):.1%}")
+        ours_s, raw_s, tokens = tokenization(list(ours.values()), args.tokenizer, work)
+        print(f"\nTokenization of {len(ours):,} texts ({tokens:,} tokens): goldpan run "
+              f"{ours_s:.2f} s, raw encode_batch + write {raw_s:.2f} s: {raw_s / ours_s:.2f}x "
+              "of raw speed")
+
+
+if __name__ == "__main__":
+    main()
