@@ -40,6 +40,8 @@ setup: $(STAMP)
 
 demo: setup
 	$(VENV)/bin/goldpan demo
+	# The web path: a crawl of the same corpus, through recipes/web.yaml, to training tokens.
+	$(VENV)/bin/goldpan demo --web
 
 test: setup $(CHROMIUM)
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -56,6 +58,7 @@ bench: setup $(VENV)/.goldpan-bench
 	$(PY) benchmarks/dedup.py
 	$(PY) benchmarks/rouge.py
 	$(PY) benchmarks/report.py
+	$(PY) benchmarks/web.py
 
 clean:
 	rm -rf runs .pytest_cache build
