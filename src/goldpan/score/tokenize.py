@@ -95,18 +95,24 @@ class Tokenize(MapStep[TokenizeOptions]):
         return self._loaded[0].get_vocab_size(with_added_tokens=True)
 
     def process(self, batch: pa.Table) -> pa.Table:
+        import numpy as np
+
         tokenizer, eos = self._loaded
         texts = batch.column(TEXT).to_pylist()
-        ids: list[list[int]] = []
+        end = [eos] if self.options.append_eos else []
+        pieces: list[np.ndarray] = []
         size = self.options.batch_size
         for start in range(0, len(texts), size):
-            encoded = tokenizer.encode_batch(texts[start : start + size],
-                                             add_special_tokens=False)
-            ids += [e.ids for e in encoded]
-        if self.options.append_eos:
-            for row in ids:
-                row.append(eos)
-        reasons = [None if row else self.reason("empty") for row in ids]
-        batch = with_column(batch, TOKENS, pa.array(ids, pa.list_(pa.int32())))
-        batch = with_column(batch, "token_count", pa.array([len(r) for r in ids], pa.int32()))
+            # encode_batch_fast: the ids without the character offsets nobody here reads.
+            encoded = tokenizer.encode_batch_fast(texts[start : start + size],
+                                                  add_special_tokens=False)
+            pieces += [np.asarray(e.ids + end, np.int32) for e in encoded]
+        lengths = np.fromiter((p.size for p in pieces), np.int32, len(pieces))
+        offsets = np.zeros(len(pieces) + 1, np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        values = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
+        tokens = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+        reasons = [None if n else self.reason("empty") for n in lengths.tolist()]
+        batch = with_column(batch, TOKENS, tokens)
+        batch = with_column(batch, "token_count", pa.array(lengths, pa.int32()))
         return with_reject_reasons(batch, reasons)
