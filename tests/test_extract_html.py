@@ -115,3 +115,16 @@ def test_mathml_without_tex_is_left_for_the_extractor() -> None:
     bare = "<p><math><mi>x</mi></math></p>"
     assert math_as_tex(bare) == bare
     assert math_as_tex('<math alttext="a &lt; b"><mi>a</mi></math>') == "$a &lt; b$"
+
+
+def test_a_started_step_travels_to_a_worker_without_its_process() -> None:
+    import pickle
+
+    from goldpan.curate.extract_html import ExtractHtml
+
+    step = ExtractHtml()
+    step.sandbox.extract_all([NEWS])
+    clone = pickle.loads(pickle.dumps(step))
+    step.sandbox.close()
+    assert "sandbox" not in clone.__dict__  # the worker starts its own
+    assert clone.options == step.options

@@ -11,7 +11,8 @@ Pages come from the ``warc`` reader (or any input whose text is HTML). Rows whos
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from functools import cached_property
+from typing import Literal
 
 import pyarrow as pa
 from pydantic import Field
@@ -55,25 +56,19 @@ class ExtractHtml(MapStep[ExtractHtmlOptions]):
 
     name = "extract_html"
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_sandbox", None)  # a process, made again where the step runs
-        return state
-
-    @property
+    @cached_property
     def sandbox(self):  # type: ignore[no-untyped-def]
+        """The process that extracts, started on first use where the step runs."""
         from goldpan.curate.html_sandbox import ExtractionSandbox
 
-        if getattr(self, "_sandbox", None) is None:
-            o = self.options
-            settings = ExtractSettings(
-                extractor=o.extractor, include_tables=o.include_tables,
-                include_links=o.include_links, include_comments=o.include_comments,
-                include_images=o.include_images, favor=o.favor, deduplicate=o.deduplicate,
-                language=o.language, math_as_tex=o.math_as_tex,
-            )
-            self._sandbox = ExtractionSandbox(settings, o.timeout_s)
-        return self._sandbox
+        o = self.options
+        settings = ExtractSettings(
+            extractor=o.extractor, include_tables=o.include_tables,
+            include_links=o.include_links, include_comments=o.include_comments,
+            include_images=o.include_images, favor=o.favor, deduplicate=o.deduplicate,
+            language=o.language, math_as_tex=o.math_as_tex,
+        )
+        return ExtractionSandbox(settings, o.timeout_s)
 
     def process(self, batch: pa.Table) -> pa.Table:
         pages = batch.column(TEXT).to_pylist()

@@ -92,12 +92,6 @@ class UrlFilter(MapStep[UrlFilterOptions]):
 
     name = "url_filter"
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        for loaded in ("_rules", "_extract"):
-            state.pop(loaded, None)  # made again where the step runs
-        return state
-
     @cached_property
     def _extract(self):  # type: ignore[no-untyped-def]
         try:

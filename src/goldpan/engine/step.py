@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
@@ -50,6 +51,16 @@ class Step(ABC, Generic[OptionsT]):
     def __init__(self, options: OptionsT | None = None, seed: int = 0) -> None:
         self.options: OptionsT = options if options is not None else self.Options()  # type: ignore[assignment]
         self.seed = seed
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What travels to a worker: the options, not what a ``cached_property`` loaded (a
+        model, a block list, a child process), which the worker loads again when it needs it."""
+        state = dict(self.__dict__)
+        for klass in type(self).__mro__:
+            for name, member in vars(klass).items():
+                if isinstance(member, cached_property):
+                    state.pop(name, None)
+        return state
 
     def reason(self, rule: str) -> str:
         """The reject vocabulary: ``step:rule``, counted by the stats and shown in the report."""

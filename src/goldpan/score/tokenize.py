@@ -67,11 +67,6 @@ class Tokenize(MapStep[TokenizeOptions]):
 
     name = "tokenize"
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_loaded", None)  # loaded again where the step runs
-        return state
-
     @cached_property
     def _loaded(self) -> tuple[Any, int | None]:
         from tokenizers import Tokenizer
