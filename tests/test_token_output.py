@@ -63,6 +63,12 @@ def _run(tmp_path: Path, tokenizer: Path, **output: object) -> Path:
     return out / "output"
 
 
+@pytest.fixture(scope="module")
+def token_run(tmp_path_factory: pytest.TempPathFactory, tokenizer_json: Path) -> Path:
+    """One run with the default token output, read by several tests."""
+    return _run(tmp_path_factory.mktemp("tokens"), tokenizer_json)
+
+
 def _expected(tokenizer: Path) -> dict[str, list[int]]:
     from tokenizers import Tokenizer
 
@@ -73,9 +79,9 @@ def _expected(tokenizer: Path) -> dict[str, list[int]]:
 
 
 def test_the_shards_hold_the_kept_texts_tokenized_with_an_end_token(
-    tmp_path: Path, tokenizer_json: Path
+    token_run: Path, tokenizer_json: Path
 ) -> None:
-    output = _run(tmp_path, tokenizer_json)
+    output = token_run
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["dtype"] == "uint16" and manifest["documents"] == 4
     expected = _expected(tokenizer_json)
@@ -115,8 +121,9 @@ def _read_idx(path: Path) -> tuple[np.dtype, np.ndarray, np.ndarray, np.ndarray]
     return dtype, lengths, pointers, document_index
 
 
-def test_the_megatron_index_points_at_every_document(tmp_path: Path, tokenizer_json: Path) -> None:
-    output = _run(tmp_path, tokenizer_json)
+def test_the_megatron_index_points_at_every_document(token_run: Path, tokenizer_json: Path
+                                                     ) -> None:
+    output = token_run
     expected = _expected(tokenizer_json)
     for shard in json.loads((output / "manifest.json").read_text())["shards"]:
         dtype, lengths, pointers, document_index = _read_idx(output / f"{shard['name']}.idx")
@@ -127,9 +134,10 @@ def test_the_megatron_index_points_at_every_document(tmp_path: Path, tokenizer_j
             assert np.frombuffer(data, dtype, length, pointer).tolist() == expected[record_id]
 
 
-def test_megatron_cores_own_reader_opens_the_shards(tmp_path: Path, tokenizer_json: Path) -> None:
+def test_megatron_cores_own_reader_opens_the_shards(token_run: Path, tokenizer_json: Path
+                                                    ) -> None:
     indexed = pytest.importorskip("megatron.core.datasets.indexed_dataset")
-    output = _run(tmp_path, tokenizer_json)
+    output = token_run
     expected = _expected(tokenizer_json)
     for shard in json.loads((output / "manifest.json").read_text())["shards"]:
         dataset = indexed.IndexedDataset(str(output / shard["name"]))
