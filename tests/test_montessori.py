@@ -254,7 +254,7 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     from goldpan.synth import montessori as module
     from goldpan.synth.montessori import MontessoriConfig, montessori
 
-    def fixed_synthesis(llm, seeds, config, rng, stats=None):  # type: ignore[no-untyped-def]
+    def fixed_synthesis(llm, seeds, config, rng, stats=None, enough=None):  # type: ignore[no-untyped-def]
         llm.backend._loaded()  # the teacher is loaded into memory, as real sampling does
         rows = []
         for k, (instruction, response) in enumerate(EXAMPLES * 2):
@@ -269,7 +269,7 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
                     "response": response,
                 }
             )
-        return rows
+        return rows[:enough]
 
     monkeypatch.setattr(module, "synthesize", fixed_synthesis)
     # Each phase starts with the previous phase's models released: no model is left in the
