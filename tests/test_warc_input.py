@@ -189,3 +189,14 @@ def test_a_crawl_becomes_main_text_with_every_record_accounted_for(tmp_path: Pat
     assert kept.column("text").to_pylist() == [article]
     assert sorted(rejects.column("reject_reason").to_pylist()) == [
         "extract_html:empty", "read:not_html"]
+
+
+def test_an_undeclared_page_that_is_valid_utf8_is_read_as_utf8(tmp_path: Path) -> None:
+    """Found by benchmarks/web.py: uchardet took short UTF-8 pages with a few accents for
+    Windows-1250 or -1252 (``Göttingen`` became ``GĂ¶ttingen``)."""
+    path = tmp_path / "crawl.warc.gz"
+    text = "Gauss was director of the Göttingen Observatory; the ancien régime ended."
+    path.write_bytes(_record("http://a.example/", f"<html><body><p>{text}</p></body></html>"
+                             .encode(), "text/html", True))
+    kept, _ = _run(path, tmp_path / "run")
+    assert text in kept.column("text")[0].as_py()

@@ -53,15 +53,34 @@ class _Document:
 
 
 def _decoded(body: bytes, declared: str | None) -> str:
-    """The page as text: the HTTP header's charset, else its meta tag, else detection
-    (uchardet); undecodable bytes fall back to UTF-8 and Windows-1252, then are replaced."""
+    """The page as text: the charset the HTTP header names, else the page's meta tag, else
+    UTF-8 when the bytes are valid UTF-8 (detectors take short UTF-8 pages for Windows-1250 or
+    -1252), else detection (uchardet); undecodable bytes fall back to UTF-8 and Windows-1252,
+    then are replaced."""
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-    encoding = declared or detect_encoding(body, from_html_meta=True)
+    encoding = declared or _meta_charset(body)
+    if encoding is None:
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            encoding = detect_encoding(body)
     try:
         return bytes_to_str(body, encoding, errors="replace")
     except LookupError:  # a charset name no codec knows: detect instead
-        return bytes_to_str(body, detect_encoding(body, from_html_meta=True), errors="replace")
+        return bytes_to_str(body, detect_encoding(body), errors="replace")
+
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE
+)
+
+
+def _meta_charset(body: bytes) -> str | None:
+    """The charset a meta tag in the page's first 1,024 bytes names (the HTML5 prescan's
+    window), or None."""
+    found = _META_CHARSET.search(body[:1024])
+    return found.group(1).decode("ascii") if found else None
 
 
 def _content_type(record: Any, body: bytes) -> str:
