@@ -192,7 +192,7 @@ def curated_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_ray_session_outlives_its_test():  # type: ignore[no-untyped-def]
-    """A Ray session left connected after a test (seen once under load after the ray
+    """A Ray session left connected after a test (seen twice in a full run, after the ray
     executor's refused-write test) makes Ray's driver end the whole pytest process with status
     1 when that session's GCS goes away a minute later. Each test leaves Ray as it found it."""
     yield
