@@ -159,6 +159,40 @@ def test_verify_rereads_the_shards_and_finds_a_cut_one(
     assert any("part-00000" in p and "tokens" in p for p in problems)
 
 
+def test_a_vocabulary_of_65500_entries_or_more_is_written_as_int32(tmp_path: Path) -> None:
+    """megatron-core's rule (optimal_dtype): uint16 only below 65,500 vocabulary entries."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocabulary = {f"w{k}": k for k in range(70_000)}
+    vocabulary["<|endoftext|>"] = 70_000
+    tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="w0"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    path = tmp_path / "tokenizer.json"
+    tokenizer.save(str(path))
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "w69999 w5 w65535"}) + "\n")
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+
+    data = recipe_dict([str(corpus)], tmp_path / "run")
+    data["output"].update({"format": "tokens", "tokenizer": str(path)})
+    run_recipe(parse_recipe(data), quiet=True)
+    output = tmp_path / "run" / "output"
+    assert json.loads((output / "manifest.json").read_text())["dtype"] == "int32"
+    dtype, lengths, _, _ = _read_idx(output / "part-00000.idx")
+    assert dtype == np.int32 and lengths.tolist() == [4]
+    tokens = np.memmap(output / "part-00000.bin", dtype=np.int32, mode="r")
+    assert tokens.tolist() == [69_999, 5, 65_535, 70_000]
+
+
+def test_the_inspector_shows_a_token_count_not_the_token_bytes(token_run: Path) -> None:
+    from goldpan.report.query import get_record
+    from goldpan.report.rundata import CurationRun
+
+    record = get_record(CurationRun(token_run.parent).cursor(), "a")
+    assert record is not None and "tokens" not in record and record["token_count"] > 0
+
+
 def test_tokens_without_a_tokenizer_is_a_recipe_error(tmp_path: Path) -> None:
     from goldpan.errors import GoldpanError
     from goldpan.recipe import parse_recipe

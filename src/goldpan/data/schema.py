@@ -10,6 +10,8 @@ import pyarrow as pa
 ID = "id"
 TEXT = "text"
 SOURCE = "source"
+# Token ids (the tokenize step): bytes, their dtype in the column's metadata.
+TOKENS = "tokens"
 
 REJECT_PREFIX = "reject_"
 REJECT_REASON = "reject_reason"

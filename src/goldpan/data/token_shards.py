@@ -1,7 +1,7 @@
 """Token shards a trainer reads: one shard per part of the last stage, each
 
-- ``part-NNNNN.bin``: the documents' token ids end to end (uint16 while every id fits below
-  65,500, as Megatron chooses, else int32), a flat array ``numpy.memmap`` reads;
+- ``part-NNNNN.bin``: the documents' token ids end to end (uint16 for a vocabulary below 65,500
+  entries, as Megatron chooses, else int32), a flat array ``numpy.memmap`` reads;
 - ``part-NNNNN.idx``: Megatron's indexed-dataset index (megatron-core
   ``datasets/indexed_dataset.py``: ``MMIDIDX`` header, version 1, dtype code, sequence and
   document counts, int32 lengths, int64 byte pointers, int64 document indices), one sequence a
@@ -18,7 +18,6 @@ bytes stay where they are. ``check_token_shards`` re-reads everything and checks
 from __future__ import annotations
 
 import json
-import os
 import struct
 from collections import Counter
 from pathlib import Path
@@ -26,26 +25,22 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from goldpan.data.schema import ID, SOURCE
-from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet
+from goldpan.data.schema import ID, SOURCE, TOKENS
+from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet, atomically
 
-TOKENS = "tokens"
 MANIFEST = "manifest.json"
 SHUFFLE = "shuffle.npy"
 MEGATRON_HEADER = b"MMIDIDX\x00\x00"
 MEGATRON_DTYPE_CODES = {"uint16": 8, "int32": 4}
-UINT16_LIMIT = 65_500  # megatron-core's optimal_dtype: uint16 below this cardinality
 
 
-def _write_file(path: Path, chunks: list[bytes] | bytes) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "wb") as handle:
-        for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
-            handle.write(chunk)
-    os.replace(tmp, path)
+def _write_file(path: Path, data: bytes | memoryview) -> None:
+    """Whole or absent, without the fsync of ``atomic_write_bytes``: the output's ``_SUCCESS``
+    marker, written last, is what says the shards are complete."""
+    with atomically(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def megatron_index(lengths: np.ndarray, dtype: np.dtype) -> bytes:
@@ -73,20 +68,20 @@ def write_token_shards(
     """Shards of the parts' ``tokens`` column, the manifest and the shuffle; the file names."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = [pq.read_table(p, columns=[ID, SOURCE, TOKENS]) for p in part_paths]
+    dtypes = {_token_dtype(t) for t in tables}
+    if len(dtypes) > 1:
+        raise ValueError(f"token parts disagree on their dtype: {sorted(d.name for d in dtypes)}")
+    dtype = dtypes.pop() if dtypes else np.dtype(np.uint16)
     tables = [t for t in tables if t.num_rows]
-    largest = max((pc.max(pc.list_flatten(t.column(TOKENS))).as_py() or 0 for t in tables),
-                  default=0)
-    dtype = np.dtype(np.uint16 if largest < UINT16_LIMIT else np.int32)
     names: list[str] = []
     shards: list[dict[str, Any]] = []
     by_source: dict[str, Counter[str]] = {}
     for index, table in enumerate(tables):
         stem = f"part-{index:05d}"
-        flat = pc.list_flatten(table.column(TOKENS)).to_numpy(zero_copy_only=False)
-        lengths = pc.list_value_length(table.column(TOKENS)).to_numpy(zero_copy_only=False)
+        data, lengths = _token_bytes(table.column(TOKENS), dtype)
         starts = np.zeros(len(lengths), np.int64)
         starts[1:] = np.cumsum(lengths[:-1].astype(np.int64))
-        _write_file(out_dir / f"{stem}.bin", flat.astype(dtype).tobytes())
+        _write_file(out_dir / f"{stem}.bin", data)
         _write_file(out_dir / f"{stem}.idx", megatron_index(lengths, dtype))
         sources = table.column(SOURCE).to_pylist()
         atomic_write_parquet(pa.table({
@@ -99,7 +94,7 @@ def write_token_shards(
                 counts = totals.setdefault(source or "", Counter())
                 counts["documents"] += 1
                 counts["tokens"] += length
-        shards.append({"name": stem, "documents": len(lengths), "tokens": int(flat.size),
+        shards.append({"name": stem, "documents": len(lengths), "tokens": int(lengths.sum()),
                        "by_source": {s: dict(c) for s, c in sorted(shard_sources.items())}})
         names += [f"{stem}.bin", f"{stem}.idx", f"{stem}.docs.parquet"]
     documents = sum(s["documents"] for s in shards)
@@ -121,6 +116,25 @@ def write_token_shards(
     }
     atomic_write_bytes(out_dir / MANIFEST, json.dumps(manifest, indent=2).encode())
     return [*names, MANIFEST]
+
+
+def _token_dtype(table: pa.Table) -> np.dtype:
+    """The dtype the tokenize step wrote the ids in (its column's metadata)."""
+    metadata = table.schema.field(TOKENS).metadata or {}
+    if b"dtype" not in metadata:
+        raise ValueError("the tokens column names no dtype: the parts were not written by the "
+                         "tokenize step of this goldpan version")
+    return np.dtype(metadata[b"dtype"].decode())
+
+
+def _token_bytes(column: pa.ChunkedArray, dtype: np.dtype) -> tuple[memoryview, np.ndarray]:
+    """The ids of a part end to end (its binary column's data, not copied) and each
+    document's length in tokens."""
+    array = column.combine_chunks()
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int64)[array.offset : array.offset + len(array) + 1]
+    data = memoryview(data_buffer)[offsets[0] : offsets[-1]] if len(array) else memoryview(b"")
+    return data, (np.diff(offsets) // dtype.itemsize).astype(np.int64)
 
 
 def _npy(array: np.ndarray) -> bytes:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, SOURCE, TEXT
+from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, SOURCE, TEXT, TOKENS
 from goldpan.errors import GoldpanError
 from goldpan.report.rundata import STATUS, fetch_dicts, quote
 
@@ -158,6 +158,8 @@ def find_records(
 def get_record(cursor: Any, record_id: str) -> dict[str, Any] | None:
     sql = f"SELECT * FROM records WHERE {quote(ID)} = ? LIMIT 1"
     rows = fetch_dicts(cursor.execute(sql, [record_id]))
+    if rows:  # token ids are bytes for the shards; token_count says how many there are
+        rows[0].pop(TOKENS, None)
     return rows[0] if rows else None
 
 

@@ -6,6 +6,12 @@ then only lays the ids out as shards (``data.token_shards``). It uses the Rust `
 library on batches of documents (``encode_batch``), without the special tokens a chat or BOS
 template would add, and appends the end-of-text token when asked.
 
+Each document's ids are kept as one binary value: the ids end to end in the dtype the shards
+use (uint16 for a vocabulary below 65,500 entries, as megatron-core's ``optimal_dtype`` chooses,
+else int32; named in the column's ``dtype`` metadata). Parquet writes and reads such a column as
+one buffer, where a list column costs a repetition level per token: the shards are then a copy of
+the column's data, and the run stays close to the speed of calling the tokenizer directly.
+
 The tokenizer is an embedded model name (``smollm2-135m-instruct``), an HF model or tokenizer
 folder, or a ``tokenizer.json`` file; the end token comes from the folder's
 ``tokenizer_config.json``, ``eos_token``, or a token with an end token's usual name.
@@ -18,15 +24,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from goldpan.data.schema import TEXT
+from goldpan.data.schema import TEXT, TOKENS
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
 
-TOKENS = "tokens"
+# megatron-core's optimal_dtype: uint16 while the vocabulary has fewer entries than this.
+UINT16_VOCABULARY_LIMIT = 65_500
 # End tokens by the names tokenizers give them, tried when nothing names the end token.
 KNOWN_END_TOKENS = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<|end|>")
 
@@ -61,6 +69,16 @@ def tokenizer_file(spec: str) -> tuple[Path, str | None]:
     return path / "tokenizer.json", eos
 
 
+def token_dtype(vocab_size: int) -> np.dtype:
+    """The narrowest dtype a trainer reads for ids of this vocabulary."""
+    return np.dtype(np.uint16 if vocab_size < UINT16_VOCABULARY_LIMIT else np.int32)
+
+
+def token_field(dtype: np.dtype) -> pa.Field:
+    """The ``tokens`` column: each document's ids as bytes, their dtype in the metadata."""
+    return pa.field(TOKENS, pa.large_binary(), metadata={b"dtype": dtype.name.encode()})
+
+
 @register_step
 class Tokenize(MapStep[TokenizeOptions]):
     """Add each document's token ids (a ``tokens`` column) and their count (``token_count``)."""
@@ -90,9 +108,8 @@ class Tokenize(MapStep[TokenizeOptions]):
         return self._loaded[0].get_vocab_size(with_added_tokens=True)
 
     def process(self, batch: pa.Table) -> pa.Table:
-        import numpy as np
-
         tokenizer, eos = self._loaded
+        dtype = token_dtype(self.vocab_size)
         texts = batch.column(TEXT).to_pylist()
         end = [eos] if self.options.append_eos else []
         pieces: list[np.ndarray] = []
@@ -101,13 +118,17 @@ class Tokenize(MapStep[TokenizeOptions]):
             # encode_batch_fast: the ids without the character offsets nobody here reads.
             encoded = tokenizer.encode_batch_fast(texts[start : start + size],
                                                   add_special_tokens=False)
-            pieces += [np.asarray(e.ids + end, np.int32) for e in encoded]
-        lengths = np.fromiter((p.size for p in pieces), np.int32, len(pieces))
-        offsets = np.zeros(len(pieces) + 1, np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        values = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
-        tokens = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+            pieces += [np.asarray(e.ids + end, dtype) for e in encoded]
+        lengths = np.fromiter((p.size for p in pieces), np.int64, len(pieces))
+        offsets = np.zeros(len(pieces) + 1, np.int64)
+        np.cumsum(lengths * dtype.itemsize, out=offsets[1:])
+        values = np.concatenate(pieces) if pieces else np.zeros(0, dtype)
+        tokens = pa.Array.from_buffers(pa.large_binary(), len(pieces),
+                                       [None, pa.py_buffer(offsets), pa.py_buffer(values)])
         reasons = [None if n else self.reason("empty") for n in lengths.tolist()]
-        batch = with_column(batch, TOKENS, tokens)
+        field = token_field(dtype)
+        if TOKENS in batch.column_names:
+            batch = batch.drop_columns([TOKENS])
+        batch = batch.append_column(field, tokens)
         batch = with_column(batch, "token_count", pa.array(lengths, pa.int32()))
         return with_reject_reasons(batch, reasons)
