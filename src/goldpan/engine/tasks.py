@@ -88,8 +88,9 @@ def _split(step: Step, given: pa.Table, result: pa.Table) -> tuple[pa.Table, pa.
             f"step {step.name!r} returned {result.num_rows} rows for {given.num_rows}: steps must "
             "mark drops in reject_reason, not delete or reorder rows"
         )
-    if REJECT_REASON not in result.column_names:
-        return kept_columns(result), result.slice(0, 0)
+    if (REJECT_REASON not in result.column_names
+            or result.column(REJECT_REASON).null_count == result.num_rows):
+        return kept_columns(result), result.slice(0, 0)  # nothing rejected: no copy
     mask = pc.fill_null(pc.is_valid(result.column(REJECT_REASON)), False)
     rejected = result.filter(mask)
     rejected = rejected.append_column(
