@@ -38,16 +38,16 @@ def datatrove_run(warc: Path) -> tuple[dict[str, str], float]:
     from datatrove.pipeline.filters import URLFilter
     from datatrove.pipeline.readers import WarcReader
 
-    from goldpan.curate.url_filter import _default_list
+    from goldpan.curate.url_filter import default_word_list
 
     reader = WarcReader(str(warc.parent), glob_pattern=warc.name)
     # The same rules as goldpan's default: its word lists, no UT1 domain list (loading that
     # costs datatrove about half a minute per process, which would swamp a small crawl).
     url_filter = URLFilter(
         use_integrated_lists=False,
-        banned_words=_default_list("banned_words.txt"),
-        soft_banned_words=_default_list("soft_banned_words.txt"),
-        banned_subwords=_default_list("banned_subwords.txt"),
+        banned_words=default_word_list("banned_words.txt"),
+        soft_banned_words=default_word_list("soft_banned_words.txt"),
+        banned_subwords=default_word_list("banned_subwords.txt"),
     )
     extractor = Trafilatura(favour_precision=True, deduplicate=True, timeout=5)
     started = time.perf_counter()

@@ -22,6 +22,7 @@ from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_texts
 from goldpan.errors import GoldpanError
+from goldpan.util.domains import offline_domain_extractor
 
 EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
@@ -47,7 +48,7 @@ def _tldextract_offline() -> None:
         import tldextract
     except ImportError:
         return
-    tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=())
+    tldextract.tldextract.TLD_EXTRACTOR = offline_domain_extractor()
 
 
 def _valid_ip(candidate: str) -> bool:

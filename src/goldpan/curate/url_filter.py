@@ -31,6 +31,7 @@ from goldpan.data.schema import SOURCE
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
+from goldpan.util.domains import offline_domain_extractor
 
 _NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
@@ -73,7 +74,9 @@ def _read_list(path: str, option: str) -> list[str]:
         raise GoldpanError(f"url_filter.{option}: cannot read {path}: {error}") from None
 
 
-def _default_list(name: str) -> list[str]:
+def default_word_list(name: str) -> list[str]:
+    """One of goldpan's shipped URL word lists (``banned_words.txt``, ``soft_banned_words.txt``,
+    ``banned_subwords.txt``; resources/url_filter/README.md says where they come from)."""
     text = (resources.files("goldpan.resources") / "url_filter" / name).read_text("utf-8")
     return _entries(text.splitlines())
 
@@ -95,13 +98,11 @@ class UrlFilter(MapStep[UrlFilterOptions]):
     @cached_property
     def _extract(self):  # type: ignore[no-untyped-def]
         try:
-            import tldextract
+            return offline_domain_extractor()
         except ImportError:
             raise GoldpanError(
                 "url_filter needs the web extra: pip install 'goldpan[web]'"
             ) from None
-        # The public-suffix snapshot bundled with tldextract: no download, no cache folder.
-        return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
     @cached_property
     def _rules(self) -> dict[str, Any]:
@@ -110,7 +111,7 @@ class UrlFilter(MapStep[UrlFilterOptions]):
                  list(o.soft_banned_words), "banned_subwords": list(o.banned_subwords)}
         if o.default_lists:
             for name in words:
-                words[name] += _default_list(f"{name}.txt")
+                words[name] += default_word_list(f"{name}.txt")
         domains = set(_entries(o.domains))
         for path in o.block_domains:
             domains.update(_read_list(path, "block_domains"))

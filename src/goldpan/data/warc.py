@@ -146,12 +146,18 @@ def _records(
             offset, resyncing = resume, True
 
 
+def _is_gzipped(handle: Any) -> bool:
+    """Whether a WARC file is gzip members, from its first bytes (``_records`` seeks to where it
+    reads, so the position this leaves does not matter)."""
+    return handle.read(3) == _GZIP_MEMBER
+
+
 def record_starts(path: str) -> list[int]:
     """The byte offset of every readable record of a WARC file (one pass, bodies skipped)."""
     from fastwarc.warc import WarcRecordType
 
     with open(path, "rb") as handle:
-        gzipped = handle.read(3) == _GZIP_MEMBER
+        gzipped = _is_gzipped(handle)
         return [item.stream_pos for item in _records(handle, gzipped, WarcRecordType.any_type)
                 if not isinstance(item, InputReject)]
 
@@ -245,7 +251,7 @@ def read_warc(unit: InputFile, config: InputConfig) -> Iterator[tuple[ShapedChun
     except OSError as error:
         raise storage_error(error, unit.path) from None
     with handle:
-        gzipped = handle.read(3) == _GZIP_MEMBER
+        gzipped = _is_gzipped(handle)
         documents: list[_Document] = []
         rejects: list[InputReject] = []
         size = config.part_records or 2_000
