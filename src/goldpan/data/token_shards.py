@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from goldpan.data.schema import ID, SOURCE, TOKENS
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet, atomically
+from goldpan.util.storage import load_array, local_copy, read_parquet
 
 MANIFEST = "manifest.json"
 SHUFFLE = "shuffle.npy"
@@ -39,7 +39,7 @@ MEGATRON_DTYPE_CODES = {"uint16": 8, "int32": 4}
 def _write_file(path: Path, data: bytes | memoryview) -> None:
     """Whole or absent, without the fsync of ``atomic_write_bytes``: the output's ``_SUCCESS``
     marker, written last, is what says the shards are complete."""
-    with atomically(path) as tmp, open(tmp, "wb") as handle:
+    with atomically(path) as tmp, tmp.open("wb") as handle:
         handle.write(data)
 
 
@@ -67,7 +67,7 @@ def write_token_shards(
 ) -> list[str]:
     """Shards of the parts' ``tokens`` column, the manifest and the shuffle; the file names."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables = [pq.read_table(p, columns=[ID, SOURCE, TOKENS]) for p in part_paths]
+    tables = [read_parquet(p, columns=[ID, SOURCE, TOKENS]) for p in part_paths]
     dtypes = {_token_dtype(t) for t in tables}
     if len(dtypes) > 1:
         raise ValueError(f"token parts disagree on their dtype: {sorted(d.name for d in dtypes)}")
@@ -152,11 +152,12 @@ def check_token_shards(out_dir: Path) -> list[str]:
     problems = []
     documents = 0
     for shard in manifest["shards"]:
-        stem = out_dir / shard["name"]
-        tokens = np.memmap(f"{stem}.bin", dtype=dtype, mode="r") if shard["tokens"] else []
-        docs = pq.read_table(f"{stem}.docs.parquet")
+        stem = shard["name"]
+        tokens = (np.memmap(local_copy(out_dir / f"{stem}.bin"), dtype=dtype, mode="r")
+                  if shard["tokens"] else [])
+        docs = read_parquet(out_dir / f"{stem}.docs.parquet")
         lengths = docs.column("length").to_numpy()
-        index = Path(f"{stem}.idx").read_bytes()
+        index = (out_dir / f"{stem}.idx").read_bytes()
         expected = megatron_index(lengths, dtype)
         if len(tokens) != shard["tokens"] or int(lengths.sum()) != shard["tokens"]:
             problems.append(f"{shard['name']}: {len(tokens)} tokens in .bin, "
@@ -170,7 +171,7 @@ def check_token_shards(out_dir: Path) -> list[str]:
     if documents != manifest["documents"]:
         problems.append(f"{documents} documents in the shards, {manifest['documents']} listed")
     if manifest.get("shuffle"):
-        order = np.load(out_dir / manifest["shuffle"])
+        order = load_array(out_dir / manifest["shuffle"])
         if not np.array_equal(np.sort(order), np.arange(documents)):
             problems.append("shuffle.npy is not a permutation of the documents")
     return problems

@@ -12,10 +12,17 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from goldpan.data.chunking import rechunk
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet
+from goldpan.util.storage import (
+    is_local,
+    local_copy,
+    parquet_rows,
+    parquet_schema,
+    read_parquet,
+    upload_file,
+)
 
 
 def _jsonl_bytes(table: pa.Table) -> bytes:
@@ -27,7 +34,7 @@ def unified_schema(paths: list[Path]) -> pa.Schema | None:
     """One schema for all parts: every column any part has, types promoted where they differ
     (JSON inputs give parts with different optional fields); a column whose types cannot be
     reconciled becomes text."""
-    schemas = [pq.read_schema(p).remove_metadata() for p in paths]
+    schemas = [parquet_schema(p).remove_metadata() for p in paths]
     if not schemas:
         return None
     fields: dict[str, list[pa.DataType]] = {}
@@ -73,6 +80,14 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link where the filesystem has them, else a copy (on an object store, made by
+    the store itself: the bytes do not travel through this machine)."""
+    if not is_local(source) or not is_local(target):
+        if is_local(source) or is_local(target) or source.protocol != target.protocol:
+            target.write_bytes(source.read_bytes())
+        else:
+            source.fs.copy(source.path, target.path)
+        return
     try:
         os.link(source, target)
     except OSError:
@@ -87,21 +102,21 @@ def write_records(
     Without ``shard_records`` each non-empty part is one shard, and Parquet parts are linked
     into place: the output costs no copy."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    non_empty = [p for p in part_paths if pq.ParquetFile(p).metadata.num_rows > 0]
+    non_empty = [p for p in part_paths if parquet_rows(p) > 0]
     if fmt == "hf":
-        total = sum(pq.ParquetFile(p).metadata.num_rows for p in non_empty)
+        total = sum(parquet_rows(p) for p in non_empty)
         per_shard = shard_records or max(1, math.ceil(total / max(1, len(non_empty))))
         return _write_hf(non_empty, out_dir, per_shard)
     schema = unified_schema(non_empty)
     if fmt == "parquet" and shard_records is None:
         names = [f"part-{index:05d}.parquet" for index in range(len(non_empty))]
         for path, name in zip(non_empty, names, strict=True):
-            if schema is None or pq.read_schema(path).remove_metadata().equals(schema):
+            if schema is None or parquet_schema(path).remove_metadata().equals(schema):
                 _link_or_copy(path, out_dir / name)
             else:
-                atomic_write_parquet(conform(pq.read_table(path), schema), out_dir / name)
+                atomic_write_parquet(conform(read_parquet(path), schema), out_dir / name)
         return names
-    tables = (pq.read_table(path) for path in non_empty)
+    tables = (read_parquet(path) for path in non_empty)
     if schema is not None:
         tables = (conform(table, schema) for table in tables)
     shards = rechunk(tables, shard_records) if shard_records else (t for t in tables if t.num_rows)
@@ -125,7 +140,16 @@ def write_records(
 
 
 def _write_hf(part_paths: list[Path], out_dir: Path, shard_records: int) -> list[str]:
-    """An HF dataset folder that ``datasets.load_from_disk`` opens."""
+    """An HF dataset folder that ``datasets.load_from_disk`` opens (built on this machine and
+    uploaded when the run directory is a URL)."""
+    if not is_local(out_dir):
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="goldpan-hf-") as scratch:
+            names = _write_hf([local_copy(p) for p in part_paths], Path(scratch), shard_records)
+            for name in [*names, "dataset/dataset_info.json", "dataset/state.json"]:
+                upload_file(Path(scratch) / name, out_dir / name)
+        return names
     import datasets
 
     cache = out_dir.parent / ".hf-cache"

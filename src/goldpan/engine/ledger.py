@@ -14,16 +14,16 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from goldpan.data.schema import ID
 from goldpan.data.token_shards import MANIFEST, check_token_shards
 from goldpan.engine.rundir import MARKER_SUFFIX, STAGE_META, RunDir, read_json
+from goldpan.util.storage import local_copy, read_parquet
 
 
 def _ids_of_parquet(path: Path) -> list[str]:
-    return pq.read_table(path, columns=[ID]).column(ID).to_pylist()
+    return read_parquet(path, columns=[ID]).column(ID).to_pylist()
 
 
 def output_ids(output_dir: Path) -> list[str]:
@@ -33,11 +33,12 @@ def output_ids(output_dir: Path) -> list[str]:
         if name.endswith(".parquet"):
             ids += _ids_of_parquet(path)
         elif name.endswith((".jsonl", ".jsonl.gz")):
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(path, "rb") as handle:
-                ids += [orjson.loads(line)[ID] for line in handle if line.strip()]
+            with path.open("rb") as raw:
+                data = raw.read()
+            lines = gzip.decompress(data) if name.endswith(".gz") else data
+            ids += [orjson.loads(line)[ID] for line in lines.splitlines() if line.strip()]
         elif name.endswith(".arrow"):
-            with pa.memory_map(str(path)) as source:
+            with pa.memory_map(str(local_copy(path))) as source:
                 ids += pa.ipc.open_stream(source).read_all().column(ID).to_pylist()
     return ids
 

@@ -15,7 +15,6 @@ either a whole file or none; a part counts as done only once its marker exists.
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from goldpan.util.atomic import (
     atomic_write_bytes,
     atomic_write_json,
 )
+from goldpan.util.storage import is_local, remove_tree, to_path
 
 MARKER_SUFFIX = "._SUCCESS"
 STAGE_META = "_stage.json"
@@ -52,7 +52,7 @@ class Stage:
 
 class RunDir:
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = to_path(root)
 
     # ---- layout
     @property
@@ -110,12 +110,13 @@ class RunDir:
                 index = int(child.name[:2]) if child.name[:2].isdigit() else -1
                 stale = invalid_from is not None and index >= invalid_from
                 if child.name not in planned or stale:
-                    shutil.rmtree(child)
+                    remove_tree(child)
         for stage in stages:
             for folder in (self.stage_dir(stage), self.rejects_dir(stage)):
                 folder.mkdir(parents=True, exist_ok=True)
-                for leftover in folder.glob(".tmp-*"):
-                    leftover.unlink(missing_ok=True)
+                if is_local(folder):  # an object store writes in place: no temporary files
+                    for leftover in folder.glob(".tmp-*"):
+                        leftover.unlink(missing_ok=True)
             atomic_write_bytes(self.stage_dir(stage) / "_key", (stage.key + "\n").encode())
 
     # ---- markers

@@ -8,14 +8,12 @@ and the ones after it while everything before it is reused.
 from __future__ import annotations
 
 import pickle
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import yaml
 from rich.console import Console
 
@@ -46,6 +44,7 @@ from goldpan.engine.tasks import (
 from goldpan.engine.unique_ids import check_unique_ids
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
 from goldpan.util.hashing import config_hash
+from goldpan.util.storage import parquet_rows, remove_tree
 
 
 @dataclass
@@ -345,7 +344,7 @@ class Runner:
             if meta.get("key") == key:
                 return meta["files"], meta["records"]
         if out_dir.exists():
-            shutil.rmtree(out_dir)
+            remove_tree(out_dir)
         stage_dir = self.run_dir.stage_dir(last)
         paths = [RunDir.part_path(stage_dir, p) for p in parts]
         output = self.recipe.output
@@ -355,7 +354,7 @@ class Runner:
                                        append_eos=output.append_eos)
         else:
             files = write_records(paths, out_dir, output.format, output.shard_records)
-        records = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+        records = sum(parquet_rows(p) for p in paths)
         atomic_write_json(marker, {"key": key, "files": files, "records": records})
         return files, records
 

@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 from rich.table import Table
 
 from goldpan.data.schema import SOURCE
+from goldpan.util.storage import parquet_schema, read_parquet
 
 
 def _collect(files: list[Path], column: str) -> dict[str, list[float]]:
     values: dict[str, list[float]] = {}
     for path in files:
-        names = pq.read_schema(path).names
+        names = parquet_schema(path).names
         if column not in names or SOURCE not in names:
             continue
-        table = pq.read_table(path, columns=[SOURCE, column])
+        table = read_parquet(path, columns=[SOURCE, column])
         for source, value in zip(
             table.column(SOURCE).to_pylist(), table.column(column).to_pylist(), strict=True
         ):

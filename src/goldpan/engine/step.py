@@ -12,7 +12,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 import pyarrow as pa
@@ -20,6 +19,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
 from goldpan.data.schema import REJECT_REASON, TEXT, TEXT_TYPE
+from goldpan.util.storage import AnyPath
 
 
 class StepOptions(BaseModel):
@@ -89,13 +89,13 @@ class FitContext:
     what is too big to travel as a summary (signatures, embeddings, a trained classifier). The
     engine owns the run directory's layout; steps name their files through this."""
 
-    workdir: Path
+    workdir: AnyPath  # a Path, or a UPath when the run directory is a URL
 
-    def part_file(self, part_index: int, suffix: str) -> Path:
+    def part_file(self, part_index: int, suffix: str) -> AnyPath:
         """The file of one part's fit output, ``suffix`` included (``.npy``, ``.parquet``)."""
         return self.workdir / f"part-{part_index:05d}{suffix}"
 
-    def file(self, name: str) -> Path:
+    def file(self, name: str) -> AnyPath:
         return self.workdir / name
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from goldpan.data.chunking import Rechunker
 from goldpan.data.config import InputConfig
@@ -31,6 +30,7 @@ from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, kept_columns
 from goldpan.engine.rundir import RunDir, read_json
 from goldpan.engine.step import FitContext, GlobalStep, MapStep, Step
 from goldpan.util.atomic import atomic_write_json, atomic_write_parquet
+from goldpan.util.storage import read_parquet, to_path
 
 
 @dataclass
@@ -189,7 +189,8 @@ def read_unit_task(
     Input rejects (malformed lines, missing text, ...) go to ``input-UUUUU.parquet``."""
     started = time.perf_counter()
     prefix = unit_prefix(unit_index)
-    writer = _PartWriter(Path(stage_dir), Path(rejects_dir), prefix, config.part_records, steps)
+    writer = _PartWriter(to_path(stage_dir), to_path(rejects_dir), prefix, config.part_records,
+                         steps)
     read = StepCount()
     input_rejects: list[pa.Table] = []
     for shaped, seen in read_input(unit, config):
@@ -201,17 +202,17 @@ def read_unit_task(
             input_rejects.append(shaped.rejects)
         writer.add(shaped.records)
     writer.flush()
-    _write_rejects(input_rejects, input_rejects_path(Path(rejects_dir), unit_index))
+    _write_rejects(input_rejects, input_rejects_path(to_path(rejects_dir), unit_index))
     read.seconds = time.perf_counter() - started - sum(c.seconds for c in writer.counts)
     result = PartResult(prefix, writer.parts, [read, *writer.counts], writer.part_rows)
-    atomic_write_json(RunDir.marker_path(Path(stage_dir), prefix), result.to_json())
+    atomic_write_json(RunDir.marker_path(to_path(stage_dir), prefix), result.to_json())
     return result
 
 
 @functools.lru_cache(maxsize=2)
 def load_state(path: str) -> Any:
     """A global step's merged state, read once per worker process rather than once per part."""
-    with open(path, "rb") as handle:
+    with to_path(path).open("rb") as handle:
         return pickle.load(handle)
 
 
@@ -224,20 +225,20 @@ def process_part_task(
     rejects_dir: str,
 ) -> PartResult:
     """Run a stage's steps (a global step's apply phase, then map steps) over one part."""
-    given = pq.read_table(RunDir.part_path(Path(input_dir), part))
+    given = read_parquet(RunDir.part_path(to_path(input_dir), part))
     state = load_state(state_path) if state_path else None
     kept, rejected, counts = run_steps(given, steps, state)
-    atomic_write_parquet(kept, RunDir.part_path(Path(stage_dir), part))
-    _write_rejects(rejected, RunDir.part_path(Path(rejects_dir), part))
+    atomic_write_parquet(kept, RunDir.part_path(to_path(stage_dir), part))
+    _write_rejects(rejected, RunDir.part_path(to_path(rejects_dir), part))
     outcome = PartResult(part, [part], counts, {part: kept.num_rows})
-    atomic_write_json(RunDir.marker_path(Path(stage_dir), part), outcome.to_json())
+    atomic_write_json(RunDir.marker_path(to_path(stage_dir), part), outcome.to_json())
     return outcome
 
 
 def fit_part_task(
     step: GlobalStep, part: str, part_index: int, input_dir: str, context: FitContext
 ) -> tuple[int, Any]:
-    table = pq.read_table(RunDir.part_path(Path(input_dir), part))
+    table = read_parquet(RunDir.part_path(to_path(input_dir), part))
     return part_index, step.fit_part(table, part_index, context)
 
 

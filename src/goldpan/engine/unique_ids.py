@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from goldpan.data.config import InputConfig
 from goldpan.data.inputs import InputFile
 from goldpan.data.readers import read_input
 from goldpan.data.schema import ID, REJECT_FILE, REJECT_LINE
 from goldpan.errors import GoldpanError
+from goldpan.util.storage import read_parquet
 
 EXAMPLES = 3
 
@@ -28,7 +28,7 @@ EXAMPLES = 3
 def repeated_ids(files: Sequence[Path]) -> list[str]:
     """Ids that occur more than once across the files, in sorted order."""
     chunks = [
-        chunk for path in files for chunk in pq.read_table(path, columns=[ID]).column(ID).chunks
+        chunk for path in files for chunk in read_parquet(path, columns=[ID]).column(ID).chunks
     ]
     if not chunks:
         return []
@@ -42,7 +42,7 @@ def _units_holding(files_by_unit: Mapping[int, Sequence[Path]], wanted: pa.Array
         unit
         for unit, files in files_by_unit.items()
         for path in files
-        if pc.any(pc.is_in(pq.read_table(path, columns=[ID]).column(ID), value_set=wanted)).as_py()
+        if pc.any(pc.is_in(read_parquet(path, columns=[ID]).column(ID), value_set=wanted)).as_py()
     }
 
 

@@ -32,6 +32,7 @@ from goldpan.engine.step import (
     with_reject_reasons,
 )
 from goldpan.errors import GoldpanError
+from goldpan.util.storage import local_copy, to_path, upload_file
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
 _SPACES = re.compile(r"\s+")
@@ -79,6 +80,20 @@ def read_examples(examples: ExampleSet) -> list[str]:
 def train_classifier(
     positive: list[str], negative: list[str], path: Path, options: QualityOptions
 ) -> Path:
+    """Train on this machine (fastText reads and writes only local files) and put the model
+    at ``path``, which may be a URL."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="goldpan-quality-") as scratch:
+        local = Path(scratch) / path.name
+        _train_fasttext(positive, negative, local, options)
+        upload_file(local, path)
+    return path
+
+
+def _train_fasttext(
+    positive: list[str], negative: list[str], path: Path, options: QualityOptions
+) -> None:
     import fasttext
 
     if not positive or not negative:
@@ -97,7 +112,6 @@ def train_classifier(
         verbose=0,
     )
     model.save_model(str(path))
-    return path
 
 
 @register_step
@@ -120,7 +134,7 @@ class QualityClassifier(GlobalStep[QualityOptions]):
         return str(path)
 
     def scores(self, texts: list[str], model_path: str) -> np.ndarray:
-        model = load_fasttext(model_path)
+        model = load_fasttext(str(local_copy(to_path(model_path))))
         labels, probabilities = model.predict([one_line(t) for t in texts], k=2)
         result = np.zeros(len(texts), dtype=np.float64)
         for row, (names, values) in enumerate(zip(labels, probabilities, strict=True)):

@@ -4,6 +4,11 @@ Each write goes to a temporary sibling (``.tmp-<random>-NAME``), is flushed to d
 renamed into place. A failed write (a full disk, a vanished folder, a permission) removes the
 temporary file and becomes one ``StorageError`` line naming the final path, so a rerun finds
 nothing half-written and resumes.
+
+An object store has no atomic rename, and needs none: an object appears under its key only
+once its upload (one PUT, or a multipart upload's completion) has succeeded, so a URL is written
+in place and a killed writer leaves no object. Completion markers, written after what they
+vouch for, stay the commit points on both.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from goldpan.errors import storage_error
+from goldpan.util.storage import is_local, to_path
 
 TEMPORARY_PREFIX = ".tmp-"
 
@@ -27,8 +33,15 @@ def temporary_sibling(path: Path) -> Path:
 
 @contextmanager
 def atomically(path: str | Path) -> Iterator[Path]:
-    """A temporary name to write to, renamed to ``path`` once the block succeeded."""
-    path = Path(path)
+    """A temporary name to write to, renamed to ``path`` once the block succeeded (a URL: the
+    final key itself; its upload completes only when the block did)."""
+    path = to_path(path)
+    if not is_local(path):
+        try:
+            yield path
+        except OSError as error:
+            raise storage_error(error, path) from None
+        return
     tmp = temporary_sibling(path)
     try:
         yield tmp
@@ -43,11 +56,12 @@ def atomically(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomically(path) as tmp, open(tmp, "wb") as handle:
+def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> None:
+    with atomically(path) as tmp, tmp.open("wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if is_local(tmp):
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -59,8 +73,21 @@ def atomic_write_parquet(table: Any, path: str | Path) -> None:
     import pyarrow.parquet as pq
 
     with atomically(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        if is_local(tmp):
+            pq.write_table(table, tmp, compression="zstd")
+        else:
+            with tmp.open("wb") as handle:
+                pq.write_table(table, handle, compression="zstd")
 
 
 def atomic_write_json(path: str | Path, payload: Any, sort_keys: bool = False) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=sort_keys, default=str))
+
+
+def atomic_write_array(path: str | Path, array: Any) -> None:
+    """A numpy array as an ``.npy`` file, whole or absent (not fsynced: fit files are scratch
+    that the stage's state, written after them, vouches for)."""
+    import numpy as np
+
+    with atomically(path) as tmp, tmp.open("wb") as handle:
+        np.save(handle, array)

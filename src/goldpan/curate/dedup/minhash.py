@@ -23,7 +23,6 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import regex
 from pydantic import Field, model_validator
 
@@ -37,6 +36,8 @@ from goldpan.engine.step import (
     with_column,
     with_reject_reasons,
 )
+from goldpan.util.atomic import atomic_write_array, atomic_write_parquet
+from goldpan.util.storage import load_array, read_parquet
 
 # Words are maximal runs of characters that are neither ASCII whitespace, ASCII punctuation,
 # nor one of the common typographic marks below; the same rule runs on UTF-8 bytes in numpy
@@ -313,17 +314,15 @@ class MinHashDedup(GlobalStep[MinHashOptions]):
                 value_blocks.append(values)
                 offset_blocks.append(offsets[1:] + offset_blocks[-1][-1])
         paths = self._paths(context, part_index)
-        np.save(
+        atomic_write_array(
             paths["sig"], np.concatenate(signature_blocks or [np.zeros((0, len(a)), np.uint32)])
         )
         if o.check_jaccard is not None:
-            np.save(paths["shingles"], np.concatenate(value_blocks or [np.zeros(0, np.uint64)]))
-            np.save(paths["offsets"], np.concatenate(offset_blocks))
+            atomic_write_array(paths["shingles"],
+                               np.concatenate(value_blocks or [np.zeros(0, np.uint64)]))
+            atomic_write_array(paths["offsets"], np.concatenate(offset_blocks))
         lengths = pc.utf8_length(batch.column(TEXT))
-        pq.write_table(
-            pa.table({ID: batch.column(ID), "length": lengths}),
-            paths["meta"],
-        )
+        atomic_write_parquet(pa.table({ID: batch.column(ID), "length": lengths}), paths["meta"])
         return batch.num_rows
 
     # ------------------------------------------------------------ merge: all parts
@@ -339,7 +338,7 @@ class MinHashDedup(GlobalStep[MinHashOptions]):
             for part_index, count in enumerate(counts):
                 if not count:
                     continue
-                sig = np.load(self._paths(context, part_index)["sig"], mmap_mode="r")[:, columns]
+                sig = load_array(self._paths(context, part_index)["sig"], mmap_mode="r")[:, columns]
                 usable = ~(sig == _EMPTY_SIGNATURE).all(axis=1)
                 keys.append(row_hashes(np.asarray(sig[usable])))
                 rows.append(np.flatnonzero(usable) + starts[part_index])
@@ -369,7 +368,8 @@ class MinHashDedup(GlobalStep[MinHashOptions]):
             part = int(np.searchsorted(starts, row, side="right") - 1)
             if part not in cache:
                 paths = self._paths(context, part)
-                cache[part] = (np.load(paths["shingles"], mmap_mode="r"), np.load(paths["offsets"]))
+                cache[part] = (load_array(paths["shingles"], mmap_mode="r"),
+                               load_array(paths["offsets"]))
             values, offsets = cache[part]
             local = row - starts[part]
             return np.asarray(values[offsets[local] : offsets[local + 1]])
@@ -396,7 +396,7 @@ class MinHashDedup(GlobalStep[MinHashOptions]):
             return {}
         meta = pa.concat_tables(
             [
-                pq.read_table(self._paths(context, i)["meta"])
+                read_parquet(self._paths(context, i)["meta"])
                 for i, count in enumerate(counts)
                 if count
             ]

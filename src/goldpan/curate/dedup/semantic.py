@@ -15,7 +15,6 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from goldpan.data.schema import ID, TEXT
@@ -27,6 +26,8 @@ from goldpan.engine.step import (
     with_column,
     with_reject_reasons,
 )
+from goldpan.util.atomic import atomic_write_array, atomic_write_parquet
+from goldpan.util.storage import load_array, read_parquet
 
 
 class SemanticDedupOptions(StepOptions):
@@ -91,8 +92,9 @@ class SemanticDedup(GlobalStep[SemanticDedupOptions]):
         o = self.options
         embedder = load_embedder(o.model, o.max_length, o.batch_size)
         vectors = embedder.embed(batch.column(TEXT).to_pylist())
-        np.save(context.part_file(part_index, ".npy"), vectors)
-        pq.write_table(pa.table({ID: batch.column(ID)}), context.part_file(part_index, ".parquet"))
+        atomic_write_array(context.part_file(part_index, ".npy"), vectors)
+        atomic_write_parquet(pa.table({ID: batch.column(ID)}),
+                             context.part_file(part_index, ".parquet"))
         return batch.num_rows
 
     def merge(self, summaries: Sequence[int], context: FitContext) -> dict[str, str]:
@@ -100,11 +102,11 @@ class SemanticDedup(GlobalStep[SemanticDedupOptions]):
         present = [i for i, count in enumerate(summaries) if count]
         if not present:
             return {}
-        vectors = np.concatenate([np.load(context.part_file(i, ".npy")) for i in present])
+        vectors = np.concatenate([load_array(context.part_file(i, ".npy")) for i in present])
         ids = [
             v
             for i in present
-            for v in pq.read_table(context.part_file(i, ".parquet")).column(ID).to_pylist()
+            for v in read_parquet(context.part_file(i, ".parquet")).column(ID).to_pylist()
         ]
         k = o.n_clusters or max(1, round((len(ids) / 2) ** 0.5))
         seed = self.seed if o.seed is None else o.seed
