@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from goldpan.errors import GoldpanError
+from goldpan.util.storage import is_url, open_input, to_path
 
 JSONL_SUFFIXES = (
     ".jsonl",
@@ -53,7 +54,7 @@ def split_by_lines(unit: InputFile, target_bytes: int) -> list[InputFile]:
     ranges: list[InputFile] = []
     start, line, position = 0, 1, 0
     lines_before = 0
-    with open(unit.path, "rb") as handle:
+    with open_input(unit.path) as handle:
         while True:
             block = handle.read(8 << 20)
             if not block:
@@ -80,9 +81,14 @@ def _is_hf_dataset(path: Path) -> bool:
 
 
 def detect_format(path: Path) -> str | None:
-    name = path.name.lower()
     if path.is_dir():
         return "hf" if _is_hf_dataset(path) else "textdir"
+    return format_of_name(path.name)
+
+
+def format_of_name(name: str) -> str | None:
+    """The input format a file's name says (``None``: not an input file)."""
+    name = name.lower()
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
     if name.endswith(PARQUET_SUFFIXES):
@@ -111,10 +117,67 @@ def _files_under(folder: Path, wanted: str) -> list[Path]:
     return [*found, folder] if has_text else found
 
 
+def _url_files(pattern: str, index: int, wanted_format: str) -> list[InputFile]:
+    """The input files a URL (a file, a folder or a glob) names, with sizes and times from
+    the store's listing: nothing is downloaded."""
+    root = to_path(pattern)
+    fs, path = root.fs, root.path
+    has_magic = glob.has_magic(path)
+    matches = sorted(fs.glob(path)) if has_magic else ([path] if fs.exists(path) else [])
+    if has_magic:  # as Python's glob does, a wildcard does not match hidden names
+        matches = [m for m in matches if not m.rsplit("/", 1)[-1].startswith(".")]
+    if not matches:
+        what = "no file matches" if has_magic else "no such file or folder"
+        raise GoldpanError(f"input.paths[{index}]: {what}: {pattern}")
+    found: list[tuple[str, str]] = []  # (store path, format)
+    for match in matches:
+        if not fs.isdir(match):
+            found.append((match, wanted_format if wanted_format not in ("auto", "text")
+                          else format_of_name(match) or ""))
+            continue
+        inside = [(f, format_of_name(f) or "") for f in sorted(fs.find(match))
+                  if not f.rsplit("/", 1)[-1].startswith(".")]
+        has_text = any(kind == "text" for _, kind in inside) and wanted_format in ("auto", "text")
+        inside = [(f, kind) for f, kind in inside
+                  if kind and kind != "text" and wanted_format in ("auto", kind)]
+        found += inside + ([(match, "textdir")] if has_text else [])
+        if not inside and not has_text and not has_magic:
+            raise GoldpanError(
+                f"input.paths[{index}]: folder {pattern} holds no {wanted_format} input files"
+            )
+    files = []
+    for store_path, fmt in found:
+        if not fmt:
+            raise GoldpanError(
+                f"input: cannot tell the format of {fs.unstrip_protocol(store_path)}; set "
+                "input.format (jsonl, parquet, hf, text or warc)"
+            )
+        info = fs.info(store_path)
+        modified = info.get("LastModified") or info.get("mtime") or info.get("created") or 0
+        mtime_ns = int(modified.timestamp() * 1e9) if hasattr(modified, "timestamp") else int(
+            float(modified) * 1e9)
+        files.append(InputFile(fs.unstrip_protocol(store_path), store_path, fmt,
+                               int(info.get("size") or 0), mtime_ns))
+    return files
+
+
+def _relabel(files: list[InputFile]) -> list[InputFile]:
+    """Labels relative to the URLs' common folder, as local files' are to theirs."""
+    parents = [f.label.rsplit("/", 1)[0] if "/" in f.label else "" for f in files]
+    base = os.path.commonpath(parents) if all(parents) else ""
+    return [replace(f, label=f.label[len(base):].lstrip("/") if base else f.label)
+            for f in files]
+
+
 def expand_inputs(paths: list[str], wanted_format: str = "auto") -> list[InputFile]:
     """Every input file, in a stable order; a pattern that matches nothing is an error."""
     if not paths:
         raise GoldpanError("input.paths: give at least one file, folder or glob")
+    if all(is_url(p) for p in paths):
+        by_url = {f.path: f for i, p in enumerate(paths) for f in _url_files(p, i, wanted_format)}
+        return _relabel([by_url[url] for url in sorted(by_url)])
+    if any(is_url(p) for p in paths):
+        raise GoldpanError("input.paths: give local paths or URLs, not both in one recipe")
     chosen: list[Path] = []
     for index, pattern in enumerate(paths):
         has_magic = glob.has_magic(pattern)

@@ -33,6 +33,7 @@ from goldpan.data.records import (
     table_from_rows,
 )
 from goldpan.errors import GoldpanError, storage_error
+from goldpan.util.storage import is_url, open_input
 
 CHUNK_BYTES = 32 * 1024 * 1024
 # Rejected raw lines are kept for inspection, but not whole when they are enormous.
@@ -42,6 +43,9 @@ MAX_REJECTED_LINE_CHARS = 100_000
 def open_binary(path: str) -> BinaryIO:
     """The decompressed byte stream of a plain, gzip or zstd file."""
     lower = path.lower()
+    if is_url(path):
+        codec = "gzip" if lower.endswith(".gz") else "zstd" if lower.endswith(".zst") else None
+        return open_input(path, codec)
     if lower.endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
     if lower.endswith(".zst"):

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from goldpan.data.config import InputConfig
 from goldpan.data.inputs import InputFile, split_by_lines
@@ -28,6 +27,7 @@ from goldpan.data.records import (
 from goldpan.data.schema import ID, TEXT, TEXT_TYPE
 from goldpan.data.warc import read_warc, split_by_records
 from goldpan.errors import GoldpanError, storage_error
+from goldpan.util.storage import parquet_file, to_path
 
 Chunks = Iterator[tuple[ShapedChunk, int]]
 
@@ -60,7 +60,7 @@ def _shape_table_batches(
 
 def read_parquet(path: str, label: str, config: InputConfig) -> Chunks:
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = parquet_file(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise GoldpanError(f"{label}: not a readable Parquet file: {error}") from None
     if parquet.metadata.num_rows == 0:
@@ -103,7 +103,7 @@ def _read_text_file(path: Path) -> bytes:
 
 def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
     """Each .txt file is one document whose id is its path: a folder is walked in name order."""
-    root = Path(path)
+    root = to_path(path)
     files = sorted(root.rglob("*.txt")) if root.is_dir() else [root]
     source = config.source or (root.name if root.is_dir() else default_source(config, label))
     batch_ids: list[str] = []

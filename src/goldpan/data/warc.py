@@ -33,6 +33,7 @@ from goldpan.data.records import (
     shape_records,
 )
 from goldpan.errors import GoldpanError, storage_error
+from goldpan.util.storage import open_input
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Where a record may start after bytes that were no record: a gzip member or a WARC version line.
@@ -156,7 +157,7 @@ def record_starts(path: str) -> list[int]:
     """The byte offset of every readable record of a WARC file (one pass, bodies skipped)."""
     from fastwarc.warc import WarcRecordType
 
-    with open(path, "rb") as handle:
+    with open_input(path) as handle:
         gzipped = _is_gzipped(handle)
         return [item.stream_pos for item in _records(handle, gzipped, WarcRecordType.any_type)
                 if not isinstance(item, InputReject)]
@@ -247,7 +248,7 @@ def read_warc(unit: InputFile, config: InputConfig) -> Iterator[tuple[ShapedChun
     label = unit.label
     wanted = WarcRecordType.response | WarcRecordType.conversion | WarcRecordType.resource
     try:
-        handle = open(unit.path, "rb")  # noqa: SIM115 (held across the generator's yields)
+        handle = open_input(unit.path)
     except OSError as error:
         raise storage_error(error, unit.path) from None
     with handle:

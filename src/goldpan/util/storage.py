@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+# Bytes fetched per request when streaming an object (s3fs reads ahead block by block).
+READ_BLOCK_BYTES = 8 << 20
 # Either kind of path: both have the pathlib API (``/``, ``open``, ``glob``, ``exists``, ...).
 AnyPath: TypeAlias = Any
 
@@ -137,3 +139,13 @@ def upload_file(local: Path, path: AnyPath) -> None:
             shutil.copyfile(local, path)
         return
     path.fs.put_file(str(local), path.path)
+
+
+def open_input(location: str | os.PathLike[str], compression: str | None = None) -> Any:
+    """A binary stream of a file or URL, read as it is consumed (an object store serves it in
+    ranged blocks: the first record comes before the whole file has been downloaded);
+    ``compression`` (gzip, zstd) decompresses a URL's stream on the way."""
+    path = to_path(location)
+    if is_local(path):
+        return open(path, "rb")
+    return path.open("rb", block_size=READ_BLOCK_BYTES, compression=compression)
