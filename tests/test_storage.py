@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from tests.conftest import read_output, recipe_dict
+from tests.conftest import goldpan, read_output, recipe_dict
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, seaweed_s3
 
 pytest.importorskip("s3fs")
@@ -70,23 +70,54 @@ def _demo_recipe(inputs: str, out: str) -> dict:
     return data
 
 
-def test_the_demo_recipe_on_a_bucket_gives_the_local_output(
-    s3: str, corpus: Path, tmp_path: Path
-) -> None:
-    from goldpan.engine.ledger import verify_run
+@pytest.fixture(scope="module")
+def demo_runs(s3: str, corpus: Path, tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Path, str]:
+    """The demo recipe run on local disk and, with input, run directory and output, in the
+    bucket: (the local run directory, the bucket's)."""
     from goldpan.engine.runner import run_recipe
     from goldpan.recipe import parse_recipe
 
     _upload(corpus, f"{s3}/inputs/corpus.jsonl")
-    local = tmp_path / "local"
+    local = tmp_path_factory.mktemp("local-demo") / "run"
     run_recipe(parse_recipe(_demo_recipe(str(corpus), str(local))), quiet=True)
     remote = f"{s3}/runs/demo"
     run_recipe(parse_recipe(_demo_recipe(f"{s3}/inputs/corpus.jsonl", remote)), quiet=True)
+    return local, remote
+
+
+def test_the_demo_recipe_on_a_bucket_gives_the_local_output(demo_runs: tuple[Path, str]
+                                                            ) -> None:
+    from goldpan.engine.ledger import verify_run
+
+    local, remote = demo_runs
     expected = read_output(local)
     assert expected.num_rows > 100
     assert _bucket_output(remote).equals(expected)
     assert verify_run(remote)[0] == []
-    assert not list(tmp_path.glob("**/.tmp-*"))
+
+
+def test_verify_report_and_inspect_work_on_the_buckets_run(demo_runs: tuple[Path, str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from goldpan.report.inspector import create_app
+    from goldpan.util.storage import to_path
+
+    local, remote = demo_runs
+    verified = goldpan("verify", remote)
+    assert verified.returncode == 0 and "ledger holds" in verified.stderr, verified.stderr
+    reported = goldpan("report", remote)
+    assert reported.returncode == 0, reported.stderr
+    page = (to_path(remote) / "report.html").read_text()
+    assert "minhash_dedup" in page and "Rejected" in page
+    client = TestClient(create_app(remote))
+    listing = client.get("/api/records", params={"status": "kept", "per_page": 500}).json()
+    assert listing["total"] == read_output(local).num_rows
+    rejected = client.get("/api/records", params={"status": "rejected"}).json()
+    assert rejected["total"] > 0
+    record = client.get("/api/record", params={"id": listing["records"][0]["id"]}).json()
+    assert record["text"]
+    assert client.get("/report").status_code == 200
 
 
 def test_a_run_killed_mid_stage_on_a_bucket_resumes_to_the_same_output(

@@ -99,7 +99,7 @@ def _print_locations(run_dir: Path) -> None:
 
 
 @app.command()
-def verify(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+def verify(run_dir: Annotated[str, typer.Argument(help="A run directory or URL.")]) -> None:
     """Check the ledger: every input record is kept or rejected, exactly once."""
     from goldpan.engine.ledger import verify_run
 
@@ -116,8 +116,9 @@ def verify(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory (run, synth or distill).")],
-    out: Annotated[Path | None, typer.Option(help="Where to write (default RUN_DIR/report.html).")]
+    run_dir: Annotated[str, typer.Argument(help="A run directory or URL (run, synth or "
+                                               "distill).")],
+    out: Annotated[str | None, typer.Option(help="Where to write (default RUN_DIR/report.html).")]
     = None,
 ) -> None:
     """Write the run's self-contained HTML report: funnel, rejects, sources, distributions."""
@@ -128,7 +129,7 @@ def report(
 
 @app.command()
 def inspect(
-    run_dir: Annotated[Path, typer.Argument(help="A `goldpan run` directory.")],
+    run_dir: Annotated[str, typer.Argument(help="A `goldpan run` directory or URL.")],
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
     host: Annotated[
         str, typer.Option(help="Address to bind; the default keeps the data on this machine.")

@@ -30,6 +30,7 @@ from goldpan.report.query import (
     numeric_ranges,
 )
 from goldpan.report.rundata import STATUS, CurationRun
+from goldpan.util.storage import is_local, to_path
 
 FILTER_KEYS = ("status", "source", "step", "reason", "q", "sort", "order", "per_page")
 STATUSES = ("all", "kept", "rejected")
@@ -95,7 +96,8 @@ def create_app(run_dir: str | Path) -> FastAPI:
     numeric = run.numeric_columns()
     facets = facet_counts(run.cursor(), columns)
     ranges = numeric_ranges(run.cursor(), numeric)
-    title = Path(run_dir).resolve().name
+    location = to_path(run_dir)
+    title = (location.resolve() if is_local(location) else location).name
     # No /docs: its page loads scripts from a CDN, and the inspector must work offline.
     app = FastAPI(title=f"goldpan inspect {title}", docs_url=None, redoc_url=None)
     app.state.run = run
@@ -173,6 +175,8 @@ def create_app(run_dir: str | Path) -> FastAPI:
         path = run.root / "report.html"
         if not path.exists():
             return error_page("this run has no report.html yet: run `goldpan report`", 404)
+        if not is_local(path):
+            return Response(path.read_bytes(), media_type="text/html")
         return FileResponse(path, media_type="text/html")
 
     @app.get("/api/records")

@@ -18,6 +18,7 @@ import yaml
 from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, SOURCE, TEXT
 from goldpan.engine.rundir import STAGE_META, RunDir, read_json
 from goldpan.errors import GoldpanError
+from goldpan.util.storage import is_local, parquet_schema, to_path
 
 STATUS = "status"
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
@@ -79,14 +80,14 @@ def kept_files(run: RunDir) -> list[Path]:
                 parts = read_json(meta_path).get("parts", [])
                 return [RunDir.part_path(folder, part) for part in parts]
     if run.output_dir.exists():
-        return sorted(run.output_dir.rglob("*.parquet"))
+        return sorted(run.output_dir.rglob("*.parquet"), key=str)
     return []
 
 
 def reject_files(run: RunDir) -> list[Path]:
     if not run.rejects_root.exists():
         return []
-    return sorted(run.rejects_root.rglob("*.parquet"))
+    return sorted(run.rejects_root.rglob("*.parquet"), key=str)
 
 
 def is_curation_run(root: Path) -> bool:
@@ -107,7 +108,7 @@ class CurationRun:
     def __init__(self, root: str | Path, threads: int | None = None) -> None:
         import duckdb
 
-        self.root = Path(root)
+        self.root = to_path(root)
         self.run = RunDir(self.root)
         if not self.root.is_dir():
             raise GoldpanError(f"{self.root}: no such run directory")
@@ -118,6 +119,8 @@ class CurationRun:
         self.stats: dict[str, Any] = read_json(self.run.stats_path)
         self.connection = duckdb.connect(config={"threads": threads or os.cpu_count() or 1})
         quiet(self.connection)
+        if not is_local(self.root):  # DuckDB reads the bucket through the run's own filesystem
+            self.connection.register_filesystem(self.root.fs)
         self.kept_files = kept_files(self.run)
         self.reject_files = reject_files(self.run)
         missing = [p for p in self.kept_files if not p.exists()]
@@ -155,11 +158,10 @@ class CurationRun:
 
     def _schema_groups(self, files: list[Path]) -> list[tuple[list[Path], dict[str, str]]]:
         """The files grouped by Parquet schema, each group with its columns' DuckDB types."""
-        import pyarrow.parquet as pq
 
         groups: dict[str, list[Path]] = {}
         for path in files:
-            groups.setdefault(str(pq.read_schema(path).remove_metadata()), []).append(path)
+            groups.setdefault(str(parquet_schema(path).remove_metadata()), []).append(path)
         described = []
         for members in groups.values():
             rows = self.connection.execute(f"DESCRIBE SELECT * FROM {_parquet(members)}").fetchall()
