@@ -3,7 +3,8 @@
 ```
 run_dir/
   recipe.yaml          resolved recipe with each stage's key
-  stages/NN-step/      part-*.parquet, one part-*._SUCCESS per part, _stage.json when complete
+  stages/NN-step/      part-*.parquet, one part-*._SUCCESS per part, _stage.json when complete;
+                       a global step's _state.json and its fit folder _work/
   rejects/NN-step/     rejected records with reject_step and reject_reason
   output/              kept records in the requested format, _SUCCESS when complete
   stats.json
@@ -29,6 +30,7 @@ from goldpan.util.storage import is_local, remove_tree, to_path
 
 MARKER_SUFFIX = "._SUCCESS"
 STAGE_META = "_stage.json"
+STATE_FILE = "_state.json"  # a global step's merged state (engine.state_codec), not a pickle
 
 
 def read_json(path: Path) -> Any:

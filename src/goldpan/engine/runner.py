@@ -7,7 +7,6 @@ and the ones after it while everything before it is reused.
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from goldpan.engine.executors import Executor, make_executor
 from goldpan.engine.plan import PlannedStage, plan_stages, resolved_input
 from goldpan.engine.progress import StageProgress
 from goldpan.engine.registry import step_kind
-from goldpan.engine.rundir import RunDir, Stage, read_json
+from goldpan.engine.rundir import STATE_FILE, RunDir, Stage, read_json
 from goldpan.engine.scores import score_distributions, score_table
+from goldpan.engine.state_codec import encode_state
 from goldpan.engine.stats import StageStats, print_summary
 from goldpan.engine.step import FitContext
 from goldpan.engine.tasks import (
@@ -316,7 +316,7 @@ class Runner:
         step = planned.global_step
         if step is None:
             return None
-        state_path = self.run_dir.stage_dir(planned.stage) / "_state.pkl"
+        state_path = self.run_dir.stage_dir(planned.stage) / STATE_FILE
         if state_path.exists():
             return str(state_path)
         context = FitContext(self.run_dir.stage_dir(planned.stage) / "_work")
@@ -330,7 +330,7 @@ class Runner:
             summaries[index] = summary
             progress.advance(bar, rows.get(parts[index], 0))
         state = step.merge(summaries, context)
-        atomic_write_bytes(state_path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        atomic_write_bytes(state_path, encode_state(state))
         return str(state_path)
 
     # ------------------------------------------------------------------ output

@@ -11,7 +11,6 @@ and Ray run exactly the same code, and each writes its files atomically before i
 from __future__ import annotations
 
 import functools
-import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from goldpan.data.readers import read_input
 from goldpan.data.records import count_values
 from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, kept_columns
 from goldpan.engine.rundir import RunDir, read_json
+from goldpan.engine.state_codec import decode_state
 from goldpan.engine.step import FitContext, GlobalStep, MapStep, Step
 from goldpan.util.atomic import atomic_write_json, atomic_write_parquet
 from goldpan.util.storage import read_parquet, to_path
@@ -212,8 +212,7 @@ def read_unit_task(
 @functools.lru_cache(maxsize=2)
 def load_state(path: str) -> Any:
     """A global step's merged state, read once per worker process rather than once per part."""
-    with to_path(path).open("rb") as handle:
-        return pickle.load(handle)
+    return decode_state(to_path(path).read_bytes())
 
 
 def process_part_task(
