@@ -193,3 +193,42 @@ def test_a_gzipped_jsonl_in_the_bucket_is_read_as_it_streams(s3: str, tmp_path: 
     from goldpan.util.storage import to_path
 
     assert sorted(output_ids(to_path(f"{s3}/runs/gz/output"))) == sorted(r["id"] for r in rows)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Two Ray nodes as separate processes, started after the S3 server so that their workers
+    find the bucket the way the driver does (the AWS_* environment)."""
+    pytest.importorskip("ray")
+    from tests.ray_cluster import two_node_cluster
+
+    with two_node_cluster(tmp_path_factory.mktemp("ray-cluster")) as cluster:
+        yield cluster
+
+
+def test_a_ray_run_across_two_nodes_shares_nothing_but_the_bucket(
+    s3: str, ray_cluster: dict[str, str], demo_runs: tuple[Path, str], tmp_path: Path
+) -> None:
+    local, _ = demo_runs
+    remote = f"{s3}/runs/ray"
+    data = _demo_recipe(f"{s3}/inputs/corpus.jsonl", remote)
+    data.update(executor="ray", ray_address=ray_cluster["address"], workers=2)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(data))
+    environment = {k: ray_cluster[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    ran = goldpan("run", str(recipe), "--quiet", env=environment, timeout=900)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert _bucket_output(remote).equals(read_output(local))
+    assert goldpan("verify", remote).returncode == 0
+    # Ray reads its authentication mode once per process: ask from a fresh one.
+    listing = subprocess.run(
+        [sys.executable, "-c", "import json, sys; from ray.util.state import list_tasks; "
+         "print(json.dumps([[t.name, t.node_id, t.state, t.type] for t in list_tasks("
+         "address=sys.argv[1], detail=True, limit=10000, raise_on_missing_output=False)]))",
+         ray_cluster["dashboard"]],
+        env={**os.environ, **environment}, capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr[-2000:]
+    tasks = json.loads(listing.stdout.strip().splitlines()[-1])
+    ours = [(name, node) for name, node, state, kind in tasks
+            if state == "FINISHED" and kind == "NORMAL_TASK"]
+    assert len({node for _, node in ours}) == 2, ours
