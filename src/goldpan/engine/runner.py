@@ -44,7 +44,7 @@ from goldpan.engine.tasks import (
 from goldpan.engine.unique_ids import check_unique_ids
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
 from goldpan.util.hashing import config_hash
-from goldpan.util.storage import parquet_rows, remove_tree
+from goldpan.util.storage import is_url, parquet_rows, remove_tree
 
 
 @dataclass
@@ -77,7 +77,11 @@ class Runner:
         started = time.perf_counter()
         self.run_dir.ensure_writable()
         units = expand_inputs(self.recipe.input.paths, self.recipe.input.format)
-        if self.recipe.input.split_bytes:
+        if self.recipe.input.split_bytes and not (
+            # Splitting scans a file for its line or record starts; at a URL that is a whole
+            # extra download, worth it only when workers would otherwise have no file to read.
+            all(is_url(u.path) for u in units) and len(units) >= self.recipe.worker_count()
+        ):
             units = [r for u in units for r in split_input(u, self.recipe.input.split_bytes)]
         plan = plan_stages(self.recipe, units)
         self.run_dir.prepare([p.stage for p in plan])

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from goldpan.errors import storage_error
-from goldpan.util.storage import is_local, to_path
+from goldpan.util.storage import is_local, to_path, write_parquet
 
 TEMPORARY_PREFIX = ".tmp-"
 
@@ -76,8 +76,7 @@ def atomic_write_parquet(table: Any, path: str | Path) -> None:
         if is_local(tmp):
             pq.write_table(table, tmp, compression="zstd")
         else:
-            with tmp.open("wb") as handle:
-                pq.write_table(table, handle, compression="zstd")
+            write_parquet(table, tmp)
 
 
 def atomic_write_json(path: str | Path, payload: Any, sort_keys: bool = False) -> None:
