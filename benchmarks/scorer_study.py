@@ -158,7 +158,8 @@ def summary(out: Path) -> None:
 
 
 def plot(out: Path, image: Path) -> None:
-    """Pair accuracy of S and of the forward loss against training compute, one panel a kind."""
+    """Pair accuracy of S, the forward and the reverse loss against training compute, one panel
+    a kind of pair."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,12 +168,12 @@ def plot(out: Path, image: Path) -> None:
     rows = [r for r in study_rows(out) if "pflop" in r]
     figure, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
     for axis, kind in zip(axes, ("sentences", "paragraphs", "markov"), strict=True):
-        for index, label in ((0, "S"), (1, "forward loss")):
+        for index, label in ((0, "S"), (1, "forward loss"), (2, "reverse loss")):
             points = [(r["pflop"], float(r["accuracies"][kind][index]), r["recipe"])
                       for r in rows if kind in r["accuracies"]
                       and r["accuracies"][kind][index] not in ("-", "nan")]
             axis.scatter([p[0] for p in points], [p[1] for p in points], label=label,
-                         marker="o" if index == 0 else "x")
+                         marker="ox+"[index])
             if index == 0:
                 for x, y, name in points:
                     axis.annotate(name, (x, y), fontsize=7, xytext=(3, 3),
@@ -181,8 +182,9 @@ def plot(out: Path, image: Path) -> None:
         axis.set_xscale("log")
         axis.set_title(f"original vs {kind} shuffled" if kind != "markov" else
                        "original vs Markov text")
-        axis.set_xlabel("training compute, PFLOP (both directions; pretraining included)")
-    axes[0].set_ylabel("pair accuracy")
+    figure.supxlabel("training compute, PFLOP (both directions; a pretrained model's pretraining "
+                     "included)", fontsize=9)
+    axes[0].set_ylabel("pair accuracy (original preferred)")
     axes[0].legend()
     figure.tight_layout()
     figure.savefig(image, dpi=110)

@@ -84,12 +84,24 @@ def _source(path: AnyPath) -> tuple[str, Any]:
     return path.path, path.fs
 
 
-@functools.cache
 def _native_s3(bucket: str) -> Any:
-    """pyarrow's S3 filesystem for one bucket, configured as the AWS tools are (``AWS_*``
-    variables, the endpoint included, and ``~/.aws``; the bucket's region looked up)."""
-    from pyarrow.fs import FileSystem
+    """pyarrow's S3 filesystem for one bucket, configured as the AWS tools are: credentials
+    from the ``AWS_*`` variables or ``~/.aws``, the endpoint from ``AWS_ENDPOINT_URL_S3`` or
+    ``AWS_ENDPOINT_URL`` (read here, each time: pyarrow reads the environment once per process),
+    and on AWS itself the bucket's region looked up."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return _s3_client(bucket, endpoint, region)
 
+
+@functools.cache
+def _s3_client(bucket: str, endpoint: str | None, region: str | None) -> Any:
+    from pyarrow.fs import FileSystem, S3FileSystem
+
+    if endpoint:  # an S3-compatible store: no region lookup at amazonaws.com
+        scheme, _, host = endpoint.rpartition("://")
+        return S3FileSystem(endpoint_override=host, scheme=scheme or "https",
+                            region=region or "us-east-1")
     return FileSystem.from_uri(f"s3://{bucket}")[0]
 
 
