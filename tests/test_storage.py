@@ -232,3 +232,37 @@ def test_a_ray_run_across_two_nodes_shares_nothing_but_the_bucket(
     ours = [(name, node) for name, node, state, kind in tasks
             if state == "FINISHED" and kind == "NORMAL_TASK"]
     assert len({node for _, node in ours}) == 2, ours
+
+
+def test_a_scorer_folder_and_a_benchmark_file_in_the_bucket_are_used_as_local_ones(
+    s3: str, corpus: Path, tiny_lm: Path, tmp_path: Path
+) -> None:
+    """Model folders are fetched once per machine into a cache; benchmark files are read from
+    the bucket. The run equals the same recipe with every file local."""
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+
+    for file in tiny_lm.iterdir():
+        _upload(file, f"{s3}/models/tiny-lm/{file.name}")
+    rows = [json.loads(line) for line in corpus.read_text().splitlines()[:40]]
+    quiz = tmp_path / "quiz.jsonl"
+    quiz.write_text("".join(json.dumps({"question": r["text"][:400]}) + "\n" for r in rows[:3]))
+    _upload(quiz, f"{s3}/benchmarks/quiz.jsonl")
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def steps(model: str, benchmark: str) -> list[dict]:
+        return [{"name": "decontaminate", "benchmarks": [
+                    {"name": "quiz", "path": benchmark, "fields": ["question"]}]},
+                {"name": "lm_score", "model": model, "max_length": 32, "stride": 16}]
+
+    local = tmp_path / "local"
+    run_recipe(parse_recipe(recipe_dict([str(inputs)], local,
+                                        steps=steps(str(tiny_lm), str(quiz)))), quiet=True)
+    remote = tmp_path / "remote"
+    run_recipe(parse_recipe(recipe_dict(
+        [str(inputs)], remote,
+        steps=steps(f"{s3}/models/tiny-lm", f"{s3}/benchmarks/quiz.jsonl"))), quiet=True)
+    expected = read_output(local)
+    assert 0 < expected.num_rows < len(rows)  # the quiz's three documents are gone
+    assert read_output(remote).equals(expected)

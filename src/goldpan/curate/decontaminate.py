@@ -12,7 +12,6 @@ only a record left shorter than ``min_chars_after_cut`` is rejected.
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -26,6 +25,7 @@ from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons, with_texts
 from goldpan.errors import GoldpanError
+from goldpan.util.storage import to_path
 
 _WORD = regex.compile(r"[\p{L}\p{N}]+")
 
@@ -71,7 +71,7 @@ class Decontaminate(MapStep[DecontaminateOptions]):
         o = self.options
         hashes, owners = [], []
         for number, benchmark in enumerate(o.benchmarks):
-            path = Path(benchmark.path)
+            path = to_path(benchmark.path)
             if not path.is_file():
                 raise GoldpanError(f"decontaminate: benchmark {benchmark.name}: no file {path}")
             for line_number, line in enumerate(path.open("rb"), start=1):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from goldpan.errors import GoldpanError
+from goldpan.util.storage import to_path
 
 Row = TypeVar("Row")
 
@@ -26,7 +27,7 @@ def read_json_lines(
 ) -> list[Row]:
     """``convert(parsed, line_number)`` for each non-blank line; it raises KeyError,
     TypeError or AttributeError for a line that is not what ``expected`` describes."""
-    path = Path(path)
+    path = to_path(path)
     if not path.is_file():
         raise GoldpanError(f"{label} {path}: no such file")
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from goldpan.errors import GoldpanError
+from goldpan.util.storage import is_url, local_folder, to_path
 
 Dtype = Literal["float32", "bfloat16", "float16"]
 
@@ -104,6 +105,11 @@ def resolve(spec: str) -> Path:
     """The local HF folder behind a spec (converting a GGUF file once)."""
     if spec in EMBEDDED:
         return _gguf_folder(EMBEDDED[spec]())
+    if is_url(spec):  # a model folder in a bucket: one download per machine, then as local
+        try:
+            return resolve(str(local_folder(to_path(spec))))
+        except OSError as error:
+            raise GoldpanError(f"model {spec!r}: cannot read it: {error}") from None
     path = Path(spec).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():

@@ -185,3 +185,32 @@ def open_input(location: str | os.PathLike[str], compression: str | None = None)
     if is_local(path):
         return open(path, "rb")
     return path.open("rb", block_size=READ_BLOCK_BYTES, compression=compression)
+
+
+def local_folder(path: AnyPath) -> Path:
+    """A folder on this machine with the contents of ``path`` (a model or scorer folder at a
+    URL, for libraries that load only from disk): downloaded once per machine into a cache
+    keyed by the URL and its files' names, sizes and ETags, so a changed folder is fetched
+    again."""
+    if is_local(path):
+        return Path(path)
+    import hashlib
+    import tempfile
+    import uuid
+
+    root = path.path.rstrip("/")
+    files = path.fs.find(root, detail=True)
+    if not files:
+        raise FileNotFoundError(f"{path}: no such folder, or it is empty")
+    listing = sorted((name, info.get("size"), str(info.get("ETag", "")))
+                     for name, info in files.items())
+    key = hashlib.sha1(f"{path}|{listing}".encode()).hexdigest()
+    target = Path(tempfile.gettempdir()) / "goldpan-storage-cache" / key[:16] / path.name
+    if not target.exists():
+        partial = target.with_name(f".{uuid.uuid4().hex[:8]}-{target.name}")
+        for name, _, _ in listing:
+            local = partial / name[len(root):].lstrip("/")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            path.fs.get_file(name, str(local))
+        os.replace(partial, target)
+    return target
