@@ -77,13 +77,18 @@ def ours(paths: list[Path], out: Path, fmt: str, workers: int) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def shard_arguments(description: str) -> argparse.ArgumentParser:
+    """The data and worker options of this benchmark and of those built on it (storage.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = shard_arguments(__doc__.splitlines()[0]).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         jsonl, parquet = make_shards(folder, args.copies, args.shards)

