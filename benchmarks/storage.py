@@ -83,6 +83,7 @@ def main() -> None:
         import pyarrow.parquet as pq
         import s3fs
 
+        from goldpan.engine.ledger import verify_run
         from goldpan.util.storage import parquet_rows, to_path
 
         fs = s3fs.S3FileSystem(skip_instance_cache=True)
@@ -104,7 +105,10 @@ def main() -> None:
             out = f"s3://{BUCKET}/goldpan-{repeat}"
             times["bucket"].append(goldpan_run(bucket_inputs, out, args.workers))
             kept = sum(parquet_rows(p) for p in (to_path(out) / "output").glob("*.parquet"))
-            assert kept == records, f"goldpan wrote {kept} of {records} records to the bucket"
+            problems, totals = verify_run(out)
+            assert kept == records and not problems, (
+                f"goldpan wrote {kept} of {records} records to the bucket; ledger: "
+                f"{problems[:3]}, {totals}")
             times["bucket-jsonl"].append(goldpan_run(bucket_inputs, f"{out}-jsonl", args.workers,
                                                      "jsonl"))
             theirs = f"s3://{BUCKET}/datatrove-{repeat}"

@@ -192,3 +192,28 @@ def test_a_step_that_deletes_rows_instead_of_rejecting_them_is_caught(tmp_path: 
     result = goldpan("run", str(recipe))
     assert result.returncode != 0
     assert "must mark drops in reject_reason" in result.stderr
+
+
+def test_an_input_that_ends_before_its_listed_size_is_an_error_not_a_shorter_input(
+    tmp_path: Path,
+) -> None:
+    """A file that shrinks after the run listed it (or a store connection that breaks and
+    looks like the end of the stream) must not become a run with fewer documents that still
+    verifies."""
+    from dataclasses import replace
+
+    from goldpan.data.config import InputConfig
+    from goldpan.data.inputs import expand_inputs
+    from goldpan.data.jsonl import read_jsonl
+    from goldpan.errors import GoldpanError
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(GOOD * 100)
+    (unit,) = expand_inputs([str(path)])
+    assert sum(seen for _, seen in read_jsonl(unit, InputConfig(paths=[str(path)]))) == 100
+    path.write_bytes(GOOD * 60)  # it shrank after listing
+    with pytest.raises(GoldpanError, match="ended .* bytes before its listed size"):
+        list(read_jsonl(unit, InputConfig(paths=[str(path)])))
+    ranged = replace(unit, start=len(GOOD) * 50, end=len(GOOD) * 100, first_line=51)
+    with pytest.raises(GoldpanError, match="before its listed size"):
+        list(read_jsonl(ranged, InputConfig(paths=[str(path)])))

@@ -180,15 +180,21 @@ def _slow_parse(chunk: bytes, first_line: int, config: InputConfig, label: str) 
 
 
 class _Range:
-    """A read-only view of bytes [start, end) of a file."""
+    """A read-only view of bytes [start, end) of a file that insists on getting all of them: a
+    file that ends early (it shrank since it was listed, or a connection to a store broke and
+    the stream looked finished) is an error, not a silently shorter input."""
 
     def __init__(self, handle: BinaryIO, start: int, end: int) -> None:
-        handle.seek(start)
+        if start:
+            handle.seek(start)
         self.handle, self.left = handle, end - start
 
     def read(self, size: int) -> bytes:
         data = self.handle.read(min(size, self.left))
         self.left -= len(data)
+        if not data and self.left > 0 and size > 0:
+            raise EOFError(f"the input ended {self.left:,} bytes before its listed size; it "
+                           "changed since the run listed it, or the connection broke")
         return data
 
     def __enter__(self) -> _Range:
@@ -206,6 +212,8 @@ def read_jsonl(unit: InputFile, config: InputConfig) -> Iterator[tuple[ShapedChu
         stream = open_binary(unit.path)
         if unit.end is not None:
             stream = _Range(stream, unit.start, unit.end)
+        elif not unit.path.lower().endswith((".gz", ".zst")):  # compressed: its codec checks
+            stream = _Range(stream, 0, unit.size)
     except OSError as error:
         raise storage_error(error, unit.path) from None
     with stream:
