@@ -212,7 +212,7 @@ def test_an_input_that_ends_before_its_listed_size_is_an_error_not_a_shorter_inp
     (unit,) = expand_inputs([str(path)])
     assert sum(seen for _, seen in read_jsonl(unit, InputConfig(paths=[str(path)]))) == 100
     path.write_bytes(GOOD * 60)  # it shrank after listing
-    with pytest.raises(GoldpanError, match="ended .* bytes before its listed size"):
+    with pytest.raises(GoldpanError, match=r"ended .* bytes before its listed size"):
         list(read_jsonl(unit, InputConfig(paths=[str(path)])))
     ranged = replace(unit, start=len(GOOD) * 50, end=len(GOOD) * 100, first_line=51)
     with pytest.raises(GoldpanError, match="before its listed size"):

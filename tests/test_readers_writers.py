@@ -165,3 +165,46 @@ def test_small_jsonl_files_keep_unicode_line_separators_inside_strings(tmp_path:
     rows = [{"text": "one\u2028two\u2029three\x85four"}, {"text": "plain"}]
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     assert read_json_lines(path, "rows", lambda row, _: row, "an object") == rows
+
+
+def test_push_to_hub_uploads_the_finished_output_and_only_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Hub is replaced by a recorder: tests never reach the network."""
+    import huggingface_hub
+
+    from goldpan.engine.runner import run_recipe
+    from goldpan.errors import GoldpanError
+    from goldpan.recipe import parse_recipe
+
+    calls: list[tuple[str, dict]] = []
+
+    class RecordingHub:
+        def create_repo(self, repo_id: str, **options: object) -> None:
+            calls.append(("create_repo", {"repo_id": repo_id, **options}))
+
+        def upload_folder(self, **options: object) -> object:
+            folder = Path(str(options["folder_path"]))
+            uploaded = sorted(p.name for p in folder.iterdir()
+                              if p.name in options["allow_patterns"])  # type: ignore[operator]
+            calls.append(("upload_folder", {**options, "uploaded": uploaded}))
+            return type("Commit", (), {"commit_url": "https://hub.example/commit/1"})()
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingHub)
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(json.dumps({"id": str(i), "text": f"text {i} " * 5}) + "\n"
+                              for i in range(30)))
+    data = recipe_dict([str(corpus)], tmp_path / "run")
+    data["output"].update(push_to_hub="goldpan-test/curated", hub_private=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(GoldpanError, match="HF_HUB_OFFLINE is set"):
+        run_recipe(parse_recipe(data), quiet=True)
+    assert calls == []
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    run_recipe(parse_recipe(data), quiet=True)  # resumes: only the upload is left to do
+    (create, options), (upload, pushed) = calls
+    assert create == "create_repo" and options == {"repo_id": "goldpan-test/curated",
+                                                   "repo_type": "dataset", "private": False,
+                                                   "exist_ok": True}
+    assert upload == "upload_folder" and pushed["repo_type"] == "dataset"
+    assert pushed["uploaded"] == ["part-00000.parquet"]

@@ -79,6 +79,12 @@ class OutputConfig(BaseModel):
     shuffle: bool = Field(
         True, description="tokens: write shuffle.npy, a seeded permutation of the documents."
     )
+    push_to_hub: str | None = Field(
+        None,
+        description="A Hugging Face dataset repository (ORG/NAME) the output is uploaded to at "
+        "the end; the token comes from HF_TOKEN or `hf auth login`, never from the recipe.",
+    )
+    hub_private: bool = Field(True, description="push_to_hub: create the repository private.")
 
     @model_validator(mode="after")
     def _tokens_need_a_tokenizer(self) -> OutputConfig:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from goldpan.data.hub import push_output
 from goldpan.data.inputs import InputFile, expand_inputs
 from goldpan.data.readers import split_input
 from goldpan.data.records import READ_STEP
@@ -122,6 +123,11 @@ class Runner:
             "seconds": round(time.perf_counter() - started, 3),
         }
         atomic_write_json(self.run_dir.stats_path, payload)
+        if self.recipe.output.push_to_hub:
+            url = push_output(self.run_dir.output_dir, output_files,
+                              self.recipe.output.push_to_hub, self.recipe.output.hub_private)
+            if not self.quiet:
+                self.console.print(f"pushed the output to {url}")
         if not self.quiet:
             print_summary(stats, output_records, self.console)
             table = score_table(distributions)
