@@ -266,3 +266,25 @@ def test_a_scorer_folder_and_a_benchmark_file_in_the_bucket_are_used_as_local_on
     expected = read_output(local)
     assert 0 < expected.num_rows < len(rows)  # the quiz's three documents are gone
     assert read_output(remote).equals(expected)
+
+
+def test_token_output_in_the_bucket_with_a_tokenizer_from_the_bucket(
+    s3: str, tiny_lm: Path, tmp_path: Path
+) -> None:
+    from goldpan.data.token_shards import check_token_shards
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+    from goldpan.util.storage import to_path
+
+    _upload(tiny_lm / "tokenizer.json", f"{s3}/tokenizers/tiny/tokenizer.json")
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(json.dumps({"id": str(i), "text": f"the river {i} runs"}) + "\n"
+                              for i in range(50)))
+    data = recipe_dict([str(inputs)], Path("unused"))
+    data["output"] = {"dir": f"{s3}/runs/tokens", "format": "tokens",
+                      "tokenizer": f"{s3}/tokenizers/tiny/tokenizer.json"}
+    run_recipe(parse_recipe(data), quiet=True)
+    output = to_path(f"{s3}/runs/tokens/output")
+    assert check_token_shards(output) == []
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["documents"] == 50 and manifest["tokens"] > 50

@@ -32,6 +32,7 @@ from goldpan.data.schema import TEXT, TOKENS
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
+from goldpan.util.storage import is_url, local_copy, local_folder, to_path
 
 # megatron-core's optimal_dtype: uint16 while the vocabulary has fewer entries than this.
 UINT16_VOCABULARY_LIMIT = 65_500
@@ -52,6 +53,9 @@ class TokenizeOptions(StepOptions):
 
 def tokenizer_file(spec: str) -> tuple[Path, str | None]:
     """The tokenizer.json behind a spec and the end token its folder names, if any."""
+    if is_url(spec):  # a tokenizer.json or a tokenizer folder in a bucket, fetched once
+        remote = to_path(spec)
+        spec = str(local_copy(remote) if spec.endswith(".json") else local_folder(remote))
     path = Path(spec).expanduser()
     if path.is_file():
         return path, None
