@@ -106,3 +106,26 @@ def test_a_workers_refused_write_reaches_the_driver_as_itself(executor: str) -> 
             with pytest.raises(OSError) as raised:
                 list(running.run(_refused_read, [(1,), (2,)], phase=phase))
             assert raised.value.errno == errno.ENOSPC
+
+
+def _environment_value(name: str) -> str | None:
+    import os
+
+    return os.environ.get(name)
+
+
+def test_pool_workers_see_the_drivers_environment_even_from_an_older_fork_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fork server outlives the pool that started it; credentials or a store endpoint set in
+    the driver after that must still reach the next pool's workers."""
+    monkeypatch.setenv("GOLDPAN_START_METHOD", "forkserver")
+    monkeypatch.delenv("GOLDPAN_TEST_ENDPOINT", raising=False)
+    with make_executor("local", 2) as first:
+        first.start()
+        assert list(first.run(_environment_value, [("GOLDPAN_TEST_ENDPOINT",)] * 2)) == [None] * 2
+    monkeypatch.setenv("GOLDPAN_TEST_ENDPOINT", "http://127.0.0.1:9")
+    with make_executor("local", 2) as second:
+        second.start()
+        seen = list(second.run(_environment_value, [("GOLDPAN_TEST_ENDPOINT",)] * 2))
+    assert seen == ["http://127.0.0.1:9"] * 2

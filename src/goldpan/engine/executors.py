@@ -42,6 +42,15 @@ def limit_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
+def start_worker(threads: int, environment: dict[str, str]) -> None:
+    """A worker's set-up: the driver's environment as it is when the pool starts (a fork
+    server started earlier in the process would pass on its own, older one, without the
+    credentials or the store endpoint set since), then its share of the threads."""
+    os.environ.clear()
+    os.environ.update(environment)
+    limit_threads(threads)
+
+
 def warm_imports() -> None:
     """Load, once in the driver, what every task loads lazily, so that forked workers inherit
     it instead of each paying for it again (pyarrow imports pandas on its first ``pa.array``
@@ -119,8 +128,8 @@ class LocalExecutor(Executor):
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=context,
-                initializer=limit_threads,
-                initargs=(threads,),
+                initializer=start_worker,
+                initargs=(threads, dict(os.environ)),
             )
             # One trivial task per worker starts them all now, while the driver has no threads.
             for future in [self._pool.submit(os.getpid) for _ in range(self.workers)]:

@@ -67,7 +67,7 @@ def is_local(path: Any) -> bool:
 def remove_tree(path: AnyPath) -> None:
     """A folder and everything under it (on an object store: every key under the prefix)."""
     if is_local(path):
-        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(path)
     elif path.exists():
         path.fs.rm(path.path, recursive=True)
 
