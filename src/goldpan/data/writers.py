@@ -8,7 +8,9 @@ import io
 import math
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -21,6 +23,7 @@ from goldpan.util.storage import (
     parquet_rows,
     parquet_schema,
     read_parquet,
+    to_path,
     upload_file,
 )
 
@@ -94,13 +97,25 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+# Runs ``fn(*args)`` for each args tuple, in any order and wherever it likes (the run's
+# executor: the output's shards are written in parallel by the workers).
+PartMapper = Callable[[Callable[..., Any], list[tuple]], Iterable[Any]]
+
+
+def _in_this_process(fn: Callable[..., Any], calls: list[tuple]) -> list[Any]:
+    return [fn(*args) for args in calls]
+
+
 def write_records(
-    part_paths: list[Path], out_dir: Path, fmt: str, shard_records: int | None
+    part_paths: list[Path], out_dir: Path, fmt: str, shard_records: int | None,
+    map_parts: PartMapper = _in_this_process,
 ) -> list[str]:
     """Write the parts' records, in part order, as shards; returns the shard file names.
 
-    Without ``shard_records`` each non-empty part is one shard, and Parquet parts are linked
-    into place: the output costs no copy."""
+    Without ``shard_records`` each non-empty part is one shard, written by ``map_parts`` (in
+    parallel when it is the run's executor), and Parquet parts whose schema is already the
+    output's are linked into place (on a store: copied by the store): the output costs no
+    copy."""
     out_dir.mkdir(parents=True, exist_ok=True)
     non_empty = [p for p in part_paths if parquet_rows(p) > 0]
     if fmt == "hf":
@@ -108,35 +123,48 @@ def write_records(
         per_shard = shard_records or max(1, math.ceil(total / max(1, len(non_empty))))
         return _write_hf(non_empty, out_dir, per_shard)
     schema = unified_schema(non_empty)
-    if fmt == "parquet" and shard_records is None:
-        names = [f"part-{index:05d}.parquet" for index in range(len(non_empty))]
-        for path, name in zip(non_empty, names, strict=True):
-            if schema is None or parquet_schema(path).remove_metadata().equals(schema):
-                _link_or_copy(path, out_dir / name)
-            else:
-                atomic_write_parquet(conform(read_parquet(path), schema), out_dir / name)
+    suffix = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz"}[fmt]
+    if shard_records is None:
+        names = [f"part-{index:05d}{suffix}" for index in range(len(non_empty))]
+        calls = [(str(path), str(out_dir / name), fmt, schema)
+                 for path, name in zip(non_empty, names, strict=True)]
+        list(map_parts(write_part_shard, calls))
         return names
     tables = (read_parquet(path) for path in non_empty)
     if schema is not None:
         tables = (conform(table, schema) for table in tables)
-    shards = rechunk(tables, shard_records) if shard_records else (t for t in tables if t.num_rows)
     names = []
-    for index, shard in enumerate(shards):
-        if fmt == "parquet":
-            name = f"part-{index:05d}.parquet"
-            atomic_write_parquet(shard, out_dir / name)
-        else:
-            data = _jsonl_bytes(shard)
-            name = f"part-{index:05d}.jsonl"
-            if fmt == "jsonl.gz":
-                name += ".gz"
-                buffer = io.BytesIO()
-                with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
-                    handle.write(data)
-                data = buffer.getvalue()
-            atomic_write_bytes(out_dir / name, data)
+    for index, shard in enumerate(rechunk(tables, shard_records)):
+        name = f"part-{index:05d}{suffix}"
+        _write_shard(shard, to_path(out_dir / name), fmt)
         names.append(name)
     return names
+
+
+def write_part_shard(part: str, target: str, fmt: str, schema: pa.Schema | None) -> None:
+    """One part as one output shard, conformed to the output's schema (a task: picklable
+    arguments, paths as strings)."""
+    source, destination = to_path(part), to_path(target)
+    if fmt == "parquet" and (
+        schema is None or parquet_schema(source).remove_metadata().equals(schema)
+    ):
+        _link_or_copy(source, destination)
+        return
+    table = read_parquet(source)
+    _write_shard(conform(table, schema) if schema is not None else table, destination, fmt)
+
+
+def _write_shard(table: pa.Table, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        atomic_write_parquet(table, path)
+        return
+    data = _jsonl_bytes(table)
+    if fmt == "jsonl.gz":
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+            handle.write(data)
+        data = buffer.getvalue()
+    atomic_write_bytes(path, data)
 
 
 def _write_hf(part_paths: list[Path], out_dir: Path, shard_records: int) -> list[str]:

@@ -102,7 +102,7 @@ class Runner:
                 )
                 stats += stage_stats
                 previous = planned.stage
-        output_files, output_records = self._write_output(previous, parts)
+            output_files, output_records = self._write_output(previous, parts, executor)
         score_columns = [*self.recipe.input.score_fields]
         score_columns += [c for p in plan for step in p.steps for c in step.score_columns()]
         distributions = score_distributions(
@@ -344,7 +344,8 @@ class Runner:
         return str(state_path)
 
     # ------------------------------------------------------------------ output
-    def _write_output(self, last: Stage, parts: list[str]) -> tuple[list[str], int]:
+    def _write_output(self, last: Stage, parts: list[str], executor: Executor
+                      ) -> tuple[list[str], int]:
         out_dir = self.run_dir.output_dir
         marker = out_dir / "_SUCCESS"
         config = self.recipe.output.model_dump(mode="json", exclude={"report"})
@@ -363,7 +364,8 @@ class Runner:
                                        shuffle=output.shuffle, tokenizer=output.tokenizer,
                                        append_eos=output.append_eos)
         else:
-            files = write_records(paths, out_dir, output.format, output.shard_records)
+            files = write_records(paths, out_dir, output.format, output.shard_records,
+                                  lambda fn, calls: executor.run(fn, calls, phase="task"))
         records = sum(parquet_rows(p) for p in paths)
         atomic_write_json(marker, {"key": key, "files": files, "records": records})
         return files, records

@@ -16,7 +16,6 @@ parts.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 from pathlib import Path
@@ -73,44 +72,22 @@ def remove_tree(path: AnyPath) -> None:
 
 
 def _source(path: AnyPath) -> tuple[str, Any]:
-    """What pyarrow opens: the local path, or the URL's path and its filesystem (pyarrow's own
-    S3 client for ``s3://``: it reads a Parquet file's column chunks in parallel, about four
-    times faster than through fsspec in benchmarks/storage.py's check)."""
+    """What pyarrow opens: the local path, or the URL's path and its fsspec filesystem.
+
+    Not pyarrow's own S3 client, though it reads whole Parquet tables about four times faster:
+    the AWS C++ SDK behind it is not safe across fork, and workers forked from a driver that
+    had used it read corrupt bytes (a part "without Parquet magic bytes", records missing
+    without an error) in benchmarks/storage.py."""
     path = to_path(path)
     if is_local(path):
         return str(path), None
-    if path.protocol in ("s3", "s3a"):
-        return path.path, _native_s3(path.path.split("/", 1)[0])
     return path.path, path.fs
-
-
-def _native_s3(bucket: str) -> Any:
-    """pyarrow's S3 filesystem for one bucket, configured as the AWS tools are: credentials
-    from the ``AWS_*`` variables or ``~/.aws``, the endpoint from ``AWS_ENDPOINT_URL_S3`` or
-    ``AWS_ENDPOINT_URL`` (read here, each time: pyarrow reads the environment once per process),
-    and on AWS itself the bucket's region looked up."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    return _s3_client(bucket, endpoint, region)
-
-
-@functools.cache
-def _s3_client(bucket: str, endpoint: str | None, region: str | None) -> Any:
-    from pyarrow.fs import FileSystem, S3FileSystem
-
-    if endpoint:  # an S3-compatible store: no region lookup at amazonaws.com
-        scheme, _, host = endpoint.rpartition("://")
-        return S3FileSystem(endpoint_override=host, scheme=scheme or "https",
-                            region=region or "us-east-1")
-    return FileSystem.from_uri(f"s3://{bucket}")[0]
 
 
 def write_parquet(table: pa.Table, path: AnyPath) -> None:
     """A table as a zstd Parquet file at a URL (one upload: the object appears when done)."""
     import pyarrow.parquet as pq
 
-    # Through fsspec, not pyarrow's S3 client: its multipart uploads failed against SeaweedFS
-    # ("InvalidPart" on completion) where s3fs's succeed.
     with to_path(path).open("wb") as handle:
         pq.write_table(table, handle, compression="zstd")
 
