@@ -288,3 +288,45 @@ def test_token_output_in_the_bucket_with_a_tokenizer_from_the_bucket(
     assert check_token_shards(output) == []
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["documents"] == 50 and manifest["tokens"] > 50
+
+
+def test_a_changed_step_invalidates_its_stages_in_the_bucket_as_on_disk(
+    s3: str, corpus: Path, tmp_path: Path
+) -> None:
+    """Rerunning with another option drops the stages from that step on (every key under
+    their prefixes) and keeps the ones before it; the result equals a fresh local run."""
+    from goldpan.engine.ledger import verify_run
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+    from goldpan.util.storage import to_path
+
+    _upload(corpus, f"{s3}/inputs/corpus.jsonl")
+    remote = f"{s3}/runs/invalidated"
+
+    def recipe(min_words: int, out: str, inputs: str) -> dict:
+        steps = [{"name": "exact_dedup"}, {"name": "length_filter", "min_words": min_words},
+                 {"name": "minhash_dedup"}]
+        data = recipe_dict([inputs], Path("unused"), steps=steps, workers=2)
+        data["output"]["dir"] = out
+        return data
+
+    run_recipe(parse_recipe(recipe(5, remote, f"{s3}/inputs/corpus.jsonl")), quiet=True)
+    stages = to_path(remote) / "stages"
+
+    def written() -> dict[str, tuple[str, str]]:
+        """Every object under the stages: when the store last wrote it, and its content hash."""
+        found = stages.fs.find(stages.path, detail=True)
+        return {name: (str(info["LastModified"]), info["ETag"]) for name, info in found.items()}
+
+    before = written()
+    time.sleep(1.1)  # the store's times are in whole seconds
+    run_recipe(parse_recipe(recipe(40, remote, f"{s3}/inputs/corpus.jsonl")), quiet=True)
+    after = written()
+    read_stage = [k for k in before if "/00-read/part-" in k]  # (_key is rewritten each run)
+    assert read_stage and all(after[k] == before[k] for k in read_stage)  # kept, not redone
+    redone = [k for k in before if "/00-read/" not in k and k.endswith(".parquet")]
+    assert redone and all(after.get(k, ("", ""))[1] != before[k][1] for k in redone)
+    local = tmp_path / "local"
+    run_recipe(parse_recipe(recipe(40, str(local), str(corpus))), quiet=True)
+    assert _bucket_output(remote).equals(read_output(local))
+    assert verify_run(remote)[0] == []
