@@ -27,20 +27,13 @@ import numpy as np
 import pyarrow as pa
 
 from goldpan.data.schema import ID, SOURCE, TOKENS
-from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet, atomically
+from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet
 from goldpan.util.storage import load_array, local_copy, read_parquet
 
 MANIFEST = "manifest.json"
 SHUFFLE = "shuffle.npy"
 MEGATRON_HEADER = b"MMIDIDX\x00\x00"
 MEGATRON_DTYPE_CODES = {"uint16": 8, "int32": 4}
-
-
-def _write_file(path: Path, data: bytes | memoryview) -> None:
-    """Whole or absent, without the fsync of ``atomic_write_bytes``: the output's ``_SUCCESS``
-    marker, written last, is what says the shards are complete."""
-    with atomically(path) as tmp, tmp.open("wb") as handle:
-        handle.write(data)
 
 
 def megatron_index(lengths: np.ndarray, dtype: np.dtype) -> bytes:
@@ -81,8 +74,9 @@ def write_token_shards(
         data, lengths = _token_bytes(table.column(TOKENS), dtype)
         starts = np.zeros(len(lengths), np.int64)
         starts[1:] = np.cumsum(lengths[:-1].astype(np.int64))
-        _write_file(out_dir / f"{stem}.bin", data)
-        _write_file(out_dir / f"{stem}.idx", megatron_index(lengths, dtype))
+        # Not fsynced one by one: the output's _SUCCESS marker, written last, vouches for them.
+        atomic_write_bytes(out_dir / f"{stem}.bin", data, fsync=False)
+        atomic_write_bytes(out_dir / f"{stem}.idx", megatron_index(lengths, dtype), fsync=False)
         sources = table.column(SOURCE).to_pylist()
         atomic_write_parquet(pa.table({
             ID: table.column(ID), SOURCE: table.column(SOURCE),
@@ -100,7 +94,7 @@ def write_token_shards(
     documents = sum(s["documents"] for s in shards)
     if shuffle:
         order = np.random.default_rng(seed).permutation(documents).astype(np.int64)
-        _write_file(out_dir / SHUFFLE, _npy(order))
+        atomic_write_bytes(out_dir / SHUFFLE, _npy(order), fsync=False)
         names.append(SHUFFLE)
     manifest = {
         "format": "goldpan-tokens/1",

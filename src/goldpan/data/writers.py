@@ -85,16 +85,15 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def _link_or_copy(source: Path, target: Path) -> None:
     """A hard link where the filesystem has them, else a copy (on an object store, made by
     the store itself: the bytes do not travel through this machine)."""
-    if not is_local(source) or not is_local(target):
-        if is_local(source) or is_local(target) or source.protocol != target.protocol:
-            target.write_bytes(source.read_bytes())
-        else:
-            source.fs.copy(source.path, target.path)
-        return
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+    if is_local(source) and is_local(target):
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+    elif not is_local(source) and not is_local(target) and source.protocol == target.protocol:
+        source.fs.copy(source.path, target.path)
+    else:
+        target.write_bytes(source.read_bytes())
 
 
 # Runs ``fn(*args)`` for each args tuple, in any order and wherever it likes (the run's
@@ -136,7 +135,7 @@ def write_records(
     names = []
     for index, shard in enumerate(rechunk(tables, shard_records)):
         name = f"part-{index:05d}{suffix}"
-        _write_shard(shard, to_path(out_dir / name), fmt)
+        _write_shard(shard, out_dir / name, fmt)
         names.append(name)
     return names
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 
 import orjson
@@ -33,10 +34,10 @@ def output_ids(output_dir: Path) -> list[str]:
         if name.endswith(".parquet"):
             ids += _ids_of_parquet(path)
         elif name.endswith((".jsonl", ".jsonl.gz")):
-            with path.open("rb") as raw:
-                data = raw.read()
-            lines = gzip.decompress(data) if name.endswith(".gz") else data
-            ids += [orjson.loads(line)[ID] for line in lines.splitlines() if line.strip()]
+            with path.open("rb") as raw, (
+                gzip.GzipFile(fileobj=raw) if name.endswith(".gz") else nullcontext(raw)
+            ) as handle:
+                ids += [orjson.loads(line)[ID] for line in handle if line.strip()]
         elif name.endswith(".arrow"):
             with pa.memory_map(str(local_copy(path))) as source:
                 ids += pa.ipc.open_stream(source).read_all().column(ID).to_pylist()

@@ -126,10 +126,14 @@ class GlobalStep(Step[OptionsT]):
         """Like ``MapStep.process``, with the merged state."""
 
 
-def with_column(batch: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:
-    """The batch with column ``name`` replaced by ``values``, or added when it has none."""
-    if name in batch.column_names:
-        return batch.set_column(batch.schema.get_field_index(name), name, values)
+def with_column(
+    batch: pa.Table, name: str | pa.Field, values: pa.Array | pa.ChunkedArray
+) -> pa.Table:
+    """The batch with column ``name`` replaced by ``values``, or added when it has none (a
+    field, to give the column metadata)."""
+    key = name.name if isinstance(name, pa.Field) else name
+    if key in batch.column_names:
+        return batch.set_column(batch.schema.get_field_index(key), name, values)
     return batch.append_column(name, values)
 
 

@@ -130,9 +130,6 @@ class Tokenize(MapStep[TokenizeOptions]):
         tokens = pa.Array.from_buffers(pa.large_binary(), len(pieces),
                                        [None, pa.py_buffer(offsets), pa.py_buffer(values)])
         reasons = [None if n else self.reason("empty") for n in lengths.tolist()]
-        field = token_field(dtype)
-        if TOKENS in batch.column_names:
-            batch = batch.drop_columns([TOKENS])
-        batch = batch.append_column(field, tokens)
+        batch = with_column(batch, token_field(dtype), tokens)
         batch = with_column(batch, "token_count", pa.array(lengths, pa.int32()))
         return with_reject_reasons(batch, reasons)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from goldpan.errors import storage_error
-from goldpan.util.storage import is_local, to_path, write_parquet
+from goldpan.util.storage import is_local, to_path
 
 TEMPORARY_PREFIX = ".tmp-"
 
@@ -56,10 +56,12 @@ def atomically(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes | memoryview, fsync: bool = True) -> None:
+    """``data`` whole at ``path`` or nothing; ``fsync=False`` for files a later marker vouches
+    for (the marker is what must reach the disk)."""
     with atomically(path) as tmp, tmp.open("wb") as handle:
         handle.write(data)
-        if is_local(tmp):
+        if fsync and is_local(tmp):
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -75,8 +77,9 @@ def atomic_write_parquet(table: Any, path: str | Path) -> None:
     with atomically(path) as tmp:
         if is_local(tmp):
             pq.write_table(table, tmp, compression="zstd")
-        else:
-            write_parquet(table, tmp)
+        else:  # one upload through the store's filesystem: the object appears when it is done
+            with tmp.open("wb") as handle:
+                pq.write_table(table, handle, compression="zstd")
 
 
 def atomic_write_json(path: str | Path, payload: Any, sort_keys: bool = False) -> None:

@@ -84,14 +84,6 @@ def _source(path: AnyPath) -> tuple[str, Any]:
     return path.path, path.fs
 
 
-def write_parquet(table: pa.Table, path: AnyPath) -> None:
-    """A table as a zstd Parquet file at a URL (one upload: the object appears when done)."""
-    import pyarrow.parquet as pq
-
-    with to_path(path).open("wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-
-
 def read_parquet(path: AnyPath, columns: list[str] | None = None) -> pa.Table:
     import pyarrow.parquet as pq
 
@@ -117,26 +109,33 @@ def parquet_rows(path: AnyPath) -> int:
     return parquet_file(path).metadata.num_rows
 
 
-def local_copy(path: AnyPath) -> Path:
-    """A file on this machine with the contents of ``path``: the path itself when local, else a
-    download kept in a per-machine cache (keyed by URL and size, so a rewritten object is
-    fetched again) for readers that need a real file (``np.load`` with ``mmap_mode``,
-    fastText)."""
-    if is_local(path):
-        return Path(path)
+def _cached_download(path: AnyPath, fingerprint: str, fetch: Any) -> Path:
+    """Where ``path``'s download lives in this machine's cache (keyed by the URL and the
+    fingerprint, so a rewritten object or folder is fetched again), made by ``fetch(partial)``
+    under a temporary name the first time and renamed into place whole."""
     import hashlib
     import tempfile
     import uuid
 
-    info = path.fs.info(path.path)
-    key = hashlib.sha1(f"{path}|{info.get('size')}|{info.get('ETag', '')}".encode()).hexdigest()
+    key = hashlib.sha1(f"{path}|{fingerprint}".encode()).hexdigest()
     target = Path(tempfile.gettempdir()) / "goldpan-storage-cache" / key[:16] / path.name
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{uuid.uuid4().hex[:8]}-{target.name}")
-        path.fs.get_file(path.path, str(partial))
+        fetch(partial)
         os.replace(partial, target)
     return target
+
+
+def local_copy(path: AnyPath) -> Path:
+    """A file on this machine with the contents of ``path``: the path itself when local, else a
+    download kept in a per-machine cache (keyed by URL, size and ETag) for readers that need a
+    real file (``np.load`` with ``mmap_mode``, fastText)."""
+    if is_local(path):
+        return Path(path)
+    info = path.fs.info(path.path)
+    return _cached_download(path, f"{info.get('size')}|{info.get('ETag', '')}",
+                            lambda partial: path.fs.get_file(path.path, str(partial)))
 
 
 def load_array(path: AnyPath, mmap_mode: str | None = None) -> Any:
@@ -171,23 +170,17 @@ def local_folder(path: AnyPath) -> Path:
     again."""
     if is_local(path):
         return Path(path)
-    import hashlib
-    import tempfile
-    import uuid
-
     root = path.path.rstrip("/")
     files = path.fs.find(root, detail=True)
     if not files:
         raise FileNotFoundError(f"{path}: no such folder, or it is empty")
     listing = sorted((name, info.get("size"), str(info.get("ETag", "")))
                      for name, info in files.items())
-    key = hashlib.sha1(f"{path}|{listing}".encode()).hexdigest()
-    target = Path(tempfile.gettempdir()) / "goldpan-storage-cache" / key[:16] / path.name
-    if not target.exists():
-        partial = target.with_name(f".{uuid.uuid4().hex[:8]}-{target.name}")
+
+    def fetch(partial: Path) -> None:
         for name, _, _ in listing:
             local = partial / name[len(root):].lstrip("/")
             local.parent.mkdir(parents=True, exist_ok=True)
             path.fs.get_file(name, str(local))
-        os.replace(partial, target)
-    return target
+
+    return _cached_download(path, str(listing), fetch)
