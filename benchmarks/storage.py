@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +37,21 @@ sys.path.insert(0, str(ROOT))
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, seaweed_s3  # noqa: E402
 
 BUCKET = "goldpan-bench"
+
+
+def server_cpu_seconds() -> float:
+    """CPU time the S3 server's processes have used so far (Linux /proc): the server runs on
+    the same cores as the pipelines, so its share is printed beside each bucket run."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().split(" (", 1)[1].rsplit(") ", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        if name == "weed":
+            values = fields.split()
+            total += int(values[11]) + int(values[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _io_benchmark():  # type: ignore[no-untyped-def]
@@ -99,31 +116,39 @@ def main() -> None:
               f"{args.workers} workers, best of {args.repeats}; S3 server at {endpoint}")
         times: dict[str, list[float]] = {"local": [], "bucket": [], "bucket-jsonl": [],
                                          "datatrove": []}
+        server: dict[str, list[float]] = {name: [] for name in times}
+
+        def measured(name: str, run: Callable[..., float], *args: object) -> None:
+            before = server_cpu_seconds()
+            times[name].append(run(*args))
+            server[name].append(server_cpu_seconds() - before)
+
         for repeat in range(args.repeats):
-            times["local"].append(goldpan_run([str(p) for p in jsonl],
-                                              str(folder / f"local-{repeat}"), args.workers))
+            measured("local", goldpan_run, [str(p) for p in jsonl],
+                     str(folder / f"local-{repeat}"), args.workers)
             out = f"s3://{BUCKET}/goldpan-{repeat}"
-            times["bucket"].append(goldpan_run(bucket_inputs, out, args.workers))
+            measured("bucket", goldpan_run, bucket_inputs, out, args.workers)
             kept = sum(parquet_rows(p) for p in (to_path(out) / "output").glob("*.parquet"))
             problems, totals = verify_run(out)
             assert kept == records and not problems, (
                 f"goldpan wrote {kept} of {records} records to the bucket; ledger: "
                 f"{problems[:3]}, {totals}")
-            times["bucket-jsonl"].append(goldpan_run(bucket_inputs, f"{out}-jsonl", args.workers,
-                                                     "jsonl"))
+            measured("bucket-jsonl", goldpan_run, bucket_inputs, f"{out}-jsonl", args.workers,
+                     "jsonl")
             theirs = f"s3://{BUCKET}/datatrove-{repeat}"
-            times["datatrove"].append(datatrove_run(f"s3://{BUCKET}/jsonl", theirs, args.shards,
-                                                    args.workers, folder / f"dt-logs-{repeat}"))
+            measured("datatrove", datatrove_run, f"s3://{BUCKET}/jsonl", theirs, args.shards,
+                     args.workers, folder / f"dt-logs-{repeat}")
             written = sum(fs.cat(f).count(b"\n") for f in fs.glob(f"{theirs[5:]}/*.jsonl"))
         best = {name: min(values) for name, values in times.items()}
-        print("\n| pipeline | seconds (best) | records/s | MB/s |")
-        print("|---|---:|---:|---:|")
+        server_median = {name: statistics.median(values) for name, values in server.items()}
+        print("\n| pipeline | seconds (best) | records/s | MB/s | S3 server CPU-s (median) |")
+        print("|---|---:|---:|---:|---:|")
         for name, label in (("local", "goldpan -> Parquet, local disk"),
                             ("bucket", "goldpan -> Parquet, S3 bucket"),
                             ("bucket-jsonl", "goldpan -> JSONL, S3 bucket"),
                             ("datatrove", "datatrove JsonlReader -> JsonlWriter, S3 bucket")):
             print(f"| {label} | {best[name]:.2f} | {records / best[name]:,.0f} | "
-                  f"{megabytes / best[name]:.1f} |")
+                  f"{megabytes / best[name]:.1f} | {server_median[name]:.2f} |")
         print(f"\ndatatrove wrote {written:,} of the {records:,} records (its reader drops "
               "documents whose text is empty, silently); goldpan wrote all of them.")
         print(f"goldpan in the bucket vs on local disk: {best['local'] / best['bucket']:.2f} "

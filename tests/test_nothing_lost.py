@@ -130,6 +130,10 @@ def test_a_repeated_id_is_caught_whatever_its_json_type_and_both_places_are_name
     assert "Traceback" not in result.stderr
     message = " ".join(result.stderr.split())
     assert f"'7' at a.jsonl:2 and {second.name}:2" in message
+    # A rerun resumes every read task from its marker, so the ids come from the files.
+    rerun = _run(tmp_path, [first, second])
+    assert rerun.returncode == 2
+    assert f"'7' at a.jsonl:2 and {second.name}:2" in " ".join(rerun.stderr.split())
 
 
 def test_a_repeated_id_is_caught_when_one_copy_was_rejected_at_read_time(tmp_path: Path) -> None:

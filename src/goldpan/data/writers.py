@@ -8,7 +8,8 @@ import io
 import math
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,27 @@ def _jsonl_bytes(table: pa.Table) -> bytes:
     return b"\n".join(lines) + b"\n" if lines else b""
 
 
-def unified_schema(paths: list[Path]) -> pa.Schema | None:
+def _each_footer(fn: Callable[[Path], Any], paths: Sequence[Path]) -> list[Any]:
+    """``fn`` over the parts' Parquet footers; on a store many at a time (each is a round trip
+    or two, and the driver would otherwise wait for them one by one)."""
+    if all(is_local(p) for p in paths):
+        return [fn(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(fn, paths))
+
+
+def _part_schema(path: Path) -> pa.Schema:
+    return parquet_schema(path).remove_metadata()
+
+
+def unified_schema(paths: Sequence[Path]) -> pa.Schema | None:
     """One schema for all parts: every column any part has, types promoted where they differ
     (JSON inputs give parts with different optional fields); a column whose types cannot be
     reconciled becomes text."""
-    schemas = [parquet_schema(p).remove_metadata() for p in paths]
+    return unify_schemas(_each_footer(_part_schema, paths))
+
+
+def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema | None:
     if not schemas:
         return None
     fields: dict[str, list[pa.DataType]] = {}
@@ -107,26 +124,28 @@ def _in_this_process(fn: Callable[..., Any], calls: list[tuple]) -> list[Any]:
 
 def write_records(
     part_paths: list[Path], out_dir: Path, fmt: str, shard_records: int | None,
-    map_parts: PartMapper = _in_this_process,
+    map_parts: PartMapper = _in_this_process, part_rows: Sequence[int] | None = None,
 ) -> list[str]:
     """Write the parts' records, in part order, as shards; returns the shard file names.
+    ``part_rows``: each part's row count where the caller knows it (else read from footers).
 
     Without ``shard_records`` each non-empty part is one shard, written by ``map_parts`` (in
     parallel when it is the run's executor), and Parquet parts whose schema is already the
     output's are linked into place (on a store: copied by the store): the output costs no
     copy."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    non_empty = [p for p in part_paths if parquet_rows(p) > 0]
+    rows = part_rows if part_rows is not None else _each_footer(parquet_rows, part_paths)
+    non_empty = [p for p, count in zip(part_paths, rows, strict=True) if count > 0]
     if fmt == "hf":
-        total = sum(parquet_rows(p) for p in non_empty)
-        per_shard = shard_records or max(1, math.ceil(total / max(1, len(non_empty))))
+        per_shard = shard_records or max(1, math.ceil(sum(rows) / max(1, len(non_empty))))
         return _write_hf(non_empty, out_dir, per_shard)
-    schema = unified_schema(non_empty)
+    schemas = _each_footer(_part_schema, non_empty)
+    schema = unify_schemas(schemas)
     suffix = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz"}[fmt]
     if shard_records is None:
         names = [f"part-{index:05d}{suffix}" for index in range(len(non_empty))]
-        calls = [(str(path), str(out_dir / name), fmt, schema)
-                 for path, name in zip(non_empty, names, strict=True)]
+        calls = [(str(path), str(out_dir / name), fmt, None if own.equals(schema) else schema)
+                 for path, name, own in zip(non_empty, names, schemas, strict=True)]
         list(map_parts(write_part_shard, calls))
         return names
     tables = (read_parquet(path) for path in non_empty)
@@ -141,12 +160,10 @@ def write_records(
 
 
 def write_part_shard(part: str, target: str, fmt: str, schema: pa.Schema | None) -> None:
-    """One part as one output shard, conformed to the output's schema (a task: picklable
-    arguments, paths as strings)."""
+    """One part as one output shard, conformed to ``schema`` (None: the part's schema is the
+    output's already). A task: picklable arguments, paths as strings."""
     source, destination = to_path(part), to_path(target)
-    if fmt == "parquet" and (
-        schema is None or parquet_schema(source).remove_metadata().equals(schema)
-    ):
+    if fmt == "parquet" and schema is None:
         _link_or_copy(source, destination)
         return
     table = read_parquet(source)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import yaml
 from rich.console import Console
 
@@ -42,7 +43,7 @@ from goldpan.engine.tasks import (
     read_unit_task,
     unit_prefix,
 )
-from goldpan.engine.unique_ids import check_unique_ids
+from goldpan.engine.unique_ids import check_unique_ids, ids_in_files
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
 from goldpan.util.hashing import config_hash
 from goldpan.util.storage import is_url, parquet_rows, remove_tree
@@ -268,20 +269,26 @@ class Runner:
             planned, read_unit_task, work, executor, progress, "files", "task"
         )
         if self.recipe.input.id_field is not None:
-            files_by_unit = {
-                index: [
-                    path
-                    for part in result.parts
-                    for path in (
-                        RunDir.part_path(stage_dir, part), RunDir.part_path(rejects_dir, part)
-                    )
-                    if path.exists()
-                ]
-                + [p for p in [input_rejects_path(rejects_dir, index)] if p.exists()]
+            ids_by_unit = {
+                index: result.ids if result.ids is not None
+                else self._read_stage_ids(stage_dir, rejects_dir, index, result)
                 for index, result in enumerate(results)
             }
-            check_unique_ids(files_by_unit, units, config)
+            check_unique_ids(ids_by_unit, units, config)
         return self._finish(planned, results, stats)
+
+    @staticmethod
+    def _read_stage_ids(
+        stage_dir: Path, rejects_dir: Path, index: int, result: PartResult
+    ) -> pa.ChunkedArray:
+        """The ids a read task resumed from an earlier run wrote, read back from its files."""
+        files = [
+            path
+            for part in result.parts
+            for path in (RunDir.part_path(stage_dir, part), RunDir.part_path(rejects_dir, part))
+        ]
+        files.append(input_rejects_path(rejects_dir, index))
+        return ids_in_files([path for path in files if path.exists()])
 
     def _global_stage(
         self,
@@ -358,6 +365,8 @@ class Runner:
             remove_tree(out_dir)
         stage_dir = self.run_dir.stage_dir(last)
         paths = [RunDir.part_path(stage_dir, p) for p in parts]
+        known = (self.run_dir.stage_meta(last) or {}).get("part_rows", {})
+        rows = [known[p] for p in parts] if all(p in known for p in parts) else None
         output = self.recipe.output
         if output.format == "tokens":
             files = write_token_shards(paths, out_dir, seed=self.recipe.seed,
@@ -365,8 +374,9 @@ class Runner:
                                        append_eos=output.append_eos)
         else:
             files = write_records(paths, out_dir, output.format, output.shard_records,
-                                  lambda fn, calls: executor.run(fn, calls, phase="task"))
-        records = sum(parquet_rows(p) for p in paths)
+                                  lambda fn, calls: executor.run(fn, calls, phase="task"),
+                                  rows)
+        records = sum(rows) if rows is not None else sum(parquet_rows(p) for p in paths)
         atomic_write_json(marker, {"key": key, "files": files, "records": records})
         return files, records
 

@@ -53,12 +53,15 @@ class StepCount:
 @dataclass
 class PartResult:
     """What one task did: the parts it wrote and one StepCount per step of the stage.
-    ``key`` names the task (the input unit's prefix, or the part) for the driver."""
+    ``key`` names the task (the input unit's prefix, or the part) for the driver. A read task
+    also hands back the ids of every record it wrote, kept or rejected, for the driver's
+    uniqueness check (in memory only: a result rebuilt from its marker has none)."""
 
     key: str
     parts: list[str]
     counts: list[StepCount]
     part_rows: dict[str, int] = field(default_factory=dict)
+    ids: pa.ChunkedArray | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -146,6 +149,7 @@ class _PartWriter:
         self.parts: list[str] = []
         self.part_rows: dict[str, int] = {}
         self.counts = [StepCount() for _ in steps]
+        self.ids: list[pa.ChunkedArray] = []
 
     def add(self, table: pa.Table) -> None:
         for part in self.rechunker.add(table):
@@ -160,6 +164,7 @@ class _PartWriter:
         kept, rejected, counts = run_steps(table, self.steps)
         atomic_write_parquet(kept, RunDir.part_path(self.stage_dir, name))
         _write_rejects(rejected, RunDir.part_path(self.rejects_dir, name))
+        self.ids += [t.column(ID) for t in [kept, *rejected]]
         for total, count in zip(self.counts, counts, strict=True):
             total.add(count)
         self.parts.append(name)
@@ -206,6 +211,8 @@ def read_unit_task(
     read.seconds = time.perf_counter() - started - sum(c.seconds for c in writer.counts)
     result = PartResult(prefix, writer.parts, [read, *writer.counts], writer.part_rows)
     atomic_write_json(RunDir.marker_path(to_path(stage_dir), prefix), result.to_json())
+    columns = [*writer.ids, *(t.column(ID) for t in input_rejects)]
+    result.ids = pa.chunked_array([c for column in columns for c in column.chunks], pa.string())
     return result
 
 

@@ -3,13 +3,16 @@
 The check runs once the read stage is written, over every id that left the read step (the kept
 parts and the read stage's rejects), so a repeated id is caught whichever path read it (fast or
 line-by-line parsing, plain or compressed, whole files or byte ranges) and whether or not a copy
-was rejected. When ids repeat, the input units that hold them are read again to name where each
-copy is (file:line): a slow path, taken only on the way to the error.
+was rejected. Each read task hands back the ids it wrote, so the driver reads nothing again (on
+a bucket that was a second download of every part's id column); only units resumed from an
+earlier run have their ids read from their files. When ids repeat, the input units that hold
+them are read again to name where each copy is (file:line): a slow path, taken only on the way
+to the error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,25 +28,26 @@ from goldpan.util.storage import read_parquet
 EXAMPLES = 3
 
 
-def repeated_ids(files: Sequence[Path]) -> list[str]:
-    """Ids that occur more than once across the files, in sorted order."""
+def ids_in_files(files: Sequence[Path]) -> pa.ChunkedArray:
+    """The id column of the read stage's files of one unit (kept parts and rejects)."""
     chunks = [
         chunk for path in files for chunk in read_parquet(path, columns=[ID]).column(ID).chunks
+    ]
+    return pa.chunked_array(chunks, type=pa.string())
+
+
+def repeated_ids(id_columns: Iterable[pa.Array | pa.ChunkedArray]) -> list[str]:
+    """Ids that occur more than once across the columns, in sorted order."""
+    chunks = [
+        chunk
+        for column in id_columns
+        for chunk in (column.chunks if isinstance(column, pa.ChunkedArray) else [column])
     ]
     if not chunks:
         return []
     counts = pc.value_counts(pa.chunked_array(chunks, type=pa.string()))
     repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
     return sorted(repeated.to_pylist())
-
-
-def _units_holding(files_by_unit: Mapping[int, Sequence[Path]], wanted: pa.Array) -> set[int]:
-    return {
-        unit
-        for unit, files in files_by_unit.items()
-        for path in files
-        if pc.any(pc.is_in(read_parquet(path, columns=[ID]).column(ID), value_set=wanted)).as_py()
-    }
 
 
 def locate_ids(
@@ -81,16 +85,23 @@ def locate_ids(
 
 
 def check_unique_ids(
-    files_by_unit: Mapping[int, Sequence[Path]], units: Sequence[InputFile], config: InputConfig
+    ids_by_unit: Mapping[int, pa.Array | pa.ChunkedArray],
+    units: Sequence[InputFile],
+    config: InputConfig,
 ) -> None:
     """Raise a one-line error naming the repeated ids and where their copies are.
-    ``files_by_unit``: for each input unit, the read stage's files (kept and rejected) it
-    produced."""
-    repeated = repeated_ids([path for files in files_by_unit.values() for path in files])
+    ``ids_by_unit``: for each input unit, the ids of every record the read step wrote for it
+    (kept and rejected)."""
+    repeated = repeated_ids(ids_by_unit.values())
     if not repeated:
         return
     examples = pa.array(repeated[:EXAMPLES], pa.string())
-    places = locate_ids(units, _units_holding(files_by_unit, examples), config, examples)
+    holding = {
+        unit
+        for unit, ids in ids_by_unit.items()
+        if pc.any(pc.is_in(ids, value_set=examples)).as_py()
+    }
+    places = locate_ids(units, holding, config, examples)
     described = "; ".join(
         f"{record_id!r} at {' and '.join(places.get(record_id, ['(not found again)']))}"
         for record_id in examples.to_pylist()
