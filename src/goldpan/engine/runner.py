@@ -167,6 +167,7 @@ class Runner:
                     seconds if position == 0 else 0.0,
                     count.seconds,
                     resumed,
+                    metrics=dict(count.metrics),
                 )
             )
         # Wall time is shared by the fused steps: split it by their measured task time.
@@ -336,7 +337,8 @@ class Runner:
         state_path = self.run_dir.stage_dir(planned.stage) / STATE_FILE
         if state_path.exists():
             return str(state_path)
-        context = FitContext(self.run_dir.stage_dir(planned.stage) / "_work")
+        context = FitContext(self.run_dir.stage_dir(planned.stage) / "_work",
+                             self.run_dir.root / "cache")
         context.workdir.mkdir(parents=True, exist_ok=True)
         bar = progress.stage(f"fit {step.name}", sum(rows.get(p, 0) for p in parts))
         summaries: list[Any] = [None] * len(parts)

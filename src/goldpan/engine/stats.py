@@ -21,6 +21,7 @@ class StageStats:
     cpu_seconds: float = 0.0  # summed task time over all parts, resumed ones included
     resumed_parts: int = 0
     unit: str = "records"
+    metrics: dict[str, float] = field(default_factory=dict)  # the step's own counts
 
     @property
     def rejected(self) -> int:
@@ -67,5 +68,21 @@ def summary_table(stages: list[StageStats], output_records: int) -> Table:
     return table
 
 
+def metric_lines(stages: list[StageStats]) -> list[str]:
+    """One line per step that counted more than records (an LLM's requests, tokens, cost)."""
+    lines = []
+    for stage in stages:
+        if stage.metrics:
+            shown = ", ".join(
+                f"{name.replace('_', ' ')} {value:,.4g}" if isinstance(value, float)
+                and not value.is_integer() else f"{name.replace('_', ' ')} {int(value):,}"
+                for name, value in stage.metrics.items()
+            )
+            lines.append(f"{stage.stage}: {shown}")
+    return lines
+
+
 def print_summary(stages: list[StageStats], output_records: int, console: Console) -> None:
     console.print(summary_table(stages, output_records))
+    for line in metric_lines(stages):
+        console.print(line, highlight=False)

@@ -71,6 +71,11 @@ class Step(ABC, Generic[OptionsT]):
         probability): the run summarises them per source in stats.json and the report."""
         return ()
 
+    def take_metrics(self) -> dict[str, float]:
+        """What the step counted since the last call besides records (an LLM's requests,
+        tokens and cost): summed over parts into the stage's statistics."""
+        return {}
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "seed": self.seed, **self.options.model_dump(mode="json")}
 
@@ -90,6 +95,13 @@ class FitContext:
     engine owns the run directory's layout; steps name their files through this."""
 
     workdir: AnyPath  # a Path, or a UPath when the run directory is a URL
+    # The run directory's folder for what outlives a stage's key: caches of expensive calls
+    # (an LLM's answers) that a rerun with changed options should still reuse.
+    cache_dir: AnyPath | None = None
+
+    def lasting_file(self, name: str) -> AnyPath:
+        """A file in the run's cache folder (the stage's work folder when there is none)."""
+        return (self.cache_dir if self.cache_dir is not None else self.workdir) / name
 
     def part_file(self, part_index: int, suffix: str) -> AnyPath:
         """The file of one part's fit output, ``suffix`` included (``.npy``, ``.parquet``)."""

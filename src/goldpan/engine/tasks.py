@@ -41,6 +41,7 @@ class StepCount:
     records_out: int = 0
     rejects: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)  # the step's own (tokens, cost)
 
     def add(self, other: StepCount) -> None:
         self.records_in += other.records_in
@@ -48,6 +49,8 @@ class StepCount:
         self.seconds += other.seconds
         for key, value in other.rejects.items():
             self.rejects[key] = self.rejects.get(key, 0) + value
+        for key, amount in other.metrics.items():
+            self.metrics[key] = self.metrics.get(key, 0) + amount
 
 
 @dataclass
@@ -120,9 +123,8 @@ def run_steps(
         reasons = count_values(rejected.column(REJECT_REASON)) if rejected.num_rows else {}
         if rejected.num_rows:
             rejected_tables.append(rejected)
-        counts.append(
-            StepCount(given.num_rows, table.num_rows, reasons, time.perf_counter() - started)
-        )
+        counts.append(StepCount(given.num_rows, table.num_rows, reasons,
+                                time.perf_counter() - started, step.take_metrics()))
     return table, rejected_tables, counts
 
 

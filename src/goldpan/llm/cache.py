@@ -50,6 +50,7 @@ class GenerationCache:
                 "prompt_tokens": completion.prompt_tokens,
                 "completion_tokens": completion.completion_tokens,
                 "finish_reason": completion.finish_reason,
+                "top_logprobs": completion.top_logprobs,
             },
             ensure_ascii=False,
         )

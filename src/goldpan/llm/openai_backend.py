@@ -69,8 +69,19 @@ class OpenAIBackend:
             body["frequency_penalty"] = params.frequency_penalty
         if params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty  # vLLM's extension
-        if params.logprobs:
-            body["logprobs"] = True if params.chat else 1
+        if params.logprobs or params.top_logprobs:
+            if params.chat:
+                body["logprobs"] = True
+                if params.top_logprobs:
+                    body["top_logprobs"] = params.top_logprobs
+            else:  # the legacy endpoint names how many alternatives to return
+                body["logprobs"] = max(1, params.top_logprobs)
+        if params.response_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "strict": True,
+                                "schema": json.loads(params.response_schema)},
+            }
         return body
 
     def _url(self, params: GenerationParams) -> str:
@@ -139,13 +150,20 @@ class OpenAIBackend:
                 raise TypeError
         except (KeyError, IndexError, TypeError):
             raise GoldpanError(f"llm {url}: malformed response (no choices[0] text)") from None
-        logprobs = None
+        logprobs, top = None, None
         raw = choice.get("logprobs")
-        if isinstance(raw, dict):
-            if chat and isinstance(raw.get("content"), list):
+        try:
+            if isinstance(raw, dict) and chat and isinstance(raw.get("content"), list):
                 logprobs = [float(t["logprob"]) for t in raw["content"]]
-            elif not chat and isinstance(raw.get("token_logprobs"), list):
+                top = [{str(a["token"]): float(a["logprob"]) for a in t.get("top_logprobs") or []}
+                       for t in raw["content"]]
+            elif isinstance(raw, dict) and isinstance(raw.get("token_logprobs"), list):
                 logprobs = [float(v) for v in raw["token_logprobs"] if v is not None]
+                if isinstance(raw.get("top_logprobs"), list):
+                    top = [{str(k): float(v) for k, v in (t or {}).items()}
+                           for t in raw["top_logprobs"]]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise GoldpanError(f"llm {url}: malformed response (logprobs)") from None
         usage = payload.get("usage") or {}
         return Completion(
             text=text,
@@ -153,6 +171,7 @@ class OpenAIBackend:
             prompt_tokens=int(usage.get("prompt_tokens", 0) or 0),
             completion_tokens=int(usage.get("completion_tokens", 0) or 0),
             finish_reason=str(choice.get("finish_reason") or "stop"),
+            top_logprobs=top if top and any(top) else None,
         )
 
     def _one(

@@ -23,6 +23,12 @@ class GenerationParams:
     presence_penalty: float = 0.0  # OpenAI's additive penalty on tokens already generated
     frequency_penalty: float = 0.0
     logprobs: bool = False
+    # The k most likely tokens at each generated position with their log-probabilities (0: none):
+    # a judge reads P("yes") from the first position (Ask-LLM), whatever token was chosen.
+    top_logprobs: int = 0
+    # A JSON schema the answer must follow, as JSON text (hashable): sent as the OpenAI
+    # ``response_format`` where the server supports structured output; ignored locally.
+    response_schema: str | None = None
     chat: bool = True
 
     def key_fields(self) -> dict:
@@ -31,13 +37,18 @@ class GenerationParams:
         fields = asdict(self)
         fields.pop("n")
         fields["stop"] = list(self.stop)
+        # Fields added later count only when set, so caches written before them still hit.
+        for name in ("top_logprobs", "response_schema"):
+            if not fields[name]:
+                fields.pop(name)
         return fields
 
 
 @dataclass
 class Completion:
-    """One sample: its text, per-token log-probabilities when asked for and given, token
-    counts and why it stopped (``stop``, ``length``)."""
+    """One sample: its text, per-token log-probabilities when asked for and given (and the
+    top alternatives at each position), token counts and why it stopped (``stop``,
+    ``length``)."""
 
     text: str
     logprobs: list[float] | None = None
@@ -45,3 +56,5 @@ class Completion:
     completion_tokens: int = 0
     finish_reason: str = "stop"
     cached: bool = field(default=False, compare=False)
+    # Per generated position, {token text: log-probability} of the most likely tokens.
+    top_logprobs: list[dict[str, float]] | None = None

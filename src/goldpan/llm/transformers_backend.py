@@ -8,9 +8,12 @@ from the logits of tokens already generated), the repetition penalty transformer
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from goldpan.llm.params import Completion, GenerationParams
 from goldpan.models.memory import evaluating
@@ -33,6 +36,28 @@ def _penalty_processor(presence: float, frequency: float, prompt_length: int):  
             return scores - presence * (counts > 0).to(scores.dtype) - frequency * counts
 
     return PresenceFrequencyPenalty()
+
+
+def _top_alternatives(
+    scores: Sequence[Any], k: int, tokenizer: Any
+) -> list[list[dict[str, float]]]:
+    """Per row, per generated position: the k most likely tokens (decoded) and their
+    log-probabilities under the model's distribution at that step (the scores after the
+    logits processors, renormalised: with greedy decoding, the model's own). Tokens that
+    decode to the same text share one entry, their probabilities added."""
+    import torch
+
+    rows: list[list[dict[str, float]]] = [[] for _ in range(scores[0].shape[0])] if scores else []
+    for step in scores:
+        values, ids = torch.log_softmax(step.float(), dim=-1).topk(k, dim=-1)
+        for row, (row_values, row_ids) in enumerate(zip(values.tolist(), ids.tolist(),
+                                                        strict=True)):
+            top: dict[str, float] = {}
+            for value, token in zip(row_values, row_ids, strict=True):
+                text = tokenizer.decode([token])
+                top[text] = float(np.logaddexp(top.get(text, -math.inf), value))
+            rows[row].append(top)
+    return rows
 
 
 def _as_list(value: int | list[int] | None) -> list[int]:
@@ -138,7 +163,7 @@ class TransformersBackend:
                 "pad_token_id": pad_id,
                 "repetition_penalty": params.repetition_penalty,
                 "return_dict_in_generate": True,
-                "output_scores": params.logprobs,
+                "output_scores": params.logprobs or params.top_logprobs > 0,
             }
             if params.temperature > 0:
                 kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
@@ -162,6 +187,10 @@ class TransformersBackend:
                 token_logprobs = model.compute_transition_scores(
                     output.sequences, output.scores, normalize_logits=True
                 ).cpu()
+            alternatives = (
+                _top_alternatives(output.scores, params.top_logprobs, tokenizer)
+                if params.top_logprobs else None
+            )
             for row, index in enumerate(members):
                 tokens = new_tokens[row].tolist()
                 count, ended = len(tokens), False
@@ -178,4 +207,6 @@ class TransformersBackend:
                     else None
                 )
                 prompt_tokens = int(encoded["attention_mask"][row].sum())
-                yield index, Completion(text, logprobs, prompt_tokens, count + ended, finish)
+                top = alternatives[row][: count + ended] if alternatives is not None else None
+                yield index, Completion(text, logprobs, prompt_tokens, count + ended, finish,
+                                        top_logprobs=top)

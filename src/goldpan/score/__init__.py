@@ -1,4 +1,12 @@
 """Model-based quality: LM losses in both directions, the reverse-modeling score, classifiers,
 selection and mixing. Importing the package registers its steps."""
 
-from goldpan.score import lm, mix, quality, reverse, select, tokenize  # noqa: F401
+from goldpan.score import (  # noqa: F401
+    llm_judge,
+    lm,
+    mix,
+    quality,
+    reverse,
+    select,
+    tokenize,
+)
