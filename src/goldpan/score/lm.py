@@ -29,7 +29,7 @@ from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
-from goldpan.models.batching import attention_mask, pad_right
+from goldpan.models.batching import attention_mask, length_batches, pad_right
 
 
 class LmScoreOptions(StepOptions):
@@ -129,18 +129,8 @@ def windows(
 
 def batches(items: list[Window], batch_tokens: int) -> list[list[Window]]:
     """Windows sorted by length and packed so that padded size stays under the budget."""
-    ordered = sorted(items, key=lambda w: len(w.tokens))
-    groups: list[list[Window]] = []
-    current: list[Window] = []
-    for window in ordered:
-        width = len(window.tokens)  # the longest so far, since sorted
-        if current and width * (len(current) + 1) > batch_tokens:
-            groups.append(current)
-            current = []
-        current.append(window)
-    if current:
-        groups.append(current)
-    return groups
+    groups = length_batches([len(w.tokens) for w in items], batch_tokens)
+    return [[items[i] for i in group] for group in groups]
 
 
 def default_batch_tokens(device: str) -> int:
