@@ -291,6 +291,46 @@ def train_scorers_command(
     console.print(f"recipe steps that score with them: {out / 'steps.yaml'}")
 
 
+@app.command("train-classifier")
+def train_classifier_command(
+    run_dir: Annotated[str, typer.Argument(help="An annotated run directory or URL.")],
+    column: Annotated[str, typer.Option(help="The column to learn (a score or a label).")],
+    out: Annotated[str, typer.Option(help="Classifier folder (loads with the classify step).")],
+    kind: Annotated[str, typer.Option(help="head (on a frozen encoder) or fasttext.")] = "head",
+    task: Annotated[
+        str, typer.Option(help="auto, regression or classification (auto: a numeric column "
+                          "with few integer values is labels, else a score).")
+    ] = "auto",
+    threshold: Annotated[
+        float | None, typer.Option(help="F1 of 'score >= threshold' on the held-out share; "
+                                   "fasttext on a continuous score: where to cut it.")
+    ] = None,
+    held_out: Annotated[float, typer.Option(help="Held-out share.")] = 0.2,
+    encoder: Annotated[str, typer.Option(help="Frozen encoder of the head.")] = "all-minilm-l6-v2",
+    sources: Annotated[
+        list[str] | None, typer.Option("--source", help="Only records of this source (repeat).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Split and training seed.")] = 0,
+) -> None:
+    """Train a classifier on an annotated run's column (LLM judge scores, labels): a linear
+    head on frozen sentence vectors or fastText, with held-out metrics beside the model."""
+    from goldpan.train.classifier import ClassifierTraining, train_classifier
+
+    if kind not in ("head", "fasttext") or task not in ("auto", "regression", "classification"):
+        raise GoldpanError("train-classifier: --kind is head or fasttext; --task is auto, "
+                           "regression or classification")
+    if not 0 < held_out < 1:
+        raise GoldpanError("train-classifier: --held-out is a share between 0 and 1")
+    config = ClassifierTraining(column=column, kind=kind, task=task,  # type: ignore[arg-type]
+                                threshold=threshold, held_out=held_out, seed=seed,
+                                encoder=encoder, sources=sources)
+    summary = train_classifier(run_dir, out, config)
+    shown = ", ".join(f"{name} {value:.3f}" for name, value in summary["metrics"].items())
+    console.print(f"{summary['kind']} {summary['task']} on {summary['train']:,} records; "
+                  f"held out {summary['held_out']:,}: {shown}", highlight=False)
+    console.print(f"classifier: {out}  (step: classify, models: [{{path: {out}}}])")
+
+
 @app.command("experiment-reverse-modeling")
 def experiment_reverse_modeling(
     out: Annotated[Path, typer.Option(help="Experiment folder.")] = Path("runs/reverse-modeling"),

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from goldpan.errors import GoldpanError
 from goldpan.util.atomic import (
     atomic_write_bytes,
@@ -57,6 +59,22 @@ class RunDir:
         self.root = to_path(root)
 
     # ---- layout
+    def kept_parts(self) -> list[Path]:
+        """The last stage's parts: the kept records whatever format the output was written
+        in (the output's Parquet files for a run directory without its stages)."""
+        recipe_path = self.root / "recipe.yaml"
+        if recipe_path.exists():
+            stages = (yaml.safe_load(recipe_path.read_text()) or {}).get("stages") or []
+            if stages:
+                folder = self.stages_dir / stages[-1]["name"]
+                meta_path = folder / STAGE_META
+                if meta_path.exists():
+                    parts = read_json(meta_path).get("parts", [])
+                    return [RunDir.part_path(folder, part) for part in parts]
+        if self.output_dir.exists():
+            return sorted(self.output_dir.rglob("*.parquet"), key=str)
+        return []
+
     @property
     def stages_dir(self) -> Path:
         return self.root / "stages"

@@ -13,10 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, SOURCE, TEXT
-from goldpan.engine.rundir import STAGE_META, RunDir, read_json
+from goldpan.engine.rundir import RunDir, read_json
 from goldpan.errors import GoldpanError
 from goldpan.util.storage import is_local, parquet_schema, to_path
 
@@ -68,22 +66,6 @@ def quiet(connection: Any) -> Any:
     return connection
 
 
-def kept_files(run: RunDir) -> list[Path]:
-    """The last stage's parts: the kept records whatever format the output was written in."""
-    recipe_path = run.root / "recipe.yaml"
-    if recipe_path.exists():
-        stages = (yaml.safe_load(recipe_path.read_text()) or {}).get("stages") or []
-        if stages:
-            folder = run.stages_dir / stages[-1]["name"]
-            meta_path = folder / STAGE_META
-            if meta_path.exists():
-                parts = read_json(meta_path).get("parts", [])
-                return [RunDir.part_path(folder, part) for part in parts]
-    if run.output_dir.exists():
-        return sorted(run.output_dir.rglob("*.parquet"), key=str)
-    return []
-
-
 def reject_files(run: RunDir) -> list[Path]:
     if not run.rejects_root.exists():
         return []
@@ -121,7 +103,7 @@ class CurationRun:
         quiet(self.connection)
         if not is_local(self.root):  # DuckDB reads the bucket through the run's own filesystem
             self.connection.register_filesystem(self.root.fs)
-        self.kept_files = kept_files(self.run)
+        self.kept_files = self.run.kept_parts()
         self.reject_files = reject_files(self.run)
         missing = [p for p in self.kept_files if not p.exists()]
         if missing:
