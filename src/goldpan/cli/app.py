@@ -331,6 +331,32 @@ def train_classifier_command(
     console.print(f"classifier: {out}  (step: classify, models: [{{path: {out}}}])")
 
 
+@app.command("score-agreement")
+def score_agreement_command(
+    run_dir: Annotated[str, typer.Argument(help="A run whose records carry the scores.")],
+    signals: Annotated[
+        list[str], typer.Option("--signal", help="A score column (repeat); losses count as "
+                                "lower-is-better.")
+    ],
+    include_rejected_by: Annotated[
+        str | None, typer.Option(help="Also the records this step rejected (e.g. select).")
+    ] = None,
+    annotations: Annotated[
+        str | None, typer.Option(help="The annotation run: its judge scores, joined by id.")
+    ] = None,
+    judge_column: Annotated[str, typer.Option(help="The judge's column there.")] = "judge_score",
+    out: Annotated[Path | None, typer.Option(help="Write compare.md and compare.json here.")
+                   ] = None,
+) -> None:
+    """Which quality signal agrees with which on the same documents: rank correlations,
+    per-source means, and the top half each signal would select."""
+    from goldpan.cli.comparison import show_comparison
+    from goldpan.experiments.score_agreement import agreement, agreement_table
+
+    result = agreement(run_dir, signals, include_rejected_by, annotations, judge_column)
+    show_comparison(console, agreement_table(result), result, out)
+
+
 @app.command("experiment-reverse-modeling")
 def experiment_reverse_modeling(
     out: Annotated[Path, typer.Option(help="Experiment folder.")] = Path("runs/reverse-modeling"),

@@ -96,7 +96,7 @@ class SequenceClassifier:
     """An HF sequence-classification model, batched by length, padded on the right."""
 
     def __init__(self, folder: Path, max_length: int, batch_tokens: int | None,
-                 device: str | None, dtype: str) -> None:
+                 device: str | None, dtype: str, compile_model: bool = False) -> None:
         import torch
         import transformers
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -106,13 +106,16 @@ class SequenceClassifier:
         self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         self.model = AutoModelForSequenceClassification.from_pretrained(
             folder, trust_remote_code=False,
-            torch_dtype=torch.bfloat16 if dtype == "bfloat16" else torch.float32,
+            dtype=torch.bfloat16 if dtype == "bfloat16" else torch.float32,
         ).to(self.device).eval()
         config = self.model.config
+        if compile_model:  # tens of seconds once per process, then ~1.3x on CPU
+            self.model = torch.compile(self.model, dynamic=True)
         self.regression = config.problem_type == "regression" or config.num_labels == 1
         self.labels = [str(config.id2label[i]) for i in range(config.num_labels)]
         self.max_length = min(max_length, getattr(self.tokenizer, "model_max_length", max_length))
-        self.batch_tokens = batch_tokens or (8192 if self.device == "cpu" else 131072)
+        # On CPU small batches are fastest (a 2-core machine: about 16 rows of 230 tokens).
+        self.batch_tokens = batch_tokens or (4096 if self.device == "cpu" else 131072)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
     def logits(self, texts: list[str]) -> np.ndarray:
@@ -178,7 +181,8 @@ def _local(path: str) -> Path:
 
 @lru_cache(maxsize=8)
 def load_classifier(path: str, max_length: int = 512, batch_tokens: int | None = None,
-                    device: str | None = None, dtype: str = "float32") -> LoadedClassifier:
+                    device: str | None = None, dtype: str = "float32",
+                    compile_model: bool = False) -> LoadedClassifier:
     """One copy per worker process."""
     local = _local(path)
     if local.is_file():
@@ -193,8 +197,9 @@ def load_classifier(path: str, max_length: int = 512, batch_tokens: int | None =
             return LoadedClassifier(EmbeddingHead(local, meta), positive)
         raise GoldpanError(f"classify: {path}: unknown classifier kind {meta['kind']!r}")
     if (local / "config.json").is_file():
-        return LoadedClassifier(SequenceClassifier(local, max_length, batch_tokens, device, dtype),
-                                None)
+        return LoadedClassifier(
+            SequenceClassifier(local, max_length, batch_tokens, device, dtype, compile_model), None
+        )
     raise GoldpanError(
         f"classify: {path} is not a fastText file, a Hugging Face model folder (config.json) "
         "or a train-classifier folder"
