@@ -17,7 +17,7 @@ import yaml
 
 from goldpan.engine.runner import run_recipe
 from goldpan.recipe import parse_recipe
-from tests.conftest import read_output, read_rejects, recipe_dict
+from tests.conftest import goldpan, read_output, read_rejects, recipe_dict
 from tests.openai_server import ok, serve
 
 SENTENCE = "The river carries water from the hills down to the sea through the valley."
@@ -78,6 +78,10 @@ def test_scores_land_in_the_column_and_garbage_is_rejected_with_its_reason(
     assert judged.metrics["cost"] == pytest.approx((11 * 300 + 7) * 2.0 / 1e6)
     stats = json.loads((tmp_path / "run" / "stats.json").read_text())
     assert any(stage["metrics"].get("requests") == 12 for stage in stats["stages"])
+    reported = goldpan("report", str(tmp_path / "run"))
+    assert reported.returncode == 0, reported.stderr
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "cache hits" in page and "completion tokens" in page
 
 
 def test_unparsable_answers_can_be_kept_with_a_null_score(tmp_path: Path) -> None:

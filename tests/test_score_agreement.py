@@ -43,7 +43,10 @@ def test_signals_are_compared_over_kept_and_selected_away_records(tmp_path: Path
     only_kept = agreement(run, ["quality", "fwd_loss"])
     assert only_kept.documents == 20
     table = agreement_table(result)
-    assert "| quality | 1.000 | 1.000 |" in table and "Mean of each signal per source" in table
+    assert "| quality | 1 | 1.00 (1.00 to 1.00) |" in table
+    assert "Mean of each signal per source" in table
+    low, high = result.spearman_interval["quality"]["noise"]
+    assert low < result.spearman["quality"]["noise"] < high and high - low > 0.3
 
 
 def test_the_judges_scores_are_joined_by_id(tmp_path: Path) -> None:

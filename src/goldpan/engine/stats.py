@@ -68,18 +68,20 @@ def summary_table(stages: list[StageStats], output_records: int) -> Table:
     return table
 
 
+def format_metric(value: float) -> str:
+    """Counts as integers with separators, amounts (a cost) with four significant digits."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.4g}"
+    return f"{int(value):,}"
+
+
 def metric_lines(stages: list[StageStats]) -> list[str]:
     """One line per step that counted more than records (an LLM's requests, tokens, cost)."""
-    lines = []
-    for stage in stages:
-        if stage.metrics:
-            shown = ", ".join(
-                f"{name.replace('_', ' ')} {value:,.4g}" if isinstance(value, float)
-                and not value.is_integer() else f"{name.replace('_', ' ')} {int(value):,}"
-                for name, value in stage.metrics.items()
-            )
-            lines.append(f"{stage.stage}: {shown}")
-    return lines
+    return [
+        f"{stage.stage}: " + ", ".join(f"{name.replace('_', ' ')} {format_metric(value)}"
+                                       for name, value in stage.metrics.items())
+        for stage in stages if stage.metrics
+    ]
 
 
 def print_summary(stages: list[StageStats], output_records: int, console: Console) -> None:

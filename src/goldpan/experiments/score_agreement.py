@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from goldpan.data.schema import ID, REJECT_STEP, SOURCE
 from goldpan.engine.rundir import RunDir
 from goldpan.errors import GoldpanError
+from goldpan.util.intervals import spearman_interval
 from goldpan.util.storage import read_parquet
 
 LOWER_IS_BETTER_SUFFIXES = ("_loss", "_nll", "perplexity")
@@ -32,11 +33,13 @@ class Agreement(BaseModel):
     signals: list[str]
     documents: int
     spearman: dict[str, dict[str, float]]  # signal -> signal -> rho (both "better" up)
+    spearman_interval: dict[str, dict[str, tuple[float, float]]]  # 95%, Fisher z
     source_means: dict[str, dict[str, float]]  # source -> signal -> mean
     source_counts: dict[str, int]
     selected_share: dict[str, dict[str, float]]  # signal -> source -> share of its top half
     overlap: dict[str, dict[str, float]]  # signal -> signal -> Jaccard of the top halves
     judge: dict[str, float] | None = None  # signal -> rho with the judge, on judged documents
+    judge_interval: dict[str, tuple[float, float]] | None = None
     judged_documents: int = 0
 
 
@@ -73,6 +76,11 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a[keep], b[keep]).statistic)
 
 
+def _bounds(rho: float, n: int) -> tuple[float, float]:
+    estimate = spearman_interval(rho, n)
+    return (estimate.low, estimate.high)
+
+
 def _top_half(values: np.ndarray) -> set[int]:
     order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
     return set(order[: len(order) // 2].tolist())
@@ -99,10 +107,13 @@ def agreement(run_dir: str | Path, signals: list[str], include_rejected_by: str 
     }
     raw = {s: np.asarray(table.column(s).to_numpy(zero_copy_only=False), dtype=np.float64)
            for s in signals}
+    rho = {a: {b: _spearman(oriented[a], oriented[b]) for b in signals} for a in signals}
     result = Agreement(
         signals=signals,
         documents=table.num_rows,
-        spearman={a: {b: _spearman(oriented[a], oriented[b]) for b in signals} for a in signals},
+        spearman=rho,
+        spearman_interval={a: {b: _bounds(rho[a][b], table.num_rows) for b in signals}
+                           for a in signals},
         source_means={name: {s: float(np.nanmean(raw[s][source_array == name]))
                              for s in signals} for name in names},
         source_counts={name: int((source_array == name).sum()) for name in names},
@@ -120,6 +131,7 @@ def agreement(run_dir: str | Path, signals: list[str], include_rejected_by: str 
         rows = [i for i, doc in enumerate(ids) if scores.get(doc) is not None]
         judge = np.array([scores[ids[i]] for i in rows], dtype=np.float64)
         result.judge = {s: _spearman(oriented[s][rows], judge) for s in signals}
+        result.judge_interval = {s: _bounds(result.judge[s], len(rows)) for s in signals}
         result.judged_documents = len(rows)
     return result
 
@@ -128,20 +140,29 @@ def _number(value: float, digits: int = 3) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _with_interval(value: float, bounds: tuple[float, float]) -> str:
+    if math.isnan(value) or math.isnan(bounds[0]):
+        return _number(value)
+    return f"{value:.2f} ({bounds[0]:.2f} to {bounds[1]:.2f})"
+
+
 def agreement_table(result: Agreement) -> str:
     """The agreement as Markdown: what the doc page and the console show."""
     signals = result.signals
-    lines = [f"{result.documents:,} documents. Spearman correlation (each signal oriented so "
-             "that higher is better; losses negated):", "",
+    lines = [f"{result.documents:,} documents. Spearman correlation with its 95% interval (each "
+             "signal oriented so that higher is better; losses negated):", "",
              "| | " + " | ".join(signals) + " |", "|---|" + "---:|" * len(signals)]
     for a in signals:
-        lines.append(f"| {a} | " + " | ".join(_number(result.spearman[a][b]) for b in signals)
-                     + " |")
-    if result.judge is not None:
+        lines.append(f"| {a} | " + " | ".join(
+            "1" if a == b else _with_interval(result.spearman[a][b],
+                                              result.spearman_interval[a][b])
+            for b in signals) + " |")
+    if result.judge is not None and result.judge_interval is not None:
         lines += ["", f"Against the judge's own scores on the {result.judged_documents:,} "
-                  "documents it judged (Spearman):", "",
+                  "documents it judged (Spearman, 95% interval):", "",
                   "| signal | rho |", "|---|---:|"]
-        lines += [f"| {s} | {_number(result.judge[s])} |" for s in signals]
+        lines += [f"| {s} | {_with_interval(result.judge[s], result.judge_interval[s])} |"
+                  for s in signals]
     lines += ["", "Mean of each signal per source:", "",
               "| source | documents | " + " | ".join(signals) + " |",
               "|---|---:|" + "---:|" * len(signals)]

@@ -11,9 +11,20 @@ from typing import Any
 import yaml
 
 from goldpan.data.schema import REJECT_REASON, REJECT_STEP, SOURCE, TEXT
+from goldpan.engine.stats import format_metric
 from goldpan.report.bins import Bins, choose_bins, counted_histogram
 from goldpan.report.figures import histogram_figure
-from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
+from goldpan.report.page import (
+    Block,
+    Document,
+    Figure,
+    Note,
+    Report,
+    Samples,
+    Section,
+    Table,
+    snippet,
+)
 from goldpan.report.rundata import STATUS, CurationRun, quote
 from goldpan.report.svg import bar_chart, stacked_bar_chart
 
@@ -96,17 +107,26 @@ def funnel_section(stages: list[dict[str, Any]]) -> Section:
          s.get("records_per_second")]
         for s in stages
     ]
+    blocks: list[Block] = [
+        Figure(bar_chart(labels, after, "records after each step", notes),
+               "Records left after each step; in brackets, what the step removed and its "
+               "share of the input."),
+        Table(["stage", "kind", "in", "out", "rejected", "rejected %", "seconds",
+               "records/s"], rows),
+    ]
+    counted = [s for s in stages if s.get("metrics")]
+    if counted:  # what steps counted besides records: an LLM judge's calls, tokens, cost
+        names = list(dict.fromkeys(name for s in counted for name in s["metrics"]))
+        blocks.append(Table(["stage", *(n.replace("_", " ") for n in names)],
+                            [[s["stage"], *(format_metric(s["metrics"][n]) if n in s["metrics"]
+                                            else "" for n in names)]
+                             for s in counted]))
     return Section(
         "Funnel",
-        [
-            Figure(bar_chart(labels, after, "records after each step", notes),
-                   "Records left after each step; in brackets, what the step removed and its "
-                   "share of the input."),
-            Table(["stage", "kind", "in", "out", "rejected", "rejected %", "seconds",
-                   "records/s"], rows),
-        ],
+        blocks,
         "Each bar is the number of records that left the step; the first is the input.",
     )
+
 
 
 def rejects_section(stages: list[dict[str, Any]]) -> Section:

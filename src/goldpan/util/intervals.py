@@ -1,6 +1,7 @@
 """95% intervals for the comparisons the experiments report: an accuracy (Wilson's score
-interval, sound at small counts and near 0 or 1) and a mean or a paired difference (Student's
-t, which with a handful of seeds is much wider than the normal approximation, as it should be)."""
+interval, sound at small counts and near 0 or 1), a mean or a paired difference (Student's
+t, which with a handful of seeds is much wider than the normal approximation, as it should be)
+and a rank correlation (Fisher's z with Fieller, Hartley and Pearson's standard error)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,15 @@ def paired_difference(
     if len(first) != len(second):
         raise ValueError(f"paired samples differ in length: {len(first)} and {len(second)}")
     return mean_interval([a - b for a, b in zip(first, second, strict=True)], confidence)
+
+
+def spearman_interval(rho: float, n: int, confidence: float = 0.95) -> Estimate:
+    """Spearman's rho with a Fisher-z interval; its standard error is 1.03 / sqrt(n - 3)
+    (Fieller, Hartley and Pearson 1957), a little wider than Pearson's 1 / sqrt(n - 3)."""
+    from scipy.stats import norm
+
+    if n < 4 or math.isnan(rho):
+        return Estimate(rho, math.nan, math.nan, n)
+    z = math.atanh(max(-0.999999, min(0.999999, rho)))
+    half = float(norm.ppf(0.5 + confidence / 2)) * 1.03 / math.sqrt(n - 3)
+    return Estimate(rho, math.tanh(z - half), math.tanh(z + half), n)
