@@ -326,7 +326,9 @@ def train_classifier_command(
                                 encoder=encoder, sources=sources)
     summary = train_classifier(run_dir, out, config)
     shown = ", ".join(f"{name} {value:.3f}" for name, value in summary["metrics"].items())
-    console.print(f"{summary['kind']} {summary['task']} on {summary['train']:,} records; "
+    cut = (f" (label 1: {config.column} >= {summary['cut']:.4g})"
+           if summary["cut"] is not None else "")
+    console.print(f"{summary['kind']} {summary['task']}{cut} on {summary['train']:,} records; "
                   f"held out {summary['held_out']:,}: {shown}", highlight=False)
     console.print(f"classifier: {out}  (step: classify, models: [{{path: {out}}}])")
 

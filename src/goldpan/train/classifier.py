@@ -205,6 +205,7 @@ def _train_fasttext(texts: list[str], values: pa.Array, task: str, train: np.nda
                     ) -> tuple[dict[str, Any], dict[str, float]]:
     import fasttext
 
+    cut = None
     if task == "regression":  # fastText classifies: a continuous score needs a cut
         numbers = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
         cut = config.threshold if config.threshold is not None else float(np.median(numbers))
@@ -231,8 +232,10 @@ def _train_fasttext(texts: list[str], values: pa.Array, task: str, train: np.nda
     predicted = [names[i] for i in np.argmax(scores, axis=1)]
     metrics = _classification_metrics([labels[i] for i in test], predicted, names, scores,
                                       config)
-    meta = {"kind": "fasttext", "model": "model.bin", "labels": names,
+    meta = {"kind": "fasttext", "model": "model.bin", "labels": names, "task": "classification",
             "positive_label": _positive(names)}
+    if cut is not None:  # label 1: at least the cut (the threshold, or the median)
+        meta["cut"] = cut
     return meta, metrics
 
 
@@ -272,8 +275,9 @@ def train_classifier(run_dir: str | Path, out: str | Path, config: ClassifierTra
         folder = Path(scratch)
         trainer = _train_head if config.kind == "head" else _train_fasttext
         meta, metrics = trainer(texts, values, task, train, test, config, folder)
-        meta.update(column=config.column, trained_on=str(run_dir), task=task)
-        summary = {"column": config.column, "kind": config.kind, "task": task,
+        meta.update(column=config.column, trained_on=str(run_dir))
+        summary = {"column": config.column, "kind": config.kind, "task": meta["task"],
+                   "cut": meta.get("cut"),
                    "records": len(texts), "train": len(train), "held_out": len(test),
                    "seed": config.seed, "threshold": config.threshold, "metrics": metrics}
         atomic_write_json(folder / METADATA, meta)
