@@ -69,6 +69,14 @@ def reduce_to_score(prediction: Prediction, label: str | None, positive: str | N
     raise GoldpanError(f"classify {where}: name the label to score (one of {labels})")
 
 
+def head_prediction(outputs: np.ndarray, labels: list[str], regression: bool) -> Prediction:
+    """A head's raw outputs: the value of a regression head, else softmax probabilities."""
+    if regression:
+        return Prediction(labels, values=outputs[:, 0].astype(np.float64))
+    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return Prediction(labels, probabilities=shifted / shifted.sum(axis=1, keepdims=True))
+
+
 def one_line(text: str) -> str:
     """fastText predicts one line: newlines would end the text early."""
     return " ".join(text.split())
@@ -134,11 +142,7 @@ class SequenceClassifier:
         return outputs
 
     def predict(self, texts: list[str]) -> Prediction:
-        logits = self.logits(texts)
-        if self.regression:
-            return Prediction(self.labels, values=logits[:, 0].astype(np.float64))
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return Prediction(self.labels, probabilities=shifted / shifted.sum(axis=1, keepdims=True))
+        return head_prediction(self.logits(texts), self.labels, self.regression)
 
 
 class EmbeddingHead:
@@ -158,10 +162,7 @@ class EmbeddingHead:
 
     def predict(self, texts: list[str]) -> Prediction:
         outputs = self.embedder.embed(texts) @ self.weight.T + self.bias
-        if self.regression:
-            return Prediction(self.labels, values=outputs[:, 0].astype(np.float64))
-        shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-        return Prediction(self.labels, probabilities=shifted / shifted.sum(axis=1, keepdims=True))
+        return head_prediction(outputs, self.labels, self.regression)
 
 
 @dataclass
