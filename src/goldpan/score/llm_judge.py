@@ -117,6 +117,21 @@ class LlmJudge(GlobalStep[LlmJudgeOptions]):
 
     name = "llm_judge"
 
+    def __init__(self, options: LlmJudgeOptions | None = None, seed: int = 0) -> None:
+        super().__init__(options, seed)
+        self._forget_judge()
+
+    def _forget_judge(self) -> None:
+        """The client is made where the step runs (a worker), not carried to it."""
+        self._judge: LLM | None = None
+        self._judge_cache: str | None = None
+        self._reported = (0, 0, 0, 0)  # usage already handed to the statistics
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update(_judge=None, _judge_cache=None, _reported=(0, 0, 0, 0))
+        return state
+
     @property
     def fit_reads_data(self) -> bool:  # type: ignore[override]
         sample = self.options.sample
@@ -190,26 +205,19 @@ class LlmJudge(GlobalStep[LlmJudgeOptions]):
         )
 
     def _llm(self, cache: str) -> LLM:
-        if getattr(self, "_judge", None) is None or self._judge_cache != cache:
+        if self._judge is None or self._judge_cache != cache:
             o = self.options
+            self._forget_judge()
             self._judge = make_llm(o.llm, cache, concurrency=o.concurrency, timeout=o.timeout,
                                    max_retries=o.max_retries, batch_size=o.batch_size,
                                    device=o.device)
             self._judge_cache = cache
-            self._reported = (0, 0, 0, 0)
         return self._judge
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        for name in ("_judge", "_judge_cache", "_reported"):
-            state.pop(name, None)
-        return state
-
     def take_metrics(self) -> dict[str, float]:
-        judge = getattr(self, "_judge", None)
-        if judge is None:
+        if self._judge is None:
             return {}
-        usage, o = judge.usage, self.options
+        usage, o = self._judge.usage, self.options
         now = (usage.requests, usage.cache_hits, usage.prompt_tokens, usage.completion_tokens)
         requests, hits, prompt, completion = (a - b for a, b in zip(now, self._reported,
                                                                      strict=True))
