@@ -97,7 +97,7 @@ def run_pipeline(folder: Path, texts: list[str], args: argparse.Namespace) -> np
     from transformers import pipeline
 
     pipe = pipeline("text-classification", model=str(folder), device=args.device, top_k=None,
-                    dtype=torch_dtype(args.dtype))
+                    dtype=torch_dtype(args.pipeline_dtype or args.dtype))
     result = []
     for text in texts:
         answer = pipe(text, truncation=True, max_length=args.max_length)
@@ -117,6 +117,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
                         help="All three sides (bfloat16: where the CPU has AMX or AVX512-BF16).")
+    parser.add_argument("--pipeline-dtype", default=None, choices=["float32", "bfloat16"],
+                        help="The pipeline loop's precision (default: --dtype); float32 is "
+                        "what a script gets without asking.")
     parser.add_argument("--compile", action="store_true", help="classify: torch.compile.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pipeline-docs", type=int, default=500,
@@ -145,7 +148,8 @@ def main() -> None:
     agree = float(np.max(np.abs(outputs["classify"] - outputs["limit"])))
     agree_pipe = float(np.max(np.abs(outputs["classify"][:len(few)] - outputs["pipeline"])))
     print(f"{len(texts):,} texts of the embedded corpus (pipeline loop: {len(few):,}), "
-          f"max {args.max_length} tokens, {args.device}, {args.dtype}, classify compiled: "
+          f"max {args.max_length} tokens, {args.device}, {args.dtype} (pipeline loop: "
+          f"{args.pipeline_dtype or args.dtype}), classify compiled: "
           f"{args.compile}, torch threads "
           f"{torch.get_num_threads()}, median of {args.repeats}")
     print("\n| side | documents/s (median) | runs |")
