@@ -78,6 +78,9 @@ def test_scores_land_in_the_column_and_garbage_is_rejected_with_its_reason(
     assert judged.metrics["cost"] == pytest.approx((11 * 300 + 7) * 2.0 / 1e6)
     stats = json.loads((tmp_path / "run" / "stats.json").read_text())
     assert any(stage["metrics"].get("requests") == 12 for stage in stats["stages"])
+    from goldpan.engine.ledger import verify_run
+
+    assert verify_run(tmp_path / "run")[0] == []  # the judge's cache folder is no part
     reported = goldpan("report", str(tmp_path / "run"))
     assert reported.returncode == 0, reported.stderr
     page = (tmp_path / "run" / "report.html").read_text()
