@@ -284,3 +284,22 @@ def test_ask_llm_on_the_embedded_smollm2_is_its_own_next_token_probability(
                        and float(probabilities[i]) >= float(probabilities.topk(20).values[-1]))
         assert 0.0 < scores[row["id"]] < 1.0
         assert scores[row["id"]] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_fractional_sample_judges_what_the_sample_step_would_keep(tmp_path: Path) -> None:
+    """The same seeded draw per id as ``sample``: a smaller fraction judges a subset."""
+    from goldpan.curate.sample import uniform_from_ids
+
+    corpus = _corpus(tmp_path / "in.jsonl", per_source=20)
+    judged: dict[float, set[str]] = {}
+    with serve(grader) as (_, url):
+        for fraction in (0.25, 0.5):
+            run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / f"f{fraction}", url,
+                                                  sample={"fraction": fraction, "seed": 5},
+                                                  unsampled="reject", unparsable="keep")),
+                       quiet=True)
+            judged[fraction] = set(_scores(tmp_path / f"f{fraction}"))
+    ids = [json.loads(line)["id"] for line in corpus.read_text().splitlines()]
+    draws = dict(zip(ids, uniform_from_ids(ids, 5), strict=True))
+    assert judged[0.5] == {doc for doc, draw in draws.items() if draw < 0.5}
+    assert judged[0.25] < judged[0.5] and 4 <= len(judged[0.25]) <= 16
