@@ -144,6 +144,7 @@ def test_numeric_labels_give_the_expected_grade(tmp_path: Path) -> None:
     prediction = Prediction(["0", "1", "2"], probabilities=np.array([[0.2, 0.3, 0.5]]))
     assert reduce_to_score(prediction, None, None, "m")[0] == pytest.approx(1.3)
     assert reduce_to_score(prediction, "2", None, "m")[0] == pytest.approx(0.5)
+    assert reduce_to_score(prediction, "__label__2", None, "m")[0] == pytest.approx(0.5)
 
 
 def test_a_path_that_is_no_model_is_a_one_line_error(tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ def reduce_to_score(prediction: Prediction, label: str | None, positive: str | N
     assert prediction.probabilities is not None
     labels = prediction.labels
     if label is not None:
+        label = label if label in labels else label.removeprefix(FASTTEXT_PREFIX)
         if label not in labels:
             raise GoldpanError(f"classify {where}: no label {label!r} (it has {labels})")
         return prediction.probabilities[:, labels.index(label)].astype(np.float64)
