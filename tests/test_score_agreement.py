@@ -40,11 +40,12 @@ def test_signals_are_compared_over_kept_and_selected_away_records(tmp_path: Path
     assert result.overlap["quality"]["fwd_loss"] == 1.0
     assert result.source_counts == {"web": 20, "wiki": 20}
     assert result.selected_share["quality"]["wiki"] == pytest.approx(0.5)
+    assert result.within_source["wiki"]["fwd_loss"] == pytest.approx(1.0)
     only_kept = agreement(run, ["quality", "fwd_loss"])
     assert only_kept.documents == 20
     table = agreement_table(result)
     assert "| quality | 1 | 1.00 (1.00 to 1.00) |" in table
-    assert "Mean of each signal per source" in table
+    assert "Mean of each signal per source" in table and "Within each source" in table
     low, high = result.spearman_interval["quality"]["noise"]
     assert low < result.spearman["quality"]["noise"] < high and high - low > 0.3
 

@@ -38,6 +38,9 @@ class Agreement(BaseModel):
     source_counts: dict[str, int]
     selected_share: dict[str, dict[str, float]]  # signal -> source -> share of its top half
     overlap: dict[str, dict[str, float]]  # signal -> signal -> Jaccard of the top halves
+    # source -> other signal -> rho with the first signal, within that source only (what is
+    # left once the sources' different levels no longer count)
+    within_source: dict[str, dict[str, float]] = {}
     judge: dict[str, float] | None = None  # signal -> rho with the judge, on judged documents
     judge_interval: dict[str, tuple[float, float]] | None = None
     judged_documents: int = 0
@@ -120,6 +123,11 @@ def agreement(run_dir: str | Path, signals: list[str], include_rejected_by: str 
         selected_share=selected_share,
         overlap={a: {b: len(tops[a] & tops[b]) / max(1, len(tops[a] | tops[b]))
                      for b in signals} for a in signals},
+        within_source={
+            name: {b: _spearman(oriented[signals[0]][source_array == name],
+                                oriented[b][source_array == name]) for b in signals[1:]}
+            for name in names
+        },
     )
     if annotations is not None:
         judged = scored_records(annotations, None)
@@ -163,6 +171,15 @@ def agreement_table(result: Agreement) -> str:
                   "| signal | rho |", "|---|---:|"]
         lines += [f"| {s} | {_with_interval(result.judge[s], result.judge_interval[s])} |"
                   for s in signals]
+    if len(signals) > 1:
+        others = signals[1:]
+        lines += ["", f"Within each source (Spearman of {signals[0]} with the others, the "
+                  "sources' different levels left out):", "",
+                  "| source | documents | " + " | ".join(others) + " |",
+                  "|---|---:|" + "---:|" * len(others)]
+        for name, values in result.within_source.items():
+            lines.append(f"| {name} | {result.source_counts[name]:,} | "
+                         + " | ".join(_number(values[b], 2) for b in others) + " |")
     lines += ["", "Mean of each signal per source:", "",
               "| source | documents | " + " | ".join(signals) + " |",
               "|---|---:|" + "---:|" * len(signals)]
