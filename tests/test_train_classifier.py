@@ -26,8 +26,9 @@ def annotated_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     for source, grade in (("wikipedia_en", 0.8), ("news", 0.2)):
         picked = [r for r in rows if r["source"] == source][:100]
         for row in picked:
+            value = round(grade + noise.uniform(-0.15, 0.15), 3)
             chosen.append({"id": row["id"], "text": row["text"], "source": source,
-                           "grade": round(grade + noise.uniform(-0.15, 0.15), 3)})
+                           "grade": value, "level": round(value * 5)})
     noise.shuffle(chosen)
     (folder / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chosen))
     run_recipe(parse_recipe(recipe_dict([str(folder / "in.jsonl")], folder / "run")),
@@ -75,6 +76,18 @@ def test_a_numeric_annotation_trains_a_regression_head_with_spearman_and_f1(
     assert summary["metrics"]["f1_at_threshold"] > 0.9
     meta = json.loads((tmp_path / "grade" / "goldpan_classifier.json").read_text())
     assert meta["kind"] == "embedding_head" and meta["encoder"] == "all-minilm-l6-v2"
+
+
+@pytest.mark.parametrize("kind", ["head", "fasttext"])
+def test_graded_labels_are_classes_scored_by_their_expected_grade(
+    annotated_run: Path, tmp_path: Path, kind: str
+) -> None:
+    summary = train_classifier(annotated_run, tmp_path / kind,
+                               ClassifierTraining(column="level", kind=kind, threshold=2.5))
+    assert summary["task"] == "classification"
+    assert summary["metrics"]["spearman"] > 0.6 and summary["metrics"]["f1_at_threshold"] > 0.85
+    meta = json.loads((tmp_path / kind / "goldpan_classifier.json").read_text())
+    assert meta["labels"] == sorted(meta["labels"], key=int) and len(meta["labels"]) > 2
 
 
 def test_the_same_seed_trains_the_same_classifier(annotated_run: Path, tmp_path: Path) -> None:

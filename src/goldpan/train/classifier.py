@@ -25,7 +25,13 @@ import pyarrow.compute as pc
 
 from goldpan.engine.rundir import RunDir
 from goldpan.errors import GoldpanError
-from goldpan.score.classifiers import FASTTEXT_PREFIX, METADATA, one_line
+from goldpan.score.classifiers import (
+    FASTTEXT_PREFIX,
+    METADATA,
+    FastTextModel,
+    head_prediction,
+    one_line,
+)
 from goldpan.util.atomic import atomic_write_json
 from goldpan.util.storage import is_local, read_parquet, to_path, upload_file
 
@@ -191,9 +197,12 @@ def _train_head(texts: list[str], values: pa.Array, task: str, train: np.ndarray
         index = np.array([names.index(label) for label in labels])
         weight, bias = _fit_logistic(vectors[train], index[train], len(names), config.l2,
                                      config.seed)
-        predicted = [names[i] for i in np.argmax(vectors[test] @ weight.T + bias, axis=1)]
+        probabilities = head_prediction(vectors[test] @ weight.T + bias, names,
+                                        regression=False).probabilities
+        assert probabilities is not None
+        predicted = [names[i] for i in np.argmax(probabilities, axis=1)]
         metrics = _classification_metrics([labels[i] for i in test], predicted, names,
-                                          vectors[test] @ weight.T + bias, config)
+                                          probabilities, config)
         meta["labels"] = names
         meta["positive_label"] = _positive(names)
     save_file({"weight": weight, "bias": bias}, str(folder / "head.safetensors"))
@@ -222,15 +231,12 @@ def _train_fasttext(texts: list[str], values: pa.Array, task: str, train: np.nda
                                       dim=64, thread=1, seed=config.seed, verbose=0)
     training.unlink()
     model.save_model(str(folder / "model.bin"))
-    predicted_names, probabilities = model.predict([one_line(texts[i]) for i in test],
-                                                   k=len(names))
-    scores = np.zeros((len(test), len(names)))
-    for row, (row_names, row_values) in enumerate(zip(predicted_names, probabilities,
-                                                      strict=True)):
-        for name, value in zip(row_names, row_values, strict=True):
-            scores[row, names.index(name.removeprefix(FASTTEXT_PREFIX))] = value
-    predicted = [names[i] for i in np.argmax(scores, axis=1)]
-    metrics = _classification_metrics([labels[i] for i in test], predicted, names, scores,
+    # Measured as classify will load it.
+    prediction = FastTextModel(folder / "model.bin").predict([texts[i] for i in test])
+    assert prediction.probabilities is not None
+    table = prediction.probabilities[:, [prediction.labels.index(n) for n in names]]
+    predicted = [names[i] for i in np.argmax(table, axis=1)]
+    metrics = _classification_metrics([labels[i] for i in test], predicted, names, table,
                                       config)
     meta = {"kind": "fasttext", "model": "model.bin", "labels": names, "task": "classification",
             "positive_label": _positive(names)}
@@ -252,13 +258,13 @@ def _positive(names: list[str]) -> str | None:
 
 
 def _classification_metrics(truth: list[str], predicted: list[str], names: list[str],
-                            scores: np.ndarray, config: ClassifierTraining) -> dict[str, float]:
+                            probabilities: np.ndarray, config: ClassifierTraining
+                            ) -> dict[str, float]:
     metrics = label_metrics(truth, predicted, _positive(names))
     numbers = [_label_order(n)[1] for n in names]
     if all(isinstance(n, float) for n in numbers) and len(names) > 2:
         # Graded labels: the expected grade is the continuous score classify gives.
-        shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-        expected = (shifted / shifted.sum(axis=1, keepdims=True)) @ np.array(numbers)
+        expected = probabilities @ np.array(numbers)
         metrics.update(score_metrics(np.array([float(t) for t in truth]), expected,
                                      config.threshold))
     return metrics
