@@ -47,14 +47,10 @@ def _part_schema(path: Path) -> pa.Schema:
     return parquet_schema(path).remove_metadata()
 
 
-def unified_schema(paths: Sequence[Path]) -> pa.Schema | None:
+def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema | None:
     """One schema for all parts: every column any part has, types promoted where they differ
     (JSON inputs give parts with different optional fields); a column whose types cannot be
     reconciled becomes text."""
-    return unify_schemas(_each_footer(_part_schema, paths))
-
-
-def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema | None:
     if not schemas:
         return None
     fields: dict[str, list[pa.DataType]] = {}

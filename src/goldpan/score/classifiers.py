@@ -1,4 +1,5 @@
-"""Loading existing text classifiers and turning their outputs into one score per text.
+"""Loading text classifiers and turning their outputs into one score per text (and training
+the fastText kind, which ``quality_classifier`` and ``train-classifier`` both do).
 
 Three kinds of model, told apart by what the path holds:
 - a fastText ``.bin``/``.ftz`` file (DCLM's, FineWeb's language and quality models, ours);
@@ -16,6 +17,7 @@ positive label a ``train-classifier`` folder names, else the second of two label
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -81,6 +83,24 @@ def head_prediction(outputs: np.ndarray, labels: list[str], regression: bool) ->
 def one_line(text: str) -> str:
     """fastText predicts one line: newlines would end the text early."""
     return " ".join(text.split())
+
+
+def train_fasttext(examples: Sequence[tuple[str, str]], path: Path, *, epochs: int,
+                   learning_rate: float, word_ngrams: int, dim: int, seed: int = 0) -> None:
+    """A supervised fastText model of (label, text) examples saved at ``path`` (local: fastText
+    writes only files). The examples are shuffled with ``seed`` and trained on one thread, so
+    the same examples give the same model."""
+    import fasttext
+
+    training = path.with_suffix(".train.txt")
+    order = np.random.default_rng(seed).permutation(len(examples))
+    training.write_text("".join(f"{FASTTEXT_PREFIX}{examples[i][0]} {one_line(examples[i][1])}\n"
+                                for i in order), encoding="utf-8")
+    model = fasttext.train_supervised(input=str(training), epoch=epochs, lr=learning_rate,
+                                      wordNgrams=word_ngrams, dim=dim, thread=1, seed=seed,
+                                      verbose=0)
+    training.unlink()
+    model.save_model(str(path))
 
 
 class FastTextModel:

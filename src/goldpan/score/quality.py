@@ -12,7 +12,6 @@ set, records below it are rejected as ``quality_classifier:low_score``.
 from __future__ import annotations
 
 import glob
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,6 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from goldpan.curate.langid import load_fasttext
 from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
@@ -32,10 +30,10 @@ from goldpan.engine.step import (
     with_reject_reasons,
 )
 from goldpan.errors import GoldpanError
-from goldpan.util.storage import local_copy, to_path, upload_file
+from goldpan.score.classifiers import load_classifier, one_line, reduce_to_score, train_fasttext
+from goldpan.util.storage import upload_file
 
-POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
-_SPACES = re.compile(r"\s+")
+POSITIVE, NEGATIVE = "hq", "lq"  # fastText's __label__hq and __label__lq
 
 
 class ExampleSet(BaseModel):
@@ -56,10 +54,6 @@ class QualityOptions(StepOptions):
     learning_rate: float = Field(0.5, gt=0, description="fastText learning rate.")
     word_ngrams: int = Field(2, ge=1, description="DCLM used bigrams.")
     dim: int = Field(64, ge=2)
-
-
-def one_line(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
 
 
 def read_examples(examples: ExampleSet) -> list[str]:
@@ -94,24 +88,11 @@ def train_classifier(
 def _train_fasttext(
     positive: list[str], negative: list[str], path: Path, options: QualityOptions
 ) -> None:
-    import fasttext
-
     if not positive or not negative:
         raise GoldpanError("quality_classifier: both example sets need at least one text")
-    training = path.with_suffix(".train.txt")
-    lines = [f"{POSITIVE} {t}" for t in positive] + [f"{NEGATIVE} {t}" for t in negative]
-    order = np.random.default_rng(0).permutation(len(lines))
-    training.write_text("\n".join(lines[i] for i in order) + "\n", encoding="utf-8")
-    model = fasttext.train_supervised(
-        input=str(training),
-        epoch=options.epochs,
-        lr=options.learning_rate,
-        wordNgrams=options.word_ngrams,
-        dim=options.dim,
-        thread=1,
-        verbose=0,
-    )
-    model.save_model(str(path))
+    examples = [(POSITIVE, t) for t in positive] + [(NEGATIVE, t) for t in negative]
+    train_fasttext(examples, path, epochs=options.epochs, learning_rate=options.learning_rate,
+                   word_ngrams=options.word_ngrams, dim=options.dim)
 
 
 @register_step
@@ -134,14 +115,8 @@ class QualityClassifier(GlobalStep[QualityOptions]):
         return str(path)
 
     def scores(self, texts: list[str], model_path: str) -> np.ndarray:
-        model = load_fasttext(str(local_copy(to_path(model_path))))
-        labels, probabilities = model.predict([one_line(t) for t in texts], k=2)
-        result = np.zeros(len(texts), dtype=np.float64)
-        for row, (names, values) in enumerate(zip(labels, probabilities, strict=True)):
-            for name, value in zip(names, values, strict=True):
-                if name == POSITIVE:
-                    result[row] = min(float(value), 1.0)
-        return result
+        loaded = load_classifier(model_path)
+        return reduce_to_score(loaded.model.predict(texts), POSITIVE, None, self.name)
 
     def apply(self, batch: pa.Table, state: str) -> pa.Table:
         o = self.options

@@ -26,11 +26,10 @@ import pyarrow.compute as pc
 from goldpan.engine.rundir import RunDir
 from goldpan.errors import GoldpanError
 from goldpan.score.classifiers import (
-    FASTTEXT_PREFIX,
     METADATA,
     FastTextModel,
     head_prediction,
-    one_line,
+    train_fasttext,
 )
 from goldpan.util.atomic import atomic_write_json
 from goldpan.util.storage import is_local, read_parquet, to_path, upload_file
@@ -212,8 +211,6 @@ def _train_head(texts: list[str], values: pa.Array, task: str, train: np.ndarray
 def _train_fasttext(texts: list[str], values: pa.Array, task: str, train: np.ndarray,
                     test: np.ndarray, config: ClassifierTraining, folder: Path
                     ) -> tuple[dict[str, Any], dict[str, float]]:
-    import fasttext
-
     cut = None
     if task == "regression":  # fastText classifies: a continuous score needs a cut
         numbers = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -222,15 +219,10 @@ def _train_fasttext(texts: list[str], values: pa.Array, task: str, train: np.nda
     else:
         labels = as_labels(values)
     names = sorted(set(labels), key=_label_order)
-    training = folder / "train.txt"
-    order = np.random.default_rng(config.seed).permutation(train)
-    training.write_text("".join(f"{FASTTEXT_PREFIX}{labels[i]} {one_line(texts[i])}\n"
-                                for i in order), encoding="utf-8")
     # wordNgrams 2: DCLM's setting (and this fastText build reports NaN on unigrams alone).
-    model = fasttext.train_supervised(str(training), epoch=config.epochs, lr=0.5, wordNgrams=2,
-                                      dim=64, thread=1, seed=config.seed, verbose=0)
-    training.unlink()
-    model.save_model(str(folder / "model.bin"))
+    train_fasttext([(labels[i], texts[i]) for i in train], folder / "model.bin",
+                   epochs=config.epochs, learning_rate=0.5, word_ngrams=2, dim=64,
+                   seed=config.seed)
     # Measured as classify will load it.
     prediction = FastTextModel(folder / "model.bin").predict([texts[i] for i in test])
     assert prediction.probabilities is not None
