@@ -75,6 +75,12 @@ class RunDir:
             return sorted(self.output_dir.rglob("*.parquet"), key=str)
         return []
 
+    def reject_parts(self) -> list[Path]:
+        """Every rejects file of the run, all stages, in a stable order."""
+        if not self.rejects_root.exists():
+            return []
+        return sorted(self.rejects_root.rglob("*.parquet"), key=str)
+
     @property
     def stages_dir(self) -> Path:
         return self.root / "stages"

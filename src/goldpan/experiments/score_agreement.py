@@ -53,8 +53,8 @@ def lower_is_better(column: str) -> bool:
 def scored_records(run_dir: str | Path, include_rejected_by: str | None) -> pa.Table:
     run = RunDir(run_dir)
     tables = [read_parquet(p) for p in run.kept_parts()]
-    if include_rejected_by and run.rejects_root.exists():
-        for path in sorted(run.rejects_root.rglob("*.parquet"), key=str):
+    if include_rejected_by:
+        for path in run.reject_parts():
             rejected = read_parquet(path)
             if REJECT_STEP in rejected.column_names:
                 tables.append(rejected.filter(pc.equal(rejected.column(REJECT_STEP),

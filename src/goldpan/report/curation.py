@@ -128,7 +128,6 @@ def funnel_section(stages: list[dict[str, Any]]) -> Section:
     )
 
 
-
 def rejects_section(stages: list[dict[str, Any]]) -> Section:
     read = stages[0]["records_in"] if stages else 0
     rows = []

@@ -66,12 +66,6 @@ def quiet(connection: Any) -> Any:
     return connection
 
 
-def reject_files(run: RunDir) -> list[Path]:
-    if not run.rejects_root.exists():
-        return []
-    return sorted(run.rejects_root.rglob("*.parquet"), key=str)
-
-
 def is_curation_run(root: Path) -> bool:
     stats = root / "stats.json"
     if not stats.exists():
@@ -104,7 +98,7 @@ class CurationRun:
         if not is_local(self.root):  # DuckDB reads the bucket through the run's own filesystem
             self.connection.register_filesystem(self.root.fs)
         self.kept_files = self.run.kept_parts()
-        self.reject_files = reject_files(self.run)
+        self.reject_files = self.run.reject_parts()
         missing = [p for p in self.kept_files if not p.exists()]
         if missing:
             raise GoldpanError(
