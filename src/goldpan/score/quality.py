@@ -30,7 +30,13 @@ from goldpan.engine.step import (
     with_reject_reasons,
 )
 from goldpan.errors import GoldpanError
-from goldpan.score.classifiers import load_classifier, one_line, reduce_to_score, train_fasttext
+from goldpan.score.classifiers import (
+    FASTTEXT_BUCKETS,
+    load_classifier,
+    one_line,
+    reduce_to_score,
+    train_fasttext,
+)
 from goldpan.util.storage import upload_file
 
 POSITIVE, NEGATIVE = "hq", "lq"  # fastText's __label__hq and __label__lq
@@ -54,6 +60,8 @@ class QualityOptions(StepOptions):
     learning_rate: float = Field(0.5, gt=0, description="fastText learning rate.")
     word_ngrams: int = Field(2, ge=1, description="DCLM used bigrams.")
     dim: int = Field(64, ge=2)
+    buckets: int = Field(FASTTEXT_BUCKETS, ge=1, description="Hash buckets of the word n-grams "
+                         "(fastText's -bucket; the model holds buckets x dim floats).")
 
 
 def read_examples(examples: ExampleSet) -> list[str]:
@@ -92,7 +100,7 @@ def _train_fasttext(
         raise GoldpanError("quality_classifier: both example sets need at least one text")
     examples = [(POSITIVE, t) for t in positive] + [(NEGATIVE, t) for t in negative]
     train_fasttext(examples, path, epochs=options.epochs, learning_rate=options.learning_rate,
-                   word_ngrams=options.word_ngrams, dim=options.dim)
+                   word_ngrams=options.word_ngrams, dim=options.dim, buckets=options.buckets)
 
 
 @register_step

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from goldpan.engine.rundir import RunDir
 from goldpan.errors import GoldpanError
 from goldpan.score.classifiers import (
+    FASTTEXT_BUCKETS,
     METADATA,
     FastTextModel,
     head_prediction,
@@ -51,6 +52,7 @@ class ClassifierTraining:
     max_length: int = 256
     l2: float = 1e-3  # ridge / logistic penalty per example
     epochs: int = 25  # fastText
+    buckets: int = FASTTEXT_BUCKETS  # fastText's word n-gram hash buckets
     text_column: str = "text"
     sources: list[str] | None = None
 
@@ -222,7 +224,7 @@ def _train_fasttext(texts: list[str], values: pa.Array, task: str, train: np.nda
     # wordNgrams 2: DCLM's setting (and this fastText build reports NaN on unigrams alone).
     train_fasttext([(labels[i], texts[i]) for i in train], folder / "model.bin",
                    epochs=config.epochs, learning_rate=0.5, word_ngrams=2, dim=64,
-                   seed=config.seed)
+                   buckets=config.buckets, seed=config.seed)
     # Measured as classify will load it.
     prediction = FastTextModel(folder / "model.bin").predict([texts[i] for i in test])
     assert prediction.probabilities is not None
