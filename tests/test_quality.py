@@ -56,3 +56,7 @@ def test_classifier_tells_wikipedia_from_markov_text(tmp_path: Path) -> None:
     assert correct / len(held_out) >= 0.85
     scores = read_output(tmp_path / "run").column("quality_score").to_pylist()
     assert all(0.5 <= s <= 1 for s in scores)
+    # Every scoring worker loads the model: its n-gram table is 2**18 rows of 64 floats (64 MB),
+    # not fastText's 2,000,000 (512 MB).
+    (model,) = (tmp_path / "run").rglob("quality.ftz")
+    assert model.stat().st_size < 100 * 2**20
