@@ -49,7 +49,11 @@ def seaweed_s3(folder: Path, bucket: str) -> Iterator[str]:
     (folder / "data").mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
                    "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "S3_BUCKET": bucket}
-    command = [weed_binary(), "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1",
+    # Logs and local sockets in the folder too: weed's defaults put them in /tmp, one set per
+    # start, and nothing removes them.
+    command = [weed_binary(), "-logtostderr", "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1",
+               f"-s3.localSocket={folder / 's3.sock'}",
+               f"-filer.localSocket={folder / 'filer.sock'}",
                "-ip.bind=127.0.0.1", f"-master.port={master}", f"-volume.port={volume}",
                f"-filer.port={filer}", f"-s3.port={s3}", f"-admin.port={admin}",
                "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
