@@ -312,9 +312,9 @@ def train_classifier_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Split and training seed.")] = 0,
     buckets: Annotated[
-        int, typer.Option(min=1, help="fasttext: hash buckets of the word bigrams (the model "
-                          "holds buckets x 64 floats).")
-    ] = 1 << 18,
+        int | None, typer.Option(min=1, help="fasttext: hash buckets of the word bigrams (the "
+                                 "model holds buckets x 64 floats; default 2**18).")
+    ] = None,
 ) -> None:
     """Train a classifier on an annotated run's column (LLM judge scores, labels): a linear
     head on frozen sentence vectors or fastText, with held-out metrics beside the model."""
@@ -327,7 +327,9 @@ def train_classifier_command(
         raise GoldpanError("train-classifier: --held-out is a share between 0 and 1")
     config = ClassifierTraining(column=column, kind=kind, task=task,  # type: ignore[arg-type]
                                 threshold=threshold, held_out=held_out, seed=seed,
-                                encoder=encoder, sources=sources, buckets=buckets)
+                                encoder=encoder, sources=sources)
+    if buckets is not None:
+        config.buckets = buckets
     summary = train_classifier(run_dir, out, config)
     shown = ", ".join(f"{name} {value:.3f}" for name, value in summary["metrics"].items())
     cut = (f" (label 1: {config.column} >= {summary['cut']:.4g})"
