@@ -64,6 +64,13 @@ class Decontaminate(MapStep[DecontaminateOptions]):
     """Reject (or cut) text sharing a word 13-gram with a benchmark, as GPT-3 did."""
 
     name = "decontaminate"
+    text_side = "prompt"
+
+    @property
+    def rewrites_text(self) -> bool:  # type: ignore[override]
+        """Cutting rewrites each turn; rejecting judges the chosen turns joined, so that an
+        n-gram spanning two turns counts too."""
+        return self.options.mode == "cut"
 
     @cached_property
     def _index(self) -> tuple[np.ndarray, np.ndarray]:

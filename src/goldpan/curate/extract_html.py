@@ -55,6 +55,8 @@ class ExtractHtml(MapStep[ExtractHtmlOptions]):
     """HTML pages to their main text, each page within a time limit and a size cap."""
 
     name = "extract_html"
+    text_side = "all"
+    rewrites_text = True
 
     @cached_property
     def sandbox(self):  # type: ignore[no-untyped-def]

@@ -65,6 +65,7 @@ class LangId(MapStep[LangIdOptions]):
     """Identify each text's language with fastText lid.176; keep chosen languages."""
 
     name = "langid"
+    text_side = "all"
 
     def score_columns(self) -> tuple[str, ...]:
         return ("lang_score",)

@@ -38,6 +38,7 @@ class LengthFilter(MapStep[LengthOptions]):
     """Keep documents whose character and word counts lie within the given bounds."""
 
     name = "length_filter"
+    text_side = "answer"
 
     def process(self, batch: pa.Table) -> pa.Table:
         options = self.options

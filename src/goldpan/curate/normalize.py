@@ -47,6 +47,8 @@ class Normalize(MapStep[NormalizeOptions]):
     """Repair encoding accidents, normalise Unicode, drop control characters, tidy whitespace."""
 
     name = "normalize"
+    text_side = "all"
+    rewrites_text = True
 
     @cached_property
     def _ftfy_config(self):  # type: ignore[no-untyped-def]

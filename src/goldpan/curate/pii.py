@@ -79,6 +79,8 @@ class Pii(MapStep[PiiOptions]):
     """Redact e-mail addresses, IPv4/IPv6 addresses and phone numbers; count them per kind."""
 
     name = "pii"
+    text_side = "all"
+    rewrites_text = True
 
     def _substitute(
         self, pattern: re.Pattern, text: str, kind: str, accept: Callable[[str], bool] | None = None

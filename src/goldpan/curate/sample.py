@@ -33,6 +33,7 @@ class Sample(MapStep[SampleOptions]):
     """Keep a seeded, reproducible random fraction of the records."""
 
     name = "sample"
+    text_side = "all"
 
     def process(self, batch: pa.Table) -> pa.Table:
         options = self.options

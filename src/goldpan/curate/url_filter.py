@@ -94,6 +94,7 @@ class UrlFilter(MapStep[UrlFilterOptions]):
     words."""
 
     name = "url_filter"
+    text_side = "all"
 
     @cached_property
     def _extract(self):  # type: ignore[no-untyped-def]

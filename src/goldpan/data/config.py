@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 InputFormat = Literal["auto", "jsonl", "parquet", "hf", "text", "warc"]
 OutputFormat = Literal["parquet", "jsonl", "jsonl.gz", "hf", "tokens"]
+RecordKindName = Literal["text", "chat", "preference"]
+ChatFormat = Literal["openai", "sharegpt", "alpaca", "prompt_completion"]
+PreferenceFormat = Literal["auto", "standard", "conversational"]
 
 
 class InputConfig(BaseModel):
@@ -21,6 +24,16 @@ class InputConfig(BaseModel):
 
     paths: list[str] = Field(description="Files, folders or globs (** allowed).")
     format: InputFormat = Field("auto", description="auto picks by extension.")
+    kind: RecordKindName = Field(
+        "text",
+        description="text: one document per record; chat: a conversation (messages); "
+        "preference: prompt, chosen and rejected (TRL's preference formats).",
+    )
+    chat_format: Literal["auto", "openai", "sharegpt", "alpaca", "prompt_completion"] = Field(
+        "auto",
+        description="chat: the layout of the conversations; auto decides per record by its "
+        "fields (messages, conversations, instruction/output, prompt/completion).",
+    )
     text_field: str = Field("text", description="Field holding the document text.")
     id_field: str | None = Field(
         None, description="Field holding a unique id; without it ids are FILE:LINE."
@@ -59,6 +72,14 @@ class InputConfig(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
+class PackConfig(BaseModel):
+    """Best-fit-decreasing packing of tokenised documents into training sequences."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(gt=0, description="The length of one packed sequence.")
+
+
 class OutputConfig(BaseModel):
     """Where the kept records go."""
 
@@ -72,12 +93,32 @@ class OutputConfig(BaseModel):
         description="Records per output shard; none: one shard per part, linked without a copy.",
     )
     report: bool = Field(True, description="Write report.html into the run directory at the end.")
+    chat_format: ChatFormat = Field(
+        "openai",
+        description="chat records: the layout written (openai: {id, messages, ...}; sharegpt; "
+        "alpaca; prompt_completion).",
+    )
+    preference_format: PreferenceFormat = Field(
+        "auto",
+        description="preference records: TRL's prompt/chosen/rejected as strings (standard) or "
+        "message lists (conversational); auto gives each shard the style its records came in, "
+        "message lists when they mixed.",
+    )
     tokenizer: str | None = Field(
         None, description="tokens: an embedded model name, an HF folder or a tokenizer.json."
     )
     append_eos: bool = Field(True, description="tokens: end every document with the end token.")
     shuffle: bool = Field(
         True, description="tokens: write shuffle.npy, a seeded permutation of the documents."
+    )
+    mask: Literal["auto", "generation", "prefix"] = Field(
+        "auto",
+        description="tokens, chat records: how the assistant-only loss mask is found: the "
+        "template's {% generation %} marks, the rendering of each conversation prefix, or "
+        "auto (the marks when the template has them).",
+    )
+    pack: PackConfig | None = Field(
+        None, description="tokens: pack documents into sequences of at most max_tokens."
     )
     push_to_hub: str | None = Field(
         None,

@@ -29,6 +29,7 @@ from goldpan.data.records import (
     id_as_text,
     read_reason,
     rejects_table,
+    shape_conversations,
     shape_records,
     table_from_rows,
 )
@@ -82,7 +83,10 @@ def iter_line_chunks(
 def _fast_parse(
     chunk: bytes, first_line: int, lines: int, config: InputConfig, label: str
 ) -> ShapedChunk | None:
-    """The vectorised path, or None when the chunk needs line-by-line treatment."""
+    """The vectorised path, or None when the chunk needs line-by-line treatment (always for
+    conversations: Arrow's JSON reader would unify differing turns into nullable structs)."""
+    if config.kind != "text":
+        return None
     try:
         chunk.decode("utf-8")
     except UnicodeDecodeError:
@@ -143,7 +147,7 @@ def _slow_parse(chunk: bytes, first_line: int, config: InputConfig, label: str) 
                 )
             )
             continue
-        text = value.get(config.text_field)
+        text = value.get(config.text_field) if config.kind == "text" else None
         if text is not None and not isinstance(text, str):
             rejects.append(
                 InputReject(
@@ -165,11 +169,14 @@ def _slow_parse(chunk: bytes, first_line: int, config: InputConfig, label: str) 
                 continue
         rows.append(value)
         positions.append(line_number)
-    shaped = (
-        shape_records(table_from_rows(rows), pa.array(positions, pa.int64()), config, label)
-        if rows
-        else None
-    )
+    if config.kind != "text":
+        shaped = shape_conversations(rows, positions, config, label) if rows else None
+    else:
+        shaped = (
+            shape_records(table_from_rows(rows), pa.array(positions, pa.int64()), config, label)
+            if rows
+            else None
+        )
     own = rejects_table(rejects, label, default_source(config, label))
     counts = Counter(reject.reason for reject in rejects)
     if shaped is None:

@@ -22,6 +22,7 @@ from goldpan.data.records import (
     default_source,
     read_reason,
     rejects_table,
+    shape_conversations,
     shape_records,
 )
 from goldpan.data.schema import ID, TEXT, TEXT_TYPE
@@ -40,6 +41,12 @@ def _shape_table_batches(
     for batch in batches:
         table = pa.Table.from_batches([batch])
         if table.num_rows == 0:
+            continue
+        if config.kind != "text":
+            positions_list = list(range(next_row, next_row + table.num_rows))
+            next_row += table.num_rows
+            yield shape_conversations(table.to_pylist(), positions_list, config, label), len(
+                positions_list)
             continue
         if config.text_field not in table.column_names:
             columns = ", ".join(table.column_names[:12])

@@ -15,6 +15,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from goldpan.data.chat_layouts import BadConversation
+from goldpan.data.chat_records import (
+    MESSAGES_TYPE,
+    TRANSCRIPT_KEY,
+    bad_messages_reason,
+    conversation_row,
+    turn_columns,
+)
 from goldpan.data.config import InputConfig
 from goldpan.data.schema import (
     ID,
@@ -103,6 +111,59 @@ def table_from_rows(rows: Sequence[dict[str, Any]]) -> pa.Table:
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             columns[name] = pa.array([_as_text(v) for v in values], pa.string())
     return pa.table(columns)
+
+
+def conversation_rows_table(rows: Sequence[dict[str, Any]], config: InputConfig) -> pa.Table:
+    """Rows that ``conversation_row`` made, as a table whose turn columns are typed exactly."""
+    names = turn_columns(config.kind)
+    turns = {name: pa.array([row[name] for row in rows], MESSAGES_TYPE) for name in names}
+    table = table_from_rows([{k: v for k, v in row.items() if k not in names} for row in rows])
+    for name, column in turns.items():
+        table = table.append_column(name, column)
+    return table
+
+
+def shape_conversations(
+    rows: Sequence[dict[str, Any]], positions: Sequence[int], config: InputConfig, label: str
+) -> ShapedChunk:
+    """Parsed input rows as chat or preference records; a row that is no conversation becomes
+    a ``read:bad_messages:RULE`` reject with its file, line and (valid) id."""
+    good: list[dict[str, Any]] = []
+    good_positions: list[int] = []
+    rejects: list[InputReject] = []
+    for row, position in zip(rows, positions, strict=True):
+        try:
+            good.append(conversation_row(row, config.kind, config.chat_format))
+            good_positions.append(position)
+        except BadConversation as error:
+            rejects.append(InputReject(
+                position, read_reason(bad_messages_reason(error)),
+                orjson.dumps(row, default=str).decode()[:100_000], _valid_id(row, config),
+            ))
+    source = default_source(config, label)
+    own = rejects_table(rejects, label, source)
+    counts: dict[str, int] = {}
+    for reject in rejects:
+        counts[reject.reason] = counts.get(reject.reason, 0) + 1
+    if not good:
+        return ShapedChunk(pa.table({}), own, counts, pa.array([], pa.int64()))
+    shaped = shape_records(
+        conversation_rows_table(good, config), pa.array(good_positions, pa.int64()),
+        config.model_copy(update={"text_field": TRANSCRIPT_KEY}), label,
+    )
+    for reason, count in shaped.reject_counts.items():
+        counts[reason] = counts.get(reason, 0) + count
+    both = pa.concat_tables([shaped.rejects, own], promote_options="permissive")
+    return ShapedChunk(shaped.records, both, counts, shaped.positions)
+
+
+def _valid_id(row: dict[str, Any], config: InputConfig) -> str | None:
+    if config.id_field is None:
+        return None
+    try:
+        return id_as_text(row.get(config.id_field))
+    except InvalidId:
+        return None
 
 
 def _as_text(value: Any) -> str | None:

@@ -18,6 +18,7 @@ from goldpan.engine.config import Recipe
 from goldpan.engine.registry import build_step
 from goldpan.engine.rundir import Stage
 from goldpan.engine.step import GlobalStep, Step
+from goldpan.engine.views import check_records
 from goldpan.util.hashing import config_hash
 
 
@@ -53,6 +54,8 @@ def plan_stages(recipe: Recipe, units: list[InputFile]) -> list[PlannedStage]:
         build_step(config, origin="recipe", where=("steps", index), seed=recipe.seed)
         for index, config in enumerate(recipe.steps)
     ]
+    for index, step in enumerate(steps):
+        check_records(step, recipe.input.kind, f"recipe: steps[{index}]")
     read_config = {
         "goldpan": goldpan.__version__,
         "input": resolved_input(recipe, units).model_dump(mode="json"),

@@ -12,20 +12,36 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from goldpan.data.schema import REJECT_REASON, TEXT, TEXT_TYPE
 from goldpan.util.storage import AnyPath
 
+# The turns of a conversation a step can read (engine/views.py builds them): chat records take
+# the first six, preference records all, prompt, chosen and rejected.
+ViewName = Literal["all", "user", "assistant", "system", "last_user", "last_assistant",
+                   "prompt", "chosen", "rejected"]
+# Which side of a conversation a step reads unless told: the prompt (user turns, a preference's
+# prompt), the answers (assistant turns, the chosen answer) or all of it.
+TextSide = Literal["prompt", "answer", "all"]
+
 
 class StepOptions(BaseModel):
-    """Base for a step's options: unknown keys are errors, so a typo never silently does nothing."""
+    """Base for a step's options: unknown keys are errors, so a typo never silently does nothing.
+    ``on`` is the engine's, not the step's: which turns of a conversation the step reads."""
 
     model_config = ConfigDict(extra="forbid")
+
+    on: ViewName | None = Field(
+        None,
+        description="chat and preference records: the turns this step reads (chat: all, user, "
+        "assistant, system, last_user, last_assistant; preference: all, prompt, chosen, "
+        "rejected); none: the step's default side.",
+    )
 
 
 OptionsT = TypeVar("OptionsT", bound=StepOptions)
@@ -38,6 +54,14 @@ class Step(ABC, Generic[OptionsT]):
 
     name: ClassVar[str]
     Options: ClassVar[type[StepOptions]] = StepOptions
+    # What the step reads of a conversation when its recipe entry has no ``on:``; None hands it
+    # whole records (a step about conversations themselves, like chat_filter).
+    text_side: ClassVar[TextSide | None] = "all"
+    # True for steps that change ``text``: on conversations they see one row per turn, so each
+    # rewritten text goes back into its turn.
+    rewrites_text: ClassVar[bool] = False
+    # The kinds of record (input.kind) the step can work on.
+    record_kinds: ClassVar[tuple[str, ...]] = ("text", "chat", "preference")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -77,7 +101,10 @@ class Step(ABC, Generic[OptionsT]):
         return {}
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "seed": self.seed, **self.options.model_dump(mode="json")}
+        options = self.options.model_dump(mode="json")
+        if options.get("on") is None:  # absent, so that stage keys of text runs stay as they were
+            options.pop("on", None)
+        return {"name": self.name, "seed": self.seed, **options}
 
 
 class MapStep(Step[OptionsT]):

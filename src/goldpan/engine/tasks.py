@@ -29,6 +29,7 @@ from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, kept_columns
 from goldpan.engine.rundir import RunDir, read_json
 from goldpan.engine.state_codec import decode_state
 from goldpan.engine.step import FitContext, GlobalStep, MapStep, Step
+from goldpan.engine.views import call_on_records, fit_on_records
 from goldpan.util.atomic import atomic_write_json, atomic_write_parquet
 from goldpan.util.storage import read_parquet, to_path
 
@@ -115,10 +116,10 @@ def run_steps(
         started = time.perf_counter()
         given = table
         if isinstance(step, GlobalStep):
-            result = step.apply(given, state)
+            result = call_on_records(step, given, functools.partial(step.apply, state=state))
         else:
             assert isinstance(step, MapStep)
-            result = step.process(given) if given.num_rows else given
+            result = call_on_records(step, given, step.process) if given.num_rows else given
         table, rejected = _split(step, given, result)
         reasons = count_values(rejected.column(REJECT_REASON)) if rejected.num_rows else {}
         if rejected.num_rows:
@@ -247,7 +248,9 @@ def fit_part_task(
     step: GlobalStep, part: str, part_index: int, input_dir: str, context: FitContext
 ) -> tuple[int, Any]:
     table = read_parquet(RunDir.part_path(to_path(input_dir), part))
-    return part_index, step.fit_part(table, part_index, context)
+    return part_index, fit_on_records(
+        step, table, functools.partial(step.fit_part, part_index=part_index, context=context)
+    )
 
 
 def finished(folder: Path, name: str) -> PartResult | None:

@@ -71,6 +71,7 @@ class Classify(MapStep[ClassifyOptions]):
     """Score documents with existing classifiers (fastText, Hugging Face, train-classifier)."""
 
     name = "classify"
+    text_side = "answer"
 
     def score_columns(self) -> tuple[str, ...]:
         o = self.options

@@ -116,6 +116,7 @@ class LlmJudge(GlobalStep[LlmJudgeOptions]):
     your own template)."""
 
     name = "llm_judge"
+    text_side = "answer"
 
     def __init__(self, options: LlmJudgeOptions | None = None, seed: int = 0) -> None:
         super().__init__(options, seed)

@@ -178,6 +178,7 @@ class LmScore(MapStep[LmScoreOptions]):
     """Mean token loss of each text under a causal LM, forwards or token-reversed."""
 
     name = "lm_score"
+    text_side = "answer"
 
     def score_columns(self) -> tuple[str, ...]:
         return ("fwd_loss" if self.options.direction == "forward" else "rev_loss",)

@@ -54,6 +54,7 @@ class Mix(GlobalStep[MixOptions]):
     """Reach target shares per source (or any column) within a token budget; seeded."""
 
     name = "mix"
+    text_side = "all"
 
     def _groups(self, batch: pa.Table) -> list[str | None]:
         column = self.options.column

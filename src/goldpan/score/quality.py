@@ -108,6 +108,7 @@ class QualityClassifier(GlobalStep[QualityOptions]):
     """Train a fastText quality classifier on example sets, then score (and filter) records."""
 
     name = "quality_classifier"
+    text_side = "answer"
     fit_reads_data = False
 
     def score_columns(self) -> tuple[str, ...]:

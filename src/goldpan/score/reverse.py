@@ -22,6 +22,7 @@ class ReverseScore(MapStep):
     """S = fwd_loss - rev_loss per record (Yu et al. 2024): higher is more coherent."""
 
     name = "reverse_score"
+    text_side = "answer"
 
     def score_columns(self) -> tuple[str, ...]:
         return ("s_score",)

@@ -55,6 +55,7 @@ class Select(GlobalStep[SelectOptions]):
     """Keep the top, bottom or a random sample of records by a score, to a token budget."""
 
     name = "select"
+    text_side = "all"
 
     def score_columns(self) -> tuple[str, ...]:
         """The column records are ranked by is a score, whichever step (or input) made it."""

@@ -88,6 +88,7 @@ class Tokenize(MapStep[TokenizeOptions]):
     """Add each document's token ids (a ``tokens`` column) and their count (``token_count``)."""
 
     name = "tokenize"
+    text_side = "all"
 
     @cached_property
     def _loaded(self) -> tuple[Any, int | None]:

@@ -53,6 +53,7 @@ class ExactDedup(GlobalStep[ExactDedupOptions]):
     """Remove exact duplicates (after optional normalisation), keeping one copy of each."""
 
     name = "exact_dedup"
+    text_side = "prompt"
 
     def _rank(self, length: int, part_index: int, row: int) -> tuple[int, int, int]:
         """Smaller ranks win: input order, or longest first (then input order)."""

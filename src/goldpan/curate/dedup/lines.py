@@ -62,6 +62,8 @@ class LineDedup(GlobalStep[LineDedupOptions]):
     """Cut lines repeated across the corpus (boilerplate), keeping their first occurrence."""
 
     name = "line_dedup"
+    text_side = "prompt"
+    rewrites_text = True
 
     def fit_part(
         self, batch: pa.Table, part_index: int, context: FitContext

@@ -290,6 +290,7 @@ class MinHashDedup(GlobalStep[MinHashOptions]):
     """Remove near-duplicates: MinHash signatures, LSH bands, clusters; one record kept each."""
 
     name = "minhash_dedup"
+    text_side = "prompt"
 
     # ------------------------------------------------------------ fit: one part
     @staticmethod

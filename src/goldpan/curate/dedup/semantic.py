@@ -85,6 +85,7 @@ class SemanticDedup(GlobalStep[SemanticDedupOptions]):
     """Remove semantic near-duplicates (SemDeDup): embeddings, k-means, cosine within clusters."""
 
     name = "semantic_dedup"
+    text_side = "prompt"
 
     def fit_part(self, batch: pa.Table, part_index: int, context: FitContext) -> int:
         from goldpan.models.embeddings import load_embedder

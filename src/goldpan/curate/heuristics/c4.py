@@ -56,6 +56,8 @@ class C4Quality(MapStep[C4QualityOptions]):
     """C4's line and document rules; kept lines replace the text."""
 
     name = "c4_quality"
+    text_side = "answer"
+    rewrites_text = True
 
     def clean(self, text: str) -> tuple[str | None, str | None, int]:
         """(kept text, broken document rule, lines removed)."""
@@ -129,6 +131,7 @@ class C4BadWords(MapStep[C4BadWordsOptions]):
     """Drop documents holding a word from the C4 bad-words list (LDNOOBW, shipped)."""
 
     name = "c4_badwords"
+    text_side = "answer"
 
     @cached_property
     def _patterns(self) -> dict[str, re.Pattern | None]:

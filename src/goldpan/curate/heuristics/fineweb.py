@@ -35,6 +35,7 @@ class FineWebQuality(DocumentFilter[FineWebQualityOptions]):
     """FineWeb's rules: terminal punctuation, short lines, repeated lines, list documents."""
 
     name = "fineweb_quality"
+    text_side = "answer"
 
     def broken_rule(self, text: str) -> str | None:
         o = self.options

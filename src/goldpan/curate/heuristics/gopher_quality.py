@@ -53,6 +53,7 @@ class GopherQuality(DocumentFilter[GopherQualityOptions]):
     """Gopher's quality rules: word counts and lengths, symbols, bullets, ellipses, stop words."""
 
     name = "gopher_quality"
+    text_side = "answer"
 
     def broken_rule(self, text: str) -> str | None:
         o = self.options

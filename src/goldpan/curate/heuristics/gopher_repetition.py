@@ -103,6 +103,7 @@ class GopherRepetition(DocumentFilter[GopherRepetitionOptions]):
     """Gopher's repetition rules: repeated lines, paragraphs and n-grams."""
 
     name = "gopher_repetition"
+    text_side = "answer"
 
     def broken_rule(self, text: str) -> str | None:
         o = self.options
