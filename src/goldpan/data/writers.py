@@ -16,6 +16,12 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from goldpan.data.chat_output import (
+    ChatOutput,
+    is_conversation_table,
+    trainer_rows,
+    trainer_table,
+)
 from goldpan.data.chunking import rechunk
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet
 from goldpan.util.storage import (
@@ -29,8 +35,10 @@ from goldpan.util.storage import (
 )
 
 
-def _jsonl_bytes(table: pa.Table) -> bytes:
-    lines = [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY) for row in table.to_pylist()]
+def _jsonl_bytes(table: pa.Table, chat: ChatOutput | None = None) -> bytes:
+    rows = (trainer_rows(table, chat) if chat is not None and is_conversation_table(table)
+            else table.to_pylist())
+    lines = [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY) for row in rows]
     return b"\n".join(lines) + b"\n" if lines else b""
 
 
@@ -121,6 +129,7 @@ def _in_this_process(fn: Callable[..., Any], calls: list[tuple]) -> list[Any]:
 def write_records(
     part_paths: list[Path], out_dir: Path, fmt: str, shard_records: int | None,
     map_parts: PartMapper = _in_this_process, part_rows: Sequence[int] | None = None,
+    chat: ChatOutput | None = None,
 ) -> list[str]:
     """Write the parts' records, in part order, as shards; returns the shard file names.
     ``part_rows``: each part's row count where the caller knows it (else read from footers).
@@ -128,19 +137,22 @@ def write_records(
     Without ``shard_records`` each non-empty part is one shard, written by ``map_parts`` (in
     parallel when it is the run's executor), and Parquet parts whose schema is already the
     output's are linked into place (on a store: copied by the store): the output costs no
-    copy."""
+    copy. Conversations are written in ``chat``'s layouts."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = part_rows if part_rows is not None else _each_footer(parquet_rows, part_paths)
     non_empty = [p for p, count in zip(part_paths, rows, strict=True) if count > 0]
     if fmt == "hf":
         per_shard = shard_records or max(1, math.ceil(sum(rows) / max(1, len(non_empty))))
-        return _write_hf(non_empty, out_dir, per_shard)
+        return _write_hf(non_empty, out_dir, per_shard, chat)
     schemas = _each_footer(_part_schema, non_empty)
     schema = unify_schemas(schemas)
+    if schema is not None and not is_conversation_table(schema):
+        chat = None
     suffix = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz"}[fmt]
     if shard_records is None:
         names = [f"part-{index:05d}{suffix}" for index in range(len(non_empty))]
-        calls = [(str(path), str(out_dir / name), fmt, None if own.equals(schema) else schema)
+        calls = [(str(path), str(out_dir / name), fmt, None if own.equals(schema) else schema,
+                  chat)
                  for path, name, own in zip(non_empty, names, schemas, strict=True)]
         list(map_parts(write_part_shard, calls))
         return names
@@ -150,27 +162,30 @@ def write_records(
     names = []
     for index, shard in enumerate(rechunk(tables, shard_records)):
         name = f"part-{index:05d}{suffix}"
-        _write_shard(shard, out_dir / name, fmt)
+        _write_shard(shard, out_dir / name, fmt, chat)
         names.append(name)
     return names
 
 
-def write_part_shard(part: str, target: str, fmt: str, schema: pa.Schema | None) -> None:
+def write_part_shard(part: str, target: str, fmt: str, schema: pa.Schema | None,
+                     chat: ChatOutput | None = None) -> None:
     """One part as one output shard, conformed to ``schema`` (None: the part's schema is the
     output's already). A task: picklable arguments, paths as strings."""
     source, destination = to_path(part), to_path(target)
-    if fmt == "parquet" and schema is None:
+    if fmt == "parquet" and schema is None and chat is None:
         _link_or_copy(source, destination)
         return
     table = read_parquet(source)
-    _write_shard(conform(table, schema) if schema is not None else table, destination, fmt)
+    _write_shard(conform(table, schema) if schema is not None else table, destination, fmt, chat)
 
 
-def _write_shard(table: pa.Table, path: Path, fmt: str) -> None:
+def _write_shard(table: pa.Table, path: Path, fmt: str, chat: ChatOutput | None = None) -> None:
     if fmt == "parquet":
+        if chat is not None and is_conversation_table(table):
+            table = trainer_table(table, chat)
         atomic_write_parquet(table, path)
         return
-    data = _jsonl_bytes(table)
+    data = _jsonl_bytes(table, chat)
     if fmt == "jsonl.gz":
         buffer = io.BytesIO()
         with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
@@ -179,21 +194,27 @@ def _write_shard(table: pa.Table, path: Path, fmt: str) -> None:
     atomic_write_bytes(path, data)
 
 
-def _write_hf(part_paths: list[Path], out_dir: Path, shard_records: int) -> list[str]:
+def _write_hf(part_paths: list[Path], out_dir: Path, shard_records: int,
+              chat: ChatOutput | None = None) -> list[str]:
     """An HF dataset folder that ``datasets.load_from_disk`` opens (built on this machine and
     uploaded when the run directory is a URL)."""
     if not is_local(out_dir):
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="goldpan-hf-") as scratch:
-            names = _write_hf([local_copy(p) for p in part_paths], Path(scratch), shard_records)
+            names = _write_hf([local_copy(p) for p in part_paths], Path(scratch), shard_records,
+                              chat)
             for name in [*names, "dataset/dataset_info.json", "dataset/state.json"]:
                 upload_file(Path(scratch) / name, out_dir / name)
         return names
     import datasets
 
     cache = out_dir.parent / ".hf-cache"
-    if part_paths:
+    schema = unify_schemas([_part_schema(p) for p in part_paths])
+    if part_paths and chat is not None and schema is not None and is_conversation_table(schema):
+        tables = [trainer_table(conform(read_parquet(p), schema), chat) for p in part_paths]
+        dataset = datasets.Dataset(pa.concat_tables(tables, promote_options="permissive"))
+    elif part_paths:
         dataset = datasets.Dataset.from_parquet([str(p) for p in part_paths], cache_dir=str(cache))
     else:
         dataset = datasets.Dataset.from_dict({"id": [], "text": [], "source": []})

@@ -17,6 +17,7 @@ import pyarrow as pa
 import yaml
 from rich.console import Console
 
+from goldpan.data.chat_output import ChatOutput
 from goldpan.data.hub import push_output
 from goldpan.data.inputs import InputFile, expand_inputs
 from goldpan.data.readers import split_input
@@ -377,7 +378,7 @@ class Runner:
         else:
             files = write_records(paths, out_dir, output.format, output.shard_records,
                                   lambda fn, calls: executor.run(fn, calls, phase="task"),
-                                  rows)
+                                  rows, ChatOutput(output.chat_format, output.preference_format))
         records = sum(rows) if rows is not None else sum(parquet_rows(p) for p in paths)
         atomic_write_json(marker, {"key": key, "files": files, "records": records})
         return files, records
