@@ -47,8 +47,13 @@ def parse_recipe(data: Any, origin: str = "recipe") -> Recipe:
     if recipe.output.format == "tokens" and not (recipe.steps and recipe.steps[-1].name ==
                                                  "tokenize"):
         # Tokens are made on the workers, part by part, as the run's last stage.
-        recipe.steps.append(StepConfig(name="tokenize", tokenizer=recipe.output.tokenizer,
-                                       append_eos=recipe.output.append_eos))
+        chat = recipe.input.kind == "chat"
+        recipe.steps.append(StepConfig(
+            name="tokenize", tokenizer=recipe.output.tokenizer, append_eos=recipe.output.append_eos,
+            **({"chat_template": recipe.output.chat_template, "mask": recipe.output.mask}
+               if chat else {}),
+            **({"max_tokens": recipe.output.pack.max_tokens} if recipe.output.pack else {}),
+        ))
     for index, step in enumerate(recipe.steps):
         build_step(step, origin=origin, where=("steps", index))
     return recipe

@@ -4,6 +4,7 @@ Importing the package registers every step it holds (the engine finds goldpan's 
 way, as datatrove's ``filters/__init__.py`` does); heavy libraries load inside the steps."""
 
 from goldpan.curate import (  # noqa: F401  (imported for their @register_step)
+    chat_filter,
     decontaminate,
     extract_html,
     langid,

@@ -111,6 +111,11 @@ class OutputConfig(BaseModel):
     shuffle: bool = Field(
         True, description="tokens: write shuffle.npy, a seeded permutation of the documents."
     )
+    chat_template: str | None = Field(
+        None,
+        description="tokens, chat records: a .jinja file or a template goldpan ships "
+        "(smollm2-generation) in place of the tokenizer's own.",
+    )
     mask: Literal["auto", "generation", "prefix"] = Field(
         "auto",
         description="tokens, chat records: how the assistant-only loss mask is found: the "

@@ -12,6 +12,8 @@ TEXT = "text"
 SOURCE = "source"
 # Token ids (the tokenize step): bytes, their dtype in the column's metadata.
 TOKENS = "tokens"
+# Chat records' assistant-only loss mask beside their tokens: uint8 bytes, 1 where the loss counts.
+LOSS_MASK = "loss_mask"
 
 REJECT_PREFIX = "reject_"
 REJECT_REASON = "reject_reason"

@@ -374,7 +374,8 @@ class Runner:
         if output.format == "tokens":
             files = write_token_shards(paths, out_dir, seed=self.recipe.seed,
                                        shuffle=output.shuffle, tokenizer=output.tokenizer,
-                                       append_eos=output.append_eos)
+                                       append_eos=output.append_eos,
+                                       pack_tokens=output.pack.max_tokens if output.pack else None)
         else:
             files = write_records(paths, out_dir, output.format, output.shard_records,
                                   lambda fn, calls: executor.run(fn, calls, phase="task"),

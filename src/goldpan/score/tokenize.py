@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from goldpan.data.schema import TEXT, TOKENS
+from goldpan.data.chat_records import MESSAGES, conversations, record_kind
+from goldpan.data.schema import LOSS_MASK, TEXT, TOKENS
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
@@ -49,6 +50,18 @@ class TokenizeOptions(StepOptions):
         None, description="The end token's text (default: the tokenizer's own)."
     )
     batch_size: int = Field(1000, gt=0, description="Documents per encode_batch call.")
+    chat_template: str | None = Field(
+        None, description="chat records: a .jinja file or a shipped template (smollm2-generation) "
+        "in place of the tokenizer's own.",
+    )
+    mask: Literal["auto", "generation", "prefix"] = Field(
+        "auto", description="chat records: how the assistant-only loss mask is found "
+        "(models/chat_tokens.py).",
+    )
+    max_tokens: int | None = Field(
+        None, gt=0, description="Longer documents are rejected as too_long (packing: one "
+        "document must fit one sequence).",
+    )
 
 
 def tokenizer_file(spec: str) -> tuple[Path, str | None]:
@@ -88,7 +101,16 @@ class Tokenize(MapStep[TokenizeOptions]):
     """Add each document's token ids (a ``tokens`` column) and their count (``token_count``)."""
 
     name = "tokenize"
-    text_side = "all"
+    text_side = None  # text records give their text; chat records their turns, templated
+    record_kinds = ("text", "chat")
+
+    @cached_property
+    def _chat(self) -> Any:
+        from goldpan.models.chat_tokens import ChatTokenizer, load_chat_tokenizer
+
+        o = self.options
+        name = o.chat_template or f"of {o.tokenizer!r}"
+        return ChatTokenizer(load_chat_tokenizer(o.tokenizer, o.chat_template), o.mask, name)
 
     @cached_property
     def _loaded(self) -> tuple[Any, int | None]:
@@ -113,6 +135,8 @@ class Tokenize(MapStep[TokenizeOptions]):
         return self._loaded[0].get_vocab_size(with_added_tokens=True)
 
     def process(self, batch: pa.Table) -> pa.Table:
+        if record_kind(batch) == "chat":
+            return self._process_chats(batch)
         tokenizer, eos = self._loaded
         dtype = token_dtype(self.vocab_size)
         texts = batch.column(TEXT).to_pylist()
@@ -124,13 +148,39 @@ class Tokenize(MapStep[TokenizeOptions]):
             encoded = tokenizer.encode_batch_fast(texts[start : start + size],
                                                   add_special_tokens=False)
             pieces += [np.asarray(e.ids + end, dtype) for e in encoded]
+        return self._with_tokens(batch, pieces, dtype)
+
+    def _process_chats(self, batch: pa.Table) -> pa.Table:
+        """The chat template's ids and the assistant-only mask; no end token is appended (the
+        template ends each turn), as TRL's SFTTrainer does for conversations."""
+        chat = self._chat
+        dtype = token_dtype(len(chat.tokenizer))
+        pieces, masks = [], []
+        for turns in conversations(batch.column(MESSAGES)):
+            ids, mask = chat.encode(turns)
+            pieces.append(ids.astype(dtype))
+            masks.append(mask)
+        batch = self._with_tokens(batch, pieces, dtype)
+        return with_column(batch, pa.field(LOSS_MASK, pa.large_binary(),
+                                           metadata={b"dtype": b"uint8"}),
+                           bytes_column(masks, np.dtype(np.uint8)))
+
+    def _with_tokens(self, batch: pa.Table, pieces: list[np.ndarray], dtype: np.dtype
+                     ) -> pa.Table:
         lengths = np.fromiter((p.size for p in pieces), np.int64, len(pieces))
-        offsets = np.zeros(len(pieces) + 1, np.int64)
-        np.cumsum(lengths * dtype.itemsize, out=offsets[1:])
-        values = np.concatenate(pieces) if pieces else np.zeros(0, dtype)
-        tokens = pa.Array.from_buffers(pa.large_binary(), len(pieces),
-                                       [None, pa.py_buffer(offsets), pa.py_buffer(values)])
-        reasons = [None if n else self.reason("empty") for n in lengths.tolist()]
-        batch = with_column(batch, token_field(dtype), tokens)
+        most = self.options.max_tokens
+        reasons = [None if n and (most is None or n <= most)
+                   else self.reason("empty" if not n else "too_long") for n in lengths.tolist()]
+        batch = with_column(batch, token_field(dtype), bytes_column(pieces, dtype))
         batch = with_column(batch, "token_count", pa.array(lengths, pa.int32()))
         return with_reject_reasons(batch, reasons)
+
+
+def bytes_column(pieces: list[np.ndarray], dtype: np.dtype) -> pa.Array:
+    """Arrays of one dtype as a binary column, each array one value, without a copy per value."""
+    lengths = np.fromiter((p.size for p in pieces), np.int64, len(pieces))
+    offsets = np.zeros(len(pieces) + 1, np.int64)
+    np.cumsum(lengths * dtype.itemsize, out=offsets[1:])
+    values = np.concatenate(pieces).astype(dtype, copy=False) if pieces else np.zeros(0, dtype)
+    return pa.Array.from_buffers(pa.large_binary(), len(pieces),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(values)])
