@@ -42,6 +42,8 @@ demo: setup
 	$(VENV)/bin/goldpan demo
 	# The web path: a crawl of the same corpus, through recipes/web.yaml, to training tokens.
 	$(VENV)/bin/goldpan demo --web
+	# The chat path: ShareGPT conversations curated turn by turn, then tokens with loss masks.
+	$(VENV)/bin/goldpan demo --chat
 
 test: setup $(CHROMIUM)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -19,6 +19,7 @@ from goldpan.errors import GoldpanError
 from goldpan.util.hashing import config_hash
 from goldpan.util.overrides import apply_overrides
 from goldpan.util.validation import format_validation_error
+from goldpan.util.yaml_1_2 import load_yaml
 
 # Re-exported: these lived here before the layers were split, and users import them from here.
 __all__ = [
@@ -64,7 +65,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if not path.is_file():
         raise GoldpanError(f"{path}: no such recipe file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         first_line = str(error).strip().splitlines()[0]
         raise GoldpanError(f"{path}: not valid YAML: {first_line}") from None

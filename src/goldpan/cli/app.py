@@ -182,12 +182,22 @@ def demo(
         "filter, main-text extraction, the filters, tokens for a trainer (recipes/web.yaml)."
     )] = False,
     pages: Annotated[int, typer.Option(help="--web: article pages in the crawl.")] = 2000,
+    chat: Annotated[bool, typer.Option(
+        "--chat", help="The chat path instead: ShareGPT conversations through chat_filter, PII, "
+        "dedup and decontamination on user turns and langid to OpenAI messages JSONL, then to "
+        "tokens with assistant-only loss masks (recipes/chat.yaml, recipes/chat-tokens.yaml)."
+    )] = False,
 ) -> None:
     """Build the embedded demo corpus and curate it with recipes/demo.yaml (with --web: from
-    a crawl of it to training tokens, recipes/web.yaml)."""
+    a crawl of it to training tokens, recipes/web.yaml; with --chat: conversations)."""
     from goldpan.data.demo_corpus import build_demo_corpus
     from goldpan.engine.runner import run_recipe
     from goldpan.recipe import load_recipe
+
+    if chat:
+        _chat_demo(Path("runs/demo-chat") if out == Path("runs/demo") else out,
+                   executor, workers, quiet)
+        return
 
     if not data.exists():
         count = build_demo_corpus(data)
@@ -211,6 +221,30 @@ def demo(
     _report_after_run(recipe, result.run_dir)
     _print_locations(result.run_dir)
     console.print(f"check:   goldpan verify {result.run_dir}")
+
+
+def _chat_demo(out: Path, executor: str, workers: int | None, quiet: bool) -> None:
+    from goldpan.data.demo_chat import build_chat_demo
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import load_recipe
+
+    recipes = Path(goldpan.__file__).parent / "recipes"
+    chats, benchmark = build_chat_demo(out.with_name(out.name + "-data"))
+    console.print(f"demo conversations -> {chats}; benchmark -> {benchmark}")
+    common = [f"executor={executor}"] + ([f"workers={workers}"] if workers else [])
+    curate = load_recipe(recipes / "chat.yaml", [
+        f"input.paths=[{chats}]", f"output.dir={out}", f"steps.4.benchmarks.0.path={benchmark}",
+        *common])
+    result = run_recipe(curate, quiet=quiet, console=console)
+    _report_after_run(curate, result.run_dir)
+    _print_locations(result.run_dir)
+    tokens_dir = out.with_name(out.name + "-tokens")
+    tokens = load_recipe(recipes / "chat-tokens.yaml", [
+        f"input.paths=[{result.run_dir / 'output'}]", f"output.dir={tokens_dir}", *common])
+    tokenized = run_recipe(tokens, quiet=quiet, console=console)
+    _report_after_run(tokens, tokenized.run_dir)
+    console.print(f"tokens:  {tokenized.run_dir / 'output'} (ids, loss masks, packs)")
+    console.print(f"check:   goldpan verify {result.run_dir}; goldpan verify {tokenized.run_dir}")
 
 
 @app.command("train-scorers")

@@ -88,49 +88,77 @@ class ChatTokenizer:
 
     def encode(self, turns: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """The conversation's ids and its uint8 mask (1: the loss counts the token)."""
+        return self.encode_batch([turns])[0]
+
+    def encode_batch(self, chats: list[list[dict[str, Any]]]
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Ids and masks of many conversations: the renderings are tokenized in one call of the
+        Rust tokenizer, which spreads a batch over its threads."""
+        if not chats:
+            return []
         if self.resolved_mode == "generation":
-            ids, mask = self._marked(turns)
+            encoded = self._marked(chats)
         else:
-            ids, mask = self._by_prefixes(turns)
-        if any(t["role"] == "assistant" for t in turns) and not mask.any():
-            raise TemplateCannotMask(
-                f"chat template {self.name}: no assistant token is marked in a conversation with "
-                f"assistant turns ({self.resolved_mode} masks); give output.chat_template a "
-                "template with {% generation %} marks"
-            )
-        return ids, mask
+            encoded = self._by_prefixes(chats)
+        for turns, (_, mask) in zip(chats, encoded, strict=True):
+            if any(t["role"] == "assistant" for t in turns) and not mask.any():
+                raise TemplateCannotMask(
+                    f"chat template {self.name}: no assistant token is marked in a conversation "
+                    f"with assistant turns ({self.resolved_mode} masks); give "
+                    "output.chat_template a template with {% generation %} marks"
+                )
+        return encoded
 
-    def _render_ids(self, turns: list[dict[str, Any]], generation_prompt: bool) -> list[int]:
-        return list(self.tokenizer.apply_chat_template(
-            turns, tokenize=True, add_generation_prompt=generation_prompt, return_dict=True
-        )["input_ids"])
+    def _render(self, turns: list[dict[str, Any]], generation_prompt: bool) -> str:
+        return self.tokenizer.apply_chat_template(
+            turns, tokenize=False, add_generation_prompt=generation_prompt
+        )
 
-    def _marked(self, turns: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    def _marked(self, chats: list[list[dict[str, Any]]]) -> list[tuple[np.ndarray, np.ndarray]]:
         if not has_generation_marks(self.tokenizer.chat_template):
             raise TemplateCannotMask(
                 f"chat template {self.name}: output.mask is generation but the template has no "
                 "{% generation %} marks"
             )
         encoded = self.tokenizer.apply_chat_template(
-            turns, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+            chats, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
         )
-        return (np.asarray(encoded["input_ids"], np.int64),
-                np.asarray(encoded["assistant_masks"], np.uint8))
+        return [(np.asarray(ids, np.int64), np.asarray(mask, np.uint8))
+                for ids, mask in zip(encoded["input_ids"], encoded["assistant_masks"],
+                                     strict=True)]
 
-    def _by_prefixes(self, turns: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-        ids = self._render_ids(turns, False)
-        mask = np.zeros(len(ids), np.uint8)
-        for index, turn in enumerate(turns):
-            if turn["role"] != "assistant":
-                continue
-            before = self._render_ids(turns[:index], True)
-            through = self._render_ids(turns[: index + 1], False)
-            if ids[: len(before)] != before or ids[: len(through)] != through:
-                raise TemplateCannotMask(
-                    f"chat template {self.name}: the conversation rendered up to assistant turn "
-                    f"{index} is not a token prefix of the whole, so the assistant's tokens cannot "
-                    "be found by prefixes; give output.chat_template a template with "
-                    "{% generation %} marks"
-                )
-            mask[len(before) : len(through)] = 1
-        return np.asarray(ids, np.int64), mask
+    def _by_prefixes(self, chats: list[list[dict[str, Any]]]
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+        texts: list[str] = []
+        plans: list[tuple[int, list[tuple[int, int, int]]]] = []  # whole, (turn, before, through)
+        for turns in chats:
+            whole = len(texts)
+            texts.append(self._render(turns, False))
+            spans = []
+            for index, turn in enumerate(turns):
+                if turn["role"] == "assistant":
+                    spans.append((index, len(texts), len(texts) + 1))
+                    texts += [self._render(turns[:index], True),
+                              self._render(turns[: index + 1], False)]
+            plans.append((whole, spans))
+        ids = [np.asarray(e, np.int64) for e in
+               self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        results = []
+        for whole, spans in plans:
+            full = ids[whole]
+            mask = np.zeros(len(full), np.uint8)
+            for index, before, through in spans:
+                if not (_is_prefix(ids[before], full) and _is_prefix(ids[through], full)):
+                    raise TemplateCannotMask(
+                        f"chat template {self.name}: the conversation rendered up to assistant "
+                        f"turn {index} is not a token prefix of the whole, so the assistant's "
+                        "tokens cannot be found by prefixes; give output.chat_template a "
+                        "template with {% generation %} marks"
+                    )
+                mask[len(ids[before]) : len(ids[through])] = 1
+            results.append((full, mask))
+        return results
+
+
+def _is_prefix(head: np.ndarray, whole: np.ndarray) -> bool:
+    return len(head) <= len(whole) and np.array_equal(whole[: len(head)], head)

@@ -155,11 +155,13 @@ class Tokenize(MapStep[TokenizeOptions]):
         template ends each turn), as TRL's SFTTrainer does for conversations."""
         chat = self._chat
         dtype = token_dtype(len(chat.tokenizer))
+        chats = conversations(batch.column(MESSAGES))
         pieces, masks = [], []
-        for turns in conversations(batch.column(MESSAGES)):
-            ids, mask = chat.encode(turns)
-            pieces.append(ids.astype(dtype))
-            masks.append(mask)
+        size = self.options.batch_size
+        for start in range(0, len(chats), size):
+            for ids, mask in chat.encode_batch(chats[start : start + size]):
+                pieces.append(ids.astype(dtype))
+                masks.append(mask)
         batch = self._with_tokens(batch, pieces, dtype)
         return with_column(batch, pa.field(LOSS_MASK, pa.large_binary(),
                                            metadata={b"dtype": b"uint8"}),

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from goldpan.errors import GoldpanError
+from goldpan.util.yaml_1_2 import load_yaml
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -37,5 +36,5 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise GoldpanError(f"--set {item}: expected KEY.PATH=VALUE")
         dotted, raw = item.split("=", 1)
-        _set_path(data, dotted.strip(), yaml.safe_load(raw) if raw else "")
+        _set_path(data, dotted.strip(), load_yaml(raw) if raw else "")
     return data
