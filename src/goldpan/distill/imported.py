@@ -19,7 +19,7 @@ from typing import Any
 from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.data.records import id_as_text
 from goldpan.distill.answers import extract_answer, is_correct, last_boxed
-from goldpan.distill.rationales import Collected
+from goldpan.distill.rationales import COT_PROMPT, Collected
 from goldpan.errors import GoldpanError
 
 REQUIRED = ("id", "question", "answer", "rationale")
@@ -57,7 +57,10 @@ def grade_rationales(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any
             raise GoldpanError(f"rationales: id {key!r} has two different questions or answers")
         tally = counts.setdefault(key, {"id": key, "positive": 0, "negative": 0})
         record = {**row, "gold": row["answer"], "sample": tally["positive"] + tally["negative"],
-                  "extracted": extract_answer(row["rationale"])}
+                  "extracted": extract_answer(row["rationale"]),
+                  # TRL's prompt/completion layout, so a chat recipe reads D_pos and D_neg.
+                  "prompt": COT_PROMPT.format(question=row["question"]),
+                  "completion": row["rationale"]}
         if is_correct(row["rationale"], row["answer"]):
             positive.append(record)
             tally["positive"] += 1

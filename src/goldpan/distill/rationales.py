@@ -137,7 +137,8 @@ def collect_rationales(
     )
     prompts = [COT_PROMPT.format(question=p["question"]) for p in problems]
     positive, negative, counts = [], [], []
-    for problem, row in zip(problems, teacher.generate(prompts, params), strict=True):
+    for problem, prompt, row in zip(problems, prompts, teacher.generate(prompts, params),
+                                    strict=True):
         right = wrong = 0
         for sample, completion in enumerate(row):
             record = {
@@ -147,6 +148,9 @@ def collect_rationales(
                 "gold": problem["answer"],
                 "rationale": completion.text.strip(),
                 "extracted": extract_answer(completion.text),
+                # TRL's prompt/completion layout, so a chat recipe reads D_pos and D_neg as they are.
+                "prompt": prompt,
+                "completion": completion.text.strip(),
             }
             if is_correct(completion.text, problem["answer"]):
                 positive.append(record)

@@ -149,6 +149,9 @@ def synthesize(
     for record, row in zip(accepted, responses, strict=True):
         record["response"] = row[0].text.strip()
         if record["response"]:
+            # The answer as a chat record (OpenAI's messages), so a chat recipe reads the data.
+            record["messages"] = [{"role": "user", "content": record["instruction"]},
+                                  {"role": "assistant", "content": record["response"]}]
             kept.append(record)
     return kept
 
