@@ -145,11 +145,16 @@ def inspect(
 def steps() -> None:
     """List every registered step with its options."""
     from goldpan.engine.registry import registered_steps, step_kind
+    from goldpan.engine.views import default_views
 
     for name, cls in registered_steps().items():
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        kinds = [k for k in ("chat", "preference") if k in cls.record_kinds]
+        views = default_views(cls.text_side)
+        reads = "; ".join(f"{kind}: {views[kind]}" for kind in kinds) or "text records only"
         table = Table(
-            title=escape(f"{name} ({step_kind(cls)}): {doc}"), title_justify="left", show_edge=False
+            title=escape(f"{name} ({step_kind(cls)}): {doc}\nreads of conversations: {reads}"),
+            title_justify="left", show_edge=False,
         )
         table.add_column("option")
         table.add_column("type")

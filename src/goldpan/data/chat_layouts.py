@@ -125,6 +125,8 @@ def _text(row: Mapping[str, Any], key: str, *, required: bool = True) -> str:
 
 def _as_turns(value: Any, role: str) -> list[Turn]:
     """A string (TRL's standard format) as one turn of ``role``, or a message list as it is."""
+    if value is None:
+        raise BadConversation("missing_content", f"no {role} side")
     if isinstance(value, str):
         return [{"role": role, "content": value}]
     return checked_turns(value)

@@ -148,7 +148,7 @@ def collect_rationales(
                 "gold": problem["answer"],
                 "rationale": completion.text.strip(),
                 "extracted": extract_answer(completion.text),
-                # TRL's prompt/completion layout, so a chat recipe reads D_pos and D_neg as they are.
+                # TRL's prompt/completion layout: a chat recipe reads D_pos and D_neg as written.
                 "prompt": prompt,
                 "completion": completion.text.strip(),
             }
