@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import read_rejects, run_steps_on
+from tests.conftest import read_rejects
 
 CHATS = [
     {"id": "c1", "topic": "bridges", "messages": [
@@ -177,7 +177,8 @@ PREFERENCES = [
                 {"role": "assistant", "content": "Lima."}],
      "rejected": [{"role": "user", "content": "Capital of Peru?"},
                   {"role": "assistant", "content": "Cusco."}]},
-    {"id": "implicit-std", "chosen": "The answer is forty two", "rejected": "The answer is six or seven"},
+    {"id": "implicit-std", "chosen": "The answer is forty two",
+     "rejected": "The answer is six or seven"},
 ]
 
 
