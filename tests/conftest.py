@@ -190,6 +190,53 @@ def curated_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "run"
 
 
+@pytest.fixture(scope="session")
+def chat_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """80 ShareGPT conversations through chat_filter (with the SmolLM2 tokenizer's budget),
+    PII and exact dedup on user turns; the report written as `goldpan run` writes it."""
+    import itertools
+
+    from goldpan.data.demo_chat import sharegpt_items
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+    from goldpan.report import write_report
+    from tests.test_chat_records import _write
+
+    folder = tmp_path_factory.mktemp("chat-report")
+    rows = [{"id": f"sg-{n}", "conversations": item["conversations"]}
+            for n, item in enumerate(itertools.islice(sharegpt_items(), 80))]
+    rows.append({"id": "sg-copy", "conversations": rows[3]["conversations"]})
+    rows.append({"id": "broken", "messages": "not a list"})
+    source = _write(folder / "chats.jsonl", rows)
+    run_recipe(parse_recipe({
+        "input": {"paths": [str(source)], "kind": "chat", "id_field": "id"},
+        "output": {"dir": str(folder / "run"), "format": "parquet"}, "workers": 1,
+        "steps": [{"name": "chat_filter", "max_tokens": 2048,
+                   "tokenizer": "smollm2-135m-instruct"},
+                  {"name": "pii"}, {"name": "exact_dedup"}],
+    }), quiet=True)
+    write_report(folder / "run")
+    return folder / "run"
+
+
+@pytest.fixture(scope="session")
+def preference_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+    from goldpan.report import write_report
+    from tests.test_chat_records import PREFERENCES, _write
+
+    folder = tmp_path_factory.mktemp("preference-report")
+    source = _write(folder / "pairs.jsonl", PREFERENCES)
+    run_recipe(parse_recipe({
+        "input": {"paths": [str(source)], "kind": "preference", "id_field": "id"},
+        "output": {"dir": str(folder / "run"), "format": "jsonl"}, "workers": 1,
+        "steps": [{"name": "length_filter", "min_words": 2, "on": "chosen"}],
+    }), quiet=True)
+    write_report(folder / "run")
+    return folder / "run"
+
+
 @pytest.fixture(autouse=True)
 def _no_ray_session_outlives_its_test():  # type: ignore[no-untyped-def]
     """A Ray session left connected after a test (seen twice in a full run, after the ray

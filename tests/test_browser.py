@@ -7,12 +7,14 @@ fails the suite; a bare `pytest` elsewhere skips these tests instead.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -103,13 +105,20 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def inspector_url(curated_run: Path) -> Iterator[str]:
+    with serving(curated_run) as url:
+        yield url
+
+
+@contextmanager
+def serving(run_dir: Path) -> Iterator[str]:
+    """The inspector of a run on a free local port, while the block runs."""
     import uvicorn
 
     from goldpan.report.inspector import create_app
 
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(curated_run), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_app(run_dir), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -117,9 +126,11 @@ def inspector_url(curated_run: Path) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "the inspector did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_the_inspector_lists_filters_by_reason_and_opens_a_record(
@@ -161,5 +172,47 @@ def test_the_inspector_lists_filters_by_reason_and_opens_a_record(
     # The huge document opens whole.
     page.goto(inspector_url + "/record?id=huge-0")
     assert len(page.locator("#record-text").inner_text()) >= 390_000
+    assert watched.errors == []
+    assert watched.foreign_requests() == []
+
+
+def test_the_inspector_shows_conversations_by_turn_and_pairs_side_by_side(
+    browser, chat_run: Path, preference_run: Path
+) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    with serving(chat_run) as url:
+        page.goto(url + "/?reason=chat_filter:roles")
+        first = page.locator("a.record-link").first
+        first.click()
+        page.wait_for_url("**/record?*")
+        turns = page.locator("#conversation li.turn")
+        assert turns.count() >= 1
+        roles = page.locator("#conversation li.turn .role").all_inner_texts()
+        assert set(r.lower() for r in roles) <= {"system", "user", "assistant", "tool"}
+        # Turns stack top to bottom in their order.
+        boxes = [turns.nth(i).bounding_box() for i in range(min(turns.count(), 3))]
+        assert all(a["y"] < b["y"] for a, b in itertools.pairwise(boxes))
+    with serving(preference_run) as url:
+        page.goto(url + "/record?id=conv")
+        chosen = page.locator("section.side.chosen").bounding_box()
+        rejected = page.locator("section.side.rejected").bounding_box()
+        assert chosen and rejected
+        assert chosen["x"] + chosen["width"] <= rejected["x"] + 1  # side by side
+        assert abs(chosen["y"] - rejected["y"]) < 2
+        assert "Water makes other things wet." in page.locator("#chosen").inner_text()
+        assert "Who knows." in page.locator("#rejected").inner_text()
+    assert watched.errors == []
+    assert watched.foreign_requests() == []
+
+
+def test_the_chat_report_shows_its_conversation_section(browser, chat_run: Path) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    page.goto((chat_run / "report.html").as_uri())
+    assert page.get_by_role("heading", name="Conversations").is_visible()
+    section = page.locator("#conversations")
+    assert section.locator("svg.chart").count() == 2
+    assert "chat_filter:roles" in section.inner_text()
     assert watched.errors == []
     assert watched.foreign_requests() == []

@@ -12,8 +12,10 @@ import yaml
 
 from goldpan.data.schema import REJECT_REASON, REJECT_STEP, SOURCE, TEXT
 from goldpan.engine.stats import format_metric
-from goldpan.report.bins import Bins, choose_bins, counted_histogram
+from goldpan.report.bins import counted_histogram
+from goldpan.report.conversations import conversations_section
 from goldpan.report.figures import histogram_figure
+from goldpan.report.histograms import MEASURES, sql_histogram
 from goldpan.report.page import (
     Block,
     Document,
@@ -49,7 +51,6 @@ def _percent(part: float, whole: float) -> str:
 
 
 # ---------------------------------------------------------------------------- measures
-MEASURES = "measures"
 CHARS, WORDS, SRC = "__chars", "__words", "__source"
 
 
@@ -63,35 +64,6 @@ def create_measures(run: CurationRun) -> None:
         f"{step} AS {quote(REJECT_STEP)}, length({quote(TEXT)}) AS {CHARS}, "
         f"{WORDS_EXPR} AS {WORDS}{numeric} FROM records"
     )
-
-
-# ---------------------------------------------------------------------------- histograms
-def sql_histogram(
-    run: CurationRun, expression: str, group: str, params: list[Any] | None = None
-) -> tuple[Bins, dict[str, list[int]]] | None:
-    """Bins and counts per group of ``expression`` over every record's measures, computed in
-    two scans (range, then counts), so memory does not grow with the run. ``params`` fill the
-    placeholders of ``expression`` and ``group``."""
-    values = (
-        f"SELECT CAST({expression} AS DOUBLE) AS v, CAST({group} AS VARCHAR) AS g "
-        f"FROM {MEASURES}"
-    )
-    finite = f"FROM ({values}) WHERE v IS NOT NULL AND isfinite(v)"
-    low, high, median, p99, integer, count = run.rows(
-        f"SELECT min(v), max(v), quantile_cont(v, 0.5), quantile_cont(v, 0.99), "
-        f"bool_and(v = round(v)), count(*) {finite}",
-        params,
-    )[0]
-    if not count:
-        return None
-    bins = choose_bins(low, high, median, p99, bool(integer))
-    rows = run.rows(
-        f"SELECT g, {bins.sql_index('v')} AS b, count(*) {finite} GROUP BY ALL", params
-    )
-    counts: dict[str, list[int]] = {}
-    for name, index, n in rows:
-        counts.setdefault(name, [0] * bins.count)[index] = n
-    return bins, counts
 
 
 # ---------------------------------------------------------------------------- sections
@@ -403,6 +375,7 @@ def curation_report(root: Path) -> Report:
         sections = [
             funnel_section(stages),
             rejects_section(stages),
+            conversations_section(run, stages),
             sources_section(run, stages),
             tokens_section(run),
             distributions_section(run),

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
+from goldpan.data.chat_records import MESSAGES, PREFERENCE_COLUMNS
 from goldpan.data.schema import ID, REJECT_REASON, REJECT_STEP, SOURCE, TEXT
 from goldpan.errors import GoldpanError
 from goldpan.report.page import TEMPLATES
@@ -87,6 +88,30 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
+
+
+TURN_COLUMNS = (MESSAGES, *PREFERENCE_COLUMNS)
+
+
+def _turns(value: Any) -> list[dict[str, Any]] | None:
+    """Turns as the page shows them: role, content, and the turn's other fields as JSON."""
+    if not isinstance(value, list):
+        return None
+    return [{"role": t.get("role"), "content": t.get("content") or "",
+             "extra": t.get("extra")} for t in value if isinstance(t, dict)]
+
+
+def conversation_of(record: dict[str, Any]
+                    ) -> tuple[list[dict[str, Any]] | None, dict[str, list] | None]:
+    """A chat record's turns, or a preference record's prompt, chosen and rejected turns
+    (None for what the record is not)."""
+    turns = _turns(record.get(MESSAGES))
+    if turns is not None:
+        return turns, None
+    sides = {name: _turns(record.get(name)) for name in PREFERENCE_COLUMNS}
+    if all(side is not None for side in sides.values()):
+        return None, sides
+    return None, None
 
 
 def create_app(run_dir: str | Path) -> FastAPI:
@@ -161,11 +186,15 @@ def create_app(run_dir: str | Path) -> FastAPI:
         if record is None:
             return error_page(f"no record with id {id!r} in this run", 404)
         first = [c for c in (STATUS, ID, SOURCE, REJECT_STEP, REJECT_REASON) if c in record]
-        rest = [c for c in record if c not in first and c != TEXT]
+        turns, pair = conversation_of(record)
+        shown_apart = {TEXT, *(TURN_COLUMNS if turns or pair else ())}
+        rest = [c for c in record if c not in first and c not in shown_apart]
         return page(
             "inspector_record.html.j2",
             record=record,
             order=first + rest,
+            turns=turns,
+            pair=pair,
             text=record.get(TEXT) or "",
             back=back if back.startswith("/") and not back.startswith("//") else "/",
         )

@@ -1,0 +1,124 @@
+"""The report's section on conversations: how long they are, who says how much, and why they
+were dropped.
+
+Turns per conversation are counted in SQL over every record, kept or rejected. Tokens per role
+are counted with the tokenizer the recipe names (``output.tokenizer``, or a step's
+``tokenizer``), over the kept conversations; a recipe that names none gets words (runs of
+non-space characters) instead, and the section says so.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import yaml
+
+from goldpan.data.chat_records import MESSAGES, PREFERENCE_COLUMNS
+from goldpan.data.schema import REJECT_REASON
+from goldpan.report.figures import histogram_figure
+from goldpan.report.histograms import sql_histogram
+from goldpan.report.page import Figure, Note, Section, Table
+from goldpan.report.rundata import STATUS, CurationRun, quote
+from goldpan.report.svg import bar_chart
+
+TOKENS_BATCH = 2_000
+CONVERSATION_REASONS = ("read:bad_messages:", "chat_filter:")
+
+
+def conversation_columns(run: CurationRun) -> tuple[str, ...]:
+    """The turn columns of the run's records (none for a text run)."""
+    if run.has(MESSAGES) and run.columns[MESSAGES].startswith("STRUCT"):
+        return (MESSAGES,)
+    if all(run.has(c) and run.columns[c].startswith("STRUCT") for c in PREFERENCE_COLUMNS):
+        return PREFERENCE_COLUMNS
+    return ()
+
+
+def recipe_tokenizer(run: CurationRun) -> str | None:
+    """The tokenizer the recipe names, output's first, else the first step's that has one."""
+    path = run.root / "recipe.yaml"
+    if not path.exists():
+        return None
+    recipe = yaml.safe_load(path.read_text()) or {}
+    named = [(recipe.get("output") or {}).get("tokenizer")]
+    named += [step.get("tokenizer") for step in recipe.get("steps") or []]
+    return next((n for n in named if isinstance(n, str) and n), None)
+
+
+def _turn_counts(run: CurationRun, column: str) -> Any:
+    return sql_histogram(run, quote(column), STATUS, view="conversation_measures")
+
+
+def _side_rows(run: CurationRun, columns: tuple[str, ...]) -> list[tuple[str, str, int, int]]:
+    """(side, role, turns, words) over the kept records."""
+    rows = []
+    for column in columns:
+        rows += run.rows(
+            f"SELECT '{column}', t.role, count(*), sum(length(regexp_extract_all(t.content, "
+            f"'\\S+'))) FROM (SELECT unnest({quote(column)}) AS t FROM kept) GROUP BY ALL "
+            "ORDER BY 1, 2"
+        )
+    return rows
+
+
+def _tokens_per_side(run: CurationRun, columns: tuple[str, ...], spec: str
+                     ) -> Counter[tuple[str, str]]:
+    from tokenizers import Tokenizer
+
+    from goldpan.score.tokenize import tokenizer_file
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_file(spec)[0]))
+    totals: Counter[tuple[str, str]] = Counter()
+    for column in columns:
+        cursor = run.cursor().execute(
+            f"SELECT t.role, t.content FROM (SELECT unnest({quote(column)}) AS t FROM kept)")
+        while batch := cursor.fetchmany(TOKENS_BATCH):
+            encoded = tokenizer.encode_batch_fast([content or "" for _, content in batch],
+                                                  add_special_tokens=False)
+            for (role, _), ids in zip(batch, encoded, strict=True):
+                totals[(column, role)] += len(ids.ids)
+    return totals
+
+
+def conversations_section(run: CurationRun, stages: list[dict[str, Any]]) -> Section | None:
+    columns = conversation_columns(run)
+    if not columns:
+        return None
+    lengths = ", ".join(f"len({quote(c)}) AS {quote(c)}" for c in columns)
+    run.connection.execute(f"CREATE OR REPLACE TEMP VIEW conversation_measures AS SELECT "
+                           f"{STATUS}, {lengths} FROM records WHERE {quote(columns[0])} "
+                           "IS NOT NULL")
+    blocks: list[Any] = []
+    for column in columns:
+        histogram = _turn_counts(run, column)
+        if histogram is not None:
+            label = "turns per conversation" if column == MESSAGES else f"{column} turns"
+            blocks.append(histogram_figure(*histogram, label, ["kept", "rejected"]))
+    sides = _side_rows(run, columns)
+    spec = recipe_tokenizer(run)
+    tokens = _tokens_per_side(run, columns, spec) if spec and sides else None
+    sided = len(columns) > 1  # a preference's prompt, chosen and rejected
+    head = (["side"] if sided else []) + ["role", "turns", "words"] + (
+        ["tokens"] if tokens is not None else [])
+    body = [([side] if sided else []) + [role, turns, int(words or 0)]
+            + ([tokens[(side, role)]] if tokens is not None else [])
+            for side, role, turns, words in sides]
+    if body:
+        unit = "tokens" if tokens is not None else "words"
+        labels = [f"{side}/{role}" if sided else role for side, role, _, _ in sides]
+        blocks.append(Figure(bar_chart(labels, [row[-1] for row in body],
+                                       f"kept {unit} per role"), f"Kept {unit} per role."))
+        blocks.append(Table(head, body))
+        blocks.append(Note(f"Tokens by {spec!r}, the recipe's tokenizer, each turn's content "
+                           "alone (no chat template)." if tokens is not None else
+                           "The recipe names no tokenizer, so words are counted."))
+    reasons = [[stage["step"], reason, count] for stage in stages
+               for reason, count in sorted(stage["rejects"].items(), key=lambda kv: -kv[1])
+               if reason.startswith(CONVERSATION_REASONS)]
+    if reasons:
+        blocks.append(Table(["step", "rule", "conversations"], reasons))
+    if run.has(REJECT_REASON) and not reasons:
+        blocks.append(Note("No conversation was malformed or rejected by chat_filter."))
+    return Section("Conversations", blocks, "Turns per conversation, kept and rejected; what "
+                   "each role says in the kept ones; the rules conversations failed.")
