@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import read_rejects
@@ -99,13 +100,18 @@ def test_parquet_and_hf_outputs_hold_the_same_conversations(tmp_path: Path, fmt:
     from goldpan.recipe import parse_recipe
 
     out = tmp_path / fmt
+    # Parts of two records: the tool call is in one shard only, and every shard of the output
+    # still has one schema (a data set loads only then).
     run_recipe(parse_recipe({"input": {"paths": [str(run / "output")], "kind": "chat",
-                                       "id_field": "id"},
+                                       "id_field": "id", "part_records": 2},
                              "output": {"dir": str(out), "format": fmt}, "workers": 1,
                              "steps": []}), quiet=True)
     if fmt == "hf":
         loaded = datasets.load_from_disk(str(out / "output" / "dataset"))
     else:
+        shards = sorted((out / "output").glob("*.parquet"))
+        assert len(shards) == 3
+        assert len({str(pq.read_schema(f)) for f in shards}) == 1
         loaded = datasets.load_dataset("parquet", data_files=str(out / "output" / "*.parquet"),
                                        split="train")
     # Arrow gives every turn every field, null where a turn has none (as TRL's own data sets

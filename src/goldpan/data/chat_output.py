@@ -10,10 +10,13 @@ line naming the record, never a silently changed conversation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from goldpan.data.chat_layouts import (
     LayoutCannotHold,
@@ -35,10 +38,34 @@ BOOKKEEPING = (TEXT, CHAT_LAYOUT)
 
 @dataclass(frozen=True)
 class ChatOutput:
-    """output.chat_format and output.preference_format, as the writers take them."""
+    """output.chat_format and output.preference_format, as the writers take them.
+    ``turn_type``: the Arrow type of a turn in every shard (``for_output`` finds it), so that
+    Parquet shards of one output share one schema whichever turns each holds."""
 
     chat_format: str = "openai"
     preference_format: str = "auto"
+    turn_type: pa.DataType | None = None
+
+    def for_output(self, tables: Iterable[pa.Table]) -> ChatOutput:
+        """This output's decisions over all its records (given as tables of their turn columns
+        and ``chat_layout``): the preference style when it is auto, and the turn type."""
+        extras: dict[str, list[Any]] = {}
+        layouts: set[str] = set()
+        for table in tables:
+            kind = record_kind(table)
+            for name in (MESSAGES,) if kind == "chat" else PREFERENCE_COLUMNS:
+                flat = pc.list_flatten(table.column(name).combine_chunks())
+                for text in flat.field("extra").drop_null().to_pylist():
+                    for key, value in orjson.loads(text).items():
+                        extras.setdefault(key, []).append(value)
+            if CHAT_LAYOUT in table.column_names:
+                layouts.update(table.column(CHAT_LAYOUT).drop_null().to_pylist())
+        style = self.preference_format
+        if style == "auto":
+            style = "standard" if layouts == {"standard"} else "conversational"
+        fields = [("role", pa.string()), ("content", pa.string())]
+        fields += [(key, pa.array(values).type) for key, values in sorted(extras.items())]
+        return replace(self, preference_format=style, turn_type=pa.struct(fields))
 
 
 def is_conversation_table(table: pa.Table | pa.Schema) -> bool:
@@ -54,11 +81,9 @@ def trainer_rows(table: pa.Table, chat: ChatOutput) -> list[dict[str, Any]]:
     rest = table.drop_columns([c for c in (*names, *BOOKKEEPING, ID) if c in table.column_names])
     ids = table.column(ID).to_pylist()
     others = rest.to_pylist()
+    if chat.preference_format == "auto":  # a table written alone decides for itself
+        chat = chat.for_output([table])
     style = chat.preference_format
-    if kind == "preference" and style == "auto":
-        layouts = set(table.column(CHAT_LAYOUT).to_pylist()) if CHAT_LAYOUT in \
-            table.column_names else {"conversational"}
-        style = "standard" if layouts == {"standard"} else "conversational"
     rows = []
     for index, record_id in enumerate(ids):
         try:
@@ -77,16 +102,26 @@ def trainer_rows(table: pa.Table, chat: ChatOutput) -> list[dict[str, Any]]:
 
 
 def trainer_table(table: pa.Table, chat: ChatOutput) -> pa.Table:
-    """``trainer_rows`` as an Arrow table for Parquet and HF datasets."""
+    """``trainer_rows`` as an Arrow table for Parquet and HF datasets: the conversation's fields
+    typed by ``chat.turn_type``, every other column as it was."""
+    if chat.turn_type is None:
+        chat = chat.for_output([table])
     rows = trainer_rows(table, chat)
-    if not rows:
-        return pa.table({ID: pa.array([], pa.string())})
-    return pa.Table.from_pylist(rows, schema=_inferred_schema(rows))
+    kind = record_kind(table)
+    own = [n for n in ((MESSAGES,) if kind == "chat" else PREFERENCE_COLUMNS)]
+    rest = table.drop_columns([c for c in (*own, *BOOKKEEPING, ID) if c in table.column_names])
+    fields = list(dict.fromkeys(k for row in rows[:1] for k in row if k != ID
+                                and k not in rest.column_names))
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {ID: table.column(ID)}
+    for name in fields:
+        values = [row.get(name) for row in rows]
+        columns[name] = pa.array(values, _field_type(values, chat.turn_type))
+    for name in rest.column_names:
+        columns[name] = rest.column(name)
+    return pa.table(columns)
 
 
-def _inferred_schema(rows: list[dict[str, Any]]) -> pa.Schema:
-    """Every field of every row (``from_pylist`` would take the first row's alone)."""
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row))
-    return pa.schema([(name, pa.array([row.get(name) for row in rows]).type) for name in names])
+def _field_type(values: list[Any], turn_type: pa.DataType) -> pa.DataType:
+    """A list of turns, or text (Alpaca's and prompt/completion's strings)."""
+    sample = next((v for v in values if v is not None), None)
+    return pa.list_(turn_type) if isinstance(sample, list) else pa.string()

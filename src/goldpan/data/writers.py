@@ -148,6 +148,8 @@ def write_records(
     schema = unify_schemas(schemas)
     if schema is not None and not is_conversation_table(schema):
         chat = None
+    elif chat is not None:
+        chat = chat.for_output(_turn_columns(p) for p in non_empty)
     suffix = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz"}[fmt]
     if shard_records is None:
         names = [f"part-{index:05d}{suffix}" for index in range(len(non_empty))]
@@ -165,6 +167,13 @@ def write_records(
         _write_shard(shard, out_dir / name, fmt, chat)
         names.append(name)
     return names
+
+
+def _turn_columns(path: Path) -> pa.Table:
+    """The columns of a part that decide how its conversations are written (not the text)."""
+    names = parquet_schema(path).names
+    wanted = [n for n in ("messages", "prompt", "chosen", "rejected", "chat_layout") if n in names]
+    return read_parquet(path, columns=wanted)
 
 
 def write_part_shard(part: str, target: str, fmt: str, schema: pa.Schema | None,
@@ -212,6 +221,7 @@ def _write_hf(part_paths: list[Path], out_dir: Path, shard_records: int,
     cache = out_dir.parent / ".hf-cache"
     schema = unify_schemas([_part_schema(p) for p in part_paths])
     if part_paths and chat is not None and schema is not None and is_conversation_table(schema):
+        chat = chat.for_output(_turn_columns(p) for p in part_paths)
         tables = [trainer_table(conform(read_parquet(p), schema), chat) for p in part_paths]
         dataset = datasets.Dataset(pa.concat_tables(tables, promote_options="permissive"))
     elif part_paths:
