@@ -14,6 +14,10 @@ same ShareGPT conversations with SmolLM2-135M-Instruct's tokenizer.
 Ids and masks must be identical across all three for every conversation (TRL's mask read from
 its labels). Each side runs --repeats times in turn; medians are compared.
 
+Packing: the same token sequences packed into --pack-tokens sequences by goldpan's
+best-fit-decreasing (``data.token_shards.best_fit_decreasing``) and TRL's
+``pack_dataset(strategy="bfd")``: packs, efficiency (tokens / (packs x length)) and time.
+
     python benchmarks/chat.py [--conversations 600] [--repeats 3]
 """
 
@@ -101,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=600)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pack-tokens", type=int, default=2048)
     args = parser.parse_args()
     rows = demo_conversations(args.conversations)
     from goldpan.models.chat_tokens import load_chat_tokenizer
@@ -132,6 +137,30 @@ def main() -> None:
         median = statistics.median(times[name])
         print(f"{label:44s} {median:7.3f} s  {len(rows) / median:8.1f} conv/s  "
               f"{trl_median / median:5.2f}x TRL")
+    packing([ids for ids, _ in results["trl"].values()], args.pack_tokens, args.repeats)
+
+
+def packing(sequences: list[list[int]], length: int, repeats: int) -> None:
+    import datasets
+    from trl.data_utils import pack_dataset
+
+    from goldpan.data.token_shards import best_fit_decreasing
+
+    tokens = sum(len(s) for s in sequences)
+    sizes = np.array([len(s) for s in sequences], np.int64)
+    dataset = datasets.Dataset.from_list([{"input_ids": s} for s in sequences])
+    ours, theirs = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        _, pack_of = best_fit_decreasing(sizes, length)
+        ours.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        packed = pack_dataset(dataset, seq_length=length, strategy="bfd")
+        theirs.append(time.perf_counter() - started)
+    for label, packs, seconds in (("goldpan best-fit-decreasing", int(pack_of.max()) + 1, ours),
+                                  ("TRL pack_dataset bfd", len(packed), theirs)):
+        print(f"{label:44s} {packs:5d} packs of {length}  efficiency "
+              f"{tokens / (packs * length):.4f}  {statistics.median(seconds) * 1000:8.1f} ms")
 
 
 if __name__ == "__main__":

@@ -368,3 +368,12 @@ def test_every_text_step_runs_on_real_conversations_and_keeps_their_turns(
         assert [t["role"] for t in turns] == [t["role"] for t in originals[record["id"]]]
         if not rewrites:
             assert turns == originals[record["id"]]
+
+
+def test_preference_pairs_cannot_become_tokens(tmp_path: Path) -> None:
+    from goldpan.errors import GoldpanError
+    from goldpan.recipe import parse_recipe
+
+    with pytest.raises(GoldpanError, match="output.format tokens takes text or chat records"):
+        parse_recipe({"input": {"paths": ["p.jsonl"], "kind": "preference"},
+                      "output": {"dir": str(tmp_path), "format": "tokens", "tokenizer": "x"}})

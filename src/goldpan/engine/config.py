@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from goldpan.data.config import InputConfig, OutputConfig
 
@@ -38,6 +38,13 @@ class Recipe(BaseModel):
         default_factory=list, description="Modules to import first: they register custom steps."
     )
     steps: list[StepConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tokens_take_text_or_chats(self) -> Recipe:
+        if self.output.format == "tokens" and self.input.kind == "preference":
+            raise ValueError("output.format tokens takes text or chat records; write preference "
+                             "pairs as jsonl, parquet or hf for a DPO trainer")
+        return self
 
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
