@@ -374,6 +374,6 @@ def test_preference_pairs_cannot_become_tokens(tmp_path: Path) -> None:
     from goldpan.errors import GoldpanError
     from goldpan.recipe import parse_recipe
 
-    with pytest.raises(GoldpanError, match="output.format tokens takes text or chat records"):
+    with pytest.raises(GoldpanError, match=r"output\.format tokens takes text or chat records"):
         parse_recipe({"input": {"paths": ["p.jsonl"], "kind": "preference"},
                       "output": {"dir": str(tmp_path), "format": "tokens", "tokenizer": "x"}})

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import read_output, read_rejects
+from tests.openai_server import serve
 
 VIEW_ROLES = {"user": {"user"}, "assistant": {"assistant"}, "all": None}
 
@@ -84,6 +85,34 @@ def _same(a: dict[str, tuple], b: dict[str, tuple]) -> bool:
     return True
 
 
+def judge_by_length(number: int, body: dict) -> object:
+    """A judge whose answer depends on the text it was shown (its length): a grade, or for a
+    quarter of the texts an answer it cannot parse."""
+    from tests.openai_server import ok
+
+    length = len(body["messages"][0]["content"])
+    if length % 4 == 0:
+        return ok("I would rather not say.")
+    return ok(f"Educational score: {length % 6}")
+
+
+def _fasttext_model(folder: Path) -> Path:
+    """fastText told Wikipedia from Markov text, on the embedded corpus."""
+    import fasttext
+
+    from goldpan.data.demo_corpus import markov, wikipedia
+
+    lines = [f"__label__wiki {d['text']}" for d in itertools.islice(wikipedia("en"), 200)]
+    lines += [f"__label__markov {d['text']}" for d in itertools.islice(markov(), 200)]
+    training = folder / "train.txt"
+    training.write_text("\n".join(line.replace("\n", " ") for line in lines) + "\n")
+    model = fasttext.train_supervised(str(training), epoch=25, lr=0.5, dim=16, thread=1,
+                                      verbose=0, wordNgrams=2, seed=0)
+    path = folder / "wiki.bin"
+    model.save_model(str(path))
+    return path
+
+
 def _quality_examples(folder: Path) -> dict[str, Any]:
     from goldpan.data.demo_corpus import markov, wikipedia
 
@@ -114,14 +143,19 @@ DECIDING: list[tuple[str, dict[str, Any], str, list[str]]] = [
     ("lm_score", {"model": "TINY_LM", "max_length": 32, "stride": 16}, "assistant",
      ["fwd_loss", "n_tokens"]),
     ("quality_classifier", {"examples": True}, "assistant", ["quality_score"]),
+    ("classify", {"models": "FASTTEXT", "min_score": 0.5}, "assistant", ["wiki"]),
+    ("llm_judge", {"llm": "JUDGE"}, "assistant", ["judge_score"]),
 ]
+# Steps compared on their default view only (the others on `on: all` too).
+DEFAULT_ONLY = {"classify", "llm_judge"}
 
 
 # Steps that reject some of these conversations (the others keep all of them, on either side).
 REJECTS_SOME = {"length_filter", "sample", "langid", "exact_dedup", "decontaminate", "select",
-                "mix", "quality_classifier", "gopher_quality", "fineweb_quality"}
+                "mix", "quality_classifier", "gopher_quality", "fineweb_quality", "classify",
+                "llm_judge"}
 CASES = [(*case, explicit) for case in DECIDING for explicit in (False, True)
-         if not (explicit and case[2] == "all")]
+         if not (explicit and (case[2] == "all" or case[0] in DEFAULT_ONLY))]
 
 
 @pytest.mark.parametrize(("step", "options", "default_view", "columns", "explicit"), CASES,
@@ -140,6 +174,19 @@ def test_a_step_decides_on_a_conversation_as_on_the_text_of_its_view(
         options["model"] = str(tiny_lm)
     if options.pop("examples", False):
         options.update(_quality_examples(tmp_path))
+    if options.get("models") == "FASTTEXT":
+        options["models"] = [{"path": str(_fasttext_model(tmp_path)), "label": "wiki",
+                              "column": "wiki"}]
+    if options.get("llm") == "JUDGE":
+        with serve(judge_by_length) as (_, url):
+            options.update(llm=f"openai:judge@{url}", max_retries=1, timeout=5.0)
+            _compare(tmp_path, step, options, default_view, columns, explicit)
+        return
+    _compare(tmp_path, step, options, default_view, columns, explicit)
+
+
+def _compare(tmp_path: Path, step: str, options: dict[str, Any], default_view: str,
+             columns: list[str], explicit: bool) -> None:
     view = "all" if explicit else default_view
     chats = _demo_chats()
     texts = [{"id": c["id"], "source": c["source"], "text": _joined(c["messages"], view)}
@@ -237,3 +284,18 @@ def test_a_chat_recipe_gives_the_same_output_on_ray_and_in_parts(tmp_path: Path)
         assert _outcome(other, ["messages", "pii_email"]) == expected
     run("parts", "local", 2, 7)  # resumed: every part done
     assert _outcome(parts, ["messages", "pii_email"]) == expected
+
+
+def test_reverse_scores_of_conversations_are_those_of_their_answers(tmp_path: Path,
+                                                                    tiny_lm: Path) -> None:
+    """lm_score in both directions and reverse_score: S of a conversation is S of the text of
+    its assistant turns."""
+    window = {"model": str(tiny_lm), "max_length": 32, "stride": 16}
+    steps = [{"name": "lm_score", **window}, {"name": "lm_score", "direction": "reverse",
+                                               **window}, {"name": "reverse_score"}]
+    chats = _demo_chats(30)
+    texts = [{"id": c["id"], "source": c["source"], "text": _joined(c["messages"], "assistant")}
+             for c in chats]
+    chat = _outcome(_run(tmp_path, "chat", chats, "chat", steps), ["s_score"])
+    text = _outcome(_run(tmp_path, "text", texts, "text", steps), ["s_score"])
+    assert chat[0] == text[0] and _same(chat[1], text[1]) and chat[1]
