@@ -15,7 +15,7 @@ _REGISTRY: dict[str, type[Step]] = {}
 
 # goldpan's own steps: importing these packages registers them (each package's __init__ imports
 # its step modules). Named as strings: the engine sits below them and never imports them itself.
-STEP_PACKAGES = ("goldpan.curate", "goldpan.score")
+STEP_PACKAGES = ("goldpan.curate", "goldpan.score", "goldpan.generate")
 # Installed plugins declare their step modules in this entry-point group of their package
 # metadata: [project.entry-points."goldpan.steps"] my_steps = "my_package.steps".
 ENTRY_POINT_GROUP = "goldpan.steps"

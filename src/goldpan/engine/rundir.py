@@ -124,7 +124,7 @@ class RunDir:
             key_file = self.stage_dir(stage) / "_key"
             started = self.stage_dir(stage).exists() or self.rejects_dir(stage).exists()
             stored = key_file.read_text().strip() if key_file.exists() else None
-            if started and stored != stage.key:
+            if started and (stored != stage.key or self.had_failed_requests(stage)):
                 invalid_from = stage.index
                 break
         for folder in (self.stages_dir, self.rejects_root):
@@ -157,6 +157,13 @@ class RunDir:
     def stage_meta(self, stage: Stage) -> dict[str, Any] | None:
         path = self.stage_dir(stage) / STAGE_META
         return read_json(path) if path.exists() else None
+
+    def had_failed_requests(self, stage: Stage) -> bool:
+        """A finished stage some of whose model requests failed (their records rejected or
+        nulled): the next run redoes it, and the generation cache answers every request that
+        succeeded, so only the failed ones are sent again."""
+        meta = self.stage_meta(stage) or {}
+        return any((s.get("metrics") or {}).get("failures") for s in meta.get("stats", []))
 
     def write_stage_meta(self, stage: Stage, meta: dict[str, Any]) -> None:
         atomic_write_json(self.stage_dir(stage) / STAGE_META, {"key": stage.key, **meta})

@@ -130,8 +130,13 @@ class Runner:
                               self.recipe.output.push_to_hub, self.recipe.output.hub_private)
             if not self.quiet:
                 self.console.print(f"pushed the output to {url}")
+        failed = sum(int(s.metrics.get("failures", 0)) for s in stats)
         if not self.quiet:
             print_summary(stats, output_records, self.console)
+        if failed:
+            self.console.print(f"{failed:,} model requests failed (their records are rejected "
+                               "or hold nulls, with reasons); rerun the same command to retry "
+                               "only those")
             table = score_table(distributions)
             if table is not None:
                 self.console.print(table)

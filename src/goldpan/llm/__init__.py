@@ -30,7 +30,8 @@ __all__ = [
     "make_llm",
 ]
 
-OPENAI_OPTIONS = {"api_key_env", "concurrency", "timeout", "max_retries", "backoff", "max_backoff"}
+OPENAI_OPTIONS = {"api_key_env", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
+                  "on_error"}
 LOCAL_OPTIONS = {"dtype", "device", "batch_size"}
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from goldpan.llm.params import Completion, GenerationParams
 
 
-def cache_key(backend: str, model: str, prompt: str, params: GenerationParams, index: int) -> str:
+def cache_key(backend: str, model: str, prompt: str | list[dict[str, str]],
+              params: GenerationParams, index: int) -> str:
+    """A text prompt keys as it always did; a conversation by its messages' JSON."""
     payload = json.dumps(
         [backend, model, prompt, params.key_fields(), index], sort_keys=True, ensure_ascii=False
     )

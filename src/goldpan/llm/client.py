@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from goldpan.llm.cache import GenerationCache, cache_key
-from goldpan.llm.params import Completion, GenerationParams
+from goldpan.llm.params import Completion, GenerationParams, Prompt
 
 
 class Backend(Protocol):
@@ -19,10 +19,10 @@ class Backend(Protocol):
     model: str
 
     def complete(
-        self, requests: Sequence[tuple[str, int]], params: GenerationParams
+        self, requests: Sequence[tuple[Prompt, int]], params: GenerationParams
     ) -> Iterator[tuple[int, Completion]]:
         """Completions of (prompt, sample index) requests, yielded with the request's position
-        as each finishes (in any order)."""
+        as each finishes (in any order). A prompt is a text or a conversation's messages."""
         ...
 
 
@@ -34,6 +34,7 @@ class Usage:
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    failures: int = 0  # requests that got no answer (recorded, not cached)
 
     def add(self, completion: Completion) -> None:
         self.requests += 1
@@ -52,7 +53,7 @@ class LLM:
 
     def generate(
         self,
-        prompts: Sequence[str],
+        prompts: Sequence[Prompt],
         params: GenerationParams,
         on_done: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
@@ -60,6 +61,7 @@ class LLM:
         progress as k more samples are ready."""
         results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
         missing: list[tuple[int, int, str]] = []
+        prompts = [p if isinstance(p, str) else [dict(m) for m in p] for p in prompts]
         identity = getattr(self.backend, "cache_identity", self.backend.model)
         for position, prompt in enumerate(prompts):
             for sample in range(params.n):
@@ -75,13 +77,16 @@ class LLM:
         requests = [(prompts[position], sample) for position, sample, _ in missing]
         for index, completion in self.backend.complete(requests, params):
             position, sample, key = missing[index]
-            if self.cache is not None:
+            if self.cache is not None and completion.error is None:
                 self.cache.put(key, completion)
             results[position][sample] = completion
-            self.usage.add(completion)
+            if completion.error is None:
+                self.usage.add(completion)
+            else:
+                self.usage.failures += 1
             if on_done is not None:
                 on_done(1)
         return [[c for c in row if c is not None] for row in results]
 
-    def texts(self, prompts: Sequence[str], params: GenerationParams) -> list[list[str]]:
+    def texts(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[list[str]]:
         return [[c.text for c in row] for row in self.generate(prompts, params)]

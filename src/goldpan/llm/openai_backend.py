@@ -18,10 +18,14 @@ from typing import Any
 import httpx
 
 from goldpan.errors import GoldpanError
-from goldpan.llm.params import Completion, GenerationParams
+from goldpan.llm.params import Completion, GenerationParams, Prompt, is_conversation
 from goldpan.util.bounded import bounded_map
 
 RETRIED_STATUS = {408, 409, 429}
+
+
+class ServerUnreachable(GoldpanError):
+    """No connection could be made: the server is down, for every request alike."""
 
 
 class OpenAIBackend:
@@ -37,6 +41,7 @@ class OpenAIBackend:
         max_retries: int = 6,
         backoff: float = 1.0,
         max_backoff: float = 60.0,
+        on_error: str = "raise",
     ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
@@ -46,9 +51,13 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+        # "record": a request the server fails (an error status, a timeout, a malformed
+        # answer) becomes a Completion with ``error`` set, for the step to reject or null one
+        # record; an unreachable server still stops the run.
+        self.on_error = on_error
 
     # ------------------------------------------------------------------ requests
-    def _body(self, prompt: str, sample: int, params: GenerationParams) -> dict[str, Any]:
+    def _body(self, prompt: Prompt, sample: int, params: GenerationParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "temperature": params.temperature,
@@ -57,7 +66,11 @@ class OpenAIBackend:
             "n": 1,
             "seed": params.seed + sample,
         }
-        if params.chat:
+        if is_conversation(prompt):
+            if not params.chat:
+                raise GoldpanError(f"llm {self.base_url}: a conversation needs the chat endpoint")
+            body["messages"] = [dict(m) for m in prompt]  # type: ignore[union-attr]
+        elif params.chat:
             body["messages"] = [{"role": "user", "content": prompt}]
         else:
             body["prompt"] = prompt
@@ -99,15 +112,16 @@ class OpenAIBackend:
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter"
 
     def _post(self, client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
-        last = ""
+        last, unreachable = "", False
         for attempt in range(self.max_retries + 1):
             response = None
             try:
                 response = client.post(url, json=body)
             except httpx.TimeoutException:
-                last = f"timed out after {self.timeout:g} s"
+                last, unreachable = f"timed out after {self.timeout:g} s", False
             except httpx.TransportError as error:
                 last = f"connection failed ({type(error).__name__})"
+                unreachable = isinstance(error, httpx.ConnectError)
             else:
                 if response.status_code == 200:
                     return self._json(url, response)
@@ -120,7 +134,8 @@ class OpenAIBackend:
                     )
             if attempt < self.max_retries:
                 time.sleep(self._delay(attempt, response))
-        raise GoldpanError(f"llm {url}: gave up after {self.max_retries + 1} attempts ({last})")
+        failure = ServerUnreachable if unreachable else GoldpanError
+        raise failure(f"llm {url}: gave up after {self.max_retries + 1} attempts ({last})")
 
     @staticmethod
     def _message(response: httpx.Response) -> str:
@@ -175,16 +190,23 @@ class OpenAIBackend:
         )
 
     def _one(
-        self, client: httpx.Client, prompt: str, sample: int, params: GenerationParams
+        self, client: httpx.Client, prompt: Prompt, sample: int, params: GenerationParams
     ) -> Completion:
         url = self._url(params)
-        return self._parse(
-            url, self._post(client, url, self._body(prompt, sample, params)), params.chat
-        )
+        try:
+            return self._parse(
+                url, self._post(client, url, self._body(prompt, sample, params)), params.chat
+            )
+        except ServerUnreachable:
+            raise
+        except GoldpanError as error:
+            if self.on_error != "record":
+                raise
+            return Completion("", finish_reason="error", error=str(error))
 
     # ------------------------------------------------------------------ interface
     def complete(
-        self, requests: Sequence[tuple[str, int]], params: GenerationParams
+        self, requests: Sequence[tuple[Prompt, int]], params: GenerationParams
     ) -> Iterator[tuple[int, Completion]]:
         if not requests:
             return

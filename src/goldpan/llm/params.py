@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Union
+
+# What a model is asked: a text (one user message under ``chat``, else continued as it is) or
+# a conversation so far, OpenAI's ``{role, content}`` messages, answered as the next turn.
+Prompt = Union[str, Sequence[Mapping[str, str]]]  # noqa: UP007  (a runtime alias)
+
+
+def is_conversation(prompt: Prompt) -> bool:
+    return not isinstance(prompt, str)
 
 
 @dataclass(frozen=True)
@@ -58,3 +68,6 @@ class Completion:
     cached: bool = field(default=False, compare=False)
     # Per generated position, {token text: log-probability} of the most likely tokens.
     top_logprobs: list[dict[str, float]] | None = None
+    # Why this request got no answer (a backend that records failures instead of raising):
+    # never cached, so a rerun asks again.
+    error: str | None = None

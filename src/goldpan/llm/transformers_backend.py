@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from goldpan.llm.params import Completion, GenerationParams
+from goldpan.errors import GoldpanError
+from goldpan.llm.params import Completion, GenerationParams, Prompt, is_conversation
 from goldpan.models.memory import evaluating
-from goldpan.models.prompts import adds_special_tokens, user_turn
+from goldpan.models.prompts import adds_special_tokens, has_chat_template, user_turn
 
 
 def _penalty_processor(presence: float, frequency: float, prompt_length: int):  # type: ignore[no-untyped-def]
@@ -123,14 +124,21 @@ class TransformersBackend:
             return self._objects
         return load_cached(self.model, self.dtype, self.device)  # type: ignore[arg-type]
 
-    def render(self, prompt: str, params: GenerationParams) -> str:
+    def render(self, prompt: Prompt, params: GenerationParams) -> str:
         """The text the model continues: for a chat request, the user turn exactly as a student
-        is trained on it (``models.prompts.user_turn``); else the prompt itself."""
+        is trained on it (``models.prompts.user_turn``); for a conversation, its messages under
+        the chat template with the assistant's turn opened; else the prompt itself."""
         tokenizer = self._loaded().tokenizer
-        return user_turn(tokenizer, prompt) if params.chat else prompt
+        if is_conversation(prompt):
+            if not has_chat_template(tokenizer):
+                raise GoldpanError(f"llm {self.model!r}: a conversation needs a model with a "
+                                   "chat template")
+            return tokenizer.apply_chat_template(
+                [dict(m) for m in prompt], tokenize=False, add_generation_prompt=True)  # type: ignore[union-attr]
+        return user_turn(tokenizer, prompt) if params.chat else prompt  # type: ignore[arg-type]
 
     def complete(
-        self, requests: Sequence[tuple[str, int]], params: GenerationParams
+        self, requests: Sequence[tuple[Prompt, int]], params: GenerationParams
     ) -> Iterator[tuple[int, Completion]]:
         import torch
 
@@ -155,7 +163,9 @@ class TransformersBackend:
                 [rendered[i] for i in members],
                 return_tensors="pt",
                 padding=True,
-                add_special_tokens=not params.chat or adds_special_tokens(tokenizer),
+                add_special_tokens=not (params.chat or any(
+                    is_conversation(requests[i][0]) for i in members))
+                or adds_special_tokens(tokenizer),
             ).to(loaded.device)
             prompt_length = encoded["input_ids"].shape[1]
             kwargs: dict[str, Any] = {

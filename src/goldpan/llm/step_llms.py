@@ -1,0 +1,111 @@
+"""The LLMs a run step calls: made in the worker that runs the step (a client never travels
+to it), each behind the run's SQLite generation cache, with what they used handed to the run's
+statistics part by part.
+
+Every generating step (``generate``, ``rate``) holds one ``StepLLMs``; the options that name a
+backend's connection (concurrency, timeout, retries, local batch size, device) and the prices
+that turn tokens into cost are the step's own, in ``LlmCallOptions``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from goldpan.engine.step import FitContext, GlobalStep, OptionsT
+from goldpan.llm import LLM, make_llm
+from goldpan.util.storage import is_local
+
+
+class LlmCallOptions(BaseModel):
+    """How a step reaches its models and what their tokens cost (mixed into its options)."""
+
+    cache: str | None = Field(
+        None, description="SQLite cache of answers (default: cache/llm.sqlite in the run)."
+    )
+    price_per_million_prompt_tokens: float = Field(0.0, ge=0)
+    price_per_million_completion_tokens: float = Field(0.0, ge=0)
+    concurrency: int | None = Field(None, ge=1, description="Server: parallel requests.")
+    timeout: float | None = Field(None, gt=0, description="Server: seconds per request.")
+    max_retries: int | None = Field(None, ge=0, description="Server: retries of 429/5xx.")
+    batch_size: int | None = Field(None, ge=1, description="Local: prompts per batch.")
+    device: str | None = Field(None, description="Local: cpu, cuda, ...")
+
+
+def local_cache_for(run_file: Any) -> Path:
+    """SQLite needs a local file: a run directory in a bucket keeps its cache in this machine's
+    cache folder, keyed by the run's URL."""
+    key = hashlib.sha1(str(run_file).encode()).hexdigest()[:16]
+    return Path.home() / ".cache" / "goldpan" / "llm" / f"{key}-{Path(str(run_file)).name}"
+
+
+USAGE_FIELDS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens", "failures")
+
+
+class StepLLMs:
+    """One ``LLM`` per backend spec, all on one cache file; usage since the last report."""
+
+    def __init__(self, options: LlmCallOptions) -> None:
+        self.options = options
+        self.llms: dict[str, LLM] = {}
+        self.cache: str | None = None
+        self.reported: dict[str, dict[str, int]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self.options, "llms": {}, "cache": None, "reported": {}}
+
+    def get(self, spec: str, cache: str) -> LLM:
+        """The model behind ``spec``; a server's failed request comes back as a Completion
+        with ``error`` set (the step records it), an unreachable server stops the run."""
+        if cache != self.cache:
+            self.llms, self.reported, self.cache = {}, {}, cache
+        if spec not in self.llms:
+            o = self.options
+            self.llms[spec] = make_llm(spec, cache, concurrency=o.concurrency, timeout=o.timeout,
+                                       max_retries=o.max_retries, batch_size=o.batch_size,
+                                       device=o.device, on_error="record")
+        return self.llms[spec]
+
+    def take_metrics(self) -> dict[str, float]:
+        """Requests, cache hits, tokens and cost since the last call, over every model."""
+        totals = dict.fromkeys(USAGE_FIELDS, 0)
+        for spec, llm in self.llms.items():
+            now = {name: getattr(llm.usage, name) for name in USAGE_FIELDS}
+            before = self.reported.get(spec, dict.fromkeys(USAGE_FIELDS, 0))
+            for name in USAGE_FIELDS:
+                totals[name] += now[name] - before[name]
+            self.reported[spec] = now
+        if not self.llms:
+            return {}
+        o = self.options
+        cost = (totals["prompt_tokens"] * o.price_per_million_prompt_tokens
+                + totals["completion_tokens"] * o.price_per_million_completion_tokens) / 1e6
+        return {**{k: float(v) for k, v in totals.items()}, "cost": cost}
+
+
+class LlmStep(GlobalStep[OptionsT]):
+    """A step that calls LLMs: its "fit" only settles the cache file (the run's
+    ``cache/llm.sqlite`` unless the options name one), so a changed option or a new run
+    directory pointed at the same file asks nothing twice."""
+
+    fit_reads_data: ClassVar[bool] = False
+
+    def __init__(self, options: OptionsT | None = None, seed: int = 0) -> None:
+        super().__init__(options, seed)
+        self.llms = StepLLMs(self.options)  # type: ignore[arg-type]
+
+    def fit_part(self, batch: Any, part_index: int, context: FitContext) -> None:
+        return None
+
+    def merge(self, summaries: Sequence[Any], context: FitContext) -> dict[str, str]:
+        cache = self.options.cache or context.lasting_file("llm.sqlite")  # type: ignore[attr-defined]
+        if not is_local(cache):
+            cache = local_cache_for(cache)
+        return {"cache": str(cache)}
+
+    def take_metrics(self) -> dict[str, float]:
+        return self.llms.take_metrics()
