@@ -127,6 +127,8 @@ class RunDir:
             if started and (stored != stage.key or self.had_failed_requests(stage)):
                 invalid_from = stage.index
                 break
+        if invalid_from is not None:  # a redone stage may change what the output holds
+            (self.output_dir / "_SUCCESS").unlink(missing_ok=True)
         for folder in (self.stages_dir, self.rejects_root):
             if not folder.exists():
                 continue

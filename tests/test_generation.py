@@ -1,0 +1,344 @@
+"""Generation steps against a scripted OpenAI-compatible server on 127.0.0.1: responses from
+several models, UltraFeedback-style ratings, preference pairs; the cache (a rerun asks nothing),
+failed requests (recorded, then retried alone), a dead server (one line), a killed run (no
+answered request asked twice) and TRL's DPO on the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import read_rejects
+from tests.openai_server import ok, serve
+
+PROMPTS = [
+    {"id": "p1", "messages": [{"role": "user", "content": "Why is the sea salty?"}]},
+    {"id": "p2", "messages": [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "Name a metal that is liquid at room temperature."},
+        {"role": "assistant", "content": "Mercury."},
+        {"role": "user", "content": "And one that melts in your hand?"}]},
+    {"id": "p3", "messages": [{"role": "user", "content": "Write a haiku about rain."}]},
+]
+
+
+def answer_for(body: dict[str, Any]) -> str:
+    """A generation: which model, which seed, which question (so every sample differs)."""
+    question = body["messages"][-1]["content"]
+    return f"[{body['model']} seed {body['seed']}] answer to: {question}"
+
+
+def rating_for(prompt: str) -> str:
+    """A judge that likes answers by 'alpha' more, and even seeds more than odd ones."""
+    model = re.search(r"\[(\w+) seed (\d+)\]", prompt)
+    if model is None:
+        return "I cannot rate this."
+    score = (4 if model.group(1) == "alpha" else 2) + (1 if int(model.group(2)) % 2 == 0 else 0)
+    return f"Rating: {score}\nRationale: scripted."
+
+
+def script(number: int, body: dict[str, Any]) -> object:
+    prompt = body["messages"][-1]["content"]
+    if "## Your assessment" in prompt:
+        if "<text 1>" in prompt:  # the all-in-one prompt
+            texts = re.findall(r"<text (\d+)> (.*)", prompt)
+            return ok("\n\n".join(f"#### Output for Text {k}\n{rating_for(t)}"
+                                  for k, t in texts))
+        return ok(rating_for(prompt.split("## Response")[1]))
+    return ok(answer_for(body), 11, 7)
+
+
+def _write_prompts(folder: Path) -> Path:
+    path = folder / "prompts.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in PROMPTS))
+    return path
+
+
+def _recipe(source: Path, out: Path, url: str, steps: list[dict[str, Any]] | None = None,
+            **output: Any) -> dict[str, Any]:
+    steps = steps if steps is not None else [
+        {"name": "generate", "llm": [f"openai:alpha@{url}", f"openai:beta@{url}"], "n": 2,
+         "max_retries": 0},
+        {"name": "rate", "llm": f"openai:judge@{url}", "max_retries": 0},
+        {"name": "preference_pairs"},
+    ]
+    return {"input": {"paths": [str(source)], "kind": "chat", "id_field": "id"},
+            "output": {"dir": str(out), "format": "jsonl", **output}, "workers": 1,
+            "seed": 10, "steps": steps}
+
+
+def _run(data: dict[str, Any]) -> Any:
+    from goldpan.engine.ledger import verify_run
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import parse_recipe
+
+    result = run_recipe(parse_recipe(data), quiet=True)
+    assert verify_run(data["output"]["dir"])[0] == []
+    return result
+
+
+def _jsonl(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for f in sorted((run / "output").glob("*.jsonl"))
+            for line in f.read_text().split("\n") if line]
+
+
+def _stage_metrics(run: Path, step: str) -> dict[str, float]:
+    stats = json.loads((run / "stats.json").read_text())
+    return next(s["metrics"] for s in stats["stages"] if s["step"] == step)
+
+
+def test_generate_asks_each_model_for_n_samples_of_the_conversation_so_far(tmp_path: Path
+                                                                           ) -> None:
+    source = _write_prompts(tmp_path)
+    with serve(script) as (server, url):
+        steps = [{"name": "generate", "llm": [f"openai:alpha@{url}", f"openai:beta@{url}"],
+                  "n": 2, "temperature": 0.9, "max_new_tokens": 64}]
+        _run(_recipe(source, tmp_path / "run", url, steps))
+    kept = {r["id"]: r for r in _jsonl(tmp_path / "run")}
+    assert len(server.requests) == 3 * 2 * 2
+    asked = [r for r in server.requests if r["messages"][-1]["content"].startswith("And one")]
+    assert all(r["messages"] == PROMPTS[1]["messages"] for r in asked)  # the whole conversation
+    responses = kept["p2"]["responses"]
+    assert [(r["model"], r["finish_reason"], r["truncated"]) for r in responses] == [
+        (f"openai:{m}@{url}", "stop", False) for m in ("alpha", "alpha", "beta", "beta")]
+    # Sample i is seeded seed + i, with the recipe's seed.
+    assert [re.search(r"seed (\d+)", r["content"]).group(1) for r in responses] == [
+        "10", "11", "10", "11"]
+    assert kept["p2"]["messages"] == PROMPTS[1]["messages"]  # not appended unless asked
+    metrics = _stage_metrics(tmp_path / "run", "generate")
+    assert metrics["requests"] == 12 and metrics["prompt_tokens"] == 12 * 11
+    assert metrics["completion_tokens"] == 12 * 7
+
+
+def test_generate_can_append_the_answer_and_marks_truncated_ones(tmp_path: Path) -> None:
+    def truncating(number: int, body: dict[str, Any]) -> object:
+        status, payload = ok(answer_for(body))
+        payload["choices"][0]["finish_reason"] = "length"
+        return status, payload
+
+    source = _write_prompts(tmp_path)
+    with serve(truncating) as (_, url):
+        steps = [{"name": "generate", "llm": f"openai:alpha@{url}", "append": True}]
+        _run(_recipe(source, tmp_path / "run", url, steps))
+    kept = {r["id"]: r for r in _jsonl(tmp_path / "run")}
+    assert kept["p1"]["messages"][-1]["role"] == "assistant"
+    assert kept["p1"]["messages"][-1]["content"].endswith("Why is the sea salty?")
+    assert kept["p1"]["responses"][0]["truncated"] is True
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_rate_gives_each_response_its_aspects_and_mean(tmp_path: Path, together: bool) -> None:
+    source = _write_prompts(tmp_path)
+    with serve(script) as (server, url):
+        data = _recipe(source, tmp_path / "run", url)
+        data["steps"][1]["together"] = together
+        data["steps"] = data["steps"][:2]
+        _run(data)
+    judged = [r for r in server.requests if "## Your assessment" in r["messages"][-1]["content"]]
+    # One request per response and aspect, or per record and aspect all together.
+    assert len(judged) == (3 * 4 * 4 if not together else 3 * 4)
+    record = {r["id"]: r for r in _jsonl(tmp_path / "run")}["p1"]
+    for response, rating in zip(record["responses"], record["ratings"], strict=True):
+        expected = float(rating_for(response["content"]).split()[1])
+        assert rating == {"instruction_following": expected, "honesty": expected,
+                          "truthfulness": expected, "helpfulness": expected, "mean": expected}
+
+
+def test_unparsable_ratings_are_nulls_that_are_counted(tmp_path: Path) -> None:
+    def vague_judge(number: int, body: dict[str, Any]) -> object:
+        prompt = body["messages"][-1]["content"]
+        if "## Your assessment" in prompt:
+            if "# Honesty" in prompt:
+                return ok("Rating: N/A\nRationale: creative writing.")
+            return ok(rating_for(prompt.split("## Response")[1]))
+        return ok(answer_for(body))
+
+    source = _write_prompts(tmp_path)
+    with serve(vague_judge) as (_, url):
+        data = _recipe(source, tmp_path / "run", url)
+        _run(data)
+    rating = _jsonl(tmp_path / "run")[0]
+    assert "chosen" in rating
+    assert _stage_metrics(tmp_path / "run", "rate")["unparsable"] == 3 * 4  # every honesty
+
+
+def test_preference_pairs_choose_the_best_against_the_worst(tmp_path: Path) -> None:
+    source = _write_prompts(tmp_path)
+    with serve(script) as (_, url):
+        _run(_recipe(source, tmp_path / "run", url))
+    pairs = {r["id"]: r for r in _jsonl(tmp_path / "run")}
+    assert set(pairs) == {"p1", "p2", "p3"}
+    pair = pairs["p2"]
+    assert pair["prompt"] == PROMPTS[1]["messages"]
+    # alpha with an even seed rates 5, beta with an odd seed 2.
+    assert pair["chosen"][0]["content"].startswith("[alpha seed 10]")
+    assert pair["rejected"][0]["content"].startswith("[beta seed 11]")
+    assert (pair["chosen_rating"], pair["rejected_rating"]) == (5.0, 2.0)
+    assert "responses" not in pair and "messages" not in pair
+
+
+def test_pairs_that_cannot_be_made_are_rejected_with_their_reason() -> None:
+    import random
+
+    from goldpan.generate.preference_pairs import pick_pair
+
+    assert pick_pair([4.0, None], None) == "too_few_rated"
+    assert pick_pair([3.0, 3.0, 3.0], None) == "tie"
+    assert pick_pair([2.0, 5.0, 1.0, 5.0], None) == (1, 2)
+    draws = {pick_pair([5.0, 1.0, 2.0, 3.0], random.Random(seed))[1] for seed in range(40)}
+    assert draws == {1, 2, 3}  # a random lower-rated response, never the chosen one
+
+
+def test_a_margin_rejects_close_pairs(tmp_path: Path) -> None:
+    source = _write_prompts(tmp_path)
+    with serve(script) as (_, url):
+        data = _recipe(source, tmp_path / "run", url)
+        data["steps"][2]["margin"] = 3.5
+        _run(data)
+    reasons = set(read_rejects(tmp_path / "run").column("reject_reason").to_pylist())
+    assert reasons == {"preference_pairs:below_margin"}
+
+
+def test_a_rerun_and_a_new_run_on_the_same_cache_send_no_request(tmp_path: Path) -> None:
+    source = _write_prompts(tmp_path)
+    cache = tmp_path / "shared.sqlite"
+    with serve(script) as (server, url):
+        data = _recipe(source, tmp_path / "run", url)
+        for step in data["steps"][:2]:
+            step["cache"] = str(cache)
+        _run(data)
+        first = len(server.requests)
+        _run(data)  # the same run: every stage done
+        data["output"]["dir"] = str(tmp_path / "again")
+        _run(data)  # a new run directory on the same cache
+        assert len(server.requests) == first
+    assert _jsonl(tmp_path / "run") == _jsonl(tmp_path / "again")
+    metrics = _stage_metrics(tmp_path / "again", "generate")
+    assert metrics["requests"] == 0 and metrics["cache_hits"] == 12
+
+
+def test_failed_requests_are_recorded_and_a_rerun_asks_only_those(tmp_path: Path) -> None:
+    broken = {"on": True}
+
+    def flaky(number: int, body: dict[str, Any]) -> object:
+        prompt = body["messages"][-1]["content"]
+        if broken["on"] and body["model"] == "beta" and "sea" in prompt and body["seed"] == 11:
+            return 500, {"error": {"message": "overloaded"}}
+        return script(number, body)
+
+    source = _write_prompts(tmp_path)
+    with serve(flaky) as (server, url):
+        data = _recipe(source, tmp_path / "run", url)
+        _run(data)
+        reasons = {r["id"]: r["reject_reason"]
+                   for r in read_rejects(tmp_path / "run").to_pylist()}
+        assert reasons == {"p1": "generate:error"}
+        assert _stage_metrics(tmp_path / "run", "generate")["failures"] == 1
+        asked = len(server.requests)
+        broken["on"] = False
+        _run(data)
+        again = server.requests[asked:]
+    # The rerun sent the failed generation and the ratings of the record it completes.
+    generations = [r for r in again if "## Your assessment" not in r["messages"][-1]["content"]]
+    assert len(generations) == 1 and generations[0]["model"] == "beta"
+    assert len(again) == 1 + 4 * 4
+    assert {r["id"] for r in _jsonl(tmp_path / "run")} == {"p1", "p2", "p3"}
+    assert read_rejects(tmp_path / "run").num_rows == 0
+
+
+def test_a_server_that_is_down_stops_the_run_with_one_line(tmp_path: Path) -> None:
+    from tests.conftest import goldpan
+
+    source = _write_prompts(tmp_path)
+    recipe = tmp_path / "recipe.yaml"
+    data = _recipe(source, tmp_path / "run", "http://127.0.0.1:9/v1")
+    recipe.write_text(yaml.safe_dump(data))
+    result = goldpan("run", str(recipe), "--quiet")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "connection failed" in lines[0], result.stderr
+
+
+def test_a_killed_run_asks_no_answered_request_again(tmp_path: Path) -> None:
+    prompts = [{"id": f"q{i}", "messages": [{"role": "user", "content": f"Question {i}?"}]}
+               for i in range(30)]
+    source = tmp_path / "prompts.jsonl"
+    source.write_text("".join(json.dumps(p) + "\n" for p in prompts))
+
+    def slow(number: int, body: dict[str, Any]) -> object:
+        return ("sleep", 0.05, script(number, body))
+
+    steps = lambda url: [{"name": "generate", "llm": f"openai:alpha@{url}", "n": 2,  # noqa: E731
+                          "concurrency": 1, "max_retries": 0}]
+    with serve(slow) as (server, url):
+        data = _recipe(source, tmp_path / "run", url, steps(url))
+        data["input"]["part_records"] = 10
+        recipe = tmp_path / "recipe.yaml"
+        recipe.write_text(yaml.safe_dump(data))
+        command = [sys.executable, "-m", "goldpan", "run", str(recipe), "--quiet"]
+        started = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   start_new_session=True, env=os.environ.copy())
+        deadline = time.monotonic() + 120
+        while len(server.requests) < 25 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(started.pid, signal.SIGKILL)
+        started.wait()
+        asked_before = len(server.requests)
+        assert 25 <= asked_before < 60
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr
+    keys = [(r["messages"][-1]["content"], r["seed"]) for r in server.requests]
+    # Every request once, but the one in flight when the run was killed (concurrency 1).
+    assert len(set(keys)) == 60 and len(keys) <= 61
+    with serve(script) as (_, url):
+        whole = _recipe(source, tmp_path / "whole", url, steps(url))
+        _run(whole)
+    killed, uninterrupted = _jsonl(tmp_path / "run"), _jsonl(tmp_path / "whole")
+    for row in killed + uninterrupted:
+        for response in row["responses"]:
+            response["model"] = response["model"].split("@")[0]
+    assert killed == uninterrupted
+
+
+def test_the_ultrafeedback_recipe_feeds_trls_dpo(tmp_path: Path, tiny_lm: Path) -> None:
+    """recipes/ultrafeedback.yaml against the scripted server: its preference JSONL is what
+    DPOTrainer prepares, and one DPO step runs on a tiny random model."""
+    datasets = pytest.importorskip("datasets")
+    trl = pytest.importorskip("trl")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from goldpan.engine.runner import run_recipe
+    from goldpan.models.chat_tokens import template_text
+    from goldpan.recipe import load_recipe
+
+    source = _write_prompts(tmp_path)
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "ultrafeedback.yaml"
+    with serve(script) as (_, url):
+        overrides = [f"input.paths=[{source}]", f"output.dir={tmp_path / 'uf'}", "workers=1",
+                     "steps.0.fraction=1.0",
+                     f"steps.1.llm=[openai:alpha@{url}, openai:beta@{url}]",
+                     f"steps.2.llm=openai:judge@{url}"]
+        run_recipe(load_recipe(recipe, overrides), quiet=True)
+    pairs = datasets.load_dataset("json", data_files=str(tmp_path / "uf" / "output" / "*.jsonl"),
+                                  split="train")
+    assert len(pairs) == 3
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    tokenizer.chat_template = template_text("smollm2-generation")
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm)
+    trainer = trl.DPOTrainer(
+        model=model, processing_class=tokenizer, train_dataset=pairs,
+        args=trl.DPOConfig(output_dir=str(tmp_path / "dpo"), report_to=[], max_length=256,
+                           max_steps=1, per_device_train_batch_size=2, use_cpu=True,
+                           bf16=False, save_strategy="no", logging_steps=1))
+    result = trainer.train()
+    assert result.global_step == 1 and result.training_loss > 0
