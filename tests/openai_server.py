@@ -71,7 +71,12 @@ def serve(script: Callable[[int, dict], object]) -> Iterator[tuple[FakeServer, s
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # A burst of new connections (a client opening dozens at once) must queue, not be
+        # reset: the standard library's backlog of 5 would drop some.
+        request_queue_size = 256
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

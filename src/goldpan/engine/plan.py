@@ -16,7 +16,7 @@ from goldpan.data.inputs import InputFile
 from goldpan.data.records import READ_STEP
 from goldpan.engine.config import Recipe
 from goldpan.engine.registry import build_step
-from goldpan.engine.rundir import Stage
+from goldpan.engine.rundir import RunDir, Stage
 from goldpan.engine.step import GlobalStep, Step
 from goldpan.engine.views import check_records
 from goldpan.util.hashing import config_hash
@@ -54,8 +54,10 @@ def plan_stages(recipe: Recipe, units: list[InputFile]) -> list[PlannedStage]:
         build_step(config, origin="recipe", where=("steps", index), seed=recipe.seed)
         for index, config in enumerate(recipe.steps)
     ]
+    cache_dir = RunDir(recipe.output.dir).root / "cache"
     for index, step in enumerate(steps):
         check_records(step, recipe.input.kind, f"recipe: steps[{index}]")
+        step.cache_dir = cache_dir
     read_config = {
         "goldpan": goldpan.__version__,
         "input": resolved_input(recipe, units).model_dump(mode="json"),

@@ -75,6 +75,9 @@ class Step(ABC, Generic[OptionsT]):
     def __init__(self, options: OptionsT | None = None, seed: int = 0) -> None:
         self.options: OptionsT = options if options is not None else self.Options()  # type: ignore[assignment]
         self.seed = seed
+        # The run directory's folder for what outlives a stage (an LLM's answers), set by the
+        # planner; not part of the step's config, so it never changes a stage's key.
+        self.cache_dir: AnyPath | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """What travels to a worker: the options, not what a ``cached_property`` loaded (a

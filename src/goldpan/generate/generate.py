@@ -15,6 +15,7 @@ sent again. A server that cannot be reached at all stops the run with one line.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, Literal
 
@@ -101,9 +102,13 @@ class Generate(LlmStep[GenerateOptions]):
         o = self.options
         prompts = self.prompts(batch)
         answers: list[list[dict[str, Any]]] = [[] for _ in prompts]
-        for spec in o.llm:
-            rows = self.llms.get(spec, state["cache"]).generate(prompts, self.params)
-            for mine, completions in zip(answers, rows, strict=True):
+        models = [self.llms.get(spec, state["cache"]) for spec in o.llm]
+        # The models are asked at the same time (each up to its own concurrency): a part
+        # waits for its slowest model, not for the sum of them.
+        with ThreadPoolExecutor(len(models), thread_name_prefix="goldpan-generate") as pool:
+            rows = list(pool.map(lambda llm: llm.generate(prompts, self.params), models))
+        for spec, per_model in zip(o.llm, rows, strict=True):
+            for mine, completions in zip(answers, per_model, strict=True):
                 mine += [response(spec, c) for c in completions]
         reasons = [self.reason("error") if o.failed == "reject" and any(r["error"] for r in rs)
                    else None for rs in answers]

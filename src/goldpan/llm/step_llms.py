@@ -10,13 +10,14 @@ that turn tokens into cost are the step's own, in ``LlmCallOptions``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
+import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from goldpan.engine.step import FitContext, GlobalStep, OptionsT
+from goldpan.engine.step import MapStep, OptionsT
+from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, make_llm
 from goldpan.util.storage import is_local
 
@@ -87,25 +88,31 @@ class StepLLMs:
         return {**{k: float(v) for k, v in totals.items()}, "cost": cost}
 
 
-class LlmStep(GlobalStep[OptionsT]):
-    """A step that calls LLMs: its "fit" only settles the cache file (the run's
-    ``cache/llm.sqlite`` unless the options name one), so a changed option or a new run
-    directory pointed at the same file asks nothing twice."""
-
-    fit_reads_data: ClassVar[bool] = False
+class LlmStep(MapStep[OptionsT]):
+    """A map step that calls LLMs through the run's SQLite cache (``cache/llm.sqlite`` in the
+    run directory unless the options name a file), so a rerun, a resumed run or a new run
+    directory pointed at the same file asks nothing twice. Being a map step, consecutive
+    generation steps run fused over each part, with no stage between them."""
 
     def __init__(self, options: OptionsT | None = None, seed: int = 0) -> None:
         super().__init__(options, seed)
         self.llms = StepLLMs(self.options)  # type: ignore[arg-type]
 
-    def fit_part(self, batch: Any, part_index: int, context: FitContext) -> None:
-        return None
+    @property
+    def cache_file(self) -> str:
+        named = self.options.cache  # type: ignore[attr-defined]
+        if named is None and self.cache_dir is None:
+            raise GoldpanError(f"{self.name}: no cache file: set cache (the planner gives run "
+                               "steps the run's cache folder)")
+        cache = named if named is not None else self.cache_dir / "llm.sqlite"
+        return str(cache if is_local(cache) else local_cache_for(cache))
 
-    def merge(self, summaries: Sequence[Any], context: FitContext) -> dict[str, str]:
-        cache = self.options.cache or context.lasting_file("llm.sqlite")  # type: ignore[attr-defined]
-        if not is_local(cache):
-            cache = local_cache_for(cache)
-        return {"cache": str(cache)}
+    def process(self, batch: pa.Table) -> pa.Table:
+        return self.apply(batch, {"cache": self.cache_file})
+
+    def apply(self, batch: pa.Table, state: dict[str, str]) -> pa.Table:
+        """The step's work on a batch, with the cache file in ``state["cache"]``."""
+        raise NotImplementedError
 
     def take_metrics(self) -> dict[str, float]:
         return self.llms.take_metrics()
