@@ -342,3 +342,80 @@ def test_the_ultrafeedback_recipe_feeds_trls_dpo(tmp_path: Path, tiny_lm: Path) 
                            bf16=False, save_strategy="no", logging_steps=1))
     result = trainer.train()
     assert result.global_step == 1 and result.training_loss > 0
+
+
+def refiner(number: int, body: dict[str, Any]) -> object:
+    """Feedback until an answer has been rewritten twice, then the stop phrase; rewrites add a
+    mark; critiques name the principle's first word; revisions mark the answer revised."""
+    prompt = body["messages"][-1]["content"]
+    if prompt.startswith("Here is a request, an answer to it, and feedback"):
+        answer = prompt.split("## Answer\n")[1].split("\n\n## Feedback")[0]
+        return ok(answer + " (refined)")
+    if prompt.startswith("Here is a request and an answer"):
+        answer = prompt.split("## Answer\n")[1].split("\n\nGive specific")[0]
+        if answer.count("(refined)") >= 2:
+            return ok("NO FURTHER CHANGES")
+        return ok("Say more about tides.")
+    if prompt.startswith("Point out"):
+        return ok(f"Critique by {prompt.split()[2]}.")
+    if prompt.startswith("Rewrite the assistant"):
+        last = body["messages"][-4]["content"]  # the answer before the critique
+        return ok(last + " [revised]")
+    return ok(answer_for(body))
+
+
+ANSWERED = [{"id": "a1", "messages": [{"role": "user", "content": "Why is the sea salty?"},
+                                      {"role": "assistant", "content": "Rivers carry salt."}]},
+            {"id": "a2", "messages": [{"role": "user", "content": "What makes tides?"}]}]
+
+
+def test_self_refine_loops_until_the_feedback_says_stop(tmp_path: Path) -> None:
+    source = tmp_path / "answered.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in ANSWERED))
+    with serve(refiner) as (_, url):
+        steps = [{"name": "self_refine", "llm": f"openai:m@{url}", "max_iterations": 4}]
+        _run(_recipe(source, tmp_path / "run", url, steps))
+        pairs = _recipe(source, tmp_path / "pairs", url,
+                        [{**steps[0], "as_preference": True}])
+        _run(pairs)
+    kept = {r["id"]: r for r in _jsonl(tmp_path / "run")}
+    assert kept["a1"]["messages"][-1]["content"] == "Rivers carry salt. (refined) (refined)"
+    trajectory = kept["a1"]["refinements"]
+    assert [t["feedback"] for t in trajectory] == ["Say more about tides.",
+                                                   "Say more about tides.",
+                                                   "NO FURTHER CHANGES"]
+    # A conversation without an answer gets one from the model first.
+    assert kept["a2"]["messages"][-1]["content"].startswith("[m seed 10]")
+    pair = {r["id"]: r for r in _jsonl(tmp_path / "pairs")}["a1"]
+    assert pair["chosen"][0]["content"].endswith("(refined) (refined)")
+    assert pair["rejected"][0]["content"] == "Rivers carry salt."
+
+
+def test_critique_revise_samples_a_principle_per_round(tmp_path: Path) -> None:
+    source = tmp_path / "answered.jsonl"
+    source.write_text(json.dumps(ANSWERED[0]) + "\n" + json.dumps(
+        {"id": "no-answer", "messages": ANSWERED[1]["messages"]}) + "\n")
+    with serve(refiner) as (server, url):
+        steps = [{"name": "critique_revise", "llm": f"openai:m@{url}", "rounds": 2,
+                  "as_preference": True}]
+        _run(_recipe(source, tmp_path / "run", url, steps))
+    pair = _jsonl(tmp_path / "run")[0]
+    assert pair["chosen"][0]["content"] == "Rivers carry salt. [revised] [revised]"
+    assert pair["rejected"][0]["content"] == "Rivers carry salt."
+    import random
+
+    from goldpan.generate.critique_revise import DEFAULT_PRINCIPLES, load_principles
+
+    principles = load_principles(DEFAULT_PRINCIPLES)
+    # One principle per round, drawn by the recipe's seed, the record's id and the round.
+    assert [r["principle"] for r in pair["revisions"]] == [
+        random.Random(f"10:a1:{n}").choice(principles)["name"] for n in range(2)]
+    assert [r["critique"] for r in pair["revisions"]] == [
+        f"Critique by {r['principle'] and p['critique'].split()[2]}." for r, p in zip(
+            pair["revisions"], [random.Random(f"10:a1:{n}").choice(principles)
+                                for n in range(2)], strict=True)]
+    # The critique request follows the conversation as a user turn, as in the paper.
+    critique = server.requests[0]["messages"]
+    assert critique[:2] == ANSWERED[0]["messages"] and critique[2]["role"] == "user"
+    reasons = {r["id"]: r["reject_reason"] for r in read_rejects(tmp_path / "run").to_pylist()}
+    assert reasons == {"no-answer": "critique_revise:no_answer"}

@@ -18,21 +18,15 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field
 
-from goldpan.data.chat_records import (
-    CHAT_LAYOUT,
-    CHOSEN,
-    MESSAGES,
-    PROMPT,
-    REJECTED,
-    conversations,
-    record_kind,
-    transcripts,
-    turns_array,
-)
-from goldpan.data.schema import ID, TEXT
+from goldpan.data.chat_records import MESSAGES, conversations, record_kind
+from goldpan.data.schema import ID
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
-from goldpan.generate.prompts import conversation_so_far, render_template
+from goldpan.generate.prompts import (
+    as_preference_records,
+    conversation_so_far,
+    render_template,
+)
 
 
 class PreferencePairsOptions(StepOptions):
@@ -102,13 +96,8 @@ class PreferencePairs(MapStep[PreferencePairsOptions]):
             scores.append((values[pair[0]], values[pair[1]]))
             models.append((good["model"], bad["model"]))
             reasons.append(None)
-        drop = [c for c in (MESSAGES, o.responses, o.ratings, CHAT_LAYOUT)
-                if c in batch.column_names]
-        batch = batch.drop_columns(drop)
-        for name, turns in ((PROMPT, prompts), (CHOSEN, chosen), (REJECTED, rejected)):
-            batch = with_column(batch, name, turns_array(turns))
-        batch = with_column(batch, CHAT_LAYOUT, pa.array(["conversational"] * batch.num_rows))
-        batch = with_column(batch, TEXT, transcripts(batch, "preference"))
+        batch = as_preference_records(batch, prompts, chosen, rejected,
+                                      drop=(o.responses, o.ratings))
         for name, values in (("chosen_rating", [s[0] for s in scores]),
                              ("rejected_rating", [s[1] for s in scores])):
             batch = with_column(batch, name, pa.array(values, pa.float64()))

@@ -6,9 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 from jinja2 import Environment, StrictUndefined
 
-from goldpan.data.chat_records import transcript
+from goldpan.data.chat_records import (
+    CHAT_LAYOUT,
+    CHOSEN,
+    MESSAGES,
+    PROMPT,
+    REJECTED,
+    transcript,
+    transcripts,
+    turns_array,
+)
+from goldpan.data.schema import TEXT
+from goldpan.engine.step import with_column
 from goldpan.errors import GoldpanError
 
 _JINJA = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -36,3 +48,17 @@ def instruction_text(prompt: list[dict[str, Any]] | str) -> str:
     if len(prompt) == 1 and prompt[0]["role"] == "user":
         return prompt[0]["content"]
     return transcript(prompt)
+
+
+def as_preference_records(batch: pa.Table, prompts: list[list[dict[str, Any]]],
+                          chosen: list[list[dict[str, Any]]],
+                          rejected: list[list[dict[str, Any]]], drop: tuple[str, ...] = ()
+                          ) -> pa.Table:
+    """The batch as preference records in TRL's conversational form: the conversation turned
+    into prompt, chosen and rejected turns (``drop``: working columns that stay behind)."""
+    gone = [c for c in (MESSAGES, CHAT_LAYOUT, *drop) if c in batch.column_names]
+    batch = batch.drop_columns(gone)
+    for name, turns in ((PROMPT, prompts), (CHOSEN, chosen), (REJECTED, rejected)):
+        batch = with_column(batch, name, turns_array(turns))
+    batch = with_column(batch, CHAT_LAYOUT, pa.array(["conversational"] * batch.num_rows))
+    return with_column(batch, TEXT, transcripts(batch, "preference"))

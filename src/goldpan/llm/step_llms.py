@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 
 from goldpan.engine.step import MapStep, OptionsT
 from goldpan.errors import GoldpanError
-from goldpan.llm import LLM, make_llm
+from goldpan.llm import LLM, GenerationParams, make_llm
+from goldpan.llm.params import Prompt
 from goldpan.util.storage import is_local
 
 
@@ -113,6 +114,20 @@ class LlmStep(MapStep[OptionsT]):
     def apply(self, batch: pa.Table, state: dict[str, str]) -> pa.Table:
         """The step's work on a batch, with the cache file in ``state["cache"]``."""
         raise NotImplementedError
+
+    def answers(self, llm: LLM, prompts: dict[int, Prompt], params: GenerationParams,
+                reasons: list[str | None]) -> dict[int, str]:
+        """One answer per row asked (rows by position in the batch); a failed request sets
+        the row's reject reason to ``STEP:error`` (the next run asks it again)."""
+        rows = list(prompts)
+        out = {}
+        for row, completions in zip(rows, llm.generate([prompts[r] for r in rows], params),
+                                    strict=True):
+            if completions[0].error is not None:
+                reasons[row] = self.reason("error")
+            else:
+                out[row] = completions[0].text.strip()
+        return out
 
     def take_metrics(self) -> dict[str, float]:
         return self.llms.take_metrics()
