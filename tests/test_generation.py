@@ -419,3 +419,72 @@ def test_critique_revise_samples_a_principle_per_round(tmp_path: Path) -> None:
     assert critique[:2] == ANSWERED[0]["messages"] and critique[2]["role"] == "user"
     reasons = {r["id"]: r["reject_reason"] for r in read_rejects(tmp_path / "run").to_pylist()}
     assert reasons == {"no-answer": "critique_revise:no_answer"}
+
+
+def evolver(number: int, body: dict[str, Any]) -> object:
+    """Evolutions append the method's first words; the equality judge says Equal when the
+    evolution was 'concretize'; instructions mentioning lava get an apology."""
+    from goldpan.generate.evol_instruct import DEPTH_METHODS
+
+    prompt = body["messages"][-1]["content"]
+    if prompt.startswith("Are these two instructions"):
+        second = prompt.split("Second instruction:\n")[1]
+        return ok("Equal" if "(concretize)" in second.split("\n\nAnswer")[0].split("\n")[-1]
+                  else "Not Equal")
+    if prompt.startswith("You rewrite prompts") or prompt.startswith("You write new prompts"):
+        instruction = prompt.split("Prompt:\n" if "Prompt:\n" in prompt
+                                   else "Example prompt:\n")[1].split("\n\n")[0]
+        method = next((m for m, text in DEPTH_METHODS.items() if text in prompt), "breadth")
+        if method == "breadth":
+            return ok("What do volcanoes erupt besides lava?")
+        return ok(f"{instruction} ({method})")
+    if "lava" in prompt:
+        return ok("Sorry, I cannot answer that.")
+    return ok(f"A long and useful answer to: {prompt}")
+
+
+def test_evol_instruct_evolves_and_eliminates_by_the_papers_rules(tmp_path: Path) -> None:
+    import random
+
+    from goldpan.generate.evol_instruct import EVOLUTIONS
+
+    prompts = [{"id": f"e{i}", "messages": [{"role": "user", "content": f"Explain tides {i}."}]}
+               for i in range(6)]
+    source = tmp_path / "seeds.jsonl"
+    source.write_text("".join(json.dumps(p) + "\n" for p in prompts))
+    with serve(evolver) as (_, url):
+        steps = [{"name": "evol_instruct", "llm": f"openai:m@{url}", "rounds": 3}]
+        _run(_recipe(source, tmp_path / "run", url, steps))
+    kept = {r["id"]: r for r in _jsonl(tmp_path / "run")}
+    rejected = {r["id"]: r["reject_reason"] for r in read_rejects(tmp_path / "run").to_pylist()}
+    assert set(kept) | set(rejected) == {p["id"] for p in prompts}
+    eliminated = 0
+    for prompt in prompts:
+        record_id = prompt["id"]
+        drawn = [random.Random(f"10:{record_id}:{n}").choice(EVOLUTIONS) for n in (1, 2, 3)]
+        # concretize is judged equal (no_gain); breadth asks about lava (apology).
+        survivors = [m for m in drawn if m not in ("concretize", "breadth")]
+        eliminated += len(drawn) - len(survivors)
+        if not survivors:
+            assert rejected[record_id] == "evol_instruct:never_evolved"
+            continue
+        record = kept[record_id]
+        assert record["messages"][0]["content"] == " ".join(
+            [f"Explain tides {record_id[1:]}.", *(f"({m})" for m in survivors)])
+        assert record["messages"][1]["content"].startswith("A long and useful answer")
+        assert record["parent_id"] == record_id and record["evolution"] == survivors[-1]
+        assert [a["eliminated"] for a in record["evolutions"]] == [
+            None if m in survivors else "no_gain" if m == "concretize" else "apology"
+            for m in drawn]
+    metrics = _stage_metrics(tmp_path / "run", "evol_instruct")
+    assert metrics.get("eliminated_no_gain", 0) + metrics.get("eliminated_apology", 0) == \
+        eliminated
+
+
+def test_evol_instruct_rejects_instructions_that_copy_the_template() -> None:
+    from goldpan.generate.evol_instruct import apologetic, copied_template, only_stop_words
+
+    assert copied_template("#Rewritten Prompt#: explain tides")
+    assert not copied_template("Explain tides in two steps.")
+    assert apologetic("Sorry, I can't.") and not apologetic("Sorry " + "word " * 90)
+    assert only_stop_words("It is what it is.") and not only_stop_words("Tides follow the moon.")
