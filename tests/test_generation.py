@@ -488,3 +488,28 @@ def test_evol_instruct_rejects_instructions_that_copy_the_template() -> None:
     assert not copied_template("Explain tides in two steps.")
     assert apologetic("Sorry, I can't.") and not apologetic("Sorry " + "word " * 90)
     assert only_stop_words("It is what it is.") and not only_stop_words("Tides follow the moon.")
+
+
+@pytest.mark.parametrize("name", ["ultrafeedback.yaml", "evol.yaml"])
+def test_the_generation_recipes_are_valid(name: str) -> None:
+    from goldpan.engine.registry import build_step
+    from goldpan.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / name)
+    assert recipe.input.kind == "chat"
+    for index, step in enumerate(recipe.steps):
+        build_step(step, where=("steps", index))
+
+
+def test_evol_recipe_runs_on_the_scripted_server(tmp_path: Path) -> None:
+    from goldpan.engine.runner import run_recipe
+    from goldpan.recipe import load_recipe
+
+    source = _write_prompts(tmp_path)
+    with serve(evolver) as (_, url):
+        recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "evol.yaml", [
+            f"input.paths=[{source}]", f"output.dir={tmp_path / 'evol'}", "workers=1",
+            "steps.0.fraction=1.0", f"steps.1.llm=openai:m@{url}", "steps.1.rounds=2"])
+        run_recipe(recipe, quiet=True)
+    evolved = _jsonl(tmp_path / "evol")
+    assert evolved and all(r["messages"][-1]["role"] == "assistant" for r in evolved)
