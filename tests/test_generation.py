@@ -490,13 +490,13 @@ def test_evol_instruct_rejects_instructions_that_copy_the_template() -> None:
     assert only_stop_words("It is what it is.") and not only_stop_words("Tides follow the moon.")
 
 
-@pytest.mark.parametrize("name", ["ultrafeedback.yaml", "evol.yaml"])
+@pytest.mark.parametrize("name", ["ultrafeedback.yaml", "evol.yaml", "magpie.yaml"])
 def test_the_generation_recipes_are_valid(name: str) -> None:
     from goldpan.engine.registry import build_step
     from goldpan.recipe import load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / name)
-    assert recipe.input.kind == "chat"
+    assert recipe.input.kind == ("text" if name == "magpie.yaml" else "chat")
     for index, step in enumerate(recipe.steps):
         build_step(step, where=("steps", index))
 
@@ -513,3 +513,66 @@ def test_evol_recipe_runs_on_the_scripted_server(tmp_path: Path) -> None:
         run_recipe(recipe, quiet=True)
     evolved = _jsonl(tmp_path / "evol")
     assert evolved and all(r["messages"][-1]["role"] == "assistant" for r in evolved)
+
+
+PRE_QUERY = "<|im_start|>user\n"
+
+
+def magpie_server(number: int, body: dict[str, Any]) -> object:
+    """Raw completions of the pre-query give an instruction that depends on the seed; some
+    are too short, repetitive or French; chat requests answer them."""
+    if "prompt" in body:
+        assert body["prompt"] == PRE_QUERY
+        kind = body["seed"] % 4
+        text = {0: f"How do tides depend on the moon, question {body['seed']}?",
+                1: "Hi",
+                2: "again and again and again and again and again",
+                3: "Comment les marées dépendent-elles de la lune aujourd'hui ?"}[kind]
+        return 200, {"choices": [{"text": text, "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 3, "completion_tokens": 9}}
+    return ok(f"An answer to: {body['messages'][-1]['content']}")
+
+
+def test_magpie_draws_instructions_from_the_template_and_filters_them(tmp_path: Path) -> None:
+    from goldpan.generate.magpie import slot_sample
+
+    with serve(magpie_server) as (server, url):
+        data = {"input": {"paths": ["24"], "format": "slots"},
+                "output": {"dir": str(tmp_path / "run"), "format": "jsonl"}, "workers": 1,
+                "seed": 0, "steps": [{"name": "magpie", "llm": f"openai:m@{url}",
+                                      "pre_query": PRE_QUERY, "max_retries": 0}]}
+        _run(data)
+        raw = [r for r in server.requests if "prompt" in r]
+    ids = [f"slots-0:{n}" for n in range(1, 25)]
+    # Every slot its own sample of the same prefix: the seed is the slot's sample.
+    assert sorted(r["seed"] for r in raw) == sorted(slot_sample(i) for i in ids)
+    expected = {i: {0: None, 1: "magpie:length", 2: "magpie:repetition",
+                    3: "magpie:language"}[slot_sample(i) % 4] for i in ids}
+    rejects = {r["id"]: r["reject_reason"] for r in read_rejects(tmp_path / "run").to_pylist()}
+    assert rejects == {i: reason for i, reason in expected.items() if reason}
+    kept = _jsonl(tmp_path / "run")
+    assert {r["id"] for r in kept} == {i for i, reason in expected.items() if reason is None}
+    for record in kept:
+        question = f"How do tides depend on the moon, question {slot_sample(record['id'])}?"
+        assert record["messages"] == [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": f"An answer to: {question}"}]
+
+
+def test_magpie_on_a_chat_only_endpoint_stops_with_one_line(tmp_path: Path) -> None:
+    from goldpan.errors import GoldpanError
+
+    def chat_only(number: int, body: dict[str, Any]) -> object:
+        if "prompt" in body:
+            return 404, {"error": {"message": "no such endpoint"}}
+        return ok("unused")
+
+    with serve(chat_only) as (_, url):
+        data = {"input": {"paths": ["3"], "format": "slots"},
+                "output": {"dir": str(tmp_path / "run")}, "workers": 1,
+                "steps": [{"name": "magpie", "llm": f"openai:m@{url}", "pre_query": PRE_QUERY}]}
+        with pytest.raises(GoldpanError, match="chat-only endpoint cannot do"):
+            _run(data)
+    data["steps"][0].pop("pre_query")
+    with pytest.raises(GoldpanError, match="set pre_query"):
+        _run(data)

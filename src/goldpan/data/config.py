@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-InputFormat = Literal["auto", "jsonl", "parquet", "hf", "text", "warc"]
+InputFormat = Literal["auto", "jsonl", "parquet", "hf", "text", "warc", "slots"]
 OutputFormat = Literal["parquet", "jsonl", "jsonl.gz", "hf", "tokens"]
 RecordKindName = Literal["text", "chat", "preference"]
 ChatFormat = Literal["openai", "sharegpt", "alpaca", "prompt_completion"]
@@ -22,7 +22,8 @@ class InputConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    paths: list[str] = Field(description="Files, folders or globs (** allowed).")
+    paths: list[str] = Field(description="Files, folders or globs (** allowed); for format "
+                             "slots, how many empty records to make (e.g. [\"400\"]).")
     format: InputFormat = Field("auto", description="auto picks by extension.")
     kind: RecordKindName = Field(
         "text",

@@ -169,10 +169,21 @@ def _relabel(files: list[InputFile]) -> list[InputFile]:
             for f in files]
 
 
+def _slots(index: int, count: str) -> InputFile:
+    """Empty records for steps that make their own content (Magpie's instructions, AttrPrompt's
+    prompts): ``count`` of them, ids ``slots-INDEX:N``."""
+    if not str(count).isdigit() or int(count) < 1:
+        raise GoldpanError(f"input.paths[{index}]: format slots takes a number of records, "
+                           f"got {count!r}")
+    return InputFile(f"slots:{count}", f"slots-{index}", "slots", int(count), 0)
+
+
 def expand_inputs(paths: list[str], wanted_format: str = "auto") -> list[InputFile]:
     """Every input file, in a stable order; a pattern that matches nothing is an error."""
     if not paths:
         raise GoldpanError("input.paths: give at least one file, folder or glob")
+    if wanted_format == "slots":
+        return [_slots(index, count) for index, count in enumerate(paths)]
     if all(is_url(p) for p in paths):
         by_url = {f.path: f for i, p in enumerate(paths) for f in _url_files(p, i, wanted_format)}
         return _relabel([by_url[url] for url in sorted(by_url)])

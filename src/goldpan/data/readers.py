@@ -167,6 +167,21 @@ def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
         yield flush()
 
 
+def read_slots(path: str, label: str, config: InputConfig) -> Chunks:
+    """``count`` empty text records (format slots), in parts of ``part_records``."""
+    count = int(path.split(":", 1)[1])
+    step = config.part_records or count
+    for start in range(1, count + 1, step):
+        numbers = list(range(start, min(count, start + step - 1) + 1))
+        positions = pa.array(numbers, pa.int64())
+        records = pa.table({
+            ID: pa.array([f"{label}:{n}" for n in numbers], pa.string()),
+            TEXT: pa.array([""] * len(numbers), TEXT_TYPE),
+            "source": pa.array([config.source or "slots"] * len(numbers), pa.string()),
+        })
+        yield ShapedChunk(records, rejects_table([], label, "slots"), {}, positions), len(numbers)
+
+
 READERS = {
     "jsonl": read_jsonl,
     "parquet": read_parquet,
@@ -174,6 +189,7 @@ READERS = {
     "text": read_text_files,
     "textdir": read_text_files,
     "warc": read_warc,
+    "slots": read_slots,
 }
 
 

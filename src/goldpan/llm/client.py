@@ -59,34 +59,52 @@ class LLM:
     ) -> list[list[Completion]]:
         """``params.n`` completions for each prompt, in prompt order; ``on_done(k)`` reports
         progress as k more samples are ready."""
-        results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
-        missing: list[tuple[int, int, str]] = []
+        asked = [(position, sample) for position in range(len(prompts))
+                 for sample in range(params.n)]
+        done = self._complete(prompts, asked, params, on_done)
+        rows: list[list[Completion]] = [[] for _ in prompts]
+        for (position, _), completion in zip(asked, done, strict=True):
+            rows[position].append(completion)
+        return rows
+
+    def samples(self, prompt: Prompt, indices: Sequence[int], params: GenerationParams
+                ) -> list[Completion]:
+        """Chosen samples of one prompt (sample i seeded ``params.seed + i``, cached as sample
+        i): many different answers to the same prompt, each reproducible on its own (Magpie
+        draws every instruction from the same template prefix)."""
+        return self._complete([prompt], [(0, i) for i in indices], params, None)
+
+    def _complete(self, prompts: Sequence[Prompt], asked: list[tuple[int, int]],
+                  params: GenerationParams, on_done: Callable[[int], None] | None
+                  ) -> list[Completion]:
+        """The (prompt position, sample index) requests, from the cache or the backend."""
         prompts = [p if isinstance(p, str) else [dict(m) for m in p] for p in prompts]
         identity = getattr(self.backend, "cache_identity", self.backend.model)
-        for position, prompt in enumerate(prompts):
-            for sample in range(params.n):
-                key = cache_key(self.backend.name, identity, prompt, params, sample)
-                hit = self.cache.get(key) if self.cache is not None else None
-                if hit is None:
-                    missing.append((position, sample, key))
-                else:
-                    results[position][sample] = hit
-                    self.usage.cache_hits += 1
-        if on_done is not None and len(missing) < len(prompts) * params.n:
-            on_done(len(prompts) * params.n - len(missing))
-        requests = [(prompts[position], sample) for position, sample, _ in missing]
+        results: list[Completion | None] = [None] * len(asked)
+        missing: list[tuple[int, str]] = []
+        for number, (position, sample) in enumerate(asked):
+            key = cache_key(self.backend.name, identity, prompts[position], params, sample)
+            hit = self.cache.get(key) if self.cache is not None else None
+            if hit is None:
+                missing.append((number, key))
+            else:
+                results[number] = hit
+                self.usage.cache_hits += 1
+        if on_done is not None and len(missing) < len(asked):
+            on_done(len(asked) - len(missing))
+        requests = [(prompts[asked[number][0]], asked[number][1]) for number, _ in missing]
         for index, completion in self.backend.complete(requests, params):
-            position, sample, key = missing[index]
+            number, key = missing[index]
             if self.cache is not None and completion.error is None:
                 self.cache.put(key, completion)
-            results[position][sample] = completion
+            results[number] = completion
             if completion.error is None:
                 self.usage.add(completion)
             else:
                 self.usage.failures += 1
             if on_done is not None:
                 on_done(1)
-        return [[c for c in row if c is not None] for row in results]
+        return [c for c in results if c is not None]
 
     def texts(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[list[str]]:
         return [[c.text for c in row] for row in self.generate(prompts, params)]
