@@ -576,3 +576,70 @@ def test_magpie_on_a_chat_only_endpoint_stops_with_one_line(tmp_path: Path) -> N
     data["steps"][0].pop("pre_query")
     with pytest.raises(GoldpanError, match="set pre_query"):
         _run(data)
+
+
+ATTRIBUTES = {"topic": ["tides", "volcanoes", "glaciers"], "length": ["short", "long"],
+              "style": ["formal", "playful"]}
+ATTR_TEMPLATE = "Write a {{ length }}, {{ style }} explanation of {{ topic }}."
+
+
+def test_attr_prompt_draws_seeded_combinations_and_the_report_measures_diversity(
+        tmp_path: Path) -> None:
+    from goldpan.generate.attr_prompt import draw
+    from goldpan.report import build_report, write_report
+    from goldpan.report.page import Table
+
+    with serve(script) as (_, url):
+        data = {"input": {"paths": ["30"], "format": "slots"},
+                "output": {"dir": str(tmp_path / "run"), "format": "parquet"}, "workers": 1,
+                "seed": 3, "steps": [
+                    {"name": "attr_prompt", "attributes": ATTRIBUTES, "template": ATTR_TEMPLATE},
+                    {"name": "generate", "llm": f"openai:m@{url}", "append": True}]}
+        _run(data)
+    from tests.conftest import read_output
+
+    kept = read_output(tmp_path / "run").to_pylist()
+    assert len(kept) == 30
+    for record in kept:
+        chosen = draw(ATTRIBUTES, record["id"], 3)
+        assert json.loads(record["attributes"]) == chosen
+        assert record["messages"][0]["content"] == (
+            f"Write a {chosen['length']}, {chosen['style']} explanation of {chosen['topic']}.")
+        assert record["messages"][1]["role"] == "assistant"
+    write_report(tmp_path / "run")
+    section = next(s for s in build_report(tmp_path / "run").sections
+                   if s.title == "Conversations")
+    tables = {tuple(b.headers): b for b in section.blocks if isinstance(b, Table)}
+    coverage = tables[("attribute", "values covered", "most used", "least used")]
+    assert {row[0]: row[1] for row in coverage.rows} == {"length": 2, "style": 2, "topic": 3}
+    diversity = tables[("role", "turns", "distinct-1", "distinct-2")]
+    user = next(row for row in diversity.rows if row[0] == "user")
+    prompts = [r["messages"][0]["content"].lower().split() for r in kept]
+    assert user[2] == round(len({w for p in prompts for w in p}) / sum(map(len, prompts)), 4)
+
+
+def test_attr_prompt_proposes_values_once_and_freezes_them(tmp_path: Path) -> None:
+    def proposer(number: int, body: dict[str, Any]) -> object:
+        dimension = re.search(r'attribute "(\w+)"', body["messages"][-1]["content"]).group(1)
+        return ok("\n".join(f"{n}. {dimension} value {n}" for n in range(1, 5)) + "\n2. dup")
+
+    with serve(proposer) as (server, url):
+        data = {"input": {"paths": ["10"], "format": "slots"},
+                "output": {"dir": str(tmp_path / "run"), "format": "jsonl"}, "workers": 1,
+                "steps": [{"name": "attr_prompt", "llm": f"openai:m@{url}",
+                           "template": "A {{ mood }} story set in {{ place }}.",
+                           "propose": {"task": "short stories", "dimensions": ["mood", "place"],
+                                       "values": 3}}]}
+        _run(data)
+        assert len(server.requests) == 2
+        frozen = list((tmp_path / "run" / "cache").glob("attributes-*.json"))
+        assert len(frozen) == 1
+        assert json.loads(frozen[0].read_text()) == {
+            "mood": ["mood value 1", "mood value 2", "mood value 3"],
+            "place": ["place value 1", "place value 2", "place value 3"]}
+        data["output"]["dir"] = str(tmp_path / "run")
+        data["steps"][0]["temperature"] = 0.5  # a changed step: redone, from the frozen values
+        _run(data)
+        assert len(server.requests) == 2
+    assert all(re.fullmatch(r"A mood value \d story set in place value \d\.",
+                            r["messages"][0]["content"]) for r in _jsonl(tmp_path / "run"))

@@ -9,6 +9,7 @@ non-space characters) instead, and the section says so.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -81,6 +82,48 @@ def _tokens_per_side(run: CurationRun, columns: tuple[str, ...], spec: str
     return totals
 
 
+def distinct_ngrams(texts: Any, n: int) -> tuple[int, int]:
+    """Distinct word n-grams and all word n-grams of the texts (distinct-n is their ratio)."""
+    seen: set[tuple[str, ...]] = set()
+    total = 0
+    for text in texts:
+        words = (text or "").lower().split()
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        total += len(grams)
+        seen.update(grams)
+    return len(seen), total
+
+
+def diversity_blocks(run: CurationRun, columns: tuple[str, ...]) -> list[Any]:
+    """Distinct-1 and distinct-2 of the kept turns per role, and, for attributed prompts, the
+    values each attribute covered: the diversity measures of AttrPrompt (Yu et al. 2023)."""
+    rows = []
+    for column in columns:
+        for (role,) in run.rows(f"SELECT DISTINCT t.role FROM (SELECT unnest("
+                                f"{quote(column)}) AS t FROM kept) ORDER BY 1"):
+            cursor = run.cursor().execute(
+                f"SELECT t.content FROM (SELECT unnest({quote(column)}) AS t FROM kept) "
+                "WHERE t.role = ?", [role])
+            texts = [row[0] for row in cursor.fetchall()]
+            figures = [distinct_ngrams(texts, n) for n in (1, 2)]
+            rows.append([*([column] if len(columns) > 1 else []), role, len(texts),
+                         *(round(d / t, 4) if t else None for d, t in figures)])
+    blocks: list[Any] = []
+    if rows:
+        head = ["side"] if len(columns) > 1 else []
+        blocks.append(Table([*head, "role", "turns", "distinct-1", "distinct-2"], rows))
+    if run.has("attributes"):
+        seen: dict[str, Counter[str]] = {}
+        for (text,) in run.rows("SELECT attributes FROM kept WHERE attributes IS NOT NULL"):
+            for dimension, value in json.loads(text).items():
+                seen.setdefault(dimension, Counter())[value] += 1
+        blocks.append(Table(["attribute", "values covered", "most used", "least used"], [
+            [dimension, len(counts), *(f"{v} ({n})" for v, n in (
+                counts.most_common(1)[0], counts.most_common()[-1]))]
+            for dimension, counts in sorted(seen.items())]))
+    return blocks
+
+
 def conversations_section(run: CurationRun, stages: list[dict[str, Any]]) -> Section | None:
     columns = conversation_columns(run)
     if not columns:
@@ -113,6 +156,7 @@ def conversations_section(run: CurationRun, stages: list[dict[str, Any]]) -> Sec
         blocks.append(Note(f"Tokens by {spec!r}, the recipe's tokenizer, each turn's content "
                            "alone (no chat template)." if tokens is not None else
                            "The recipe names no tokenizer, so words are counted."))
+    blocks += diversity_blocks(run, columns)
     reasons = [[stage["step"], reason, count] for stage in stages
                for reason, count in sorted(stage["rejects"].items(), key=lambda kv: -kv[1])
                if reason.startswith(CONVERSATION_REASONS)]
