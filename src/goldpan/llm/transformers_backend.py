@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from goldpan.errors import GoldpanError
 from goldpan.llm.params import Completion, GenerationParams, Prompt, is_conversation
 from goldpan.models.memory import evaluating
 from goldpan.models.prompts import adds_special_tokens, has_chat_template, user_turn
@@ -131,8 +130,9 @@ class TransformersBackend:
         tokenizer = self._loaded().tokenizer
         if is_conversation(prompt):
             if not has_chat_template(tokenizer):
-                raise GoldpanError(f"llm {self.model!r}: a conversation needs a model with a "
-                                   "chat template")
+                # A base model (no template): the conversation as a dialogue to continue.
+                lines = [f"{m['role'].capitalize()}: {m['content']}" for m in prompt]  # type: ignore[union-attr]
+                return "\n\n".join([*lines, "Assistant:"])
             return tokenizer.apply_chat_template(
                 [dict(m) for m in prompt], tokenize=False, add_generation_prompt=True)  # type: ignore[union-attr]
         return user_turn(tokenizer, prompt) if params.chat else prompt  # type: ignore[arg-type]
@@ -209,7 +209,10 @@ class TransformersBackend:
                         count, ended = position, True
                         break
                 text = tokenizer.decode(tokens[:count], skip_special_tokens=True)
-                text, stopped = cut_at_stop(text, params.stop)
+                stops = params.stop
+                if is_conversation(requests[index][0]) and not has_chat_template(tokenizer):
+                    stops = (*stops, "\n\nUser:")  # a base model goes on with the next turn
+                text, stopped = cut_at_stop(text, stops)
                 finish = "stop" if stopped or ended else "length"
                 logprobs = (
                     [float(v) for v in token_logprobs[row, : count + ended]]
