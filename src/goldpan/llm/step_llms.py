@@ -60,16 +60,17 @@ class StepLLMs:
     def __getstate__(self) -> dict[str, Any]:
         return {"options": self.options, "llms": {}, "cache": None, "reported": {}}
 
-    def get(self, spec: str, cache: str) -> LLM:
-        """The model behind ``spec``; a server's failed request comes back as a Completion
-        with ``error`` set (the step records it), an unreachable server stops the run."""
+    def get(self, spec: str, cache: str, on_error: str = "record") -> LLM:
+        """The model behind ``spec``. ``record``: a server's failed request comes back as a
+        Completion with ``error`` set (the step records it); ``raise``: it stops the run. An
+        unreachable server stops the run either way."""
         if cache != self.cache:
             self.llms, self.reported, self.cache = {}, {}, cache
         if spec not in self.llms:
             o = self.options
             self.llms[spec] = make_llm(spec, cache, concurrency=o.concurrency, timeout=o.timeout,
                                        max_retries=o.max_retries, batch_size=o.batch_size,
-                                       device=o.device, on_error="record")
+                                       device=o.device, on_error=on_error)
         return self.llms[spec]
 
     def take_metrics(self) -> dict[str, float]:

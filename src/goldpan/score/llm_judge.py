@@ -16,12 +16,10 @@ hits, tokens and cost (from the per-million prices) are counted in the run's sta
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 from collections.abc import Sequence
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -38,7 +36,8 @@ from goldpan.engine.step import (
     with_column,
     with_reject_reasons,
 )
-from goldpan.llm import LLM, GenerationParams, make_llm
+from goldpan.llm import LLM, GenerationParams
+from goldpan.llm.step_llms import LlmCallOptions, StepLLMs, local_cache_for
 from goldpan.score.judge_prompts import ANSWER_SCHEMA, BUILTINS, Rubric, render, score_answer
 from goldpan.util.storage import is_local
 
@@ -57,7 +56,7 @@ class JudgeSample(BaseModel):
         return self
 
 
-class LlmJudgeOptions(StepOptions):
+class LlmJudgeOptions(StepOptions, LlmCallOptions):
     llm: str = Field("smollm2-135m-instruct", description="Generation spec of the judge.")
     template: str = Field("fineweb_edu", description=f"Built-in ({', '.join(BUILTINS)}) or a "
                           "Jinja file (sees text and the record's fields).")
@@ -79,30 +78,12 @@ class LlmJudgeOptions(StepOptions):
     sample: JudgeSample | None = Field(None, description="Judge only a seeded sample.")
     unsampled: Literal["keep", "reject"] = Field("keep", description="Documents not judged.")
     min_score: float | None = Field(None, description="Reject judged documents scored below.")
-    cache: str | None = Field(
-        None, description="SQLite cache of answers (default: cache/llm.sqlite in the run)."
-    )
-    price_per_million_prompt_tokens: float = Field(0.0, ge=0)
-    price_per_million_completion_tokens: float = Field(0.0, ge=0)
-    # Backend options (see goldpan.llm).
-    concurrency: int | None = Field(None, ge=1, description="Server: parallel requests.")
-    timeout: float | None = Field(None, gt=0, description="Server: seconds per request.")
-    max_retries: int | None = Field(None, ge=0, description="Server: retries of 429/5xx.")
-    batch_size: int | None = Field(None, ge=1, description="Local: prompts per batch.")
-    device: str | None = Field(None, description="Local: cpu, cuda, ...")
 
     @model_validator(mode="after")
     def _scorable(self) -> LlmJudgeOptions:
         if self.template not in BUILTINS and self.score_pattern is None:
             raise ValueError("a custom template needs score_pattern (a regex, group 1 = score)")
         return self
-
-
-def local_cache_for(run_file: Any) -> Path:
-    """SQLite needs a local file: a run directory in a bucket keeps its judge cache in this
-    machine's cache folder, keyed by the run's URL."""
-    key = hashlib.sha1(str(run_file).encode()).hexdigest()[:16]
-    return Path.home() / ".cache" / "goldpan" / "llm" / f"{key}-{Path(str(run_file)).name}"
 
 
 def _sources(batch: pa.Table) -> list[Any]:
@@ -120,18 +101,7 @@ class LlmJudge(GlobalStep[LlmJudgeOptions]):
 
     def __init__(self, options: LlmJudgeOptions | None = None, seed: int = 0) -> None:
         super().__init__(options, seed)
-        self._forget_judge()
-
-    def _forget_judge(self) -> None:
-        """The client is made where the step runs (a worker), not carried to it."""
-        self._judge: LLM | None = None
-        self._judge_cache: str | None = None
-        self._reported = (0, 0, 0, 0)  # usage already handed to the statistics
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.update(_judge=None, _judge_cache=None, _reported=(0, 0, 0, 0))
-        return state
+        self.llms = StepLLMs(self.options)  # made where the step runs, never carried to it
 
     @property
     def fit_reads_data(self) -> bool:  # type: ignore[override]
@@ -206,27 +176,13 @@ class LlmJudge(GlobalStep[LlmJudgeOptions]):
         )
 
     def _llm(self, cache: str) -> LLM:
-        if self._judge is None or self._judge_cache != cache:
-            o = self.options
-            self._forget_judge()
-            self._judge = make_llm(o.llm, cache, concurrency=o.concurrency, timeout=o.timeout,
-                                   max_retries=o.max_retries, batch_size=o.batch_size,
-                                   device=o.device)
-            self._judge_cache = cache
-        return self._judge
+        # A judge's failed request stops the run with its one line (retries are the backend's).
+        return self.llms.get(self.options.llm, cache, on_error="raise")
 
     def take_metrics(self) -> dict[str, float]:
-        if self._judge is None:
-            return {}
-        usage, o = self._judge.usage, self.options
-        now = (usage.requests, usage.cache_hits, usage.prompt_tokens, usage.completion_tokens)
-        requests, hits, prompt, completion = (a - b for a, b in zip(now, self._reported,
-                                                                     strict=True))
-        self._reported = now
-        cost = (prompt * o.price_per_million_prompt_tokens
-                + completion * o.price_per_million_completion_tokens) / 1e6
-        return {"requests": requests, "cache_hits": hits, "prompt_tokens": prompt,
-                "completion_tokens": completion, "cost": cost}
+        metrics = self.llms.take_metrics()
+        metrics.pop("failures", None)
+        return metrics
 
     def apply(self, batch: pa.Table, state: dict) -> pa.Table:
         o = self.options
