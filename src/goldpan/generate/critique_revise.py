@@ -27,8 +27,7 @@ from goldpan.engine.registry import register_step
 from goldpan.engine.step import StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
 from goldpan.generate.prompts import as_preference_records
-from goldpan.llm import GenerationParams
-from goldpan.llm.step_llms import LlmCallOptions, LlmStep
+from goldpan.llm.step_llms import LlmStep, OneModelOptions
 
 DEFAULT_PRINCIPLES = Path(__file__).resolve().parents[1] / "resources" / "principles" / \
     "default.jsonl"
@@ -36,13 +35,10 @@ REVISION_TYPE = pa.list_(pa.struct([("principle", pa.string()), ("critique", pa.
                                     ("revision", pa.large_string())]))
 
 
-class CritiqueReviseOptions(StepOptions, LlmCallOptions):
-    llm: str = Field("smollm2-135m-instruct", description="Generation spec of the model.")
+class CritiqueReviseOptions(StepOptions, OneModelOptions):
     principles: str | None = Field(None, description="JSONL of {name, critique, revision} "
                                    "(default: goldpan's six).")
     rounds: int = Field(1, ge=1, description="Critique-revision rounds (the paper: up to 4).")
-    temperature: float = Field(0.7, ge=0)
-    max_new_tokens: int = Field(256, ge=1)
     column: str = Field("revisions", description="Column the rounds go to.")
     as_preference: bool = Field(False, description="Make preference records: the revision "
                                 "chosen over the original answer.")
@@ -75,12 +71,6 @@ class CritiqueRevise(LlmStep[CritiqueReviseOptions]):
     @cached_property
     def principles(self) -> list[dict[str, str]]:
         return load_principles(self.options.principles or DEFAULT_PRINCIPLES)
-
-    @cached_property
-    def params(self) -> GenerationParams:
-        o = self.options
-        return GenerationParams(temperature=o.temperature, max_new_tokens=o.max_new_tokens,
-                                seed=self.seed)
 
     def apply(self, batch: pa.Table, state: dict[str, str]) -> pa.Table:
         o = self.options

@@ -38,7 +38,7 @@ from goldpan.engine.registry import register_step
 from goldpan.engine.step import StepOptions, with_column, with_reject_reasons
 from goldpan.generate.prompts import conversation_so_far
 from goldpan.llm import GenerationParams
-from goldpan.llm.step_llms import LlmCallOptions, LlmStep
+from goldpan.llm.step_llms import LlmStep, OneModelOptions
 
 DEPTH_INTRO = """You rewrite prompts into harder versions of themselves, so that strong AI
 assistants find them a little more difficult, while people can still understand and answer
@@ -103,12 +103,10 @@ ATTEMPT_TYPE = pa.list_(pa.struct([("round", pa.int32()), ("evolution", pa.strin
                                    ("eliminated", pa.string())]))
 
 
-class EvolInstructOptions(StepOptions, LlmCallOptions):
-    llm: str = Field("smollm2-135m-instruct", description="Generation spec of the model.")
+class EvolInstructOptions(StepOptions, OneModelOptions):
     rounds: int = Field(4, ge=1, description="Evolution rounds (the paper: 4).")
     evolutions: list[str] = Field(list(EVOLUTIONS), description=f"Drawn from: "
                                   f"{', '.join(EVOLUTIONS)}.")
-    temperature: float = Field(0.7, ge=0)
     max_new_tokens: int = Field(512, ge=1)
     equality_check: bool = Field(True, description="Ask the model whether the evolved "
                                  "instruction equals its parent (rule no_gain).")
@@ -158,12 +156,6 @@ class EvolInstruct(LlmStep[EvolInstructOptions]):
     def __init__(self, options: EvolInstructOptions | None = None, seed: int = 0) -> None:
         super().__init__(options, seed)
         self.eliminated: dict[str, int] = {}
-
-    @cached_property
-    def params(self) -> GenerationParams:
-        o = self.options
-        return GenerationParams(temperature=o.temperature, max_new_tokens=o.max_new_tokens,
-                                seed=self.seed)
 
     @cached_property
     def judge_params(self) -> GenerationParams:

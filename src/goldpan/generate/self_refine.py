@@ -15,7 +15,6 @@ few-shot per task, so ``feedback_prompt`` and ``refine_prompt`` can be replaced 
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -31,8 +30,7 @@ from goldpan.generate.prompts import (
     instruction_text,
     render_template,
 )
-from goldpan.llm import GenerationParams
-from goldpan.llm.step_llms import LlmCallOptions, LlmStep
+from goldpan.llm.step_llms import LlmStep, OneModelOptions
 
 FEEDBACK_PROMPT = """Here is a request and an answer to it.
 
@@ -62,15 +60,12 @@ REFINEMENT_TYPE = pa.list_(pa.struct([("answer", pa.large_string()),
                                       ("feedback", pa.large_string())]))
 
 
-class SelfRefineOptions(StepOptions, LlmCallOptions):
-    llm: str = Field("smollm2-135m-instruct", description="Generation spec of the model.")
+class SelfRefineOptions(StepOptions, OneModelOptions):
     max_iterations: int = Field(3, ge=1, description="Most refinements (the paper: 4).")
     stop_phrase: str = Field("NO FURTHER CHANGES", description="Feedback holding this stops.")
     feedback_prompt: str = Field(FEEDBACK_PROMPT, description="Jinja: conversation, answer, stop.")
     refine_prompt: str = Field(REFINE_PROMPT, description="Jinja: conversation, answer, "
                                "feedback.")
-    temperature: float = Field(0.7, ge=0)
-    max_new_tokens: int = Field(256, ge=1)
     column: str = Field("refinements", description="Column the trajectory goes to.")
     as_preference: bool = Field(False, description="Make preference records: the last answer "
                                 "chosen over the first.")
@@ -83,12 +78,6 @@ class SelfRefine(LlmStep[SelfRefineOptions]):
     name = "self_refine"
     text_side = None
     record_kinds = ("chat",)
-
-    @cached_property
-    def params(self) -> GenerationParams:
-        o = self.options
-        return GenerationParams(temperature=o.temperature, max_new_tokens=o.max_new_tokens,
-                                seed=self.seed)
 
     def apply(self, batch: pa.Table, state: dict[str, str]) -> pa.Table:
         o = self.options

@@ -10,6 +10,7 @@ that turn tokens into cost are the step's own, in ``LlmCallOptions``.
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,14 @@ class LlmCallOptions(BaseModel):
     max_retries: int | None = Field(None, ge=0, description="Server: retries of 429/5xx.")
     batch_size: int | None = Field(None, ge=1, description="Local: prompts per batch.")
     device: str | None = Field(None, description="Local: cpu, cuda, ...")
+
+
+class OneModelOptions(LlmCallOptions):
+    """A step that asks one model, sampling as these say."""
+
+    llm: str = Field("smollm2-135m-instruct", description="Generation spec of the model.")
+    temperature: float = Field(0.7, ge=0)
+    max_new_tokens: int = Field(256, ge=1)
 
 
 def local_cache_for(run_file: Any) -> Path:
@@ -115,6 +124,14 @@ class LlmStep(MapStep[OptionsT]):
     def apply(self, batch: pa.Table, state: dict[str, str]) -> pa.Table:
         """The step's work on a batch, with the cache file in ``state["cache"]``."""
         raise NotImplementedError
+
+    @cached_property
+    def params(self) -> GenerationParams:
+        """Sampling as a ``OneModelOptions`` step's options say, seeded by the run."""
+        o = self.options
+        return GenerationParams(temperature=o.temperature,  # type: ignore[attr-defined]
+                                max_new_tokens=o.max_new_tokens,  # type: ignore[attr-defined]
+                                seed=self.seed)
 
     def answers(self, llm: LLM, prompts: dict[int, Prompt], params: GenerationParams,
                 reasons: list[str | None]) -> dict[int, str]:
