@@ -643,3 +643,60 @@ def test_attr_prompt_proposes_values_once_and_freezes_them(tmp_path: Path) -> No
         assert len(server.requests) == 2
     assert all(re.fullmatch(r"A mood value \d story set in place value \d\.",
                             r["messages"][0]["content"]) for r in _jsonl(tmp_path / "run"))
+
+
+def universal(number: int, body: dict[str, Any]) -> object:
+    """One scripted server for every generation step's prompts."""
+    if "prompt" in body:
+        return magpie_server(number, body)
+    prompt = body["messages"][-1]["content"]
+    if prompt.startswith(("Are these two", "You rewrite prompts", "You write new prompts")):
+        return evolver(number, body)
+    if prompt.startswith(("Here is a request", "Point out", "Rewrite the assistant")):
+        return refiner(number, body)
+    if "List " in prompt and "attribute" in prompt:
+        return ok("calm\nstormy\nfoggy")
+    return script(number, body)
+
+
+STEP_RUNS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
+    "generate+rate+pairs": ({"kind": "chat"}, [
+        {"name": "generate", "llm": ["openai:alpha@URL", "openai:beta@URL"], "n": 2},
+        {"name": "rate", "llm": "openai:judge@URL"}, {"name": "preference_pairs"}]),
+    "evol_instruct": ({"kind": "chat"}, [{"name": "evol_instruct", "llm": "openai:m@URL",
+                                          "rounds": 2}]),
+    "self_refine": ({"kind": "chat"}, [{"name": "self_refine", "llm": "openai:m@URL"}]),
+    "critique_revise": ({"kind": "chat"}, [
+        {"name": "generate", "llm": "openai:m@URL", "append": True},
+        {"name": "critique_revise", "llm": "openai:m@URL"}]),
+    "magpie": ({"format": "slots", "paths": ["12"]}, [
+        {"name": "magpie", "llm": "openai:m@URL", "pre_query": PRE_QUERY}]),
+    "attr_prompt": ({"format": "slots", "paths": ["12"]}, [
+        {"name": "attr_prompt", "llm": "openai:m@URL", "template": "A {{ sky }} day.",
+         "propose": {"task": "weather reports", "dimensions": ["sky"], "values": 3}},
+        {"name": "generate", "llm": "openai:m@URL", "append": True}]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STEP_RUNS))
+def test_every_generation_step_asks_nothing_twice(tmp_path: Path, name: str) -> None:
+    """The same recipe in a new run directory on the same cache sends no request, and gives
+    the same records."""
+    source = _write_prompts(tmp_path)
+    input_fields, steps = STEP_RUNS[name]
+    with serve(universal) as (server, url):
+        def recipe(out: str) -> dict[str, Any]:
+            concrete = json.loads(json.dumps(steps).replace("URL", url))
+            for step in concrete:
+                if step["name"] != "preference_pairs":
+                    step["cache"] = str(tmp_path / "llm.sqlite")
+            return {"input": {"paths": [str(source)], "id_field": "id", **input_fields},
+                    "output": {"dir": str(tmp_path / out), "format": "jsonl"}, "workers": 1,
+                    "steps": concrete}
+
+        _run(recipe("first"))
+        asked = len(server.requests)
+        assert asked > 0
+        _run(recipe("second"))
+        assert len(server.requests) == asked
+    assert _jsonl(tmp_path / "first") == _jsonl(tmp_path / "second")

@@ -34,8 +34,9 @@ from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_column
 from goldpan.errors import GoldpanError
 from goldpan.generate.prompts import render_template
 from goldpan.llm import GenerationParams
-from goldpan.llm.step_llms import LlmCallOptions, StepLLMs
+from goldpan.llm.step_llms import LlmCallOptions, StepLLMs, local_cache_for
 from goldpan.util.atomic import atomic_write_bytes
+from goldpan.util.storage import is_local
 
 PROPOSE_PROMPT = """We are writing training data for this task: {task}
 
@@ -127,7 +128,8 @@ class AttrPrompt(GlobalStep[AttrPromptOptions]):
         frozen = context.lasting_file(f"attributes-{key}.json")
         if frozen.exists():
             return load_attributes(json.loads(frozen.read_text()))
-        llm = self.llms.get(o.llm, str(context.lasting_file("llm.sqlite")))
+        cache = o.cache or context.lasting_file("llm.sqlite")
+        llm = self.llms.get(o.llm, str(cache if is_local(cache) else local_cache_for(cache)))
         params = GenerationParams(temperature=o.temperature, max_new_tokens=256, seed=self.seed)
         prompts = [PROPOSE_PROMPT.format(task=proposal.task, count=proposal.values, dimension=d)
                    for d in proposal.dimensions]
@@ -140,6 +142,7 @@ class AttrPrompt(GlobalStep[AttrPromptOptions]):
                 raise GoldpanError(f"attr_prompt: {o.llm} proposed no value for "
                                    f"{dimension!r}; give the attributes in a file instead")
             attributes[dimension] = values
+        frozen.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(frozen, json.dumps(attributes, indent=2).encode())
         return attributes
 
