@@ -107,8 +107,7 @@ def trainer_table(table: pa.Table, chat: ChatOutput) -> pa.Table:
     if chat.turn_type is None:
         chat = chat.for_output([table])
     rows = trainer_rows(table, chat)
-    kind = record_kind(table)
-    own = [n for n in ((MESSAGES,) if kind == "chat" else PREFERENCE_COLUMNS)]
+    own = (MESSAGES,) if record_kind(table) == "chat" else PREFERENCE_COLUMNS
     rest = table.drop_columns([c for c in (*own, *BOOKKEEPING, ID) if c in table.column_names])
     fields = list(dict.fromkeys(k for row in rows[:1] for k in row if k != ID
                                 and k not in rest.column_names))

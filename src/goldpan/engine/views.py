@@ -18,7 +18,7 @@ No step needs code of its own for conversations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -244,9 +244,3 @@ def fit_on_records(step: GlobalStep, table: pa.Table, call: Callable[[pa.Table],
         return call(table)
     slots = turn_slots(table, kind, view)
     return call(turn_view(table, slots) if step.rewrites_text else joined_view(table, slots))
-
-
-def view_texts(table: pa.Table, view: str) -> Sequence[str]:
-    """The texts one view of conversation records gives (for tests and the report)."""
-    kind = record_kind(table)
-    return joined_view(table, turn_slots(table, kind, view)).column(TEXT).to_pylist()

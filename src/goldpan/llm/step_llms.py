@@ -10,6 +10,7 @@ that turn tokens into cost are the step's own, in ``LlmCallOptions``.
 from __future__ import annotations
 
 import hashlib
+from abc import abstractmethod
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,9 @@ class LlmStep(MapStep[OptionsT]):
     def process(self, batch: pa.Table) -> pa.Table:
         return self.apply(batch, {"cache": self.cache_file})
 
+    @abstractmethod
     def apply(self, batch: pa.Table, state: dict[str, str]) -> pa.Table:
         """The step's work on a batch, with the cache file in ``state["cache"]``."""
-        raise NotImplementedError
 
     @cached_property
     def params(self) -> GenerationParams:
