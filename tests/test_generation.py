@@ -700,3 +700,56 @@ def test_every_generation_step_asks_nothing_twice(tmp_path: Path, name: str) -> 
         _run(recipe("second"))
         assert len(server.requests) == asked
     assert _jsonl(tmp_path / "first") == _jsonl(tmp_path / "second")
+
+
+def test_a_rating_is_one_digit_and_an_echoed_scale_is_none() -> None:
+    from goldpan.generate.rubrics import parse_rating, parse_together
+
+    assert parse_rating("Rating: 4\nRationale: clear.") == 4.0
+    assert parse_rating("Rating: **3**") == 3.0
+    for echoed in ("Rating: 1-5", "Rating: **1-5**", "Rating: N/A", "Rating: 12", "no rating"):
+        assert parse_rating(echoed) is None
+    answer = "#### Output for Text 2\nRating: 2\n\n#### Output for Text 1\nRating: 5"
+    assert parse_together(answer, 3) == [5.0, 2.0, None]
+
+
+def test_a_prefilled_judge_answer_is_continued_and_parsed_with_its_prefill(tmp_path: Path
+                                                                          ) -> None:
+    def continuing(number: int, body: dict[str, Any]) -> object:
+        last = body["messages"][-1]
+        if last["role"] == "assistant":  # the judge continues "Rating:"
+            assert body["continue_final_message"] is True
+            assert body["add_generation_prompt"] is False
+            return ok(" 4\nRationale: scripted.")
+        return script(number, body)
+
+    source = _write_prompts(tmp_path)
+    with serve(continuing) as (_, url):
+        data = _recipe(source, tmp_path / "run", url)
+        data["steps"][1]["prefill"] = "Rating:"
+        data["steps"] = data["steps"][:2]
+        _run(data)
+    ratings = [r["ratings"] for r in _jsonl(tmp_path / "run")]
+    assert all(rating["mean"] == 4.0 for row in ratings for rating in row)
+
+
+def test_local_models_take_conversations_prefills_and_base_model_dialogues(tiny_lm: Path
+                                                                         ) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from goldpan.llm.params import GenerationParams
+    from goldpan.llm.transformers_backend import TransformersBackend
+    from goldpan.models.chat_tokens import template_text
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    backend = TransformersBackend.from_objects(
+        "tiny", AutoModelForCausalLM.from_pretrained(tiny_lm), tokenizer)
+    params = GenerationParams()
+    asked = [{"role": "user", "content": "Rate this."}]
+    # A base model (no template) continues the conversation as a dialogue.
+    assert backend.render(asked, params) == "User: Rate this.\n\nAssistant:"
+    tokenizer.chat_template = template_text("smollm2-generation")
+    opened = backend.render(asked, params)
+    assert opened.endswith("<|im_start|>user\nRate this.<|im_end|>\n<|im_start|>assistant\n")
+    prefilled = backend.render([*asked, {"role": "assistant", "content": "Rating:"}], params)
+    assert prefilled == opened + "Rating:"

@@ -46,6 +46,10 @@ class RateOptions(StepOptions, LlmCallOptions):
                           "template over the record's fields (as generate's).")
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0, description="0: greedy, the usual for judging.")
+    prefill: str | None = Field(
+        None, description="Start the judge's answer with this (e.g. \"Rating:\"), so a small "
+        "model goes on with a number; one response per request only. Local models, and "
+        "servers that continue a final assistant message (vLLM).")
 
     @field_validator("aspects")
     @classmethod
@@ -114,10 +118,15 @@ class Rate(LlmStep[RateOptions]):
         asked = [(row, k, one_prompt(aspect, instructions[row], text))
                  for row, texts in enumerate(responses) for k, text in enumerate(texts)
                  if text is not None]
-        answers = llm.generate([prompt for _, _, prompt in asked], self.params)
+        prefill = self.options.prefill
+        prompts: list[Any] = [prompt for _, _, prompt in asked]
+        if prefill:
+            prompts = [[{"role": "user", "content": p}, {"role": "assistant", "content": prefill}]
+                       for p in prompts]
+        answers = llm.generate(prompts, self.params)
         out: list[list[float | None]] = [[None] * len(texts) for texts in responses]
         for (row, k, _), completions in zip(asked, answers, strict=True):
-            out[row][k] = self._rating(completions[0])
+            out[row][k] = self._rating(completions[0], prefill or "")
         return out
 
     def _together(self, llm: Any, aspect: str, instructions: list[str],
@@ -138,10 +147,10 @@ class Rate(LlmStep[RateOptions]):
                 out[row][k] = value
         return out
 
-    def _rating(self, completion: Any) -> float | None:
+    def _rating(self, completion: Any, prefill: str = "") -> float | None:
         if completion.error is not None:
             return None
-        value = parse_rating(completion.text, self.options.pattern)
+        value = parse_rating(prefill + completion.text, self.options.pattern)
         if value is None:
             self.unparsable += 1
         return value

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 
 ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
-RATING_PATTERN = r"Rating:\s*\**\s*([1-5])\b"
+# A rating is one digit 1-5 after "Rating:"; an echo of the scale ("1-5") is no rating.
+RATING_PATTERN = r"Rating:\s*\**\s*([1-5])(?![\d\-–])"
 
 SCALES = {
     "instruction_following": """How closely does the response do what the instruction asks, \

@@ -70,6 +70,9 @@ class OpenAIBackend:
             if not params.chat:
                 raise GoldpanError(f"llm {self.base_url}: a conversation needs the chat endpoint")
             body["messages"] = [dict(m) for m in prompt]  # type: ignore[union-attr]
+            if body["messages"][-1]["role"] == "assistant":
+                # A prefilled answer to continue: vLLM's extension of the chat endpoint.
+                body.update(continue_final_message=True, add_generation_prompt=False)
         elif params.chat:
             body["messages"] = [{"role": "user", "content": prompt}]
         else:

@@ -133,8 +133,12 @@ class TransformersBackend:
                 # A base model (no template): the conversation as a dialogue to continue.
                 lines = [f"{m['role'].capitalize()}: {m['content']}" for m in prompt]  # type: ignore[union-attr]
                 return "\n\n".join([*lines, "Assistant:"])
-            return tokenizer.apply_chat_template(
-                [dict(m) for m in prompt], tokenize=False, add_generation_prompt=True)  # type: ignore[union-attr]
+            messages = [dict(m) for m in prompt]  # type: ignore[union-attr]
+            if messages[-1]["role"] == "assistant":  # a prefilled answer, continued as it is
+                return tokenizer.apply_chat_template(messages, tokenize=False,
+                                                     continue_final_message=True)
+            return tokenizer.apply_chat_template(messages, tokenize=False,
+                                                 add_generation_prompt=True)
         return user_turn(tokenizer, prompt) if params.chat else prompt  # type: ignore[arg-type]
 
     def complete(
