@@ -217,3 +217,15 @@ def test_an_input_that_ends_before_its_listed_size_is_an_error_not_a_shorter_inp
     ranged = replace(unit, start=len(GOOD) * 50, end=len(GOOD) * 100, first_line=51)
     with pytest.raises(GoldpanError, match="before its listed size"):
         list(read_jsonl(ranged, InputConfig(paths=[str(path)])))
+
+
+def test_an_empty_id_is_a_missing_id_not_a_duplicate(tmp_path: Path) -> None:
+    content = (b'{"id": "", "text": "The first line has an empty id."}\n'
+               b'{"id": "", "text": "So does the second, which is no duplicate of it."}\n'
+               b'{"id": "k1", "text": "A perfectly ordinary sentence about rivers."}\n')
+    result = _run_file(tmp_path, content, id_field="id")
+    _assert_clean(result)
+    assert result.returncode == 0, result.stderr
+    assert _reasons(tmp_path) == {"in.jsonl:1": "read:missing_id", "in.jsonl:2": "read:missing_id"}
+    assert read_output(tmp_path / "run").column("id").to_pylist() == ["k1"]
+    assert verify_run(tmp_path / "run")[0] == []

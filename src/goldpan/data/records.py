@@ -244,6 +244,9 @@ def shape_records(
     if config.id_field is not None:
         if config.id_field in table.column_names:
             ids, invalid_ids = id_column_as_text(table.column(config.id_field))
+            # An empty id names nothing: it is missing (two of them are not duplicates).
+            ids = pc.if_else(pc.fill_null(pc.equal(ids, ""), False),
+                             pa.scalar(None, pa.string()), ids)
         else:
             ids = pa.nulls(n, pa.string())
     else:
