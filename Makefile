@@ -64,6 +64,8 @@ bench: setup $(VENV)/.goldpan-bench
 	$(PY) benchmarks/rouge.py
 	$(PY) benchmarks/report.py
 	$(PY) benchmarks/web.py
+	$(PY) benchmarks/chat.py
+	$(PY) benchmarks/generation.py
 
 clean:
 	rm -rf runs .pytest_cache build
