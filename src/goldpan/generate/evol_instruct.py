@@ -27,10 +27,10 @@ from __future__ import annotations
 import random
 import re
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pyarrow as pa
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from goldpan.data.chat_records import MESSAGES, conversations, transcripts, turns_array
 from goldpan.data.schema import ID, TEXT
@@ -82,7 +82,10 @@ Second instruction:
 {second}
 
 Answer with exactly "Equal" or "Not Equal"."""
-EVOLUTIONS = (*DEPTH_METHODS, "breadth")
+Evolution = Literal["constraints", "deepen", "concretize", "reasoning", "complicate_input",
+                    "breadth"]
+EVOLUTIONS: tuple[str, ...] = get_args(Evolution)
+assert (*DEPTH_METHODS, "breadth") == EVOLUTIONS
 # Section 3.3's fourth rule: words of the evolving prompt that leaked into the instruction.
 TEMPLATE_WORDS = ("given prompt", "rewritten prompt", "created prompt", "#the given prompt#",
                   "#rewritten prompt#", "harder prompt", "example prompt", "new prompt")
@@ -105,20 +108,11 @@ ATTEMPT_TYPE = pa.list_(pa.struct([("round", pa.int32()), ("evolution", pa.strin
 
 class EvolInstructOptions(StepOptions, OneModelOptions):
     rounds: int = Field(4, ge=1, description="Evolution rounds (the paper: 4).")
-    evolutions: list[str] = Field(list(EVOLUTIONS), description=f"Drawn from: "
-                                  f"{', '.join(EVOLUTIONS)}.")
+    evolutions: list[Evolution] = Field(list(EVOLUTIONS), min_length=1,
+                                        description=f"Drawn from: {', '.join(EVOLUTIONS)}.")
     max_new_tokens: int = Field(512, ge=1)
     equality_check: bool = Field(True, description="Ask the model whether the evolved "
                                  "instruction equals its parent (rule no_gain).")
-
-    @field_validator("evolutions")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in EVOLUTIONS]
-        if unknown or not value:
-            raise ValueError(f"evolutions must be some of {', '.join(EVOLUTIONS)}; got {unknown}")
-        return value
-
 
 def evolving_prompt(evolution: str, instruction: str) -> str:
     if evolution == "breadth":

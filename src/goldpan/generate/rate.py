@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from goldpan.data.chat_records import MESSAGES, conversations, record_kind
 from goldpan.engine.registry import register_step
@@ -25,6 +25,7 @@ from goldpan.generate.prompts import conversation_so_far, instruction_text, rend
 from goldpan.generate.rubrics import (
     ASPECTS,
     RATING_PATTERN,
+    Aspect,
     one_prompt,
     parse_rating,
     parse_together,
@@ -36,7 +37,8 @@ from goldpan.llm.step_llms import LlmCallOptions, LlmStep
 
 class RateOptions(StepOptions, LlmCallOptions):
     llm: str = Field("smollm2-135m-instruct", description="Generation spec of the judge.")
-    aspects: list[str] = Field(list(ASPECTS), description=f"Of {', '.join(ASPECTS)}.")
+    aspects: list[Aspect] = Field(list(ASPECTS), min_length=1,
+                                  description=f"Of {', '.join(ASPECTS)}.")
     together: bool = Field(False, description="All responses in one request per aspect "
                            "(the paper's prompt) instead of one request each.")
     pattern: str = Field(RATING_PATTERN, description="Regex whose first group is the rating.")
@@ -50,15 +52,6 @@ class RateOptions(StepOptions, LlmCallOptions):
         None, description="Start the judge's answer with this (e.g. \"Rating:\"), so a small "
         "model goes on with a number; one response per request only. Local models, and "
         "servers that continue a final assistant message (vLLM).")
-
-    @field_validator("aspects")
-    @classmethod
-    def _known(cls, aspects: list[str]) -> list[str]:
-        unknown = [a for a in aspects if a not in ASPECTS]
-        if unknown or not aspects:
-            raise ValueError(f"aspects must be some of {', '.join(ASPECTS)}; got {unknown}")
-        return aspects
-
 
 @register_step
 class Rate(LlmStep[RateOptions]):

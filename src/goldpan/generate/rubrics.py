@@ -11,8 +11,10 @@ each scale is ours. Honesty may be answered "N/A" (creative tasks), which counts
 from __future__ import annotations
 
 import re
+from typing import Literal, get_args
 
-ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
+Aspect = Literal["instruction_following", "honesty", "truthfulness", "helpfulness"]
+ASPECTS: tuple[str, ...] = get_args(Aspect)
 # A rating is one digit 1-5 after "Rating:"; an echo of the scale ("1-5") is no rating.
 RATING_PATTERN = r"Rating:\s*\**\s*([1-5])(?![\d\-–])"
 
