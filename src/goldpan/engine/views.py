@@ -221,14 +221,20 @@ def _turns_back(table: pa.Table, kind: RecordKind, slots: TurnSlots, result: pa.
 # ---------------------------------------------------------------------------- the engine's call
 
 
+def _chosen(step: Step, table: pa.Table) -> tuple[RecordKind, TurnSlots] | None:
+    """The record kind and the turns the step reads, or None when it reads the table as is."""
+    kind = record_kind(table)
+    view = view_name(step, kind) if kind != "text" else None
+    return None if view is None else (kind, turn_slots(table, kind, view))
+
+
 def call_on_records(step: Step, table: pa.Table, call: Callable[[pa.Table], pa.Table]
                     ) -> pa.Table:
     """``call(table)`` through the step's view when the records are conversations."""
-    kind = record_kind(table)
-    view = view_name(step, kind) if kind != "text" else None
-    if view is None:
+    chosen = _chosen(step, table)
+    if chosen is None:
         return call(table)
-    slots = turn_slots(table, kind, view)
+    kind, slots = chosen
     if step.rewrites_text:
         result = call(turn_view(table, slots)) if len(slots.rows) else None
         return table if result is None else _turns_back(table, kind, slots, result)
@@ -238,9 +244,8 @@ def call_on_records(step: Step, table: pa.Table, call: Callable[[pa.Table], pa.T
 
 def fit_on_records(step: GlobalStep, table: pa.Table, call: Callable[[pa.Table], Any]) -> Any:
     """A global step's fit over the same view its apply phase will see."""
-    kind = record_kind(table)
-    view = view_name(step, kind) if kind != "text" else None
-    if view is None:
+    chosen = _chosen(step, table)
+    if chosen is None:
         return call(table)
-    slots = turn_slots(table, kind, view)
+    slots = chosen[1]
     return call(turn_view(table, slots) if step.rewrites_text else joined_view(table, slots))
