@@ -22,6 +22,7 @@ from goldpan.data.chat_output import (
     trainer_rows,
     trainer_table,
 )
+from goldpan.data.chat_records import CHAT_LAYOUT, MESSAGES, PREFERENCE_COLUMNS
 from goldpan.data.chunking import rechunk
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet
 from goldpan.util.storage import (
@@ -172,7 +173,7 @@ def write_records(
 def _turn_columns(path: Path) -> pa.Table:
     """The columns of a part that decide how its conversations are written (not the text)."""
     names = parquet_schema(path).names
-    wanted = [n for n in ("messages", "prompt", "chosen", "rejected", "chat_layout") if n in names]
+    wanted = [n for n in (MESSAGES, *PREFERENCE_COLUMNS, CHAT_LAYOUT) if n in names]
     return read_parquet(path, columns=wanted)
 
 
