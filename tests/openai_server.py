@@ -84,3 +84,22 @@ def serve(script: Callable[[int, dict], object]) -> Iterator[tuple[FakeServer, s
     finally:
         server.shutdown()
         server.server_close()
+
+
+def kill_run_after(recipe: str, server: FakeServer, requests: int, timeout: float = 120) -> int:
+    """Start ``goldpan run RECIPE`` in its own process group, SIGKILL it once the server has
+    seen ``requests`` requests, and return how many it had seen by then."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "goldpan", "run", recipe, "--quiet"]
+    started = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True, env=os.environ.copy())
+    deadline = time.monotonic() + timeout
+    while len(server.requests) < requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(started.pid, signal.SIGKILL)
+    started.wait()
+    return len(server.requests)

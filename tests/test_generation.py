@@ -6,12 +6,9 @@ answered request asked twice) and TRL's DPO on the result."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import read_rejects
-from tests.openai_server import ok, serve
+from tests.openai_server import kill_run_after, ok, serve
 
 PROMPTS = [
     {"id": "p1", "messages": [{"role": "user", "content": "Why is the sea salty?"}]},
@@ -285,16 +282,9 @@ def test_a_killed_run_asks_no_answered_request_again(tmp_path: Path) -> None:
         data["input"]["part_records"] = 10
         recipe = tmp_path / "recipe.yaml"
         recipe.write_text(yaml.safe_dump(data))
-        command = [sys.executable, "-m", "goldpan", "run", str(recipe), "--quiet"]
-        started = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   start_new_session=True, env=os.environ.copy())
-        deadline = time.monotonic() + 120
-        while len(server.requests) < 25 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.killpg(started.pid, signal.SIGKILL)
-        started.wait()
-        asked_before = len(server.requests)
+        asked_before = kill_run_after(str(recipe), server, 25)
         assert 25 <= asked_before < 60
+        command = [sys.executable, "-m", "goldpan", "run", str(recipe), "--quiet"]
         finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert finished.returncode == 0, finished.stderr
     keys = [(r["messages"][-1]["content"], r["seed"]) for r in server.requests]

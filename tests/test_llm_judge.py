@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,7 @@ import yaml
 from goldpan.engine.runner import run_recipe
 from goldpan.recipe import parse_recipe
 from tests.conftest import goldpan, read_output, read_rejects, recipe_dict
-from tests.openai_server import ok, serve
+from tests.openai_server import kill_run_after, ok, serve
 
 SENTENCE = "The river carries water from the hills down to the sea through the valley."
 
@@ -230,16 +227,9 @@ def test_an_interrupted_run_resumes_without_asking_twice(tmp_path: Path) -> None
         data = _judge_recipe(corpus, tmp_path / "run", url, concurrency=1)
         data["input"]["part_records"] = 10
         recipe.write_text(yaml.safe_dump(data))
-        command = [sys.executable, "-m", "goldpan", "run", str(recipe), "--quiet"]
-        started = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   start_new_session=True, env=os.environ.copy())
-        deadline = time.monotonic() + 120
-        while len(server.requests) < 15 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.killpg(started.pid, signal.SIGKILL)
-        started.wait()
-        asked_before = len(server.requests)
+        asked_before = kill_run_after(str(recipe), server, 15)
         assert 15 <= asked_before < 40
+        command = [sys.executable, "-m", "goldpan", "run", str(recipe), "--quiet"]
         finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert finished.returncode == 0, finished.stderr
     prompts = [r["messages"][0]["content"] for r in server.requests]
