@@ -95,6 +95,26 @@ def test_pii_leaves_invalid_addresses_and_can_be_limited_to_kinds() -> None:
     assert result.column("pii_email").to_pylist() == [0]
 
 
+def test_an_email_at_an_ip_literal_is_one_email_not_an_ip() -> None:
+    text = "Write to user@123.123.123.123 or admin@[8.8.4.4] or root@[IPv6:2001:db8::1] now."
+    result = Pii().process(batch([text]))
+    assert result.column("text").to_pylist() == [
+        "Write to <EMAIL_ADDRESS> or <EMAIL_ADDRESS> or <EMAIL_ADDRESS> now."]
+    assert result.column("pii_email").to_pylist() == [3]
+    assert result.column("pii_ip").to_pylist() == [0]
+
+
+def test_pii_can_keep_private_and_reserved_ips_as_datatrove_does() -> None:
+    text = ("Hosts 192.168.1.2, 10.0.0.1, 127.0.0.2, 169.254.0.1, 224.0.0.1 and ::1 are local; "
+            "163.36.107.25 and 2a00:1450:4001::200e are not.")
+    public_only = Pii(Pii.Options(ip_scope="public")).process(batch([text]))
+    assert public_only.column("text").to_pylist() == [
+        "Hosts 192.168.1.2, 10.0.0.1, 127.0.0.2, 169.254.0.1, 224.0.0.1 and ::1 are local; "
+        "<IP_ADDRESS> and <IP_ADDRESS> are not."]
+    assert public_only.column("pii_ip").to_pylist() == [2]
+    assert Pii().process(batch([text])).column("pii_ip").to_pylist() == [8]  # the default
+
+
 def test_pii_on_real_usenet_headers_finds_addresses() -> None:
     from goldpan.data.demo_corpus import usenet
 

@@ -50,6 +50,30 @@ def test_each_url_gets_the_rule_that_matches_it(tmp_path: Path) -> None:
     assert out.column("domain").to_pylist()[8] == "example.co.uk"
 
 
+UNKNOWN_SUFFIX_CASES = [
+    # hosts whose suffix tldextract's snapshot does not know: the host and its parents are
+    # compared with the block list, whatever the suffix
+    ("http://bad.example/page", "domain", "bad.example"),
+    ("http://a.bad.example/page", "domain", "bad.example"),
+    ("https://api.corp.internal/v1", "domain", "corp.internal"),
+    ("https://www.evil.test/", "domain", "evil.test"),
+    ("http://10.0.0.7/admin", "domain", "10.0.0.7"),
+    ("http://good.example/page", None, None),
+    ("http://bad.example.good.test/", None, None),  # a listed name inside another host
+]
+
+
+def test_a_block_listed_host_is_blocked_whatever_its_suffix() -> None:
+    from goldpan.curate.url_filter import UrlFilter
+
+    step = UrlFilter(UrlFilter.Options(
+        domains=["bad.example", "corp.internal", "evil.test", "10.0.0.7"]))
+    for url, rule, entry in UNKNOWN_SUFFIX_CASES:
+        domain, found_rule, found_entry = step.verdict(url)
+        assert (found_rule, found_entry) == (rule, entry), url
+    assert step.verdict("http://a.bad.example/x")[0] == "a.bad.example"  # the host, no suffix
+
+
 def test_a_missing_block_list_is_a_one_line_error(tmp_path: Path) -> None:
     from goldpan.curate.url_filter import UrlFilter
     from goldpan.errors import GoldpanError

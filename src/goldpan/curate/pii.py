@@ -1,7 +1,9 @@
 """``pii``: redact e-mail addresses, IP addresses and phone numbers with typed placeholders.
 
 Regular expressions find candidates; IP addresses are confirmed with ``ipaddress`` so version
-strings and clock times are left alone. Each kind is counted in its own column
+strings and clock times are left alone. An address whose domain is an IP literal
+(``user@1.2.3.4``, ``user@[1.2.3.4]``) is one e-mail address, not an IP inside one. All IP
+addresses are redacted unless ``ip_scope: public`` keeps the private and reserved ones. Each kind is counted in its own column
 (``pii_email``, ``pii_ip``, ``pii_phone``). With ``engine: presidio`` Microsoft Presidio's
 recognizers find them instead (``goldpan[pii]``), on a blank spaCy pipeline unless a model
 is named; nothing is downloaded.
@@ -25,7 +27,11 @@ from goldpan.errors import GoldpanError
 from goldpan.util.domains import offline_domain_extractor
 
 EMAIL = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@(?:"
+    r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"  # a named domain
+    r"|(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)"  # an IP-literal domain, user@1.2.3.4
+    r"|\[(?:(?:\d{1,3}\.){3}\d{1,3}|IPv6:[0-9A-Fa-f:.]+)\]"  # RFC 5321, user@[1.2.3.4]
+    r")"
 )
 IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
 IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
@@ -59,6 +65,18 @@ def _valid_ip(candidate: str) -> bool:
     return True
 
 
+def _public_ip(candidate: str) -> bool:
+    """An address someone on the internet could be reached at; private, loopback, link-local,
+    multicast, reserved and unspecified ones are not personal (datatrove's
+    ``public_ip_validator`` leaves the same ones alone)."""
+    try:
+        ip = ipaddress.ip_address(candidate)
+    except ValueError:
+        return False
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+                or ip.is_reserved or ip.is_unspecified)
+
+
 class PiiOptions(StepOptions):
     kinds: list[Literal["email", "ip", "phone"]] = Field(
         ["email", "ip", "phone"], description="What to redact."
@@ -71,6 +89,10 @@ class PiiOptions(StepOptions):
     )
     placeholders: dict[str, str] = Field(
         dict(PLACEHOLDERS), description="Replacement text per kind."
+    )
+    ip_scope: Literal["all", "public"] = Field(
+        "all", description="Which IP addresses to redact: all, or only public ones (private, "
+        "loopback, link-local, multicast and reserved kept, as datatrove does by default).",
     )
 
 
@@ -103,10 +125,11 @@ class Pii(MapStep[PiiOptions]):
         if "email" in kinds and "@" in text:
             text, counts["email"] = self._substitute(EMAIL, text, "email")
         if "ip" in kinds:
-            text, v4 = self._substitute(IPV4, text, "ip", _valid_ip)
+            accept = _public_ip if self.options.ip_scope == "public" else _valid_ip
+            text, v4 = self._substitute(IPV4, text, "ip", accept)
             v6 = 0
             if "::" in text or text.count(":") >= 7:
-                text, v6 = self._substitute(IPV6, text, "ip", _valid_ip)
+                text, v6 = self._substitute(IPV6, text, "ip", accept)
             counts["ip"] = v4 + v6
         if "phone" in kinds:
             text, counts["phone"] = self._substitute(PHONE, text, "phone")

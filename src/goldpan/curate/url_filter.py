@@ -6,14 +6,20 @@ the entry that matched):
 - ``url_filter:domain``: its registered domain (``example.co.uk`` of ``a.b.example.co.uk``,
   by the public-suffix list tldextract bundles; nothing is downloaded) is block-listed;
 - ``url_filter:subdomain``: its host, or a parent of it below the registered domain, is;
+  a host whose suffix the snapshot does not know (``.example``, ``.test``, ``.internal``, a
+  gTLD newer than the snapshot) has no registered domain, so the host and every parent of it
+  are compared instead, and a match is ``url_filter:domain``;
 - ``url_filter:url``: the URL itself is (compared without scheme, ``www.`` and trailing ``/``);
 - ``url_filter:banned_word``: a banned word is a whole word of the URL;
 - ``url_filter:soft_banned_words``: at least ``soft_word_threshold`` soft-banned words are;
 - ``url_filter:banned_subword``: a banned subword occurs in the URL with punctuation removed.
 These are datatrove's URLFilter rules (FineWeb's), with the URL's words lowercased before they
 are compared (datatrove compares them as written, so ``/PORN/`` passes there) and block-listed
-URLs compared without their scheme (block lists such as UT1 write them without). Every kept or
-rejected record gets a ``domain`` column (its registered domain).
+URLs compared without their scheme (block lists such as UT1 write them without). One more
+difference: datatrove compares only the registered domain and the whole host, so listing
+``ads.tracker.net`` there does not block ``x.ads.tracker.net``; here a listed host blocks its
+subdomains too. Every kept or rejected record gets a ``domain`` column (its registered domain,
+or the host when its suffix is unknown).
 """
 
 from __future__ import annotations
@@ -81,6 +87,16 @@ def default_word_list(name: str) -> list[str]:
     return _entries(text.splitlines())
 
 
+def _without_www(host: str) -> str:
+    return host[4:] if host.startswith("www.") else host
+
+
+def _host_and_parents(host: str) -> list[str]:
+    """``a.b.c`` -> ``a.b.c``, ``b.c``, ``c``: the names a block list may name the host by."""
+    labels = host.split(".")
+    return [".".join(labels[start:]) for start in range(len(labels))]
+
+
 def url_key(url: str) -> str:
     """A URL as block lists write it: no scheme, no ``www.``, no trailing slash, lowercase."""
     key = _SCHEME.sub("", url.strip()).lower()
@@ -135,19 +151,35 @@ class UrlFilter(MapStep[UrlFilterOptions]):
             return None, "missing_url", None
         rules = self._rules
         parts = self._extract(url)
-        registered = parts.top_domain_under_public_suffix or parts.domain or None
-        host = (parts.fqdn or registered or "").lower()
-        host = host[4:] if host.startswith("www.") else host
-        registered = registered.lower() if registered else None
+        if not parts.suffix:
+            return self._unknown_suffix_verdict(url, parts)
+        registered = parts.top_domain_under_public_suffix.lower()
+        host = _without_www(parts.fqdn.lower())
         if registered in rules["domains"]:
             return registered, "domain", registered
-        labels = host.split(".")
-        for start in range(len(labels) - 1):
-            candidate = ".".join(labels[start:])
+        for candidate in _host_and_parents(host):
             if candidate == registered:
                 break
             if candidate in rules["domains"]:
                 return registered, "subdomain", candidate
+        return self._url_verdict(url, registered)
+
+    def _unknown_suffix_verdict(
+        self, url: str, parts: Any
+    ) -> tuple[str | None, str | None, str | None]:
+        """No registered domain to go by (an IP, ``localhost``, a suffix newer than the
+        snapshot): the host and each of its parents are compared with the block list."""
+        host = _without_www(".".join(p for p in (parts.subdomain, parts.domain) if p).lower())
+        for candidate in _host_and_parents(host):
+            if candidate in self._rules["domains"]:
+                return host or None, "domain", candidate
+        return self._url_verdict(url, host or None)
+
+    def _url_verdict(
+        self, url: str, registered: str | None
+    ) -> tuple[str | None, str | None, str | None]:
+        """The rules on the URL itself, once its host has passed."""
+        rules = self._rules
         key = url_key(url)
         if key in rules["urls"]:
             return registered, "url", key
