@@ -239,10 +239,12 @@ def preference_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_ray_session_outlives_its_test():  # type: ignore[no-untyped-def]
-    """A Ray session left connected after a test (seen twice in a full run, after the ray
-    executor's refused-write test) makes Ray's driver end the whole pytest process with status
-    1 when that session's GCS goes away a minute later. Each test leaves Ray as it found it."""
+    """No test leaves a Ray session connected. One used to (Ray Data's streaming executor, left
+    running by a failed map, auto-connected a new session after the executor's close; when that
+    session's GCS went away, Ray's driver ended the whole pytest process). RayExecutor now stops
+    the iterator itself; this check fails the test that leaves a session, instead of hiding it."""
     yield
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+        pytest.fail("a Ray session outlived the test")

@@ -108,7 +108,7 @@ def test_a_hugging_face_classifier_batched_by_length_equals_the_model_on_each_te
 ) -> None:
     rows = _corpus(tmp_path / "in.jsonl")
     folder = _hf_model(tmp_path / "grades", num_labels=3)
-    run = _run(tmp_path, tmp_path / "in.jsonl", batch_tokens=40,
+    run = _run(tmp_path, tmp_path / "in.jsonl", batch_tokens=40, dtype="float32",
                models=[{"path": str(folder), "label": "grade2", "column": "p2"}])
     logits = _own_predictions(folder, [r["text"] for r in rows])
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
@@ -124,7 +124,7 @@ def test_a_regression_head_gives_its_value_and_scores_combine(tmp_path: Path) ->
     models = [{"path": str(regression), "column": "edu"},
               {"path": str(fasttext_path), "label": "hq", "column": "hq", "weight": 3.0}]
     run = _run(tmp_path, tmp_path / "in.jsonl", models=models, combine="weighted",
-               combined_column="quality")
+               combined_column="quality", dtype="float32")  # compared with the fp32 model
     values = _own_predictions(regression, [r["text"] for r in rows])[:, 0]
     edu, hq, quality = (_column(run, c) for c in ("edu", "hq", "quality"))
     for row, value in zip(rows, values, strict=True):

@@ -118,7 +118,8 @@ def test_a_joint_scorer_learns_both_directions_each_led_by_its_direction_token(
             expected = float(model(input_ids=sequence, labels=sequence).loss)
         step = LmScore(
             LmScore.Options(
-                model=str(folder), direction=direction, start_token="direction", max_length=256
+                model=str(folder), direction=direction, start_token="direction", max_length=256,
+                dtype="float32",  # compared with the model in float32 above
             )
         )
         prefix = "fwd" if direction == "forward" else "rev"

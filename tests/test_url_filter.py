@@ -69,7 +69,7 @@ def test_a_block_listed_host_is_blocked_whatever_its_suffix() -> None:
     step = UrlFilter(UrlFilter.Options(
         domains=["bad.example", "corp.internal", "evil.test", "10.0.0.7"]))
     for url, rule, entry in UNKNOWN_SUFFIX_CASES:
-        domain, found_rule, found_entry = step.verdict(url)
+        _, found_rule, found_entry = step.verdict(url)
         assert (found_rule, found_entry) == (rule, entry), url
     assert step.verdict("http://a.bad.example/x")[0] == "a.bad.example"  # the host, no suffix
 

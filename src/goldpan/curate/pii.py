@@ -3,10 +3,10 @@
 Regular expressions find candidates; IP addresses are confirmed with ``ipaddress`` so version
 strings and clock times are left alone. An address whose domain is an IP literal
 (``user@1.2.3.4``, ``user@[1.2.3.4]``) is one e-mail address, not an IP inside one. All IP
-addresses are redacted unless ``ip_scope: public`` keeps the private and reserved ones. Each kind is counted in its own column
-(``pii_email``, ``pii_ip``, ``pii_phone``). With ``engine: presidio`` Microsoft Presidio's
-recognizers find them instead (``goldpan[pii]``), on a blank spaCy pipeline unless a model
-is named; nothing is downloaded.
+addresses are redacted unless ``ip_scope: public`` keeps the private and reserved ones. Each
+kind is counted in its own column (``pii_email``, ``pii_ip``, ``pii_phone``). With
+``engine: presidio`` Microsoft Presidio's recognizers find them instead (``goldpan[pii]``), on
+a blank spaCy pipeline unless a model is named; nothing is downloaded.
 """
 
 from __future__ import annotations

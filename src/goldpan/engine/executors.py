@@ -228,8 +228,18 @@ class RayExecutor(Executor):
         dataset = ray.data.from_items(
             [{"index": i} for i in range(len(calls))], override_num_blocks=len(calls)
         )
-        for row in dataset.map(run_one, concurrency=self.workers).iter_rows():
-            yield result_or_raise(pickle.loads(row["result"]))
+        rows = iter(dataset.map(run_one, concurrency=self.workers).iter_rows())
+        try:
+            for row in rows:
+                yield result_or_raise(pickle.loads(row["result"]))
+        finally:
+            # A failed part raises here while Ray Data's streaming executor still runs: left to
+            # the garbage collector (the traceback keeps it alive), its thread outlived close()
+            # and its next Ray call auto-connected a new session, which later ended the process.
+            # Closing the iterator stops the executor before the session is shut down.
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
 
     def close(self) -> None:
         if self._started_here and self._ray.is_initialized():

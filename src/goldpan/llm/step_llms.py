@@ -22,6 +22,7 @@ from goldpan.engine.step import MapStep, OptionsT
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.params import Prompt
+from goldpan.models.precision import DtypeChoice
 from goldpan.util.storage import is_local
 
 
@@ -38,6 +39,10 @@ class LlmCallOptions(BaseModel):
     max_retries: int | None = Field(None, ge=0, description="Server: retries of 429/5xx.")
     batch_size: int | None = Field(None, ge=1, description="Local: prompts per batch.")
     device: str | None = Field(None, description="Local: cpu, cuda, ...")
+    dtype: DtypeChoice = Field(
+        "auto", description="Local: model dtype; auto is bfloat16 where the device computes it "
+        "natively, else float32.",
+    )
 
 
 class OneModelOptions(LlmCallOptions):
@@ -80,7 +85,7 @@ class StepLLMs:
             o = self.options
             self.llms[spec] = make_llm(spec, cache, concurrency=o.concurrency, timeout=o.timeout,
                                        max_retries=o.max_retries, batch_size=o.batch_size,
-                                       device=o.device, on_error=on_error)
+                                       device=o.device, dtype=o.dtype, on_error=on_error)
         return self.llms[spec]
 
     def take_metrics(self) -> dict[str, float]:

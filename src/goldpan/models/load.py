@@ -6,7 +6,8 @@ local cache (nothing is downloaded: runs are offline). transformers de-quantises
 on load, which takes tens of seconds; the result is cached once as safetensors under
 ``$GOLDPAN_CACHE`` (default ``~/.cache/goldpan``), keyed by the file's contents, so a fresh
 install of the same package (a new path and date) reuses the copy instead of adding another.
-Device is CUDA when there is one, else CPU; dtype float32 or bfloat16; remote code stays off
+Device is CUDA when there is one, else CPU; dtype float32, bfloat16, float16, or ``auto``
+(bfloat16 where the device computes it natively, ``models.precision``); remote code stays off
 unless asked for.
 """
 
@@ -21,12 +22,11 @@ import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from goldpan.errors import GoldpanError
+from goldpan.models.precision import DtypeChoice, resolve_dtype
 from goldpan.util.storage import is_url, local_folder, to_path
-
-Dtype = Literal["float32", "bfloat16", "float16"]
 
 
 def _smollm2() -> Path:
@@ -143,7 +143,8 @@ def resolve(spec: str) -> Path:
 
 
 def load(
-    spec: str, dtype: Dtype = "float32", device: str | None = None, trust_remote_code: bool = False
+    spec: str, dtype: DtypeChoice = "float32", device: str | None = None,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     import torch
     import transformers
@@ -155,7 +156,8 @@ def load(
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
     model = (
         AutoModelForCausalLM.from_pretrained(
-            folder, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+            folder, dtype=getattr(torch, resolve_dtype(dtype, device)),
+            trust_remote_code=trust_remote_code,
         )
         .to(device)
         .eval()
@@ -164,6 +166,8 @@ def load(
 
 
 @lru_cache(maxsize=2)
-def load_cached(spec: str, dtype: Dtype = "float32", device: str | None = None) -> LoadedModel:
+def load_cached(
+    spec: str, dtype: DtypeChoice = "float32", device: str | None = None
+) -> LoadedModel:
     """One copy per worker process, for steps that score batch after batch."""
     return load(spec, dtype, device)

@@ -27,6 +27,8 @@ import numpy as np
 
 from goldpan.errors import GoldpanError
 from goldpan.models.batching import attention_mask, length_batches, pad_right
+from goldpan.models.load import default_device
+from goldpan.models.precision import DtypeChoice, resolve_dtype
 from goldpan.util.storage import is_local, local_copy, local_folder, to_path
 
 METADATA = "goldpan_classifier.json"
@@ -132,17 +134,17 @@ class SequenceClassifier:
     """An HF sequence-classification model, batched by length, padded on the right."""
 
     def __init__(self, folder: Path, max_length: int, batch_tokens: int | None,
-                 device: str | None, dtype: str, compile_model: bool = False) -> None:
+                 device: str | None, dtype: DtypeChoice, compile_model: bool = False) -> None:
         import torch
         import transformers
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         transformers.utils.logging.disable_progress_bar()
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or default_device()
         self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         self.model = AutoModelForSequenceClassification.from_pretrained(
             folder, trust_remote_code=False,
-            dtype=torch.bfloat16 if dtype == "bfloat16" else torch.float32,
+            dtype=getattr(torch, resolve_dtype(dtype, self.device)),
         ).to(self.device).eval()
         config = self.model.config
         if compile_model:  # tens of seconds once per process, then ~1.3x on CPU
@@ -210,7 +212,7 @@ def _local(path: str) -> Path:
 
 @lru_cache(maxsize=8)
 def load_classifier(path: str, max_length: int = 512, batch_tokens: int | None = None,
-                    device: str | None = None, dtype: str = "float32",
+                    device: str | None = None, dtype: DtypeChoice = "auto",
                     compile_model: bool = False) -> LoadedClassifier:
     """One copy per worker process."""
     local = _local(path)

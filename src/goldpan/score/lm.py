@@ -30,6 +30,7 @@ from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
 from goldpan.models.batching import attention_mask, length_batches, pad_right
+from goldpan.models.precision import DtypeChoice
 
 
 class LmScoreOptions(StepOptions):
@@ -46,7 +47,10 @@ class LmScoreOptions(StepOptions):
         description="Tokens per forward pass, padding included (default: 1,024 on CPU, where "
         "one sequence fills the cores; 32,768 on a GPU, which needs many in flight).",
     )
-    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Model dtype.")
+    dtype: DtypeChoice = Field(
+        "auto", description="Model dtype: auto is bfloat16 where the device computes it "
+        "natively (a GPU with bf16, a CPU with AVX512-BF16 or AMX), else float32.",
+    )
     start_token: Literal["bos", "eos", "direction", "none"] = Field(
         "bos",
         description="Token put before the text (bos falls back to eos when absent; direction: "

@@ -26,6 +26,7 @@ from goldpan.engine.step import (
     with_column,
     with_reject_reasons,
 )
+from goldpan.models.precision import DtypeChoice
 from goldpan.util.atomic import atomic_write_array, atomic_write_parquet
 from goldpan.util.storage import load_array, read_parquet
 
@@ -41,6 +42,10 @@ class SemanticDedupOptions(StepOptions):
     model: str = Field("all-minilm-l6-v2", description="Embedding model: embedded name or folder.")
     max_length: int = Field(256, ge=8, description="Tokens embedded per text.")
     batch_size: int = Field(32, ge=1)
+    dtype: DtypeChoice = Field(
+        "auto", description="Embedding dtype: auto is bfloat16 where the device computes it "
+        "natively, else float32.",
+    )
     iterations: int = Field(25, ge=1, description="k-means iterations.")
     seed: int | None = Field(None, description="k-means seed (default: the recipe's seed).")
 
@@ -91,7 +96,7 @@ class SemanticDedup(GlobalStep[SemanticDedupOptions]):
         from goldpan.models.embeddings import load_embedder
 
         o = self.options
-        embedder = load_embedder(o.model, o.max_length, o.batch_size)
+        embedder = load_embedder(o.model, o.max_length, o.batch_size, o.dtype)
         vectors = embedder.embed(batch.column(TEXT).to_pylist())
         atomic_write_array(context.part_file(part_index, ".npy"), vectors)
         atomic_write_parquet(pa.table({ID: batch.column(ID)}),
