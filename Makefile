@@ -64,6 +64,9 @@ bench: setup $(VENV)/.goldpan-bench
 	$(PY) benchmarks/rouge.py
 	$(PY) benchmarks/report.py
 	$(PY) benchmarks/web.py
+	$(PY) benchmarks/storage.py
+	$(PY) benchmarks/classify.py --docs 300 --pipeline-docs 150 --repeats 1
+	$(PY) benchmarks/training.py --examples 16
 	$(PY) benchmarks/chat.py
 	$(PY) benchmarks/generation.py
 

@@ -58,7 +58,9 @@ def corpus_texts(count: int) -> list[str]:
 
 
 def torch_dtype(name: str) -> torch.dtype:
-    return torch.bfloat16 if name == "bfloat16" else torch.float32
+    from goldpan.models.precision import resolve_dtype
+
+    return getattr(torch, resolve_dtype(name, "cpu"))
 
 
 def run_limit(folder: Path, texts: list[str], args: argparse.Namespace) -> np.ndarray:
@@ -115,8 +117,9 @@ def main() -> None:
                         "(16 was the fastest of 1-64 on the 2-core machine).")
     parser.add_argument("--batch-tokens", type=int, default=None, help="classify's budget.")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
-                        help="All three sides (bfloat16: where the CPU has AMX or AVX512-BF16).")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                        help="All three sides (auto, the step's default: bfloat16 where the CPU "
+                        "has AMX or AVX512-BF16, else float32).")
     parser.add_argument("--pipeline-dtype", default=None, choices=["float32", "bfloat16"],
                         help="The pipeline loop's precision (default: --dtype); float32 is "
                         "what a script gets without asking.")
@@ -147,6 +150,10 @@ def main() -> None:
     rate = {name: statistics.median(values) for name, values in times.items()}
     agree = float(np.max(np.abs(outputs["classify"] - outputs["limit"])))
     agree_pipe = float(np.max(np.abs(outputs["classify"][:len(few)] - outputs["pipeline"])))
+    from goldpan.models.precision import cpu_features_line, resolve_dtype
+
+    print(f"CPU: {cpu_features_line()}; --dtype {args.dtype} runs as "
+          f"{resolve_dtype(args.dtype, args.device)}")
     print(f"{len(texts):,} texts of the embedded corpus (pipeline loop: {len(few):,}), "
           f"max {args.max_length} tokens, {args.device}, {args.dtype} (pipeline loop: "
           f"{args.pipeline_dtype or args.dtype}), classify compiled: "

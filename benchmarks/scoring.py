@@ -135,7 +135,10 @@ def main() -> None:
         if args.device.startswith("cuda")
         else f"CPU ({torch.get_num_threads()} threads)"
     )
+    from goldpan.models.precision import cpu_features_line
+
     print(f"{len(docs)} documents, {args.model} on {where}, up to {args.max_length} tokens each")
+    print(f"CPU: {cpu_features_line()}")
     print(
         f"{'dtype':<9} {'ours tok/s':>11} {'limit tok/s':>12} {'naive tok/s':>12} "
         f"{'ours/limit':>11} {'ours/naive':>11} {'max |loss diff|':>16}"

@@ -180,6 +180,9 @@ def main() -> None:
         f"micro-batch {args.batch_size}, {MODEL}, {os.cpu_count()} cores, gradient "
         f"checkpointing {'on' if args.checkpointing else 'off'} on both sides"
     )
+    from goldpan.models.precision import cpu_features_line
+
+    print(f"CPU: {cpu_features_line()}")
     print(
         f"{'precision':<10} {'tool':<18} {'tok/s':>8} {'seconds':>8} {'peak MB':>8} {'loss':>7}"
     )
