@@ -256,11 +256,13 @@ def test_ask_llm_on_the_embedded_smollm2_is_its_own_next_token_probability(
             {"id": "b", "text": "buy cheap buy cheap click here click here now now now"}]
     corpus = tmp_path / "in.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    step = {"name": "llm_judge", "llm": "smollm2-135m-instruct", "template": "ask_llm"}
+    # float32 on both sides: in bfloat16 a padded batch and a lone prompt differ by ~1e-2.
+    step = {"name": "llm_judge", "llm": "smollm2-135m-instruct", "template": "ask_llm",
+            "dtype": "float32"}
     run_recipe(parse_recipe(recipe_dict([str(corpus)], tmp_path / "run", steps=[step])),
                quiet=True)
     scores = _scores(tmp_path / "run")
-    loaded = load_cached("smollm2-135m-instruct")
+    loaded = load_cached("smollm2-135m-instruct", "float32")
     tokenizer = loaded.tokenizer
     for row in rows:
         prompt = user_turn(tokenizer, render("ask_llm", row, 30_000))
