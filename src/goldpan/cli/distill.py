@@ -53,8 +53,8 @@ def run_command(
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="Stop after this stage: data, cot_kd, negative, nat, nce, asc "
-                     "(data loads no student model)."),
+        typer.Option(help="Stop after this phase: data, base, cot_kd, negative, nat, "
+                     "nat_samples, nce, 'baseline NAME', asc (data loads no student model)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     set_: SetOption = [],  # noqa: B006

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ from goldpan.distill.results import (
 )
 from goldpan.distill.simulated import SPEC as SIMULATED
 from goldpan.distill.simulated import SimulatedTeacher, parse_spec
-from goldpan.distill.stages import StageLog, run_key
 from goldpan.distill.train import (
     load_nat,
     lora_weights,
@@ -54,12 +53,10 @@ from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.cache import GenerationCache
 from goldpan.llm.transformers_backend import TransformersBackend
-from goldpan.models.memory import release_memory
 from goldpan.train import phase_steps
+from goldpan.train.method_run import MethodRun, Phase, Progress, file_stamp, run_key
 from goldpan.util.atomic import atomic_write_text
 from goldpan.util.json_lines import write_json_lines
-
-Report = Callable[..., None]  # report(phase, done, total, **figures)
 
 
 def _answers(llm: LLM, problems: list[dict[str, str]], params: GenerationParams) -> list[list[str]]:
@@ -139,8 +136,78 @@ def overlap(first: list[bool], second: list[bool]) -> float:
     return both / either if either else 1.0
 
 
-# The stages of a run, in order; ``until`` stops after one of them.
-STAGES = ("data", "cot_kd", "negative", "nat", "nce", "asc")
+# The phases every run has, in order (each baseline that trains a student adds one before asc).
+PHASES = ("data", "base", "cot_kd", "negative", "nat", "nat_samples", "nce", "asc")
+TRAINED_BASELINES = ("mix", "nt", "ul", "cl", "gold", "kd")
+
+
+@dataclass
+class DistillRun:
+    """What the phases of one distillation run hand to each other."""
+
+    config: DistillConfig
+    out: Path
+    student: str
+    teacher: str | None
+    step: Progress
+    started: float
+    test: list[dict[str, Any]]
+    results: DistillResults | None = None
+    train: list[dict[str, Any]] = field(default_factory=list)
+    collected: Collected | None = None
+    teacher_llm: LLM | None = None
+    evaluator: Evaluator | None = None
+    negative: Any = None  # the negative LoRA's weights, as NAT's integration unit takes them
+    nat: Any = None
+    nat_layers: Any = None
+    nat_tokenizer: Any = None
+    own: list[list[str]] = field(default_factory=list)  # NAT's samples on the training questions
+    nce_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def data(self) -> Collected:
+        assert self.collected is not None, "the data phase runs or loads first"
+        return self.collected
+
+    @property
+    def evaluate(self) -> Evaluator:
+        if self.evaluator is None:
+            assert self.results is not None, "the data phase runs or loads first"
+            extra = {name: load_problems(path)
+                     for name, path in self.config.extra_test_files.items()}
+            self.evaluator = Evaluator(self.results, self.test, extra,
+                                       self.config.max_new_tokens)
+        return self.evaluator
+
+    def teacher_model(self) -> LLM:
+        if self.teacher_llm is None:
+            self.teacher_llm = make_teacher(self.teacher or self.student,
+                                            self.train + self.test, self.config, self.out)
+        return self.teacher_llm
+
+    def nat_llm(self) -> LLM:
+        return _in_memory("nat", self.nat, self.nat_tokenizer)
+
+    def save(self) -> None:
+        assert self.results is not None
+        _finish(self.results, self.out, self.started)
+
+
+def distillation_phases(config: DistillConfig) -> list[Phase[DistillRun]]:
+    """The method, top to bottom."""
+    baselines = [Phase(f"baseline {name}", _baseline_phase(name))
+                 for name in TRAINED_BASELINES if name in config.baselines]
+    return [
+        Phase("data", _collect_data, _load_data),
+        Phase("base", _evaluate_base),
+        Phase("cot_kd", _train_cot_kd),
+        Phase("negative", _train_negative, _load_negative),
+        Phase("nat", _train_nat, _load_nat),
+        Phase("nat_samples", _sample_nat, _load_nat_samples),
+        Phase("nce", _train_nce),
+        *baselines,
+        Phase("asc", _train_asc),
+    ]
 
 
 def run_distillation(
@@ -148,155 +215,165 @@ def run_distillation(
     out: str | Path,
     student: str = "smollm2-135m-instruct",
     teacher: str | None = None,
-    report: Report | None = None,
+    report: Progress | None = None,
     until: str | None = None,
 ) -> DistillResults:
-    """The whole method, or its stages up to ``until``. With ``config.rationales_file`` the
+    """The whole method, or its phases up to ``until``. With ``config.rationales_file`` the
     teacher's rationales come from that file (graded here) and no teacher is asked; with
     ``until="data"`` no student model is loaded either. A rerun with the same settings skips
-    the stages already finished (``stages.json``)."""
-    if until is not None and until not in STAGES:
-        raise GoldpanError(f"--until {until!r}: choose one of {', '.join(STAGES)}")
-    started = time.perf_counter()
+    the phases already finished (``phases.json``)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = StageLog(out, run_key(config, student, teacher))
-    step = _reporter(report)
-    test = _problems(config, config.test_file, config.test_per_task, config.test_seed)
-    teacher_llm: LLM | None = None
-    if log.finished("data"):
-        train, collected = read_collected(out / "data")
-        results = DistillResults.model_validate_json((out / "results.json").read_text())
+    phases = distillation_phases(config)
+    method = MethodRun(out, distill_key(config, student, teacher), phases, save=DistillRun.save)
+    method.check_until(until)
+    state = DistillRun(
+        config, out, student, teacher, _reporter(report), time.perf_counter(),
+        _problems(config, config.test_file, config.test_per_task, config.test_seed),
+    )
+    method.run(state, until)
+    if state.results is None:  # every phase was finished: nothing needed loading
+        _load_results(state)
+    assert state.results is not None
+    return _finish(state.results, out, state.started)
+
+
+def distill_key(config: DistillConfig, student: str, teacher: str | None) -> str:
+    """What the finished phases depend on: settings, models and the input files."""
+    settings = config.model_dump(mode="json")
+    files = [file_stamp(settings.get(k)) for k in ("train_file", "test_file", "rationales_file")]
+    files += [file_stamp(p) for p in sorted(settings.get("extra_test_files", {}).values())]
+    return run_key(config=settings, student=student, teacher=teacher, files=files)
+
+
+def _collect_data(run: DistillRun) -> None:
+    config, usage = run.config, {}
+    if config.rationales_file is not None:
+        run.train, run.collected = grade_rationales(read_rationales(config.rationales_file))
     else:
-        usage: dict[str, Any] = {}
-        if config.rationales_file is not None:
-            train, collected = grade_rationales(read_rationales(config.rationales_file))
-        else:
-            train = _problems(config, config.train_file, config.train_per_task, config.train_seed)
-            teacher_llm = make_teacher(teacher or student, train + test, config, out)
-            collected = collect_rationales(
-                teacher_llm, train, config.samples, config.temperature, config.max_new_tokens,
-                config.seed,
-            )
-            usage = teacher_llm.usage.to_json()
-        counts = write_collected(collected, out / "data", train)
-        results = DistillResults(
-            data=RationaleCounts(**counts), teacher_usage=usage,
-            config=config.model_dump(mode="json"),
-        )
-        _stage_done(log, "data", results, out, started)
-    if until == "data":
-        return _finish(results, out, started)
-    if not collected.positive or not collected.negative:
+        run.train = _problems(config, config.train_file, config.train_per_task,
+                              config.train_seed)
+        teacher = run.teacher_model()
+        run.collected = collect_rationales(teacher, run.train, config.samples,
+                                           config.temperature, config.max_new_tokens,
+                                           config.seed)
+        usage = teacher.usage.to_json()
+    counts = write_collected(run.data, run.out / "data", run.train)
+    run.results = DistillResults(data=RationaleCounts(**counts), teacher_usage=usage,
+                                 config=config.model_dump(mode="json"))
+
+
+def _load_results(run: DistillRun) -> None:
+    run.results = DistillResults.model_validate_json((run.out / "results.json").read_text())
+
+
+def _load_data(run: DistillRun) -> None:
+    run.train, run.collected = read_collected(run.out / "data")
+    _load_results(run)
+
+
+def _evaluate_base(run: DistillRun) -> None:
+    assert run.results is not None
+    if not run.data.positive or not run.data.negative:
         raise GoldpanError(
-            f"distill: the teacher gave {results.data.positive} correct and "
-            f"{results.data.negative} wrong rationales; both are needed (use more problems or "
-            "samples, or another teacher)"
+            f"distill: the teacher gave {run.results.data.positive} correct and "
+            f"{run.results.data.negative} wrong rationales; both are needed (use more "
+            "problems or samples, or another teacher)"
         )
-    training = config.student
-    extra = {name: load_problems(path) for name, path in config.extra_test_files.items()}
-    evaluate = Evaluator(results, test, extra, config.max_new_tokens)
-    if not log.finished("base"):
-        if teacher_llm is None and config.rationales_file is None:
-            teacher_llm = make_teacher(teacher or student, train + test, config, out)
-        if teacher_llm is not None and "teacher" in config.baselines:
-            evaluate("teacher", teacher_llm)
-        evaluate("base", make_llm(student))
-        step("evaluate base", 1, 1)
-        release_memory()  # each phase loads its own copy of the student
-        _stage_done(log, "base", results, out, started)
-    if not log.finished("cot_kd"):
-        kd, tokenizer = train_lora(
-            student, collected.positive, training, phase_steps(step, "train CoT KD")
-        )
-        kd.save_pretrained(out / "adapters" / "cot_kd")
-        evaluate("cot_kd", _in_memory("cot_kd", kd, tokenizer))
-        del kd
-        release_memory()
-        _stage_done(log, "cot_kd", results, out, started)
-    if until == "cot_kd":
-        return _finish(results, out, started)
-    negative_path = out / "adapters" / "negative_lora.pt"
-    if log.finished("negative"):
-        negative = torch.load(negative_path, weights_only=True)
-    else:
-        negative_model, tokenizer = train_lora(
-            student, collected.negative, training, phase_steps(step, "train negative")
-        )
-        negative_model.save_pretrained(out / "adapters" / "negative")
-        negative = lora_weights(negative_model, training.lora.targets)
-        torch.save(negative, negative_path)
-        if "negative" in config.baselines:  # the paper's Table 1: what M_neg solves, with whom
-            evaluate("negative", _in_memory("negative", negative_model, tokenizer))
-            results.solved_overlap = overlap(results.solved["cot_kd"], results.solved["negative"])
-        del negative_model
-        release_memory()
-        _stage_done(log, "negative", results, out, started)
-    if until == "negative":
-        return _finish(results, out, started)
-    nat_path = _mkdir(out / "adapters" / "nat") / "nat.pt"
-    if log.finished("nat"):
-        nat, layers, tokenizer = load_nat(student, negative, nat_path, training)
-    else:
-        nat, layers, tokenizer = train_nat(
-            student, collected.positive, negative, training, phase_steps(step, "train NAT")
-        )
-        torch.save(nat_state(nat), nat_path)
-        evaluate("nat", _in_memory("nat", nat, tokenizer))
-        _stage_done(log, "nat", results, out, started)
-    nat_llm = _in_memory("nat", nat, tokenizer)
-    if until == "nat":
-        return _finish(results, out, started)
-    # NAT's own samples on the training questions serve twice: the correct ones augment D_pos
-    # for NCE (the paper's self-augmentation), and all of them train the ASC ranker.
-    samples_path = out / "data" / "nat_samples.jsonl"
-    if samples_path.is_file() and log.finished("nat_samples"):
-        rows = read_json_lines(samples_path, "NAT samples", json_object, "a JSON object")
-        own = [row["samples"] for row in rows]
-    else:
-        own = _answers(nat_llm, train, _sampling(config))
-        write_json_lines(samples_path, [{"id": p["id"], "samples": s}
-                                        for p, s in zip(train, own, strict=True)])
-        log.mark("nat_samples")
-    nce_rows = list(collected.positive)
-    if config.nce_self_augment:
-        augmented = self_augmentation(train, own, collected.positive)
-        write_json_lines(out / "data" / "nat_augmented.jsonl", augmented)
-        results.nce_augmented = len(augmented)
-        nce_rows += augmented
-    if not log.finished("nce"):
-        nce, nce_tokenizer = train_nce(
-            student, nce_rows, nat, layers, training, phase_steps(step, "train NCE"),
-            reduction=config.nce_reduction,
-        )
-        nce.save_pretrained(out / "adapters" / "nce")
-        evaluate("nce", _in_memory("nce", nce, nce_tokenizer))
-        del nce
-        release_memory()
-        _stage_done(log, "nce", results, out, started)
-    if until == "nce":
-        return _finish(results, out, started)
-    _baselines(student, train, collected, nce_rows, nat, layers, config, evaluate, step,
-               lambda name: _stage_done(log, f"baseline {name}", results, out, started),
-               lambda name: log.finished(f"baseline {name}"))
-    if not log.finished("asc"):
-        results.self_consistency_credit, results.ranker_pairs = _asc(
-            nat_llm, train, own, test, collected, config, out, step
-        )
-        results.self_consistency = {
-            name: sum(credits) / max(1, len(credits))
-            for name, credits in results.self_consistency_credit.items()
-        }
-        _stage_done(log, "asc", results, out, started)
-    return _finish(results, out, started)
+    if run.config.rationales_file is None and "teacher" in run.config.baselines:
+        run.evaluate("teacher", run.teacher_model())
+    run.evaluate("base", make_llm(run.student))
+    run.step("evaluate base", 1, 1)
 
 
-def _stage_done(
-    log: StageLog, stage: str, results: DistillResults, out: Path, started: float
-) -> None:
-    """Save what the stage found, then mark it finished: a crash in between redoes the stage."""
-    _finish(results, out, started)
-    log.mark(stage)
+def _train_cot_kd(run: DistillRun) -> None:
+    kd, tokenizer = train_lora(run.student, run.data.positive, run.config.student,
+                               phase_steps(run.step, "train CoT KD"))
+    kd.save_pretrained(run.out / "adapters" / "cot_kd")
+    run.evaluate("cot_kd", _in_memory("cot_kd", kd, tokenizer))
+
+
+def _negative_path(run: DistillRun) -> Path:
+    return run.out / "adapters" / "negative_lora.pt"
+
+
+def _train_negative(run: DistillRun) -> None:
+    training = run.config.student
+    model, tokenizer = train_lora(run.student, run.data.negative, training,
+                                  phase_steps(run.step, "train negative"))
+    model.save_pretrained(run.out / "adapters" / "negative")
+    run.negative = lora_weights(model, training.lora.targets)
+    torch.save(run.negative, _negative_path(run))
+    if "negative" in run.config.baselines:  # the paper's Table 1: what M_neg solves, with whom
+        assert run.results is not None
+        run.evaluate("negative", _in_memory("negative", model, tokenizer))
+        run.results.solved_overlap = overlap(run.results.solved["cot_kd"],
+                                             run.results.solved["negative"])
+
+
+def _load_negative(run: DistillRun) -> None:
+    run.negative = torch.load(_negative_path(run), weights_only=True)
+
+
+def _nat_path(run: DistillRun) -> Path:
+    return _mkdir(run.out / "adapters" / "nat") / "nat.pt"
+
+
+def _train_nat(run: DistillRun) -> None:
+    run.nat, run.nat_layers, run.nat_tokenizer = train_nat(
+        run.student, run.data.positive, run.negative, run.config.student,
+        phase_steps(run.step, "train NAT"))
+    torch.save(nat_state(run.nat), _nat_path(run))
+    run.evaluate("nat", run.nat_llm())
+
+
+def _load_nat(run: DistillRun) -> None:
+    run.nat, run.nat_layers, run.nat_tokenizer = load_nat(
+        run.student, run.negative, _nat_path(run), run.config.student)
+
+
+def _sample_nat(run: DistillRun) -> None:
+    """NAT's own samples on the training questions serve twice: the correct ones augment D_pos
+    for NCE (the paper's self-augmentation), and all of them train the ASC ranker."""
+    run.own = _answers(run.nat_llm(), run.train, _sampling(run.config))
+    write_json_lines(run.out / "data" / "nat_samples.jsonl",
+                     [{"id": p["id"], "samples": s} for p, s in zip(run.train, run.own,
+                                                                  strict=True)])
+    run.nce_rows = list(run.data.positive)
+    if run.config.nce_self_augment:
+        assert run.results is not None
+        augmented = self_augmentation(run.train, run.own, run.data.positive)
+        write_json_lines(run.out / "data" / "nat_augmented.jsonl", augmented)
+        run.results.nce_augmented = len(augmented)
+        run.nce_rows += augmented
+
+
+def _load_nat_samples(run: DistillRun) -> None:
+    rows = read_json_lines(run.out / "data" / "nat_samples.jsonl", "NAT samples", json_object,
+                           "a JSON object")
+    run.own = [row["samples"] for row in rows]
+    run.nce_rows = list(run.data.positive)
+    if run.config.nce_self_augment:
+        run.nce_rows += read_json_lines(run.out / "data" / "nat_augmented.jsonl",
+                                        "NAT's correct samples", json_object, "a JSON object")
+
+
+def _train_nce(run: DistillRun) -> None:
+    nce, tokenizer = train_nce(run.student, run.nce_rows, run.nat, run.nat_layers,
+                               run.config.student, phase_steps(run.step, "train NCE"),
+                               reduction=run.config.nce_reduction)
+    nce.save_pretrained(run.out / "adapters" / "nce")
+    run.evaluate("nce", _in_memory("nce", nce, tokenizer))
+
+
+def _train_asc(run: DistillRun) -> None:
+    assert run.results is not None
+    run.results.self_consistency_credit, run.results.ranker_pairs = _asc(
+        run.nat_llm(), run.train, run.own, run.test, run.data, run.config, run.out, run.step
+    )
+    run.results.self_consistency = {
+        name: sum(credits) / max(1, len(credits))
+        for name, credits in run.results.self_consistency_credit.items()
+    }
 
 
 def _finish(results: DistillResults, out: Path, started: float) -> DistillResults:
@@ -320,53 +397,40 @@ def contrast_rows(collected: Collected, negatives: int, seed: int) -> list[dict[
     return rows
 
 
-def _baselines(
-    student: str,
-    train: list[dict[str, Any]],
-    collected: Collected,
-    nce_rows: list[dict[str, Any]],
-    nat: Any,
-    layers: Any,
-    config: DistillConfig,
-    evaluate: Evaluator,
-    step: Report,
-    done: Callable[[str], None],
-    finished: Callable[[str], bool],
-) -> None:
-    """The comparison rows that train a student of their own: MIX, NT, UL, CL, fine-tuning on
-    the gold solutions, and KD from NAT without the calibration."""
-    training = config.student
-    negatives = [{**row, "negative": True} for row in collected.negative]
-    gold = [
-        {"question": p["question"], "rationale": p["solution"]} for p in train if p.get("solution")
-    ]
-    runs = {
-        "mix": (list(collected.positive) + list(collected.negative), None),
-        "nt": (list(collected.positive) + negatives, negative_data_loss("nt")),
-        "ul": (list(collected.positive) + negatives, negative_data_loss("ul")),
-        "cl": (contrast_rows(collected, config.cl_negatives, config.seed),
-               contrastive_loss(config.cl_weight, config.cl_temperature)),
-        "gold": (gold, None),
-    }
-    for name, (rows, loss_fn) in runs.items():
-        if name not in config.baselines or not rows or finished(name):
-            continue
-        model, tokenizer = train_lora(
-            student, rows, training, phase_steps(step, f"train {name}"), loss_fn
-        )
-        evaluate(name, _in_memory(name, model, tokenizer))
-        del model
-        release_memory()
-        done(name)
-    if "kd" in config.baselines and not finished("kd"):
-        model, tokenizer = train_nce(
-            student, nce_rows, nat, layers, training, phase_steps(step, "train KD"),
-            calibrate=False, reduction=config.nce_reduction,
-        )
-        evaluate("kd", _in_memory("kd", model, tokenizer))
-        del model
-        release_memory()
-        done("kd")
+def _baseline_rows(run: DistillRun, name: str) -> tuple[list[dict[str, Any]], Any]:
+    """A comparison row's training data and loss: MIX, NT, UL, CL and fine-tuning on the gold
+    solutions train a LoRA student of their own."""
+    data, config = run.data, run.config
+    negatives = [{**row, "negative": True} for row in data.negative]
+    if name == "mix":
+        return list(data.positive) + list(data.negative), None
+    if name in ("nt", "ul"):
+        return list(data.positive) + negatives, negative_data_loss(name)
+    if name == "cl":
+        return (contrast_rows(data, config.cl_negatives, config.seed),
+                contrastive_loss(config.cl_weight, config.cl_temperature))
+    gold = [{"question": p["question"], "rationale": p["solution"]}
+            for p in run.train if p.get("solution")]
+    return gold, None
+
+
+def _baseline_phase(name: str) -> Callable[[DistillRun], None]:
+    def train_baseline(run: DistillRun) -> None:
+        if name == "kd":  # KD from NAT without the calibration
+            model, tokenizer = train_nce(
+                run.student, run.nce_rows, run.nat, run.nat_layers, run.config.student,
+                phase_steps(run.step, "train KD"), calibrate=False,
+                reduction=run.config.nce_reduction,
+            )
+        else:
+            rows, loss_fn = _baseline_rows(run, name)
+            if not rows:
+                return
+            model, tokenizer = train_lora(run.student, rows, run.config.student,
+                                          phase_steps(run.step, f"train {name}"), loss_fn)
+        run.evaluate(name, _in_memory(name, model, tokenizer))
+
+    return train_baseline
 
 
 def _sampling(config: DistillConfig) -> GenerationParams:
@@ -405,7 +469,7 @@ def _asc(
     collected: Collected,
     config: DistillConfig,
     out: Path,
-    step: Report,
+    step: Progress,
 ) -> tuple[dict[str, list[float]], int]:
     """Each test problem's credit per vote weighting, and the number of pairs the ranker
     trained on."""
@@ -502,7 +566,7 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-def _reporter(report: Report | None) -> Report:
+def _reporter(report: Progress | None) -> Progress:
     counts: dict[str, int] = {}
 
     def step(phase: str, done: int, total: int, **figures: str) -> None:
