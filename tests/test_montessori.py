@@ -14,21 +14,11 @@ from goldpan.synth.influence import local_influences, restore, snapshot
 from goldpan.synth.preferences import preference_pairs
 from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss
 from goldpan.train.dpo import DpoConfig, dpo_update
+from tests.montessori_child import EXAMPLES, HELD_OUT, REFERENCE_PAIRS, scripted_synthesis
 
 STUDENT = TrainConfig(learning_rate=1e-3, batch_size=2, epochs=2, max_grad_norm=None)
 
-EXAMPLES = [
-    ("Name a primary colour.", "Red is a primary colour."),
-    ("What is two plus two?", "Two plus two is four."),
-    ("Give a synonym for happy.", "Glad is a synonym for happy."),
-    ("Translate 'cat' into French.", "The French word is chat."),
-    ("Name a planet.", "Mars is a planet."),
-    ("What colour is the sky?", "The sky is blue on a clear day."),
-]
-REFERENCE = [
-    ("Name a fruit.", "An apple is a fruit."),
-    ("What is three plus one?", "Three plus one is four."),
-]
+REFERENCE = REFERENCE_PAIRS
 
 
 @pytest.fixture()
@@ -252,26 +242,10 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     from goldpan.report import build_report
     from goldpan.report.page import Figure, Table
     from goldpan.synth import montessori as module
-    from goldpan.synth.montessori import MontessoriConfig, montessori
+    from goldpan.synth.montessori import montessori
+    from tests.montessori_child import small_config
 
-    def fixed_synthesis(llm, seeds, config, rng, stats=None, enough=None):  # type: ignore[no-untyped-def]
-        llm.backend._loaded()  # the teacher is loaded into memory, as real sampling does
-        rows = []
-        for k, (instruction, response) in enumerate(EXAMPLES * 2):
-            prompt = (
-                f"Come up with a series of tasks:\nTask 1: {seeds[k % 3]['instruction']}\nTask 2:"
-            )
-            rows.append(
-                {
-                    "prompt": prompt,
-                    "output": f" {instruction} ({k})",
-                    "instruction": instruction,
-                    "response": response,
-                }
-            )
-        return rows[:enough]
-
-    monkeypatch.setattr(module, "synthesize", fixed_synthesis)
+    monkeypatch.setattr(module, "synthesize", scripted_synthesis)
     # Each phase starts with the previous phase's models released: no model is left in the
     # cache when the student is probed (the fp32 teacher used to stay resident through it).
     resident: list[int] = []
@@ -284,13 +258,9 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
         return real_influence(*args, **kwargs)
 
     monkeypatch.setattr(module, "measure_influence", measured)
-    config = MontessoriConfig.small(
-        warmup_examples=3, final_examples=4, judge_examples=2, response_max_new_tokens=8,
-        student={"max_length": 64, "learning_rate": 1e-3},
-    )  # fmt: skip
+    config = small_config()
     reference = [{"instruction": i, "response": r} for i, r in REFERENCE]
-    held_out = [{"instruction": "Name a vegetable.", "response": "A carrot is a vegetable."},
-                {"instruction": "What is one plus one?", "response": "One plus one is two."}]
+    held_out = HELD_OUT
     summary = montessori(str(tiny_lm), str(tiny_lm), reference, config, tmp_path / "out",
                          held_out=held_out)
     iteration = summary.iterations[0]
@@ -327,7 +297,7 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
 
 def test_the_judge_counts_a_win_only_when_both_orders_agree() -> None:
     from goldpan.llm import make_llm
-    from goldpan.synth.montessori import judge_pairwise
+    from goldpan.synth.win_rate import judge_pairwise
     from tests.test_llm import ok, serve
 
     def prefers_good(number: int, body: dict) -> object:
@@ -488,3 +458,66 @@ def test_a_probe_without_response_tokens_gets_no_influence(tiny_lm: Path) -> Non
     full_prompt = Encoded(list(range(5, 69)), [IGNORE] * 64)  # the prompt filled max_length
     influences = local_influences(trainer, [full_prompt, *encode(EXAMPLES[3:4])], encode(REFERENCE))
     assert influences[0] is None and influences[1] is not None
+
+
+def _montessori_child(out: Path, model: Path, marker: Path | None = None):  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "tests.montessori_child", str(out), str(model)]
+    environment = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.Popen([*command, *([str(marker)] if marker else [])], cwd=root,
+                            env=environment, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _outcome(out: Path) -> dict[str, object]:
+    """Everything a run leaves that a resumed run must reproduce (its own folder and clock
+    aside)."""
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    summary.pop("seconds")
+    summary["teacher"] = summary["teacher"].replace(str(out), "OUT")
+    files = ["iteration-0/synthetic.jsonl", "iteration-0/influence.jsonl",
+             "iteration-0/preferences.jsonl", "iteration-1/synthetic.jsonl",
+             "judged_answers.jsonl", "evaluation.md"]
+    outcome: dict[str, object] = {name: (out / name).read_text() for name in files}
+    teacher = out / "iteration-0" / "teacher" / "model.safetensors"
+    outcome["teacher"] = teacher.read_bytes() if teacher.is_file() else None
+    outcome["summary"] = summary
+    return outcome
+
+
+def test_a_run_killed_in_the_middle_of_the_probes_resumes_to_the_uninterrupted_result(
+    tiny_lm: Path, tmp_path: Path
+) -> None:
+    """SIGKILL while the student's influence is being measured, then the same command: the
+    finished data phase is read back, the influence phase is redone from its start, and every
+    file and figure equals a run that was never interrupted."""
+    import json
+    import signal
+    import time
+
+    straight = _montessori_child(tmp_path / "straight", tiny_lm)
+    assert straight.wait(timeout=600) == 0, straight.stderr.read()[-3000:]
+    marker = tmp_path / "probing"
+    killed = _montessori_child(tmp_path / "resumed", tiny_lm, marker)
+    deadline = time.monotonic() + 600
+    while not marker.exists():
+        assert killed.poll() is None, killed.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "the run never reached the probes"
+        time.sleep(0.2)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=60)
+    data = tmp_path / "resumed" / "iteration-0" / "synthetic.jsonl"
+    written = data.stat().st_mtime_ns
+    phases = json.loads((tmp_path / "resumed" / "phases.json").read_text())["done"]
+    assert phases == ["iteration-0 data"]  # killed inside "iteration-0 influence"
+    assert not (tmp_path / "resumed" / "iteration-0" / "influence.jsonl").exists()
+    resumed = _montessori_child(tmp_path / "resumed", tiny_lm)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-3000:]
+    assert data.stat().st_mtime_ns == written  # the finished phase was read back, not redone
+    assert _outcome(tmp_path / "resumed") == _outcome(tmp_path / "straight")

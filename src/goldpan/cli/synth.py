@@ -182,6 +182,12 @@ def montessori_command(
     profile: Annotated[str, typer.Option(help="paper or small (CPU minutes).")] = "small",
     iterations: Annotated[int | None, typer.Option(help="Teacher updates.")] = None,
     prompts: Annotated[int | None, typer.Option(help="Bootstrap prompts per iteration.")] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Stop after this phase: 'iteration-N data', 'iteration-N influence', "
+                     "'iteration-N teacher' or evaluation. A rerun resumes from the last "
+                     "finished phase."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     set_: SetOption = [],  # noqa: B006
     help_config: help_config_option(MontessoriConfig) = False,
@@ -209,7 +215,7 @@ def montessori_command(
     server = TeacherServer(teacher_server, served_model, serve_command) if teacher_server else None
     with phase_progress(console) as progress:
         summary = montessori(teacher, student, rows, config, out, judge, phase_reporter(progress),
-                             held_out=evaluation_rows, server=server)
+                             held_out=evaluation_rows, server=server, until=until)
     for entry in summary.iterations:
         console.print(
             f"iteration {entry.iteration}: {entry.prompts} prompts ({entry.prompts_with_generated} "

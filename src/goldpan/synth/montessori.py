@@ -14,17 +14,22 @@ reference-set loss and by a judge's pairwise win rate (both orders, to cancel po
 
 from __future__ import annotations
 
+import json
 import random
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
+from goldpan.llm.params import Completion
 from goldpan.models.memory import release_memory
 from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import MontessoriConfig
@@ -33,13 +38,12 @@ from goldpan.synth.preferences import preference_pairs
 from goldpan.synth.results import (
     Evaluation,
     IterationResult,
-    JudgedComparison,
     MontessoriSummary,
     StudentResult,
 )
 from goldpan.synth.self_instruct import encode_prompt, load_seed_tasks
 from goldpan.synth.serving import TeacherServer
-from goldpan.synth.win_rate import length_controlled_win_rate
+from goldpan.synth.win_rate import judge_pairwise
 from goldpan.train import (
     TrainConfig,
     Trainer,
@@ -50,11 +54,9 @@ from goldpan.train import (
     phase_steps,
 )
 from goldpan.train.dpo import dpo_update
-from goldpan.util.atomic import atomic_write_text
+from goldpan.train.method_run import MethodRun, Phase, Progress, run_key
+from goldpan.util.atomic import atomic_write_json, atomic_write_text
 from goldpan.util.json_lines import write_json_lines
-
-Report = Callable[..., None]  # report(phase, done, total, **figures)
-
 
 # ---------------------------------------------------------------------------- synthesis
 _INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)</instruction>", re.DOTALL)
@@ -76,6 +78,75 @@ def tagged_instruction(text: str) -> str | None:
     return found[-1].strip() if found else None
 
 
+def _instruction_params(config: MontessoriConfig) -> GenerationParams:
+    tagged = config.prompt_format == "reference"
+    return GenerationParams(
+        n=config.samples_per_prompt,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        presence_penalty=config.presence_penalty,
+        max_new_tokens=config.instruction_max_new_tokens,
+        # Self-Instruct's numbered list ends an instruction at the line's end; the reference's
+        # prompt asks for a reason first, then the tagged instruction, in a chat turn.
+        stop=() if tagged else ("\n",),
+        seed=config.seed,
+        chat=tagged,
+    )
+
+
+def _round_prompts(pool: InstructionPool, config: MontessoriConfig, rng: random.Random,
+                   count: int, stats: dict[str, int] | None) -> list[str]:
+    """One round's prompts; counts how many showed generated instructions."""
+    shown = [pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
+             for _ in range(count)]
+    if stats is not None:  # how many prompts showed generated instructions, per iteration
+        generated = set(pool.machine)
+        stats["prompts"] = stats.get("prompts", 0) + count
+        stats["prompts_with_generated"] = stats.get("prompts_with_generated", 0) + sum(
+            any(instruction in generated for instruction in chosen) for chosen in shown
+        )
+    tagged = config.prompt_format == "reference"
+    return [(reference_prompt if tagged else encode_prompt)(chosen) for chosen in shown]
+
+
+def _accepted(pool: InstructionPool, prompt: str, completion: Completion,
+              tagged: bool) -> dict[str, Any] | None:
+    """The record of one sampled instruction if it passes the filters (the pool learns it)."""
+    text = completion.text
+    if tagged:
+        text = tagged_instruction(completion.text) or ""
+        if not text and completion.finish_reason != "length":
+            pool.reasons["no_instruction_tag"] += 1
+            return None
+    verdict = pool.judge(text, completion.finish_reason == "length")
+    if verdict.problem is not None:
+        return None
+    pool.accept(verdict.instruction)
+    return {"prompt": prompt, "output": completion.text, "instruction": verdict.instruction}
+
+
+def _with_responses(llm: LLM, accepted: list[dict[str, Any]],
+                    config: MontessoriConfig) -> list[dict[str, Any]]:
+    answer = GenerationParams(
+        temperature=config.response_temperature,
+        top_p=config.response_top_p,
+        presence_penalty=config.presence_penalty,
+        max_new_tokens=config.response_max_new_tokens,
+        seed=config.seed,
+        chat=True,
+    )
+    responses = llm.generate([r["instruction"] for r in accepted], answer)
+    kept = []
+    for record, row in zip(accepted, responses, strict=True):
+        record["response"] = row[0].text.strip()
+        if record["response"]:
+            # The answer as a chat record (OpenAI's messages), so a chat recipe reads the data.
+            record["messages"] = [{"role": "user", "content": record["instruction"]},
+                                  {"role": "assistant", "content": record["response"]}]
+            kept.append(record)
+    return kept
+
+
 def synthesize(
     llm: LLM,
     seeds: list[dict[str, Any]],
@@ -93,67 +164,18 @@ def synthesize(
     pool = InstructionPool([s["instruction"] for s in seeds], config.rouge_threshold)
     accepted: list[dict[str, Any]] = []
     tagged = config.prompt_format == "reference"
-    params = GenerationParams(
-        n=config.samples_per_prompt,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        presence_penalty=config.presence_penalty,
-        max_new_tokens=config.instruction_max_new_tokens,
-        # Self-Instruct's numbered list ends an instruction at the line's end; the reference's
-        # prompt asks for a reason first, then the tagged instruction, in a chat turn.
-        stop=() if tagged else ("\n",),
-        seed=config.seed,
-        chat=tagged,
-    )
+    params = _instruction_params(config)
     for start in range(0, config.prompts, config.prompts_per_round):
         if enough is not None and len(accepted) >= enough:
             break
         count = min(config.prompts_per_round, config.prompts - start)
-        shown = [
-            pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
-            for _ in range(count)
-        ]
-        prompts = [(reference_prompt if tagged else encode_prompt)(chosen) for chosen in shown]
-        if stats is not None:  # how many prompts showed generated instructions, per iteration
-            generated = set(pool.machine)
-            stats["prompts"] = stats.get("prompts", 0) + count
-            stats["prompts_with_generated"] = stats.get("prompts_with_generated", 0) + sum(
-                any(instruction in generated for instruction in chosen) for chosen in shown
-            )
+        prompts = _round_prompts(pool, config, rng, count, stats)
         for prompt, samples in zip(prompts, llm.generate(prompts, params), strict=True):
             for completion in samples:
-                text = completion.text
-                if tagged:
-                    text = tagged_instruction(completion.text) or ""
-                    if not text and completion.finish_reason != "length":
-                        pool.reasons["no_instruction_tag"] += 1
-                        continue
-                verdict = pool.judge(text, completion.finish_reason == "length")
-                if verdict.problem is None:
-                    pool.accept(verdict.instruction)
-                    accepted.append(
-                        {"prompt": prompt, "output": completion.text,
-                         "instruction": verdict.instruction}
-                    )
-    answer = GenerationParams(
-        temperature=config.response_temperature,
-        top_p=config.response_top_p,
-        presence_penalty=config.presence_penalty,
-        max_new_tokens=config.response_max_new_tokens,
-        seed=config.seed,
-        chat=True,
-    )
-    accepted = accepted[:enough]
-    responses = llm.generate([r["instruction"] for r in accepted], answer)
-    kept = []
-    for record, row in zip(accepted, responses, strict=True):
-        record["response"] = row[0].text.strip()
-        if record["response"]:
-            # The answer as a chat record (OpenAI's messages), so a chat recipe reads the data.
-            record["messages"] = [{"role": "user", "content": record["instruction"]},
-                                  {"role": "assistant", "content": record["response"]}]
-            kept.append(record)
-    return kept
+                record = _accepted(pool, prompt, completion, tagged)
+                if record is not None:
+                    accepted.append(record)
+    return _with_responses(llm, accepted[:enough], config)
 
 
 # ---------------------------------------------------------------------------- students
@@ -194,7 +216,7 @@ def measure_influence(
     records: list[dict[str, Any]],
     reference: list[dict[str, str]],
     config: MontessoriConfig,
-    report: Report | None = None,
+    report: Progress | None = None,
 ) -> tuple[list[dict[str, Any]], float | None]:
     """Warm the student up on the first W records, then the local influence of every other.
     Probes without a response token are returned with ``influence`` None. Also the influence
@@ -254,53 +276,6 @@ def train_student(
     return out, loaded.model, loaded.tokenizer
 
 
-JUDGE_PROMPT = (
-    "Which response follows the instruction better? Answer with the letter A or B only.\n\n"
-    "Instruction: {instruction}\n\nResponse A: {a}\n\nResponse B: {b}\n\nBetter response:"
-)
-
-
-def judge_pairwise(
-    judge: LLM, instructions: list[str], first: list[str], second: list[str]
-) -> JudgedComparison:
-    """Win rate of ``first`` over ``second``: each pair judged in both orders; a side wins only
-    if preferred in both, otherwise it is a tie (half a win). Also the length-controlled win
-    rate of the same verdicts."""
-    params = GenerationParams(temperature=0.0, max_new_tokens=3, chat=True)
-    forward = [
-        JUDGE_PROMPT.format(instruction=i, a=a, b=b)
-        for i, a, b in zip(instructions, first, second, strict=True)
-    ]
-    backward = [
-        JUDGE_PROMPT.format(instruction=i, a=b, b=a)
-        for i, a, b in zip(instructions, first, second, strict=True)
-    ]
-    verdicts = judge.generate(forward + backward, params)
-    outcomes = []
-    for k in range(len(instructions)):
-        one = _letter(verdicts[k][0].text)
-        two = _letter(verdicts[len(instructions) + k][0].text)
-        outcomes.append(1.0 if (one, two) == ("A", "B") else 0.0 if (one, two) == ("B", "A")
-                        else 0.5)
-    total = max(1, len(instructions))
-    return JudgedComparison(
-        wins=outcomes.count(1.0), losses=outcomes.count(0.0), ties=outcomes.count(0.5),
-        win_rate=sum(outcomes) / total, outcomes=outcomes,
-        length_controlled_win_rate=length_controlled_win_rate(
-            outcomes, [len(a) for a in first], [len(b) for b in second]
-        ) if outcomes else None,
-    )
-
-
-def _letter(text: str) -> str | None:
-    for character in text.strip().upper():
-        if character in "AB":
-            return character
-        if character.isalpha():
-            return None
-    return None
-
-
 # ---------------------------------------------------------------------------- the loop
 @contextmanager
 def _teacher_llm(
@@ -315,6 +290,51 @@ def _teacher_llm(
     yield make_llm(str(weights), cache)
 
 
+@dataclass
+class MontessoriRun:
+    """What the phases of one Montessori run hand to each other."""
+
+    teacher: str
+    student: str
+    reference: list[dict[str, str]]
+    config: MontessoriConfig
+    out: Path
+    judge: str
+    progress: Progress | None
+    held_out: list[dict[str, str]] | None
+    server: TeacherServer | None
+    started: float
+    teacher_folder: Path
+    summary: MontessoriSummary
+    self_instruct_data: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # the latest iteration's data
+
+    def folder(self, iteration: int) -> Path:
+        return _mkdir(self.out / f"iteration-{iteration}")
+
+    def save(self) -> None:
+        atomic_write_text(self.out / "summary.json", self.summary.model_dump_json(indent=2))
+
+
+def montessori_phases(config: MontessoriConfig) -> list[Phase[MontessoriRun]]:
+    """Per iteration: the teacher writes data, the student's influence is measured, pairs
+    update the teacher; then the final data and the evaluation."""
+    phases: list[Phase[MontessoriRun]] = []
+    for iteration in range(config.iterations):
+        phases += [
+            Phase(f"iteration-{iteration} data", _synthesis_phase(iteration),
+                  _synthesis_loader(iteration)),
+            Phase(f"iteration-{iteration} influence", _influence_phase(iteration),
+                  _influence_loader(iteration)),
+            Phase(f"iteration-{iteration} teacher", _teacher_phase(iteration),
+                  _teacher_loader(iteration)),
+        ]
+    final = config.iterations
+    return [*phases,
+            Phase(f"iteration-{final} data", _synthesis_phase(final), _synthesis_loader(final)),
+            Phase("evaluation", _evaluation_phase)]
+
+
 def montessori(
     teacher: str,
     student: str,
@@ -322,82 +342,155 @@ def montessori(
     config: MontessoriConfig,
     out: str | Path,
     judge: str | None = None,
-    report: Report | None = None,
+    report: Progress | None = None,
     held_out: list[dict[str, str]] | None = None,
     server: TeacherServer | None = None,
+    until: str | None = None,
 ) -> MontessoriSummary:
     """The loop, then the evaluation of two students on ``held_out`` (instruction/response
     pairs the teacher never saw; without them the students are compared on D_ref, the set the
     teacher was optimised against, which the evaluation says). With ``server`` the teacher's
-    sampling goes through an OpenAI-compatible server (``synth.serving``)."""
+    sampling goes through an OpenAI-compatible server (``synth.serving``). A rerun resumes
+    from the last finished phase (``phases.json``)."""
     from goldpan.models.load import resolve
 
-    started = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if len(reference) < 1:
         raise GoldpanError("montessori: the reference set is empty")
+    out = Path(out)
     reference = reference[: config.reference_examples]
-    seeds = load_seed_tasks(config.seed_tasks)
-    teacher_folder = resolve(teacher)
-    cache = out / "llm-cache.sqlite"
-    summary = MontessoriSummary(config=config.model_dump(mode="json"))
-    self_instruct_data: list[dict[str, Any]] | None = None
-    for iteration in range(config.iterations + 1):
-        folder = out / f"iteration-{iteration}"
-        folder.mkdir(exist_ok=True)
-        prompt_stats: dict[str, int] = {}
-        with _teacher_llm(teacher_folder, iteration, server, cache, folder) as llm:
+    key = run_key(config=config.model_dump(mode="json"), teacher=teacher, student=student,
+                  judge=judge or teacher, reference=reference, held_out=held_out or [],
+                  server=None if server is None else server.spec)
+    method = MethodRun(out, key, montessori_phases(config), save=MontessoriRun.save)
+    method.check_until(until)
+    run = MontessoriRun(teacher, student, reference, config, out, judge or teacher, report,
+                        held_out, server, time.perf_counter(), resolve(teacher),
+                        MontessoriSummary(config=config.model_dump(mode="json")))
+    if method.done:
+        run.summary = MontessoriSummary.model_validate_json((out / "summary.json").read_text())
+    method.run(run, until)
+    run.summary.teacher = str(run.teacher_folder)
+    run.summary.seconds = round(time.perf_counter() - run.started, 1)
+    run.save()
+    return run.summary
+
+
+def _synthesis_phase(iteration: int) -> Callable[[MontessoriRun], None]:
+    def write_data(run: MontessoriRun) -> None:
+        config, folder = run.config, run.folder(iteration)
+        stats: dict[str, int] = {}
+        with _teacher_llm(run.teacher_folder, iteration, run.server, run.out / "llm-cache.sqlite",
+                          folder) as llm:
             # The last iteration writes only the data the evaluation trains on.
             final = iteration == config.iterations and iteration > 0
-            records = synthesize(
-                llm, seeds, config, random.Random(config.seed + iteration), prompt_stats,
+            run.records = synthesize(
+                llm, load_seed_tasks(config.seed_tasks), config,
+                random.Random(config.seed + iteration), stats,
                 enough=config.final_examples if final else None,
             )
-        write_json_lines(folder / "synthetic.jsonl", records)
-        release_memory()  # the teacher is not needed while the student is probed
-        if report is not None:
-            report(f"data {iteration}", len(records), len(records))
-        if self_instruct_data is None:
-            self_instruct_data = records
+        write_json_lines(folder / "synthetic.jsonl", run.records)
+        atomic_write_json(folder / "prompts.json", stats)
+        if iteration == 0:
+            run.self_instruct_data = run.records
         if iteration == config.iterations:
-            summary.final_data = len(records)
-            break
-        scored, momentum = measure_influence(student, records, reference, config, report)
+            run.summary.final_data = len(run.records)
+        if run.progress is not None:
+            run.progress(f"data {iteration}", len(run.records), len(run.records))
+
+    return write_data
+
+
+def _synthesis_loader(iteration: int) -> Callable[[MontessoriRun], None]:
+    def read_data(run: MontessoriRun) -> None:
+        run.records = read_json_lines(run.folder(iteration) / "synthetic.jsonl",
+                                      "synthetic data", json_object, "a JSON object")
+        if iteration == 0:
+            run.self_instruct_data = run.records
+
+    return read_data
+
+
+def _influence_phase(iteration: int) -> Callable[[MontessoriRun], None]:
+    def measure(run: MontessoriRun) -> None:
+        folder = run.folder(iteration)
+        scored, momentum = measure_influence(run.student, run.records, run.reference,
+                                             run.config, run.progress)
         write_json_lines(folder / "influence.jsonl", scored)
+        atomic_write_json(folder / "momentum.json", {"momentum_influence": momentum})
+
+    return measure
+
+
+def _influence_loader(iteration: int) -> Callable[[MontessoriRun], None]:
+    def nothing_to_hold(run: MontessoriRun) -> None:
+        """The teacher phase reads influence.jsonl itself."""
+
+    return nothing_to_hold
+
+
+def _teacher_phase(iteration: int) -> Callable[[MontessoriRun], None]:
+    def update_teacher(run: MontessoriRun) -> None:
+        folder = run.folder(iteration)
+        scored = read_json_lines(folder / "influence.jsonl", "influence", json_object,
+                                 "a JSON object")
+        momentum = json.loads((folder / "momentum.json").read_text())["momentum_influence"]
         pairs = preference_pairs(scored)
         write_json_lines(folder / "preferences.jsonl", pairs)
-        measured = [r["influence"] for r in scored if r["influence"] is not None]
-        entry = IterationResult(
-            iteration=iteration,
-            synthetic=len(records),
-            prompts=prompt_stats.get("prompts", 0),
-            prompts_with_generated=prompt_stats.get("prompts_with_generated", 0),
-            probes=len(scored),
-            positive=sum(value > 0 for value in measured),
-            negative=sum(value < 0 for value in measured),
-            skipped_no_response_tokens=len(scored) - len(measured),
-            momentum_influence=momentum,
-            above_momentum=None if momentum is None else sum(v > momentum for v in measured),
-            pairs=len(pairs),
-            reference_loss_after_warmup=next(
-                (r["reference_loss_before"] for r in scored if r["influence"] is not None), None
-            ),
-        )
+        stats = json.loads((folder / "prompts.json").read_text())
+        entry = _iteration_result(iteration, len(run.records), stats, scored, momentum, pairs)
+        shutil.rmtree(folder / "teacher", ignore_errors=True)  # a stale one from a changed run
         if pairs:
-            result = dpo_update(teacher_folder, pairs, folder / "teacher", config.dpo)
+            result = dpo_update(run.teacher_folder, pairs, folder / "teacher", run.config.dpo)
             entry.dpo_loss = [e["loss"] for e in result["log"] if "loss" in e]
-            teacher_folder = folder / "teacher"
-        summary.iterations.append(entry)
-    summary.teacher = str(teacher_folder)
-    summary.evaluation = evaluate(
-        student, self_instruct_data or [], records, reference, config, out, judge or teacher,
-        report, held_out,
+        _teacher_loader(iteration)(run)
+        run.summary.iterations = [e for e in run.summary.iterations
+                                  if e.iteration != iteration] + [entry]
+
+    return update_teacher
+
+
+def _teacher_loader(iteration: int) -> Callable[[MontessoriRun], None]:
+    def updated_teacher(run: MontessoriRun) -> None:
+        updated = run.folder(iteration) / "teacher"
+        if (updated / "config.json").is_file():
+            run.teacher_folder = updated
+
+    return updated_teacher
+
+
+def _iteration_result(iteration: int, synthetic: int, stats: dict[str, int],
+                      scored: list[dict[str, Any]], momentum: float | None,
+                      pairs: list[dict[str, Any]]) -> IterationResult:
+    measured = [r["influence"] for r in scored if r["influence"] is not None]
+    return IterationResult(
+        iteration=iteration,
+        synthetic=synthetic,
+        prompts=stats.get("prompts", 0),
+        prompts_with_generated=stats.get("prompts_with_generated", 0),
+        probes=len(scored),
+        positive=sum(value > 0 for value in measured),
+        negative=sum(value < 0 for value in measured),
+        skipped_no_response_tokens=len(scored) - len(measured),
+        momentum_influence=momentum,
+        above_momentum=None if momentum is None else sum(v > momentum for v in measured),
+        pairs=len(pairs),
+        reference_loss_after_warmup=next(
+            (r["reference_loss_before"] for r in scored if r["influence"] is not None), None
+        ),
     )
-    summary.seconds = round(time.perf_counter() - started, 1)
-    atomic_write_text(out / "summary.json", summary.model_dump_json(indent=2))
-    atomic_write_text(out / "evaluation.md", evaluation_table(summary.evaluation))
-    return summary
+
+
+def _evaluation_phase(run: MontessoriRun) -> None:
+    run.summary.evaluation = evaluate(
+        run.student, run.self_instruct_data, run.records, run.reference, run.config, run.out,
+        run.judge, run.progress, run.held_out,
+    )
+    atomic_write_text(run.out / "evaluation.md", evaluation_table(run.summary.evaluation))
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def evaluation_table(evaluation: Evaluation | None) -> str:
@@ -433,6 +526,27 @@ def evaluation_table(evaluation: Evaluation | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _student_result(
+    student: str, rows: list[dict[str, Any]], config: MontessoriConfig, folder: Path,
+    reference: list[dict[str, str]], held_out: list[dict[str, str]], instructions: list[str],
+) -> tuple[StudentResult, list[str]]:
+    """A student trained on ``rows``: its losses, and its greedy answers to ``instructions``."""
+    folder, model, tokenizer = train_student(student, rows, config, folder)
+    pad = pad_id(tokenizer)
+    per_example = example_losses(model, _encode(tokenizer, held_out, config.final_student), pad)
+    result = StudentResult(
+        reference_loss=mean_loss(model, _encode(tokenizer, reference, config.final_student), pad),
+        held_out_loss=(sum(s for s, _ in per_example) / max(1, sum(c for _, c in per_example))
+                       if held_out else None),
+        held_out_example_losses=[s / c if c else None for s, c in per_example],
+    )
+    answer = GenerationParams(temperature=0.0, max_new_tokens=config.response_max_new_tokens)
+    del model  # the student answers from its saved folder; one copy in memory is enough
+    answers = [row[0].text.strip() for row in make_llm(str(folder)).generate(instructions, answer)]
+    release_memory()
+    return result, answers
+
+
 def evaluate(
     student: str,
     self_instruct_data: list[dict[str, Any]],
@@ -441,7 +555,7 @@ def evaluate(
     config: MontessoriConfig,
     out: Path,
     judge: str,
-    report: Report | None = None,
+    report: Progress | None = None,
     held_out: list[dict[str, str]] | None = None,
 ) -> Evaluation:
     """Two students on equal numbers of examples: their loss on the held-out set, their loss on
@@ -458,26 +572,10 @@ def evaluate(
     answers: dict[str, list[str]] = {}
     instructions = [r["instruction"] for r in (held_out or reference)[: config.judge_examples]]
     for name, rows in (("self_instruct", self_instruct_data), ("montessori", montessori_data)):
-        folder, model, tokenizer = train_student(
-            student, rows[:count], config, out / "students" / name
+        result.students[name], answers[name] = _student_result(
+            student, rows[:count], config, out / "students" / name, reference, held_out,
+            instructions,
         )
-        pad = pad_id(tokenizer)
-        per_example = example_losses(
-            model, _encode(tokenizer, held_out, config.final_student), pad
-        )
-        result.students[name] = StudentResult(
-            reference_loss=mean_loss(model, _encode(tokenizer, reference, config.final_student),
-                                     pad),
-            held_out_loss=(sum(s for s, _ in per_example) / max(1, sum(c for _, c in per_example))
-                           if held_out else None),
-            held_out_example_losses=[s / c if c else None for s, c in per_example],
-        )
-        answer = GenerationParams(temperature=0.0, max_new_tokens=config.response_max_new_tokens)
-        del model  # the student answers from its saved folder; one copy in memory is enough
-        answers[name] = [
-            row[0].text.strip() for row in make_llm(str(folder)).generate(instructions, answer)
-        ]
-        release_memory()
         if report is not None:
             report(f"student {name}", 1, 1)
     judged = judge_pairwise(

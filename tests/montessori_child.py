@@ -1,0 +1,72 @@
+"""A Montessori run on tiny models with a scripted teacher, as its own process, so a test can
+SIGKILL it in the middle of a phase and run it again.
+
+    python -m tests.montessori_child OUT MODEL [KILL_MARKER]
+
+With KILL_MARKER, the run writes that file as soon as the first probe's influence is measured
+and then waits to be killed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = [
+    ("Name a primary colour.", "Red is a primary colour."),
+    ("What is two plus two?", "Two plus two is four."),
+    ("Give a synonym for happy.", "Glad is a synonym for happy."),
+    ("Translate 'cat' into French.", "The French word is chat."),
+    ("Name a planet.", "Mars is a planet."),
+    ("What colour is the sky?", "The sky is blue on a clear day."),
+]
+REFERENCE_PAIRS = [
+    ("Name a fruit.", "An apple is a fruit."),
+    ("What is three plus one?", "Three plus one is four."),
+]
+REFERENCE = [{"instruction": i, "response": r} for i, r in REFERENCE_PAIRS]
+HELD_OUT = [
+    {"instruction": "Name a vegetable.", "response": "A carrot is a vegetable."},
+    {"instruction": "What is one plus one?", "response": "One plus one is two."},
+]
+
+
+def scripted_synthesis(llm, seeds, config, rng, stats=None, enough=None):  # type: ignore[no-untyped-def]
+    """The teacher's sampling replaced by fixed outputs (a random tiny teacher writes nothing
+    that passes Self-Instruct's filters); the teacher is still loaded, as real sampling does."""
+    llm.backend._loaded()
+    rows: list[dict[str, Any]] = []
+    for k, (instruction, response) in enumerate(EXAMPLES * 2):
+        prompt = f"Come up with a series of tasks:\nTask 1: {seeds[k % 3]['instruction']}\nTask 2:"
+        rows.append({"prompt": prompt, "output": f" {instruction} ({k})",
+                     "instruction": instruction, "response": response})
+    return rows[:enough]
+
+
+def small_config():  # type: ignore[no-untyped-def]
+    from goldpan.synth.config import MontessoriConfig
+
+    return MontessoriConfig.small(
+        warmup_examples=3, final_examples=4, judge_examples=2, response_max_new_tokens=8,
+        student={"max_length": 64, "learning_rate": 1e-3},
+    )
+
+
+def main(out: str, model: str, marker: str | None = None) -> None:
+    from goldpan.synth import montessori as module
+
+    module.synthesize = scripted_synthesis
+
+    def progress(phase: str, done: int, total: int, /, **figures: str) -> None:
+        if marker and phase == "influence" and 0 < done < total:
+            Path(marker).write_text(f"{done}/{total}\n")
+            time.sleep(600)  # killed here, in the middle of the probes
+
+    module.montessori(model, model, REFERENCE, small_config(), out, report=progress,
+                      held_out=HELD_OUT)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
