@@ -164,6 +164,45 @@ def scripted_teacher(number: int, body: dict) -> object:
     return 200, {"choices": [{"text": "Example 1\nInput: a\nOutput: b\nExample 2\nOutput: c"}]}
 
 
+def test_a_run_stopped_in_its_instance_phase_resumes_without_asking_for_instructions_again(
+    tmp_path: Path,
+) -> None:
+    """The teacher goes away while instances are written (no cache): the rerun reads the
+    finished bootstrap and classification phases back, asks only for instances, and writes
+    what an uninterrupted run writes (the random draws of the instance prompts included)."""
+    import zlib
+
+    def by_prompt(number: int, body: dict) -> object:  # the same answer whatever the order
+        return scripted_teacher(zlib.crc32(body["prompt"].encode()), body)
+
+    def dies_on_instances(number: int, body: dict) -> object:
+        if body["prompt"].startswith("Come up with examples") or "Class label" in body["prompt"]:
+            return 400, {"error": {"message": "the teacher is gone"}}
+        return by_prompt(number, body)
+
+    config = SelfInstructConfig(n=4, requests_per_round=2, max_new_tokens=64)
+    with serve(by_prompt) as (straight, url):
+        self_instruct(make_llm(f"openai:teacher@{url}", None, backoff=0.01), config,
+                      tmp_path / "straight")
+    instance_prompts = sorted(body["prompt"] for body in straight.requests
+                              if not body["prompt"].startswith(("Come up with a series",
+                                                                "Can the following")))
+
+    with serve(dies_on_instances) as (_, url), pytest.raises(GoldpanError):
+        self_instruct(make_llm(f"openai:teacher@{url}", None, backoff=0.01, max_retries=0),
+                      config, tmp_path / "resumed")
+    assert json.loads((tmp_path / "resumed" / "phases.json").read_text())["done"] == [
+        "instructions", "classification"]
+    with serve(by_prompt) as (fake, url):
+        self_instruct(make_llm(f"openai:teacher@{url}", None, backoff=0.01), config,
+                      tmp_path / "resumed")
+    asked = [body["prompt"] for body in fake.requests]
+    assert sorted(asked) == instance_prompts  # the same demonstrations drawn, nothing else
+    for name in ("tasks.jsonl", "alpaca.jsonl", "messages.jsonl", "rejected_instructions.jsonl"):
+        assert (tmp_path / "resumed" / name).read_text() == (
+            tmp_path / "straight" / name).read_text(), name
+
+
 def test_self_instruct_filters_and_writes_every_output_and_reruns_from_the_cache(
     tmp_path: Path,
 ) -> None:

@@ -21,11 +21,11 @@ so a rerun is served from the cache.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,6 +38,7 @@ from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import SelfInstructConfig
 from goldpan.synth.filters import BLACKLIST, instruction_problem  # noqa: F401  (re-exported)
 from goldpan.synth.results import SelfInstructStats
+from goldpan.train.method_run import MethodRun, Phase, Progress, file_stamp, run_key
 from goldpan.util.atomic import atomic_write_text
 from goldpan.util.json_lines import write_json_lines
 
@@ -218,74 +219,127 @@ def filter_instances(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------------------- the pipeline
+STATE_FILE = "self_instruct_state.json"
+
+
+@dataclass
+class SelfInstructRun:
+    """What the phases hand to each other; saved after each phase, so a rerun picks up there
+    (with the random generator's state, so a resumed run draws what an uninterrupted one
+    would)."""
+
+    llm: LLM
+    config: SelfInstructConfig
+    out: Path
+    report: Progress | None
+    seeds: list[dict[str, Any]]
+    rng: random.Random
+    tasks: list[Task] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+    raw_count: int = 0
+    loaded: bool = False
+
+    def save(self) -> None:
+        atomic_write_text(self.out / STATE_FILE, json.dumps({
+            "tasks": [asdict(t) for t in self.tasks], "rejected": self.rejected,
+            "reasons": dict(self.reasons), "raw_count": self.raw_count,
+            "rng": _json_state(self.rng.getstate()),
+        }))
+
+    def load(self) -> None:
+        if self.loaded:
+            return
+        saved = json.loads((self.out / STATE_FILE).read_text())
+        self.tasks = [Task(**t) for t in saved["tasks"]]
+        self.rejected, self.reasons = saved["rejected"], Counter(saved["reasons"])
+        self.raw_count, self.loaded = saved["raw_count"], True
+        self.rng.setstate(_python_state(saved["rng"]))
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        if self.report is not None:
+            self.report(phase, done, total)
+
+
+def _json_state(state: Any) -> Any:
+    return [_json_state(v) for v in state] if isinstance(state, tuple) else state
+
+
+def _python_state(state: Any) -> Any:
+    return tuple(_python_state(v) for v in state) if isinstance(state, list) else state
+
+
 def self_instruct(
     llm: LLM,
     config: SelfInstructConfig,
     out: str | Path,
-    report: Callable[[str, int, int], None] | None = None,
+    report: Progress | None = None,
 ) -> SelfInstructStats:
-    """Generate ``config.n`` instructions with instances; write the outputs to ``out``."""
+    """Generate ``config.n`` instructions with instances; write the outputs to ``out``. A
+    rerun skips the phases already finished; its statistics count this run's requests."""
     started = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(config.seed)
-    seeds = load_seed_tasks(config.seed_tasks)
-    pool = InstructionPool(
-        [s["instruction"] for s in seeds], config.rouge_threshold, config.min_words,
-        config.max_words,
-    )
-    tasks: list[Task] = []
-    params = GenerationParams(
-        temperature=config.temperature,
-        top_p=config.top_p,
-        presence_penalty=config.presence_penalty,
-        max_new_tokens=config.max_new_tokens,
-        stop=bootstrap_stops(config.numbering),
-        seed=config.seed,
-        chat=config.chat,
-    )
-    raw_count = 0
-    for round_number in range(config.max_rounds):
-        if len(tasks) >= config.n:
-            break
-        chosen_sets = [
-            pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
-            for _ in range(config.requests_per_round)
-        ]
-        prompts = [encode_prompt(chosen, config.numbering) for chosen in chosen_sets]
-        completions = llm.generate(prompts, params)
-        for request, row in enumerate(completions):
-            completion = row[0]
-            truncated = completion.finish_reason == "length"
-            for raw in parse_instructions(completion.text, config.numbering, truncated):
-                raw_count += 1
-                verdict = pool.judge(raw)
-                if verdict.problem is not None:
-                    continue
-                if len(tasks) >= config.n:
-                    pool.reasons["beyond_n"] += 1
-                    continue
-                pool.accept(verdict.instruction)
-                tasks.append(
-                    Task(
-                        verdict.instruction,
-                        round=round_number,
-                        request=request,
-                        prompt_instructions=chosen_sets[request],
-                    )
-                )
-        if report is not None:
-            report("instructions", len(tasks), config.n)
-    _identify_classification(llm, seeds, tasks, config)
-    if report is not None:
-        report("classification", len(tasks), len(tasks))
-    _generate_instances(llm, seeds, tasks, config, rng)
-    if report is not None:
-        report("instances", len(tasks), len(tasks))
-    stats = _write_outputs(out, tasks, pool.rejected, pool.reasons, raw_count, config, llm)
+    identity = getattr(llm.backend, "cache_identity", getattr(llm.backend, "model", ""))
+    key = run_key(config=config.model_dump(mode="json"), teacher=str(identity),
+                  seeds=file_stamp(config.seed_tasks))
+    phases = [Phase("instructions", _bootstrap, SelfInstructRun.load),
+              Phase("classification", _classify_phase, SelfInstructRun.load),
+              Phase("instances", _instances_phase, SelfInstructRun.load)]
+    run = SelfInstructRun(llm, config, out, report, load_seed_tasks(config.seed_tasks),
+                          random.Random(config.seed))
+    MethodRun(out, key, phases, save=SelfInstructRun.save).run(run)
+    run.load()  # a rerun whose phases were all finished
+    stats = _write_outputs(out, run.tasks, run.rejected, run.reasons, run.raw_count, config, llm)
     stats.seconds = round(time.perf_counter() - started, 2)
     atomic_write_text(out / "stats.json", stats.model_dump_json(indent=2))
     return stats
+
+
+def _bootstrap(run: SelfInstructRun) -> None:
+    """Rounds of prompts until ``n`` instructions pass the filters."""
+    config = run.config
+    pool = InstructionPool([s["instruction"] for s in run.seeds], config.rouge_threshold,
+                           config.min_words, config.max_words)
+    params = GenerationParams(
+        temperature=config.temperature, top_p=config.top_p,
+        presence_penalty=config.presence_penalty, max_new_tokens=config.max_new_tokens,
+        stop=bootstrap_stops(config.numbering), seed=config.seed, chat=config.chat,
+    )
+    for round_number in range(config.max_rounds):
+        if len(run.tasks) >= config.n:
+            break
+        chosen_sets = [
+            pool.prompt_instructions(run.rng, config.prompt_instructions,
+                                     config.machine_in_prompt)
+            for _ in range(config.requests_per_round)
+        ]
+        prompts = [encode_prompt(chosen, config.numbering) for chosen in chosen_sets]
+        for request, row in enumerate(run.llm.generate(prompts, params)):
+            completion = row[0]
+            truncated = completion.finish_reason == "length"
+            for raw in parse_instructions(completion.text, config.numbering, truncated):
+                run.raw_count += 1
+                verdict = pool.judge(raw)
+                if verdict.problem is not None:
+                    continue
+                if len(run.tasks) >= config.n:
+                    pool.reasons["beyond_n"] += 1
+                    continue
+                pool.accept(verdict.instruction)
+                run.tasks.append(Task(verdict.instruction, round=round_number, request=request,
+                                      prompt_instructions=chosen_sets[request]))
+        run.progress("instructions", len(run.tasks), config.n)
+    run.rejected, run.reasons, run.loaded = pool.rejected, pool.reasons, True
+
+
+def _classify_phase(run: SelfInstructRun) -> None:
+    _identify_classification(run.llm, run.seeds, run.tasks, run.config)
+    run.progress("classification", len(run.tasks), len(run.tasks))
+
+
+def _instances_phase(run: SelfInstructRun) -> None:
+    _generate_instances(run.llm, run.seeds, run.tasks, run.config, run.rng)
+    run.progress("instances", len(run.tasks), len(run.tasks))
 
 
 def _identify_classification(
