@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -323,9 +324,9 @@ def test_the_reverse_modeling_experiment_runs_end_to_end(tmp_path: Path) -> None
 def test_training_on_other_data_does_not_resume_stale_state(tmp_path: Path) -> None:
     config = ScorerConfig(**{**TINY, "steps": 5, "directions": ["forward"]})
     first = train_scorers(news_articles()[:150], tmp_path, config)["curves"]["forward"]
-    fingerprint = (tmp_path / "fingerprint.txt").read_text()
+    key = json.loads((tmp_path / "phases.json").read_text())["key"]
     second = train_scorers(news_articles()[150:], tmp_path, config)["curves"]["forward"]
-    assert (tmp_path / "fingerprint.txt").read_text() != fingerprint
+    assert json.loads((tmp_path / "phases.json").read_text())["key"] != key
     assert [p["step"] for p in second] == [5]
     assert second != first  # trained anew on the new data, not the old state replayed
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -31,12 +31,12 @@ import yaml
 from pydantic import Field
 
 from goldpan.errors import GoldpanError
-from goldpan.models.batching import attention_mask, pad_right
-from goldpan.models.memory import evaluating
+from goldpan.train.checkpoints import Checkpoint
 from goldpan.train.config import TrainConfig
-from goldpan.train.examples import IGNORE
-from goldpan.train.losses import response_loss_sum
-from goldpan.train.schedules import lr_multiplier
+from goldpan.train.examples import Encoded
+from goldpan.train.losses import example_losses
+from goldpan.train.method_run import MethodRun, Phase, run_key
+from goldpan.train.trainer import StepHook, Trainer, autocast
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
 from goldpan.util.method_config import MethodConfig
 
@@ -101,14 +101,6 @@ class ScorerConfig(MethodConfig):
     )
 
 
-def _atomic_torch_save(payload: Any, path: Path) -> None:
-    import torch
-
-    tmp = path.with_name(f".tmp-{path.name}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
 def train_tokenizer(  # type: ignore[no-untyped-def]
     texts: list[str], vocab_size: int, folder: Path, extra_tokens: list[str] | None = None
 ):
@@ -153,37 +145,43 @@ def chunks(
     return pieces
 
 
-def _batch(pieces: list[list[int]], pad: int, device: str = "cpu"):  # type: ignore[no-untyped-def]
-    """(ids, mask, labels) of chunks; padding carries no label."""
-    import torch
-
-    ids = torch.from_numpy(pad_right(pieces, pad)).to(device)
-    mask = torch.from_numpy(attention_mask(pieces)).to(device)
-    return ids, mask, ids.masked_fill(mask == 0, IGNORE)
+def _examples(pieces: list[list[int]]) -> list[Encoded]:
+    """Chunks as training examples: every token after the start token is learned."""
+    return [Encoded(input_ids=piece, labels=list(piece)) for piece in pieces]
 
 
 def held_out_loss(  # type: ignore[no-untyped-def]
-    model, pieces: list[list[int]], pad: int, batch_size: int, device: str = "cpu"
+    model, pieces: list[list[int]], pad: int, batch_size: int
 ) -> float:
     """Mean token loss over the held-out chunks (token-weighted), in eval mode."""
-    total, count = 0.0, 0
-    with evaluating(model):
-        for start in range(0, len(pieces), batch_size):
-            ids, mask, labels = _batch(pieces[start : start + batch_size], pad, device)
-            loss, tokens = response_loss_sum(model, ids, mask, labels)
-            total += float(loss)
-            count += tokens
-    return total / max(count, 1)
+    examples = _examples(pieces)
+    losses = example_losses(model, examples, pad, batch_size)
+    return sum(loss for loss, _ in losses) / max(sum(count for _, count in losses), 1)
 
 
-def _schedule(step: int, config: ScorerConfig) -> float:
-    """Warm-up, then cosine decay to a tenth of the peak rate."""
-    schedule = TrainConfig(
-        schedule="cosine",
-        warmup_ratio=min(1.0, config.warmup_steps / max(1, config.steps)),
-        min_lr_ratio=0.1,
+def _training(config: ScorerConfig, steps: int) -> TrainConfig:
+    """The scorer's optimiser as the reverse-modeling recipe has it: AdamW (0.9, 0.95) with
+    weight decay, warm-up then cosine decay to a tenth of the peak rate, clipping at 1.0."""
+    return TrainConfig(
+        learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+        betas=(0.9, 0.95), batch_size=config.batch_size, schedule="cosine",
+        warmup_ratio=min(1.0, config.warmup_steps / max(1, steps)), min_lr_ratio=0.1,
+        max_grad_norm=1.0, precision=config.precision, seed=config.seed,
     )
-    return lr_multiplier(step, config.steps, schedule)
+
+
+def _planned_steps(examples: list[Encoded], steps: int, config: ScorerConfig
+                   ) -> list[list[list[Encoded]]]:
+    """``steps`` batches of a seeded order, cycling through the chunks (the same order for
+    every direction)."""
+    order = list(range(len(examples)))
+    random.Random(config.seed).shuffle(order)
+    planned = []
+    for step in range(steps):
+        start = (step * config.batch_size) % max(1, len(order))
+        rows = [order[(start + i) % len(order)] for i in range(config.batch_size)]
+        planned.append([[examples[r] for r in rows]])
+    return planned
 
 
 def train_direction(
@@ -194,6 +192,7 @@ def train_direction(
     config: ScorerConfig,
     out: Path,
     progress=None,
+    key: str = "",
 ) -> list[dict]:  # type: ignore[no-untyped-def]
     """Train one scorer; resumes from ``out/direction.state.pt`` when it exists."""
     from goldpan.score.lm import start_id
@@ -209,6 +208,7 @@ def train_direction(
         config,
         out,
         progress,
+        key,
     )
     return curves[direction]
 
@@ -220,6 +220,7 @@ def train_joint(
     config: ScorerConfig,
     out: Path,
     progress=None,
+    key: str = "",
 ) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
     """One scorer for every direction, each chunk led by its direction token; twice the steps,
     so each direction sees the budget of a separate scorer. Saved as ``out/joint``."""
@@ -233,28 +234,19 @@ def train_joint(
         pieces += chunks(train, token, config.max_length, reverse)
         evaluations[direction] = chunks(held_out, token, config.max_length, reverse)
     steps = config.steps * len(config.directions)
-    return train_model("joint", pieces, evaluations, steps, tokenizer, config, out, progress)
+    return train_model("joint", pieces, evaluations, steps, tokenizer, config, out, progress,
+                       key)
 
 
-def train_model(
-    name: str,
-    pieces: list[list[int]],
-    evaluations: dict[str, list[list[int]]],
-    steps: int,
-    tokenizer,
-    config: ScorerConfig,
-    out: Path,
-    progress=None,
-) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
-    """Train a Llama-style LM from scratch on ``pieces`` in a seeded order; held-out curves per
-    evaluation set; resumes from ``out/NAME.state.pt``; the model goes to ``out/NAME``."""
+def _scratch_model(tokenizer, config: ScorerConfig):  # type: ignore[no-untyped-def]
+    """A Llama-style decoder of the configured size, initialised with the seed."""
     import torch
     import transformers
     from transformers import LlamaConfig, LlamaForCausalLM
 
     transformers.utils.logging.disable_progress_bar()
     torch.manual_seed(config.seed)
-    model_config = LlamaConfig(
+    return LlamaForCausalLM(LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=config.hidden_size,
         intermediate_size=config.intermediate_size,
@@ -266,97 +258,77 @@ def train_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
-    )
-    model = (_pretrained_model(tokenizer, config) if config.init_from
-             else LlamaForCausalLM(model_config))
-    device = _device(config)
-    model.to(device)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=config.learning_rate,
-        weight_decay=config.weight_decay,
-        betas=(0.9, 0.95),
-    )
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # masked anyway
-    schedule = config.model_copy(update={"steps": steps})
-    order = list(range(len(pieces)))
-    random.Random(config.seed).shuffle(order)  # the same order for both directions
-    state_path = out / f"{name}.state.pt"
-    curves: dict[str, list[dict]] = {key: [] for key in evaluations}
-    step = 0
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=True, map_location=device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, curves = state["step"], state["curves"]
-    model.train()
-    task = (
-        progress.add_task(f"train {name} scorer", total=steps, completed=step)
-        if progress is not None
-        else None
-    )
+    ))
+
+
+def _curve_hook(evaluations: dict[str, list[list[int]]], curves: dict[str, Any],
+                config: ScorerConfig, pad: int) -> StepHook:
+    """Held-out loss per evaluation set every ``eval_every`` steps of each direction."""
     share = len(evaluations)  # tokens per step are split between the directions trained
-    while step < steps:
-        start = (step * config.batch_size) % max(1, len(order))
-        rows = [order[(start + i) % len(order)] for i in range(config.batch_size)]
-        ids, mask, labels = _batch([pieces[r] for r in rows], pad, device)
-        for group in optimizer.param_groups:
-            group["lr"] = config.learning_rate * _schedule(step, schedule)
-        with _autocast(config, device):
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        if step % (config.eval_every * share) == 0 or step == steps:
-            for key, evaluation in evaluations.items():
-                curves[key].append(
-                    {
-                        "step": step // share,
-                        "tokens": step * config.batch_size * config.max_length // share,
-                        "train_loss": float(loss.detach()),
-                        "held_out_loss": _held_out(model, evaluation, pad, config, device),
-                    }
-                )
-        if step % config.save_every == 0 or step == steps:
-            _atomic_torch_save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "step": step,
-                    "curves": curves,
-                },
-                state_path,
-            )
-        if task is not None:
-            progress.update(task, completed=step, loss=f"{float(loss.detach()):.4f}")
+
+    def evaluate(trainer: Trainer, step: int, loss: float | None) -> None:
+        if step % (config.eval_every * share) != 0 and step != trainer.total_steps:
+            return
+        for key, evaluation in evaluations.items():
+            with autocast(trainer.precision, trainer.device):
+                held_out = held_out_loss(trainer.model, evaluation, pad, config.batch_size)
+            curves.setdefault(key, []).append({
+                "step": step // share,
+                "tokens": step * config.batch_size * config.max_length // share,
+                "train_loss": loss,
+                "held_out_loss": held_out,
+            })
+
+    return evaluate
+
+
+def _progress_hook(progress: Any, name: str, steps: int) -> StepHook:
+    task = progress.add_task(f"train {name} scorer", total=steps, completed=0)
+
+    def report(trainer: Trainer, step: int, loss: float | None) -> None:
+        progress.update(task, completed=step, loss="" if loss is None else f"{loss:.4f}")
+
+    return report
+
+
+def train_model(
+    name: str,
+    pieces: list[list[int]],
+    evaluations: dict[str, list[list[int]]],
+    steps: int,
+    tokenizer,
+    config: ScorerConfig,
+    out: Path,
+    progress=None,
+    key: str = "",
+) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
+    """Train a Llama-style LM from scratch on ``pieces`` in a seeded order on ``Trainer``;
+    held-out curves per evaluation set; resumes from ``out/NAME.state.pt`` (saved every
+    ``save_every`` steps under ``key``); the model goes to ``out/NAME``."""
+    model = (_pretrained_model(tokenizer, config) if config.init_from
+             else _scratch_model(tokenizer, config))
+    model.to(_device(config))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # masked anyway
+    trainer = Trainer(model, _training(config, steps), pad)
+    curves: dict[str, Any] = {direction: [] for direction in evaluations}
+    checkpoint = Checkpoint(out / f"{name}.state.pt", config.save_every, key, curves)
+    examples = _examples(pieces)
+    hooks = [_curve_hook(evaluations, curves, config, pad)]
+    if progress is not None:
+        hooks.append(_progress_hook(progress, name, steps))
+    trainer.fit(examples, _planned_steps(examples, steps, config), hooks, checkpoint)
     model.to("cpu")
     if config.init_from and config.lora:
         model = model.merge_and_unload()  # a plain model: lm_score loads it like any other
     model.save_pretrained(out / name)
     tokenizer.save_pretrained(out / name)
-    return curves
+    return {direction: curves[direction] for direction in evaluations}
 
 
 def _device(config: ScorerConfig) -> str:
     from goldpan.models.load import default_device
 
     return default_device() if config.device == "auto" else config.device
-
-
-def _autocast(config: ScorerConfig, device: str):  # type: ignore[no-untyped-def]
-    """bfloat16 autocast where the precision asks for it (auto: on a GPU); float32 weights."""
-    import torch
-
-    bf16 = config.precision == "bfloat16" or (config.precision == "auto" and device != "cpu")
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
-
-
-def _held_out(model, pieces: list[list[int]], pad: int, config: ScorerConfig, device: str) -> float:  # type: ignore[no-untyped-def]
-    """Held-out loss at the training precision."""
-    with _autocast(config, device):
-        return held_out_loss(model, pieces, pad, config.batch_size, device)
 
 
 def _pretrained_model(tokenizer, config: ScorerConfig):  # type: ignore[no-untyped-def]
@@ -391,20 +363,86 @@ def pretrained_tokenizer(config: ScorerConfig, folder: Path):  # type: ignore[no
     return tokenizer
 
 
-def _fingerprint(config: ScorerConfig, texts: list[str]) -> str:
-    digest = hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
+def _texts_digest(texts: list[str]) -> str:
+    digest = hashlib.sha256()
     for text in texts:
         digest.update(xxhash.xxh3_64_digest(text.encode("utf-8", "surrogatepass")))
     return digest.hexdigest()[:16]
 
 
+@dataclass
+class ScorerRun:
+    """What the phases of scorer training hand to each other."""
+
+    config: ScorerConfig
+    out: Path
+    key: str
+    train_texts: list[str]
+    held_out_texts: list[str]
+    progress: Any
+    tokenizer: Any = None
+    train: list[list[int]] = field(default_factory=list)
+    held_out: list[list[int]] = field(default_factory=list)
+
+    def curves_file(self, name: str) -> Path:
+        return self.out / f"{name}.curves.json"
+
+
+def _make_tokenizer(run: ScorerRun) -> None:
+    from goldpan.score.lm import DIRECTION_TOKENS
+
+    config, folder = run.config, run.out / "tokenizer"
+    if config.init_from:
+        run.tokenizer = pretrained_tokenizer(config, folder)
+    else:
+        extra = [DIRECTION_TOKENS[d] for d in config.directions] if config.joint else None
+        run.tokenizer = train_tokenizer(run.train_texts, config.vocab_size, folder, extra)
+    _encode(run)
+
+
+def _load_tokenizer(run: ScorerRun) -> None:
+    from transformers import AutoTokenizer
+
+    run.tokenizer = AutoTokenizer.from_pretrained(run.out / "tokenizer")
+    _encode(run)
+
+
+def _encode(run: ScorerRun) -> None:
+    encode = run.tokenizer
+    run.train = encode(run.train_texts, add_special_tokens=False)["input_ids"]
+    run.held_out = encode(run.held_out_texts, add_special_tokens=False)["input_ids"]
+
+
+def _direction_phase(direction: str) -> Callable[[ScorerRun], None]:
+    def train_one(run: ScorerRun) -> None:
+        curves = train_direction(direction, run.train, run.held_out, run.tokenizer, run.config,
+                                 run.out, run.progress, run.key)
+        atomic_write_json(run.curves_file(direction), {direction: curves})
+
+    return train_one
+
+
+def _joint_phase(run: ScorerRun) -> None:
+    curves = train_joint(run.train, run.held_out, run.tokenizer, run.config, run.out,
+                         run.progress, run.key)
+    atomic_write_json(run.curves_file("joint"), curves)
+
+
+def scorer_phases(config: ScorerConfig) -> list[Phase[ScorerRun]]:
+    """The tokenizer, then one model per direction (or one joint model)."""
+    models = ([Phase("joint", _joint_phase)] if config.joint
+              else [Phase(d, _direction_phase(d)) for d in config.directions])
+    return [Phase("tokenizer", _make_tokenizer, _load_tokenizer), *models]
+
+
 def train_scorers(
     texts: list[str], out: str | Path, config: ScorerConfig | None = None, progress=None
 ) -> dict:  # type: ignore[no-untyped-def]
-    """Tokenizer, then one scorer per direction; returns and writes the loss curves."""
+    """Tokenizer, then one scorer per direction; returns and writes the loss curves. A rerun
+    on the same data and settings resumes (finished phases skipped, a model in training from
+    its last checkpoint); anything else starts afresh."""
     config = config or ScorerConfig()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     texts = [t for t in texts if t and t.strip()]
     if len(texts) < 10:
         raise GoldpanError("train-scorers: need at least 10 non-empty documents")
@@ -412,38 +450,13 @@ def train_scorers(
     sample = rng.sample(texts, min(len(texts), config.sample_docs + config.held_out_docs))
     held_out_texts = sample[: min(config.held_out_docs, len(sample) // 10 or 1)]
     train_texts = sample[len(held_out_texts) :]
-    # Resuming is only right for the same data and settings: anything else starts afresh.
-    fingerprint = _fingerprint(config, train_texts)
-    marker = out / "fingerprint.txt"
-    if marker.is_file() and marker.read_text().strip() != fingerprint:
-        names = [*config.directions, "joint"]
-        for stale in [out / "tokenizer", *(out / f"{name}.state.pt" for name in names)]:
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            elif stale.exists():
-                stale.unlink()
-    atomic_write_text(marker, fingerprint + "\n")
-    folder = out / "tokenizer"
-    if config.init_from and not (folder / "tokenizer.json").is_file():
-        tokenizer = pretrained_tokenizer(config, folder)
-    elif (folder / "tokenizer.json").is_file():
-        from transformers import PreTrainedTokenizerFast
-
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
-    else:
-        from goldpan.score.lm import DIRECTION_TOKENS
-
-        extra = [DIRECTION_TOKENS[d] for d in config.directions] if config.joint else None
-        tokenizer = train_tokenizer(train_texts, config.vocab_size, folder, extra)
-    encode = lambda items: tokenizer(items, add_special_tokens=False)["input_ids"]  # noqa: E731
-    train, held_out = encode(train_texts), encode(held_out_texts)
-    if config.joint:
-        curves = train_joint(train, held_out, tokenizer, config, out, progress)
-    else:
-        curves = {
-            d: train_direction(d, train, held_out, tokenizer, config, out, progress)
-            for d in config.directions
-        }
+    key = run_key(config=config.model_dump(mode="json"), texts=_texts_digest(train_texts))
+    run = ScorerRun(config, out, key, train_texts, held_out_texts, progress)
+    phases = scorer_phases(config)
+    MethodRun(out, key, phases).run(run)
+    curves: dict[str, Any] = {}
+    for phase in phases[1:]:
+        curves.update(json.loads(run.curves_file(phase.name).read_text()))
     report = {
         "config": config.model_dump(mode="json"),
         "train_docs": len(train_texts),

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from goldpan.train.config import TrainConfig, resolve_precision
 from goldpan.train.examples import Encoded, batch_order, collate
@@ -22,9 +22,19 @@ from goldpan.train.losses import response_loss_sum
 from goldpan.train.progress import OnStep, StepLog
 from goldpan.train.schedules import make_scheduler
 
+if TYPE_CHECKING:
+    from goldpan.train.checkpoints import Checkpoint
+
 # (model, input_ids, attention_mask, labels) -> (summed loss, tokens it is summed over); a loss
 # with the attribute ``wants_examples`` also gets the micro-batch's Encoded examples.
 LossFn = Callable[..., tuple[Any, int]]
+
+
+class StepHook(Protocol):
+    """Called by ``Trainer.fit`` after each optimiser step: the step's number in the run
+    (1-based) and its mean loss (None for a step with nothing to learn)."""
+
+    def __call__(self, trainer: Trainer, step: int, loss: float | None, /) -> None: ...
 
 
 def autocast(precision: str, device: Any):  # type: ignore[no-untyped-def]
@@ -242,14 +252,55 @@ class Trainer:
             steps = steps[: config.max_steps]
         return steps
 
-    def fit(self, examples: Sequence[Encoded]) -> list[float | None]:
-        """Train on ``examples`` as configured; the loss of each optimiser step."""
-        steps = self.plan(examples)
-        self.total_steps = len(steps)
-        self.scheduler = make_scheduler(self.optimizer, len(steps), self.config)
-        losses = [self.step(step) for step in steps]
+    def fit(
+        self,
+        examples: Sequence[Encoded],
+        steps: Sequence[Sequence[Sequence[Encoded]]] | None = None,
+        hooks: Sequence[StepHook] = (),
+        checkpoint: Checkpoint | None = None,
+    ) -> list[float | None]:
+        """Train on ``examples`` as configured (or on the optimiser ``steps`` given, each a
+        list of micro-batches); the loss of each optimiser step taken. After every step each
+        hook is called (an evaluation, progress), then the checkpoint saves when it is due; a
+        checkpoint saved earlier under the same key is restored first, and the steps it had
+        taken are not taken again."""
+        planned = self.plan(examples) if steps is None else steps
+        self.total_steps = len(planned)
+        self.scheduler = make_scheduler(self.optimizer, len(planned), self.config)
+        done = checkpoint.restore(self) if checkpoint is not None else 0
+        losses = []
+        for number, step in enumerate(planned[done:], start=done + 1):
+            losses.append(self.step(step))
+            for hook in hooks:
+                hook(self, number, losses[-1])
+            if checkpoint is not None and checkpoint.due(number, len(planned)):
+                checkpoint.save(self, number)
         self.scheduler = None
         return losses
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs to continue exactly: weights, fp32 masters, the
+        optimiser's moments and the schedule's position."""
+        return {
+            "model": self.model.state_dict(),
+            "master": None if self.master is None else [m.detach() for m in self.master],
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "steps_done": self.steps_done,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        import torch
+
+        self.model.load_state_dict(state["model"])
+        if self.master is not None and state["master"] is not None:
+            with torch.no_grad():
+                for mine, saved in zip(self.master, state["master"], strict=True):
+                    mine.copy_(saved)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.steps_done = state["steps_done"]
 
 
 def adamw_preview(
