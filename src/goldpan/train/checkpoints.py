@@ -13,10 +13,17 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from goldpan.train.trainer import Trainer
+
+class Resumable(Protocol):
+    """What a checkpoint saves and restores (``Trainer`` is one)."""
+
+    device: Any
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class Checkpoint:
@@ -31,7 +38,7 @@ class Checkpoint:
     def due(self, step: int, total: int) -> bool:
         return step % self.every == 0 or step == total
 
-    def save(self, trainer: Trainer, step: int) -> None:
+    def save(self, trainer: Resumable, step: int) -> None:
         import torch
 
         payload = {"key": self.key, "step": step, "trainer": trainer.state_dict(),
@@ -41,7 +48,7 @@ class Checkpoint:
         torch.save(payload, partial)
         os.replace(partial, self.path)
 
-    def restore(self, trainer: Trainer) -> int:
+    def restore(self, trainer: Resumable) -> int:
         """The steps a saved checkpoint of this key had taken (its state now in ``trainer``
         and ``extra``), or 0."""
         import torch
