@@ -56,3 +56,19 @@ def test_a_cycle_between_sibling_modules_breaks_the_contract(tmp_path: Path) -> 
     result = _lint(copy)
     assert result.returncode != 0
     assert "No import cycles between the modules of any package BROKEN" in result.stdout
+
+
+def test_no_function_of_the_methods_is_longer_than_60_lines() -> None:
+    """A method's module holds its math and its phase list; bookkeeping lives in the training
+    core, so no function in distill/, synth/ or train/ grows past 60 lines."""
+    import ast
+
+    long = []
+    for package in ("distill", "synth", "train"):
+        for path in sorted((ROOT / "src" / "goldpan" / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if lines > 60:
+                        long.append(f"{path.relative_to(ROOT)}:{node.name} ({lines} lines)")
+    assert long == []

@@ -47,43 +47,29 @@ class DpoConfig(BaseModel):
 
 
 
-def dpo_update(
-    teacher: str | Path,
-    pairs: Sequence[dict[str, Any]],
-    out: str | Path,
-    settings: DpoConfig | None = None,
-) -> dict[str, Any]:
-    """DPO the teacher (an HF folder) on ``prompt, chosen, rejected`` pairs; saves the updated
-    teacher to ``out`` and returns TRL's training log."""
+def _optimizer_and_schedule(model: Any, settings: DpoConfig, pairs: int) -> tuple[Any, Any]:
+    """goldpan's AdamW and schedule, handed to TRL (which would otherwise build its own)."""
     import torch
-    import transformers
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOConfig, DPOTrainer
 
-    transformers.utils.logging.set_verbosity_error()
-    settings = settings or DpoConfig()
-    out = Path(out)
-    tokenizer = AutoTokenizer.from_pretrained(teacher)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(teacher, dtype=torch.float32)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    precision = resolve_precision(settings.precision, device)
-    rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs]
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
         lr=settings.learning_rate, weight_decay=settings.weight_decay,
     )
     # TRL's count of optimiser steps: micro-batches per epoch // accumulation, times epochs.
-    per_epoch = max(1, math.ceil(len(rows) / settings.batch_size) // settings.gradient_accumulation)
+    per_epoch = max(1, math.ceil(pairs / settings.batch_size) // settings.gradient_accumulation)
     schedule = TrainConfig(
         learning_rate=settings.learning_rate, schedule=settings.schedule,
         warmup_ratio=settings.warmup_ratio, decay_ratio=settings.decay_ratio,
         min_lr_ratio=settings.min_lr_ratio,
     )
-    scheduler = make_scheduler(optimizer, math.ceil(settings.epochs * per_epoch), schedule)
-    args = DPOConfig(
+    return optimizer, make_scheduler(optimizer, math.ceil(settings.epochs * per_epoch), schedule)
+
+
+def _trl_arguments(settings: DpoConfig, out: Path, precision: str) -> Any:
+    import torch
+    from trl import DPOConfig
+
+    return DPOConfig(
         output_dir=str(out / "_trainer"),
         beta=settings.beta,
         learning_rate=settings.learning_rate,
@@ -101,6 +87,34 @@ def dpo_update(
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
     )
+
+
+def dpo_update(
+    teacher: str | Path,
+    pairs: Sequence[dict[str, Any]],
+    out: str | Path,
+    settings: DpoConfig | None = None,
+) -> dict[str, Any]:
+    """DPO the teacher (an HF folder) on ``prompt, chosen, rejected`` pairs; saves the updated
+    teacher to ``out`` and returns TRL's training log."""
+    import torch
+    import transformers
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOTrainer
+
+    transformers.utils.logging.set_verbosity_error()
+    settings = settings or DpoConfig()
+    out = Path(out)
+    tokenizer = AutoTokenizer.from_pretrained(teacher)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(teacher, dtype=torch.float32)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = resolve_precision(settings.precision, device)
+    rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs]
+    optimizer, scheduler = _optimizer_and_schedule(model, settings, len(rows))
+    args = _trl_arguments(settings, out, precision)
     trainer = DPOTrainer(
         model=model,
         ref_model=None,
