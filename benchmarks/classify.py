@@ -131,7 +131,7 @@ def main() -> None:
     texts = corpus_texts(args.docs)
     with tempfile.TemporaryDirectory() as scratch:
         folder = build_model(Path(scratch) / "minilm-classifier")
-        from goldpan.score.classifiers import load_classifier
+        from goldpan.score.classifier_models import load_classifier
 
         loaded = load_classifier(str(folder), args.max_length, args.batch_tokens, args.device,
                                  args.dtype, args.compile)  # loaded once, as in a worker

@@ -25,9 +25,10 @@ from goldpan.curate.heuristics.c4 import C4Quality
 from goldpan.curate.heuristics.fineweb import FineWebQuality
 from goldpan.curate.heuristics.gopher_quality import GopherQuality
 from goldpan.curate.heuristics.gopher_repetition import GopherRepetition
-from goldpan.curate.langid import LangId, load_fasttext, packaged_model_path
+from goldpan.curate.langid import LangId, packaged_model_path
 from goldpan.data.demo_corpus import build_demo_corpus
 from goldpan.data.schema import TEXT_TYPE
+from goldpan.models.fasttext import load_fasttext
 
 
 def load_texts(limit: int | None) -> list[str]:

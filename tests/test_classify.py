@@ -139,7 +139,7 @@ def test_a_regression_head_gives_its_value_and_scores_combine(tmp_path: Path) ->
 
 
 def test_numeric_labels_give_the_expected_grade(tmp_path: Path) -> None:
-    from goldpan.score.classifiers import Prediction, reduce_to_score
+    from goldpan.score.classifier_models import Prediction, reduce_to_score
 
     prediction = Prediction(["0", "1", "2"], probabilities=np.array([[0.2, 0.3, 0.5]]))
     assert reduce_to_score(prediction, None, None, "m")[0] == pytest.approx(1.3)
@@ -149,7 +149,7 @@ def test_numeric_labels_give_the_expected_grade(tmp_path: Path) -> None:
 
 def test_a_path_that_is_no_model_is_a_one_line_error(tmp_path: Path) -> None:
     from goldpan.errors import GoldpanError
-    from goldpan.score.classifiers import load_classifier
+    from goldpan.score.classifier_models import load_classifier
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(GoldpanError, match="not a fastText file"):

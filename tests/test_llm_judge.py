@@ -280,7 +280,7 @@ def test_ask_llm_on_the_embedded_smollm2_is_its_own_next_token_probability(
 
 def test_a_fractional_sample_judges_what_the_sample_step_would_keep(tmp_path: Path) -> None:
     """The same seeded draw per id as ``sample``: a smaller fraction judges a subset."""
-    from goldpan.curate.sample import uniform_from_ids
+    from goldpan.data.draws import uniform_from_ids
 
     corpus = _corpus(tmp_path / "in.jsonl", per_source=20)
     judged: dict[float, set[str]] = {}

@@ -11,7 +11,7 @@ import pytest
 
 from goldpan.engine.runner import run_recipe
 from goldpan.recipe import parse_recipe
-from goldpan.train.classifier import ClassifierTraining, train_classifier
+from goldpan.score.classifier_training import ClassifierTraining, train_classifier
 from tests.conftest import goldpan, read_output, recipe_dict
 
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from goldpan.errors import GoldpanError
 from goldpan.score.lm import LmScore, start_id
 from goldpan.score.reverse import ReverseScore
-from goldpan.train.scorers import ScorerConfig, chunks, train_scorers, train_tokenizer
+from goldpan.score.scorer_training import ScorerConfig, chunks, train_scorers, train_tokenizer
 from tests.conftest import goldpan, write_recipe
 from tests.realtext import batch, news_articles
 

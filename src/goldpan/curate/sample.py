@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import xxhash
 from pydantic import Field
 
+from goldpan.data.draws import uniform_from_ids
 from goldpan.data.schema import ID
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
@@ -18,14 +18,6 @@ from goldpan.engine.step import MapStep, StepOptions, with_reject_reasons
 class SampleOptions(StepOptions):
     fraction: float = Field(gt=0, le=1, description="Share of records to keep.")
     seed: int | None = Field(None, description="Sampling seed (default: the recipe's seed).")
-
-
-def uniform_from_ids(ids: list[str], seed: int) -> np.ndarray:
-    """A deterministic number in [0, 1) per id."""
-    hashes = np.fromiter(
-        (xxhash.xxh3_64_intdigest(i.encode(), seed=seed) for i in ids), np.uint64, count=len(ids)
-    )
-    return (hashes >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 @register_step

@@ -13,8 +13,6 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import regex
 
 # The affix rules of spaCy's English tokenizer, which the reference implementations use.
@@ -141,11 +139,14 @@ def count_sentences(text: str) -> int:
     return sentences
 
 
-def arrow_words(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
-    """Whitespace-separated words of every text, split in Arrow's C++ kernels (no empty words:
-    Arrow's splitter yields "" for an empty text and at the ends, so texts are trimmed and
-    empty ones made null first)."""
-    trimmed = pc.utf8_trim_whitespace(texts)
-    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
-    words = pc.utf8_split_whitespace(trimmed)
-    return words.combine_chunks() if isinstance(words, pa.ChunkedArray) else words
+def duplicates(items: list[str]) -> tuple[int, int]:
+    """How many items repeat an earlier one, and how many characters those repeats hold."""
+    seen: set[str] = set()
+    count = chars = 0
+    for item in items:
+        if item in seen:
+            count += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return count, chars

@@ -25,12 +25,12 @@ from typing import Any
 import orjson
 import pyarrow.parquet as pq
 
-from goldpan.curate.sample import uniform_from_ids
 from goldpan.data.demo_corpus import build_demo_corpus
+from goldpan.data.draws import uniform_from_ids
 from goldpan.engine.runner import run_recipe
 from goldpan.errors import GoldpanError
 from goldpan.recipe import parse_recipe
-from goldpan.train.scorers import ScorerConfig, scoring_steps, train_scorers
+from goldpan.score.scorer_training import ScorerConfig, scoring_steps, train_scorers
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
 
 

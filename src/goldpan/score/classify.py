@@ -21,7 +21,7 @@ from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons
 from goldpan.models.precision import DtypeChoice
-from goldpan.score.classifiers import load_classifier, reduce_to_score
+from goldpan.score.classifier_models import load_classifier, reduce_to_score
 
 
 class ClassifierModel(BaseModel):

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from goldpan.curate.sample import uniform_from_ids
+from goldpan.data.draws import uniform_from_ids
 from goldpan.data.schema import ID, SOURCE
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import (

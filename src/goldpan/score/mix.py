@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from goldpan.curate.sample import uniform_from_ids
+from goldpan.data.draws import uniform_from_ids
+from goldpan.data.lengths import token_counts
 from goldpan.data.schema import ID
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import (
@@ -29,7 +30,6 @@ from goldpan.engine.step import (
     with_column,
     with_reject_reasons,
 )
-from goldpan.score.select import _token_counts
 
 
 class MixOptions(StepOptions):
@@ -66,7 +66,7 @@ class Mix(GlobalStep[MixOptions]):
         self, batch: pa.Table, part_index: int, context: FitContext
     ) -> tuple[list, np.ndarray, np.ndarray]:
         draws = uniform_from_ids(batch.column(ID).to_pylist(), self.seed)
-        tokens = _token_counts(batch, self.options.tokens_column)
+        tokens = token_counts(batch, self.options.tokens_column)
         return self._groups(batch), draws, tokens
 
     def merge(

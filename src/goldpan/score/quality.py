@@ -30,7 +30,7 @@ from goldpan.engine.step import (
     with_reject_reasons,
 )
 from goldpan.errors import GoldpanError
-from goldpan.score.classifiers import (
+from goldpan.score.classifier_models import (
     FASTTEXT_BUCKETS,
     load_classifier,
     one_line,

@@ -15,11 +15,11 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from goldpan.curate.sample import uniform_from_ids
-from goldpan.data.schema import ID, TEXT
+from goldpan.data.draws import uniform_from_ids
+from goldpan.data.lengths import token_counts
+from goldpan.data.schema import ID
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import FitContext, GlobalStep, StepOptions, with_reject_reasons
 
@@ -40,14 +40,6 @@ class SelectOptions(StepOptions):
         if self.mode != "random" and not self.by:
             raise ValueError("modes top and bottom need 'by', the score column")
         return self
-
-
-def _token_counts(batch: pa.Table, column: str) -> np.ndarray:
-    if column in batch.column_names:
-        return pc.fill_null(batch.column(column), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    from goldpan.curate.length import word_counts
-
-    return word_counts(batch.column(TEXT)).astype(np.int64)
 
 
 @register_step
@@ -84,7 +76,7 @@ class Select(GlobalStep[SelectOptions]):
         return (
             keys[valid],
             uniform_from_ids(ids, self.seed)[valid],
-            _token_counts(batch, self.options.tokens_column)[valid],
+            token_counts(batch, self.options.tokens_column)[valid],
         )  # type: ignore[attr-defined]
 
     def merge(

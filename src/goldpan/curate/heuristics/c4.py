@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from goldpan.curate.sample import uniform_from_ids
 from goldpan.curate.text import count_sentences
+from goldpan.data.draws import uniform_from_ids
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons, with_texts

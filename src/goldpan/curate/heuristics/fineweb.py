@@ -12,8 +12,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from goldpan.curate.heuristics.base import DocumentFilter
-from goldpan.curate.heuristics.gopher_repetition import duplicates
-from goldpan.curate.text import ends_with_terminal, split_words
+from goldpan.curate.text import duplicates, ends_with_terminal, split_words
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import StepOptions
 

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from goldpan.curate.hashing import ngram_hashes
 from goldpan.curate.heuristics.base import DocumentFilter
-from goldpan.curate.text import split_words
+from goldpan.curate.text import duplicates, split_words
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import StepOptions
 
@@ -48,19 +48,6 @@ class GopherRepetitionOptions(StepOptions):
         {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
         description="n -> max characters in repeated n-grams.",
     )
-
-
-def duplicates(items: list[str]) -> tuple[int, int]:
-    """How many items repeat an earlier one, and how many characters those repeats hold."""
-    seen: set[str] = set()
-    count = chars = 0
-    for item in items:
-        if item in seen:
-            count += 1
-            chars += len(item)
-        else:
-            seen.add(item)
-    return count, chars
 
 
 def top_ngram_chars(ids: np.ndarray, prefix: np.ndarray, n: int) -> int:

@@ -114,7 +114,7 @@ def train_fasttext(examples: Sequence[tuple[str, str]], path: Path, *, epochs: i
 
 class FastTextModel:
     def __init__(self, path: Path) -> None:
-        from goldpan.curate.langid import load_fasttext
+        from goldpan.models.fasttext import load_fasttext
 
         self.model = load_fasttext(str(path))
         self.labels = [label.removeprefix(FASTTEXT_PREFIX) for label in self.model.get_labels()]

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from goldpan.engine.rundir import RunDir
 from goldpan.errors import GoldpanError
-from goldpan.score.classifiers import (
+from goldpan.score.classifier_models import (
     FASTTEXT_BUCKETS,
     METADATA,
     FastTextModel,
