@@ -47,7 +47,7 @@ PATHOLOGICAL = "<html><body>" + "".join(
 
 
 def _run(pages: list[str], types: list[str] | None = None, **options):  # type: ignore[no-untyped-def]
-    from goldpan.curate.extract_html import ExtractHtml
+    from goldpan.curate.html.step import ExtractHtml
 
     step = ExtractHtml(ExtractHtml.Options(**options))
     columns = {"id": [str(i) for i in range(len(pages))], "text": pages}
@@ -77,7 +77,7 @@ def test_math_and_code_survive_extraction(extractor: str) -> None:
 
 
 def test_a_page_past_the_time_limit_is_rejected_within_it_and_the_rest_go_on() -> None:
-    from goldpan.curate.extract_html import ExtractHtml
+    from goldpan.curate.html.step import ExtractHtml
 
     step = ExtractHtml(ExtractHtml.Options(timeout_s=1.0))
     step.sandbox.extract_all([NEWS])  # the extraction process is started and warm
@@ -97,7 +97,7 @@ def test_too_large_and_empty_pages_get_their_own_reasons() -> None:
 
 
 def test_text_records_pass_unchanged_and_extracted_ones_become_plain_text() -> None:
-    from goldpan.curate.extract_html import ExtractHtml
+    from goldpan.curate.html.step import ExtractHtml
 
     step = ExtractHtml()
     batch = pa.table({"id": ["a", "b"], "text": ["Already plain text.", NEWS],
@@ -110,7 +110,7 @@ def test_text_records_pass_unchanged_and_extracted_ones_become_plain_text() -> N
 
 
 def test_mathml_without_tex_is_left_for_the_extractor() -> None:
-    from goldpan.curate.html_extract import math_as_tex
+    from goldpan.curate.html.extractors import math_as_tex
 
     bare = "<p><math><mi>x</mi></math></p>"
     assert math_as_tex(bare) == bare
@@ -120,7 +120,7 @@ def test_mathml_without_tex_is_left_for_the_extractor() -> None:
 def test_a_started_step_travels_to_a_worker_without_its_process() -> None:
     import pickle
 
-    from goldpan.curate.extract_html import ExtractHtml
+    from goldpan.curate.html.step import ExtractHtml
 
     step = ExtractHtml()
     step.sandbox.extract_all([NEWS])

@@ -16,7 +16,7 @@ from goldpan.data.config import InputConfig, InputFormat, OutputConfig, OutputFo
 from goldpan.engine.config import Recipe, StepConfig
 from goldpan.engine.registry import build_step, load_plugins
 from goldpan.errors import GoldpanError
-from goldpan.util.hashing import config_hash
+from goldpan.util.config_hash import config_hash
 from goldpan.util.overrides import apply_overrides
 from goldpan.util.validation import format_validation_error
 from goldpan.util.yaml_1_2 import load_yaml

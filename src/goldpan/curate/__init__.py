@@ -6,7 +6,6 @@ way, as datatrove's ``filters/__init__.py`` does); heavy libraries load inside t
 from goldpan.curate import (  # noqa: F401  (imported for their @register_step)
     chat_filter,
     decontaminate,
-    extract_html,
     langid,
     length,
     normalize,
@@ -21,3 +20,4 @@ from goldpan.curate.heuristics import (  # noqa: F401
     gopher_quality,
     gopher_repetition,
 )
+from goldpan.curate.html import step  # noqa: F401

@@ -19,7 +19,7 @@ from goldpan.engine.registry import build_step
 from goldpan.engine.rundir import RunDir, Stage
 from goldpan.engine.step import GlobalStep, Step
 from goldpan.engine.views import check_records
-from goldpan.util.hashing import config_hash
+from goldpan.util.config_hash import config_hash
 
 
 @dataclass

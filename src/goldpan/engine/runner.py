@@ -46,7 +46,7 @@ from goldpan.engine.tasks import (
 )
 from goldpan.engine.unique_ids import check_unique_ids, ids_in_files
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
-from goldpan.util.hashing import config_hash
+from goldpan.util.config_hash import config_hash
 from goldpan.util.storage import is_url, parquet_rows, remove_tree
 
 

@@ -23,7 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from goldpan.errors import GoldpanError
 from goldpan.models.memory import release_memory
 from goldpan.util.atomic import atomic_write_json
-from goldpan.util.hashing import config_hash
+from goldpan.util.config_hash import config_hash
 
 PHASES_FILE = "phases.json"
 State = TypeVar("State")

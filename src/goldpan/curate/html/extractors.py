@@ -1,6 +1,6 @@
 """Main text from HTML with a maintained extractor: trafilatura (the default, the one
 datatrove and FineWeb use) or Resiliparse (the fast option). Pure functions of a page and the
-settings, so the sandbox process (``html_sandbox``) can run them.
+settings, so the sandbox process (``sandbox``) can run them.
 
 Math survives either way: a MathML element becomes its TeX (the ``application/x-tex``
 annotation, else the ``alttext`` attribute) between ``$...$``, or ``$$...$$`` when displayed

@@ -4,7 +4,7 @@ extractor runs in its own process (as datatrove's extractors do), fed a batch at
 answering page by page; a page that takes longer than the limit gets ``timeout``, the child is
 killed, and a fresh one takes the rest of the batch.
 
-The child is ``python -m goldpan.curate.html_sandbox`` (a fresh interpreter: nothing of the
+The child is ``python -m goldpan.curate.html.sandbox`` (a fresh interpreter: nothing of the
 worker's threads or state is inherited); messages are length-prefixed pickles over its pipes.
 """
 
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-from goldpan.curate.html_extract import ExtractSettings, extract
+from goldpan.curate.html.extractors import ExtractSettings, extract
 from goldpan.errors import GoldpanError
 
 _HEADER = struct.Struct("<Q")
@@ -62,7 +62,7 @@ class ExtractionSandbox:
 
     def _start(self) -> subprocess.Popen[bytes]:
         child = subprocess.Popen(
-            [sys.executable, "-m", "goldpan.curate.html_sandbox"],
+            [sys.executable, "-m", "goldpan.curate.html.sandbox"],
             # Unbuffered: select() must see every byte the child wrote, none hidden in a buffer.
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
             env={**os.environ, "OMP_NUM_THREADS": "1"},

@@ -17,7 +17,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field
 
-from goldpan.curate.html_extract import ExtractSettings
+from goldpan.curate.html.extractors import ExtractSettings
 from goldpan.data.schema import TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import MapStep, StepOptions, with_column, with_reject_reasons, with_texts
@@ -61,7 +61,7 @@ class ExtractHtml(MapStep[ExtractHtmlOptions]):
     @cached_property
     def sandbox(self):  # type: ignore[no-untyped-def]
         """The process that extracts, started on first use where the step runs."""
-        from goldpan.curate.html_sandbox import ExtractionSandbox
+        from goldpan.curate.html.sandbox import ExtractionSandbox
 
         o = self.options
         settings = ExtractSettings(
