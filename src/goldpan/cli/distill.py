@@ -92,8 +92,8 @@ def import_tdg_command(
 ) -> None:
     """Convert the rationales released with "Turning Dust into Gold" (one question a line:
     question, answer = gold solution, generated_answer = rationales) to goldpan's format."""
+    from goldpan.data.json_lines import write_json_lines
     from goldpan.distill.imported import tdg_rows
-    from goldpan.util.json_lines import write_json_lines
 
     skipped: list[str] = []
     rows = list(tdg_rows(sources, skipped))

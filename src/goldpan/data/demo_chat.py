@@ -10,13 +10,13 @@ have something to find.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from goldpan.data.demo_corpus import _json_array_items, package_dir
+from goldpan.data.json_lines import write_json_lines
 
 SHAREGPT_FILE = "ShareGPT_V3_unfiltered_cleaned_split.json"
 
@@ -42,14 +42,12 @@ def build_chat_demo(folder: str | Path, conversations: int = 400, copies: int = 
     for number, original in enumerate(rng.sample(items, min(copies, len(items)))):
         items.append({**original, "id": f"sharegpt-copy-{number}"})
     chats = folder / "chats.jsonl"
-    chats.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
-                     encoding="utf-8")
+    write_json_lines(chats, items)
     long_user_turns = [
         t["value"] for i in items[:conversations] for t in i["conversations"][:1]
         if t.get("from") == "human" and len(t.get("value", "").split()) >= 20
     ]
     picked = rng.sample(long_user_turns, min(benchmark_items, len(long_user_turns)))
     benchmark = folder / "benchmark.jsonl"
-    benchmark.write_text("".join(json.dumps({"question": q}, ensure_ascii=False) + "\n"
-                                 for q in picked), encoding="utf-8")
+    write_json_lines(benchmark, [{"question": q} for q in picked])
     return chats, benchmark

@@ -19,8 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from goldpan.data.json_lines import read_json_objects
 from goldpan.errors import GoldpanError
 
 HOSTS = {  # invented sites, one per origin, so a crawl breaks down by domain
@@ -81,8 +80,7 @@ def build_demo_warc(corpus: str | Path, path: str | Path, pages: int = 2000,
     except ImportError:
         raise GoldpanError("the web demo needs the web extra: pip install 'goldpan[web]'") from None
     rng = random.Random(seed)
-    with open(corpus, "rb") as handle:
-        documents = [orjson.loads(line) for line in handle if line.strip()]
+    documents = read_json_objects(corpus, "corpus")
     rng.shuffle(documents)
     documents = documents[:pages]
     path = Path(path)

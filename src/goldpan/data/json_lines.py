@@ -1,15 +1,18 @@
-"""Small JSONL files given on the command line (seed tasks, reference sets, problems): every
-line a JSON object turned into a row, or one clear line naming the file, the line and what was
-expected. Corpora go through ``data.jsonl`` instead, which records bad lines as rejects."""
+"""JSON lines of goldpan's own files and of small inputs (seed tasks, reference sets, problems,
+a method's data, principles): written whole or not at all; read with every line a JSON object
+turned into a row, or one clear line naming the file, the line and what was expected. The one
+place such files are read and written. Corpora go through ``data.jsonl`` and ``data.writers``
+instead, which record bad lines as rejects and stream."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from goldpan.errors import GoldpanError
+from goldpan.util.atomic import atomic_write_text
 from goldpan.util.storage import to_path
 
 Row = TypeVar("Row")
@@ -45,3 +48,21 @@ def read_json_lines(
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
             raise GoldpanError(f"{label} {path}:{number}: expected {expected}") from None
     return rows
+
+
+def read_json_objects(path: str | Path, label: str = "run file") -> list[dict[str, Any]]:
+    """Every line of a file goldpan wrote, as a dict; a missing file has none (a run cut
+    short before writing it)."""
+    if not to_path(path).exists():
+        return []
+    return read_json_lines(path, label, json_object, "a JSON object")
+
+
+def dumps_line(row: Any) -> str:
+    """One JSON line. Non-ASCII characters stay readable; U+2028 and U+2029 stay raw too, which
+    is why the reader splits on newlines only."""
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def write_json_lines(path: str | Path, rows: Iterable[Any]) -> None:
+    atomic_write_text(path, "".join(dumps_line(row) for row in rows))

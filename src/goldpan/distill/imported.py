@@ -11,7 +11,6 @@ question a line, each holding ``question``, ``answer`` (the gold solution, its f
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,18 +82,9 @@ def tdg_rows(
     for path in map(Path, paths):
         files += sorted(path.rglob("*.jsonl"), key=_natural) if path.is_dir() else [path]
     for file in files:
-        for number, line in enumerate(file.read_text(encoding="utf-8").split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                solution, generated = item["answer"], item["generated_answer"]
-                question = item["question"]
-            except (ValueError, KeyError, TypeError):
-                raise GoldpanError(
-                    f"{file}:{number}: expected question, answer and generated_answer (the TDG "
-                    "release's format)"
-                ) from None
+        items = read_json_lines(file, "TDG release file", _tdg_item, "question, answer and "
+                                "generated_answer (the TDG release's format)")
+        for number, question, solution, generated in items:
             gold = last_boxed(solution)
             if not gold:
                 if skipped is not None:
@@ -104,6 +94,11 @@ def tdg_rows(
                 yield {"id": f"{file.parent.name}/{file.stem}:{number}", "question": question,
                        "answer": gold, "rationale": rationale, "solution": solution,
                        "sample": sample}
+
+
+def _tdg_item(item: Any, line: int) -> tuple[int, str, str, list[str]]:
+    """One question of the release: its line, question, solution and generated rationales."""
+    return line, item["question"], item["answer"], list(item["generated_answer"])
 
 
 def _natural(path: Path) -> tuple:

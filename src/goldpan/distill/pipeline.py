@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from goldpan.data.json_lines import json_object, read_json_lines
+from goldpan.data.json_lines import json_object, read_json_lines, write_json_lines
 from goldpan.distill.answers import equivalent, extract_answer, is_correct
 from goldpan.distill.asc import WEIGHTS, credit, sequence_weight, vote
 from goldpan.distill.baselines import contrastive_loss, negative_data_loss
@@ -56,7 +56,6 @@ from goldpan.llm.transformers_backend import TransformersBackend
 from goldpan.train import phase_steps
 from goldpan.train.method_run import MethodRun, Phase, Progress, file_stamp, run_key
 from goldpan.util.atomic import atomic_write_text
-from goldpan.util.json_lines import write_json_lines
 
 
 def _answers(llm: LLM, problems: list[dict[str, str]], params: GenerationParams) -> list[list[str]]:

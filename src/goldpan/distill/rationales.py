@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from goldpan.data.json_lines import json_object, read_json_lines
+from goldpan.data.json_lines import json_object, read_json_lines, write_json_lines
 from goldpan.data.records import id_as_text
 from goldpan.distill.answers import extract_answer, is_correct, last_boxed
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
-from goldpan.util.json_lines import write_json_lines
 
 REASONING_GYM_TASKS = ("gsm_symbolic", "basic_arithmetic", "chain_sum")
 COT_PROMPT = (

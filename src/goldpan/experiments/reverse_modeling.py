@@ -22,16 +22,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow.parquet as pq
 
 from goldpan.data.demo_corpus import build_demo_corpus
 from goldpan.data.draws import uniform_from_ids
+from goldpan.data.json_lines import read_json_objects, write_json_lines
 from goldpan.engine.runner import run_recipe
 from goldpan.errors import GoldpanError
 from goldpan.recipe import parse_recipe
 from goldpan.score.scorer_training import ScorerConfig, scoring_steps, train_scorers
-from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
+from goldpan.util.atomic import atomic_write_json
 
 
 def _texts(folder: Path) -> list[str]:
@@ -106,7 +106,7 @@ def run_experiment(
         corpus = out / "corpus.jsonl"
         if not corpus.exists():
             build_demo_corpus(corpus)
-    rows = [orjson.loads(line) for line in corpus.read_bytes().splitlines() if line.strip()]
+    rows = read_json_objects(corpus, "corpus")
     wiki = [r for r in rows if r["source"] == "wikipedia_en"]
     draws = uniform_from_ids([r["id"] for r in wiki], 0)  # the same clean set for every seed
     clean_ids = {
@@ -121,7 +121,7 @@ def run_experiment(
         keep = uniform_from_ids([r["id"] for r in pool], config.seed + 1)
         pool = [r for r, d in sorted(zip(pool, keep, strict=True), key=lambda x: x[1])][:pool_docs]
     pool_path = out / "pool.jsonl"
-    atomic_write_bytes(pool_path, b"".join(orjson.dumps(r) + b"\n" for r in pool))
+    write_json_lines(pool_path, pool)
 
     scorers = out / "scorers"
     report: dict[str, Any] = {"pool_docs": len(pool), "clean_docs": len(clean),

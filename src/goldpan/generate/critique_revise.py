@@ -13,15 +13,16 @@ the default set (resources/principles/default.jsonl) is ours, in the paper's for
 
 from __future__ import annotations
 
-import json
 import random
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from pydantic import Field
 
 from goldpan.data.chat_records import MESSAGES, conversations, transcripts, turns_array
+from goldpan.data.json_lines import read_json_lines
 from goldpan.data.schema import ID, TEXT
 from goldpan.engine.registry import register_step
 from goldpan.engine.step import StepOptions, with_column, with_reject_reasons
@@ -44,17 +45,13 @@ class CritiqueReviseOptions(StepOptions, OneModelOptions):
                                 "chosen over the original answer.")
 
 
+def _principle(row: Any, line: int) -> dict[str, str]:
+    return {k: str(row[k]) for k in ("name", "critique", "revision")}
+
+
 def load_principles(path: str | Path) -> list[dict[str, str]]:
-    principles = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            principles.append({k: str(row[k]) for k in ("name", "critique", "revision")})
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise GoldpanError(f"principles {path}:{number}: expected an object with name, "
-                               "critique and revision") from None
+    principles = read_json_lines(path, "principles", _principle,
+                                 "an object with name, critique and revision")
     if not principles:
         raise GoldpanError(f"principles {path}: no principle in the file")
     return principles

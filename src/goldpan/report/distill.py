@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from goldpan.data.json_lines import read_json_objects
 from goldpan.distill.results import METHOD_LABELS, DistillResults, RationaleCounts
 from goldpan.report.bins import histogram_of
 from goldpan.report.figures import histogram_figure
 from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
 from goldpan.report.svg import bar_chart
-from goldpan.report.synth import read_jsonl
 
 
 def is_distill_run(root: Path) -> bool:
@@ -38,7 +38,7 @@ def distill_report(root: Path) -> Report:
 
 
 def rationales_section(root: Path, data: RationaleCounts) -> Section:
-    counts = read_jsonl(root / "data" / "counts.jsonl")
+    counts = read_json_objects(root / "data" / "counts.jsonl")
     samples = max((c["positive"] + c["negative"] for c in counts), default=0)
     blocks: list[Any] = [
         Figure(bar_chart(["D_pos (correct)", "D_neg (wrong)"],
@@ -51,7 +51,7 @@ def rationales_section(root: Path, data: RationaleCounts) -> Section:
         name = f"correct rationales per question (of {samples})"
         blocks.append(histogram_figure(*result, name))
     for name, path in (("D_pos", "d_pos.jsonl"), ("D_neg", "d_neg.jsonl")):
-        rows = read_jsonl(root / "data" / path)[:4]
+        rows = read_json_objects(root / "data" / path)[:4]
         documents = []
         for row in rows:
             text, length = snippet(row.get("rationale", ""))

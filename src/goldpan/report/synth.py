@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from goldpan.data.json_lines import json_object, read_json_lines
+from goldpan.data.json_lines import read_json_objects
 from goldpan.report.bins import histogram_of
 from goldpan.report.figures import histogram_figure
 from goldpan.report.page import Document, Figure, Note, Report, Samples, Section, Table, snippet
@@ -21,13 +21,6 @@ from goldpan.synth.results import (
 
 SAMPLES = 8
 
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file this project wrote; missing file: none (a run cut short)."""
-    if not path.exists():
-        return []
-    return read_json_lines(path, "report: run file", json_object, "a JSON object")
 
 
 def words(text: str | None) -> int:
@@ -61,8 +54,8 @@ def is_self_instruct_run(root: Path) -> bool:
 
 def self_instruct_report(root: Path) -> Report:
     stats = SelfInstructStats.model_validate_json((root / "stats.json").read_text())
-    tasks = read_jsonl(root / "tasks.jsonl")
-    rejected = read_jsonl(root / "rejected_instructions.jsonl")
+    tasks = read_json_objects(root / "tasks.jsonl")
+    rejected = read_json_objects(root / "rejected_instructions.jsonl")
     reasons = dict(sorted(stats.rejected.items(), key=lambda kv: -kv[1]))
     facts = [
         ("instructions", f"{stats.instructions:,}"),
@@ -154,7 +147,7 @@ def influence_section(root: Path, iterations: list[IterationResult]) -> Section:
     rows = []
     for item in iterations:
         number = item.iteration
-        scored = read_jsonl(root / f"iteration-{number}" / "influence.jsonl")
+        scored = read_json_objects(root / f"iteration-{number}" / "influence.jsonl")
         series[f"iteration {number}"] = [
             r["influence"] for r in scored if r["influence"] is not None
         ]
@@ -186,7 +179,7 @@ def pairs_section(root: Path, iterations: list[IterationResult]) -> Section:
     samples: list[Any] = []
     for item in iterations:
         number = item.iteration
-        pairs = read_jsonl(root / f"iteration-{number}" / "preferences.jsonl")
+        pairs = read_json_objects(root / f"iteration-{number}" / "preferences.jsonl")
         rows.append([number, len(pairs), len({p["prompt"] for p in pairs}),
                      len({p["chosen"] for p in pairs}), len({p["rejected"] for p in pairs})])
         margins[f"iteration {number}"] = [

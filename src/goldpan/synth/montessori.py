@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from goldpan.data.json_lines import json_object, read_json_lines
+from goldpan.data.json_lines import json_object, read_json_lines, write_json_lines
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.params import Completion
@@ -56,7 +56,6 @@ from goldpan.train import (
 from goldpan.train.dpo import dpo_update
 from goldpan.train.method_run import MethodRun, Phase, Progress, run_key
 from goldpan.util.atomic import atomic_write_json, atomic_write_text
-from goldpan.util.json_lines import write_json_lines
 
 # ---------------------------------------------------------------------------- synthesis
 _INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)</instruction>", re.DOTALL)

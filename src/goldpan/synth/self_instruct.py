@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from goldpan.data.json_lines import read_json_lines
+from goldpan.data.json_lines import read_json_lines, write_json_lines
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
 from goldpan.synth.bootstrap import InstructionPool
@@ -40,7 +40,6 @@ from goldpan.synth.filters import BLACKLIST, instruction_problem  # noqa: F401  
 from goldpan.synth.results import SelfInstructStats
 from goldpan.train.method_run import MethodRun, Phase, Progress, file_stamp, run_key
 from goldpan.util.atomic import atomic_write_text
-from goldpan.util.json_lines import write_json_lines
 
 BOOTSTRAP_HEADER = "Come up with a series of tasks:\n"
 CLASSIFICATION_HEADER = (
