@@ -119,7 +119,7 @@ def run_ours(
     warm_imports()
     registered_steps()
     started = time.perf_counter()
-    run_recipe(recipe, quiet=True)
+    run_recipe(recipe)
     seconds = time.perf_counter() - started
     tables = [pq.read_table(p) for p in sorted((out / "output").glob("*.parquet"))]
     tables += [pq.read_table(p) for p in sorted((out / "rejects").rglob("*.parquet"))]

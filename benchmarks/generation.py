@@ -96,7 +96,7 @@ def goldpan_side(texts: list[str], url: str, concurrency: int, scratch: Path) ->
              "together": True, **call},
         ]})
     started = time.perf_counter()
-    run_recipe(recipe, quiet=True)
+    run_recipe(recipe)
     return time.perf_counter() - started
 
 

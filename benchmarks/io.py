@@ -73,7 +73,7 @@ def ours(paths: list[Path], out: Path, fmt: str, workers: int) -> float:
         }
     )
     started = time.perf_counter()
-    run_recipe(recipe, quiet=True)
+    run_recipe(recipe)
     return time.perf_counter() - started
 
 

@@ -68,7 +68,7 @@ def build_run(folder: Path, records: int) -> Path:
         "output": {"dir": str(folder / "run"), "format": "parquet", "report": False},
         "steps": [{"name": "length_filter", "min_words": 20}, {"name": "exact_dedup"}],
     }
-    run_recipe(parse_recipe(recipe), quiet=True)
+    run_recipe(parse_recipe(recipe))
     return folder / "run"
 
 

@@ -73,7 +73,7 @@ def goldpan_run(inputs: list[str], out: str, workers: int, fmt: str = "parquet")
         "steps": [{"name": "length_filter"}, {"name": "length_filter"}],
     })
     started = time.perf_counter()
-    run_recipe(recipe, quiet=True)
+    run_recipe(recipe)
     return time.perf_counter() - started
 
 

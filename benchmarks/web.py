@@ -72,7 +72,7 @@ def goldpan_run(warc: Path, out: Path, extractor: str) -> tuple[dict[str, str], 
         ],
     }
     started = time.perf_counter()
-    result = run_recipe(parse_recipe(recipe), quiet=True)
+    result = run_recipe(parse_recipe(recipe))
     seconds = time.perf_counter() - started
     import pyarrow.parquet as pq
 
@@ -122,7 +122,7 @@ def tokenization(texts: list[str], tokenizer: str, work: Path, repeats: int
                   "output": {"dir": str(work / f"tokens-{attempt}"), "format": "tokens",
                              "tokenizer": tokenizer}, "steps": []}
         started = time.perf_counter()
-        run_recipe(parse_recipe(recipe), quiet=True)
+        run_recipe(parse_recipe(recipe))
         ours.append(time.perf_counter() - started)
         shards = sorted((work / f"tokens-{attempt}" / "output").glob("part-*.bin"))
         if b"".join(p.read_bytes() for p in shards) != flat.tobytes():

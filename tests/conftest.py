@@ -148,7 +148,7 @@ def run_steps_on(
     if part_records is not None:
         data["input"]["part_records"] = part_records
     data["input"].update(input_fields)
-    result = run_recipe(parse_recipe(data), quiet=True)
+    result = run_recipe(parse_recipe(data))
     assert verify_run(out)[0] == []
     write_report(out)  # as `goldpan run` does after every run
     return result
@@ -214,7 +214,7 @@ def chat_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "steps": [{"name": "chat_filter", "max_tokens": 2048,
                    "tokenizer": "smollm2-135m-instruct"},
                   {"name": "pii"}, {"name": "exact_dedup"}],
-    }), quiet=True)
+    }))
     write_report(folder / "run")
     return folder / "run"
 
@@ -232,7 +232,7 @@ def preference_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "input": {"paths": [str(source)], "kind": "preference", "id_field": "id"},
         "output": {"dir": str(folder / "run"), "format": "jsonl"}, "workers": 1,
         "steps": [{"name": "length_filter", "min_words": 2, "on": "chosen"}],
-    }), quiet=True)
+    }))
     write_report(folder / "run")
     return folder / "run"
 

@@ -105,7 +105,7 @@ def test_parquet_and_hf_outputs_hold_the_same_conversations(tmp_path: Path, fmt:
     run_recipe(parse_recipe({"input": {"paths": [str(run / "output")], "kind": "chat",
                                        "id_field": "id", "part_records": 2},
                              "output": {"dir": str(out), "format": fmt}, "workers": 1,
-                             "steps": []}), quiet=True)
+                             "steps": []}))
     if fmt == "hf":
         loaded = datasets.load_from_disk(str(out / "output" / "dataset"))
     else:
@@ -178,7 +178,7 @@ def test_trl_prepares_the_sft_and_dpo_outputs_for_training(tmp_path: Path, tiny_
     run_recipe(parse_recipe({"input": {"paths": [str(pairs)], "kind": "preference",
                                        "id_field": "id"},
                              "output": {"dir": str(dpo_run), "format": "jsonl"}, "workers": 1,
-                             "steps": [{"name": "pii"}]}), quiet=True)
+                             "steps": [{"name": "pii"}]}))
     dpo = datasets.load_dataset("json", data_files=str(dpo_run / "output" / "*.jsonl"),
                                 split="train")
     trainer = trl.DPOTrainer(
@@ -209,11 +209,11 @@ def demo_chat_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     curate = load_recipe(recipes / "chat.yaml", [
         f"input.paths=[{chats}]", f"output.dir={folder / 'chat'}",
         f"steps.4.benchmarks.0.path={benchmark}", "workers=1"])
-    run_recipe(curate, quiet=True)
+    run_recipe(curate)
     tokens = load_recipe(recipes / "chat-tokens.yaml", [
         f"input.paths=[{folder / 'chat' / 'output'}]", f"output.dir={folder / 'tokens'}",
         "workers=1"])
-    run_recipe(tokens, quiet=True)
+    run_recipe(tokens)
     for run in ("chat", "tokens"):
         assert verify_run(folder / run)[0] == []
     return {"chat": folder / "chat", "tokens": folder / "tokens", "data": folder / "data"}
@@ -336,7 +336,7 @@ def test_a_template_that_cannot_mask_stops_the_run_with_one_line(tmp_path: Path,
                          "tokenizer": str(tiny_lm), "chat_template": str(template)},
               "workers": 1, "steps": []}
     with pytest.raises(GoldpanError, match=r"odd.jinja: .* not a token prefix"):
-        run_recipe(parse_recipe(recipe), quiet=True)
+        run_recipe(parse_recipe(recipe))
 
 
 # ---------------------------------------------------------------------------- own outputs
@@ -382,7 +382,7 @@ def test_goldpans_generated_data_is_read_by_a_chat_recipe_as_written(tmp_path: P
         steps = [{"name": "chat_filter"}] if kind == "chat" else [{"name": "exact_dedup"}]
         run_recipe(parse_recipe({"input": {"paths": [str(source)], "kind": kind},
                                  "output": {"dir": str(out), "format": "jsonl"}, "workers": 1,
-                                 "steps": steps}), quiet=True)
+                                 "steps": steps}))
         assert verify_run(out)[0] == []
         kept = _jsonl(out)
         assert len(kept) == len(rows), name

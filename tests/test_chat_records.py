@@ -66,7 +66,7 @@ def _chat_run(tmp_path: Path, rows: list[dict[str, Any]], steps: list[dict], nam
     recipe = {"input": {"paths": [str(source)], "kind": "chat", "id_field": "id"},
               "output": {"dir": str(out), "format": "jsonl", **output},
               "workers": 1, "steps": steps}
-    run_recipe(parse_recipe(recipe), quiet=True)
+    run_recipe(parse_recipe(recipe))
     assert verify_run(out)[0] == []
     return out
 
@@ -138,7 +138,7 @@ def test_malformed_conversations_are_rejects_with_their_rule_and_nothing_is_lost
     out = tmp_path / "run"
     run_recipe(parse_recipe({"input": {"paths": [str(source)], "kind": "chat", "id_field": "id"},
                              "output": {"dir": str(out), "format": "parquet"}, "workers": 1,
-                             "steps": []}), quiet=True)
+                             "steps": []}))
     assert verify_run(out)[0] == []
     rejects = {r["id"]: r["reject_reason"] for r in read_rejects(out).to_pylist()}
     for row, reason in BAD_CHATS:
@@ -216,7 +216,7 @@ def test_preference_pairs_are_curated_on_a_side_and_come_out_as_they_came_in(
         "output": {"dir": str(out), "format": "jsonl"}, "workers": 1,
         "steps": [{"name": "exact_dedup"}, {"name": "length_filter", "min_words": 2,
                                             "on": "rejected"}],
-    }), quiet=True)
+    }))
     assert verify_run(out)[0] == []
     kept = {r["id"]: r for r in _jsonl(out)}
     rejects = {r["id"]: r["reject_reason"] for r in read_rejects(out).to_pylist()}
@@ -236,7 +236,7 @@ def test_standard_preferences_stay_strings(tmp_path: Path) -> None:
     out = tmp_path / "run"
     run_recipe(parse_recipe({
         "input": {"paths": [str(source)], "kind": "preference", "id_field": "id"},
-        "output": {"dir": str(out), "format": "jsonl"}, "workers": 1, "steps": []}), quiet=True)
+        "output": {"dir": str(out), "format": "jsonl"}, "workers": 1, "steps": []}))
     by_id = {r["id"]: r for r in _jsonl(out)}
     assert {k: by_id["std"][k] for k in ("prompt", "chosen", "rejected")} == {
         k: PREFERENCES[0][k] for k in ("prompt", "chosen", "rejected")}
@@ -289,11 +289,11 @@ def test_a_view_that_does_not_fit_the_records_is_a_recipe_error(tmp_path: Path) 
               "output": {"dir": str(tmp_path / "run")}, "workers": 1,
               "steps": [{"name": "pii", "on": "chosen"}]}
     with pytest.raises(GoldpanError, match=r"steps\[0\]\.on: chat records have no view 'chosen'"):
-        run_recipe(parse_recipe(recipe), quiet=True)
+        run_recipe(parse_recipe(recipe))
     recipe["steps"] = [{"name": "chat_filter"}]
     recipe["input"]["kind"] = "text"
     with pytest.raises(GoldpanError, match="chat_filter' works on chat records"):
-        run_recipe(parse_recipe(recipe), quiet=True)
+        run_recipe(parse_recipe(recipe))
 
 
 def test_recipes_read_on_as_a_key_not_a_boolean(tmp_path: Path) -> None:

@@ -54,8 +54,7 @@ def _run(tmp_path: Path, name: str, rows: list[dict[str, Any]], kind: str,
     source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / name
     run_recipe(parse_recipe({"input": {"paths": [str(source)], "kind": kind, "id_field": "id"},
-                             "output": {"dir": str(out)}, "workers": 1, "steps": steps}),
-               quiet=True)
+                             "output": {"dir": str(out)}, "workers": 1, "steps": steps}))
     assert verify_run(out)[0] == []
     return out
 
@@ -271,7 +270,7 @@ def test_a_chat_recipe_gives_the_same_output_on_ray_and_in_parts(tmp_path: Path)
             "input": {"paths": [str(source)], "kind": "chat", "id_field": "id",
                       "part_records": part_records},
             "output": {"dir": str(out)}, "executor": executor, "workers": workers,
-            "steps": steps}), quiet=True)
+            "steps": steps}))
         assert verify_run(out)[0] == []
         return out
 

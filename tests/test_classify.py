@@ -78,7 +78,7 @@ def _run(tmp_path: Path, rows_path: Path, **options: object) -> Path:
     out = tmp_path / "run"
     shutil.rmtree(out, ignore_errors=True)
     run_recipe(parse_recipe(recipe_dict([str(rows_path)], out,
-                                        steps=[{"name": "classify", **options}])), quiet=True)
+                                        steps=[{"name": "classify", **options}])))
     return out
 
 

@@ -89,7 +89,7 @@ def test_edge_documents_in_a_real_run_keep_the_ledger(tmp_path: Path) -> None:
             ],
         }
     )
-    result = run_recipe(recipe, quiet=True)
+    result = run_recipe(recipe)
     assert result.output_records == 1
     assert verify_run(tmp_path / "run")[0] == []
     reasons = {reason for stage in result.stats for reason in stage.rejects}

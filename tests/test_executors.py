@@ -25,7 +25,7 @@ STEPS = [
 def _run(corpus: Path, out: Path, executor: str, workers: int) -> None:
     data = recipe_dict([str(corpus)], out, steps=STEPS, executor=executor, workers=workers)
     data["input"]["part_records"] = 50
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
 
 
 def _sorted_rejects(run_dir: Path) -> list[tuple[str, str]]:
@@ -78,7 +78,7 @@ recipe = parse_recipe({{"input": {{"paths": [str(path)], "id_field": "id", "part
                        "output": {{"dir": {str(tmp_path / "run")!r}}}, "workers": 2,
                        "steps": [{{"name": "lm_score", "model": {str(tiny_lm)!r},
                                    "max_length": 32, "stride": 16}}]}})
-print(run_recipe(recipe, quiet=True).output_records)
+print(run_recipe(recipe).output_records)
 """
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=180

@@ -79,7 +79,7 @@ def _run(data: dict[str, Any]) -> Any:
     from goldpan.engine.runner import run_recipe
     from goldpan.recipe import parse_recipe
 
-    result = run_recipe(parse_recipe(data), quiet=True)
+    result = run_recipe(parse_recipe(data))
     assert verify_run(data["output"]["dir"])[0] == []
     return result
 
@@ -318,7 +318,7 @@ def test_the_ultrafeedback_recipe_feeds_trls_dpo(tmp_path: Path, tiny_lm: Path) 
                      "steps.0.fraction=1.0",
                      f"steps.1.llm=[openai:alpha@{url}, openai:beta@{url}]",
                      f"steps.2.llm=openai:judge@{url}"]
-        run_recipe(load_recipe(recipe, overrides), quiet=True)
+        run_recipe(load_recipe(recipe, overrides))
     pairs = datasets.load_dataset("json", data_files=str(tmp_path / "uf" / "output" / "*.jsonl"),
                                   split="train")
     assert len(pairs) == 3
@@ -500,7 +500,7 @@ def test_evol_recipe_runs_on_the_scripted_server(tmp_path: Path) -> None:
         recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "evol.yaml", [
             f"input.paths=[{source}]", f"output.dir={tmp_path / 'evol'}", "workers=1",
             "steps.0.fraction=1.0", f"steps.1.llm=openai:m@{url}", "steps.1.rounds=2"])
-        run_recipe(recipe, quiet=True)
+        run_recipe(recipe)
     evolved = _jsonl(tmp_path / "evol")
     assert evolved and all(r["messages"][-1]["role"] == "assistant" for r in evolved)
 

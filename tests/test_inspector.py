@@ -166,7 +166,7 @@ def test_runs_written_as_jsonl_are_inspected_from_their_last_stage(
 
     data = recipe_dict([str(corpus)], tmp_path / "run", steps=[{"name": "exact_dedup"}])
     data["output"]["format"] = "jsonl"
-    result = run_recipe(parse_recipe(data), quiet=True)
+    result = run_recipe(parse_recipe(data))
     client = TestClient(create_app(tmp_path / "run"))
     assert records(client, status="kept")["total"] == result.output_records > 0
     assert write_report(tmp_path / "run").exists()

@@ -58,8 +58,7 @@ def test_scores_land_in_the_column_and_garbage_is_rejected_with_its_reason(
     corpus = _corpus(tmp_path / "in.jsonl")
     with serve(grader) as (server, url):
         result = run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url,
-                                                       price_per_million_prompt_tokens=2.0)),
-                            quiet=True)
+                                                       price_per_million_prompt_tokens=2.0)))
     scores = _scores(tmp_path / "run")
     assert scores["wiki-3"] == 3.0 and scores["forum-5"] == 5.0 and len(scores) == 11
     rejects = read_rejects(tmp_path / "run")
@@ -88,7 +87,7 @@ def test_unparsable_answers_can_be_kept_with_a_null_score(tmp_path: Path) -> Non
     corpus = _corpus(tmp_path / "in.jsonl")
     with serve(grader) as (_, url):
         run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url,
-                                              unparsable="keep")), quiet=True)
+                                              unparsable="keep")))
     scores = _scores(tmp_path / "run")
     assert len(scores) == 12 and scores["forum-0"] is None
 
@@ -96,16 +95,15 @@ def test_unparsable_answers_can_be_kept_with_a_null_score(tmp_path: Path) -> Non
 def test_a_rerun_and_a_new_run_on_the_same_cache_send_no_request(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "in.jsonl")
     with serve(grader) as (server, url):
-        run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url)), quiet=True)
+        run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url)))
         first = _scores(tmp_path / "run")
         assert len(server.requests) == 12
         # A changed option that does not change the prompts re-runs the stage from the cache.
-        run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url, min_score=2)),
-                   quiet=True)
+        run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url, min_score=2)))
         # A new run directory reuses the first run's answers when it names their cache.
         cache = str(tmp_path / "run" / "cache" / "llm.sqlite")
         result = run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "other", url,
-                                                       cache=cache)), quiet=True)
+                                                       cache=cache)))
         assert len(server.requests) == 12
     assert _scores(tmp_path / "other") == first
     assert set(_scores(tmp_path / "run")) == {k for k, v in first.items() if v >= 2}
@@ -120,8 +118,7 @@ def test_server_errors_are_retried_and_a_refusal_stops_with_one_line(tmp_path: P
         return (503, {"error": "busy"}) if number < 2 else grader(number, body)
 
     with serve(flaky) as (server, url):
-        run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url, concurrency=1)),
-                   quiet=True)
+        run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url, concurrency=1)))
     assert len(_scores(tmp_path / "run")) == 11 and len(server.requests) == 14
 
     refused = tmp_path / "refused.yaml"
@@ -138,11 +135,11 @@ def test_a_per_source_sample_judges_exactly_that_many_of_each_source(tmp_path: P
     sample = {"per_source": 3, "seed": 7}
     with serve(grader) as (server, url):
         run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "a", url, sample=sample,
-                                              unparsable="keep")), quiet=True)
+                                              unparsable="keep")))
         cache = str(tmp_path / "a" / "cache" / "llm.sqlite")
         run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "b", url, sample=sample,
                                               unparsable="keep", unsampled="reject",
-                                              cache=cache)), quiet=True)
+                                              cache=cache)))
         assert len(server.requests) == 6  # the second run's sample is the first one's
     asked = {r["messages"][0]["content"].split("Document ")[1].split(".")[0].replace(" ", "-")
              for r in server.requests}
@@ -163,8 +160,7 @@ def test_structured_output_is_requested_and_parsed(tmp_path: Path) -> None:
         return ok(json.dumps({"reason": "fine", "score": grade}))
 
     with serve(structured) as (server, url):
-        run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url, json_schema=True)),
-                   quiet=True)
+        run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url, json_schema=True)))
     schema = server.requests[0]["response_format"]
     assert schema["type"] == "json_schema"
     assert schema["json_schema"]["schema"]["required"] == ["reason", "score"]
@@ -187,7 +183,7 @@ def test_ask_llm_scores_p_yes_from_the_servers_top_log_probabilities(tmp_path: P
 
     with serve(answer) as (server, url):
         run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url,
-                                              template="ask_llm")), quiet=True)
+                                              template="ask_llm")))
     request = server.requests[0]
     assert request["logprobs"] is True and request["top_logprobs"] == 20
     assert request["max_tokens"] == 1
@@ -209,7 +205,7 @@ def test_a_custom_template_sees_the_records_fields(tmp_path: Path) -> None:
         run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / "run", url,
                                               template=str(template),
                                               score_pattern=r"Points:\s*(\d+)",
-                                              score_range=[0, 5])), quiet=True)
+                                              score_range=[0, 5])))
     assert _scores(tmp_path / "run") == {"forum-0": 2.0, "forum-1": 2.0}
     rejects = read_rejects(tmp_path / "run")  # 9 is out of the score range
     assert sorted(rejects.column("id").to_pylist()) == ["wiki-0", "wiki-1"]
@@ -259,8 +255,7 @@ def test_ask_llm_on_the_embedded_smollm2_is_its_own_next_token_probability(
     # float32 on both sides: in bfloat16 a padded batch and a lone prompt differ by ~1e-2.
     step = {"name": "llm_judge", "llm": "smollm2-135m-instruct", "template": "ask_llm",
             "dtype": "float32"}
-    run_recipe(parse_recipe(recipe_dict([str(corpus)], tmp_path / "run", steps=[step])),
-               quiet=True)
+    run_recipe(parse_recipe(recipe_dict([str(corpus)], tmp_path / "run", steps=[step])))
     scores = _scores(tmp_path / "run")
     loaded = load_cached("smollm2-135m-instruct", "float32")
     tokenizer = loaded.tokenizer
@@ -288,8 +283,7 @@ def test_a_fractional_sample_judges_what_the_sample_step_would_keep(tmp_path: Pa
         for fraction in (0.25, 0.5):
             run_recipe(parse_recipe(_judge_recipe(corpus, tmp_path / f"f{fraction}", url,
                                                   sample={"fraction": fraction, "seed": 5},
-                                                  unsampled="reject", unparsable="keep")),
-                       quiet=True)
+                                                  unsampled="reject", unparsable="keep")))
             judged[fraction] = set(_scores(tmp_path / f"f{fraction}"))
     ids = [json.loads(line)["id"] for line in corpus.read_text().splitlines()]
     draws = dict(zip(ids, uniform_from_ids(ids, 5), strict=True))

@@ -46,7 +46,7 @@ def test_classifier_tells_wikipedia_from_markov_text(tmp_path: Path) -> None:
             ],
         }
     )
-    run_recipe(recipe, quiet=True)
+    run_recipe(recipe)
     assert verify_run(tmp_path / "run")[0] == []
     kept = read_output(tmp_path / "run").column("id").to_pylist()
     rejected = read_rejects(tmp_path / "run").column("id").to_pylist()

@@ -35,7 +35,7 @@ def _jsonl_bytes(docs: list[dict]) -> bytes:
 def _run(tmp_path: Path, inputs: list[str], **input_fields) -> pa.Table:
     data = recipe_dict(inputs, tmp_path / "run")
     data["input"].update({"text_field": "content", "id_field": "doc_id", **input_fields})
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     return read_output(tmp_path / "run")
 
 
@@ -76,7 +76,7 @@ def test_folder_of_text_files_gives_one_document_per_file(tmp_path: Path) -> Non
     (folder / "sub" / "two.txt").write_text(DOCS[1]["content"])
     data = recipe_dict([str(folder)], tmp_path / "run")
     data["input"] = {"paths": [str(folder)], "format": "text"}
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     table = read_output(tmp_path / "run")
     assert table.column("id").to_pylist() == ["texts/one.txt", "texts/sub/two.txt"]
     assert table.column("source").to_pylist() == ["texts", "texts"]
@@ -89,7 +89,7 @@ def test_globs_read_many_files_in_a_stable_order_with_derived_ids(tmp_path: Path
         (folder / "part.jsonl").write_bytes(_jsonl_bytes([{"text": f"document number {index}"}]))
     data = recipe_dict([str(tmp_path / "shards" / "**" / "*.jsonl")], tmp_path / "run")
     data["input"] = {"paths": [str(tmp_path / "shards" / "**" / "*.jsonl")]}
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     table = read_output(tmp_path / "run")
     assert table.column("id").to_pylist() == [
         "s0/part.jsonl:1",
@@ -107,7 +107,7 @@ def test_every_output_format_holds_the_kept_records_in_shards(
     )
     data["output"].update({"format": fmt, "shard_records": 150})
     data["input"]["part_records"] = 100
-    result = run_recipe(parse_recipe(data), quiet=True)
+    result = run_recipe(parse_recipe(data))
     ids = output_ids(tmp_path / "run" / "output")
     assert len(ids) == result.output_records > 150
     assert len(set(ids)) == len(ids)
@@ -125,7 +125,7 @@ def test_every_output_format_holds_the_kept_records_in_shards(
 
 def test_kept_output_has_no_reject_columns(corpus: Path, tmp_path: Path) -> None:
     data = recipe_dict([str(corpus)], tmp_path / "run", steps=[{"name": "exact_dedup"}])
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     assert not [c for c in read_output(tmp_path / "run").column_names if c.startswith("reject_")]
 
 
@@ -134,7 +134,7 @@ def test_missing_text_column_in_parquet_is_a_one_line_error(tmp_path: Path) -> N
     data = recipe_dict([str(tmp_path / "docs.parquet")], tmp_path / "run")
     data["input"] = {"paths": [str(tmp_path / "docs.parquet")]}
     with pytest.raises(GoldpanError, match=r"no column .text. .*set input.text_field"):
-        run_recipe(parse_recipe(data), quiet=True)
+        run_recipe(parse_recipe(data))
 
 
 def test_a_big_jsonl_file_is_read_in_ranges_with_true_line_numbers(tmp_path: Path) -> None:
@@ -146,8 +146,8 @@ def test_a_big_jsonl_file_is_read_in_ranges_with_true_line_numbers(tmp_path: Pat
     whole["input"] = {"paths": [str(tmp_path / "big.jsonl")], "split_bytes": None}
     split = recipe_dict([str(tmp_path / "big.jsonl")], tmp_path / "split", workers=2)
     split["input"] = {"paths": [str(tmp_path / "big.jsonl")], "split_bytes": 4096}
-    run_recipe(parse_recipe(whole), quiet=True)
-    run_recipe(parse_recipe(split), quiet=True)
+    run_recipe(parse_recipe(whole))
+    run_recipe(parse_recipe(split))
     assert len(list((tmp_path / "split" / "stages" / "00-read").glob("part-*._SUCCESS"))) > 10
     assert read_output(tmp_path / "split").equals(read_output(tmp_path / "whole"))
     ids = read_output(tmp_path / "split").column("id").to_pylist()
@@ -170,10 +170,11 @@ def test_small_jsonl_files_keep_unicode_line_separators_inside_strings(tmp_path:
 def test_push_to_hub_uploads_the_finished_output_and_only_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The Hub is replaced by a recorder: tests never reach the network."""
+    """The command line publishes what the engine wrote (the engine itself never pushes); the
+    Hub is replaced by a recorder: tests never reach the network."""
     import huggingface_hub
 
-    from goldpan.engine.runner import run_recipe
+    from goldpan.cli.app import run_and_publish
     from goldpan.errors import GoldpanError
     from goldpan.recipe import parse_recipe
 
@@ -198,10 +199,10 @@ def test_push_to_hub_uploads_the_finished_output_and_only_it(
     data["output"].update(push_to_hub="goldpan-test/curated", hub_private=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(GoldpanError, match="HF_HUB_OFFLINE is set"):
-        run_recipe(parse_recipe(data), quiet=True)
+        run_and_publish(parse_recipe(data), quiet=True)
     assert calls == []
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    run_recipe(parse_recipe(data), quiet=True)  # resumes: only the upload is left to do
+    run_and_publish(parse_recipe(data), quiet=True)  # resumes: only the upload is left
     (create, options), (upload, pushed) = calls
     assert create == "create_repo" and options == {"repo_id": "goldpan-test/curated",
                                                    "repo_type": "dataset", "private": False,

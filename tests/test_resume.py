@@ -67,10 +67,10 @@ def test_sigkill_mid_stage_then_rerun_matches_an_uninterrupted_run(
 
 def test_rerun_of_a_finished_run_reuses_every_stage(corpus: Path, tmp_path: Path) -> None:
     data = recipe_dict([str(corpus)], tmp_path / "run", steps=STEPS[:2])
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     stage = tmp_path / "run" / "stages" / "02-exact_dedup"
     first = {p.name: p.stat().st_mtime_ns for p in stage.glob("*.parquet")}
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     assert {p.name: p.stat().st_mtime_ns for p in stage.glob("*.parquet")} == first
 
 
@@ -83,28 +83,28 @@ def test_a_changed_step_config_reruns_that_stage_and_later_ones_only(
         {"name": "sample", "fraction": 0.5},
     ]
     data = recipe_dict([str(corpus)], tmp_path / "run", steps=steps)
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     read_stage = tmp_path / "run" / "stages" / "00-read+length_filter"
     before = {p.name: p.stat().st_mtime_ns for p in read_stage.glob("*.parquet")}
     kept_half = read_output(tmp_path / "run").num_rows
 
     data["steps"][2]["fraction"] = 0.9
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     assert {p.name: p.stat().st_mtime_ns for p in read_stage.glob("*.parquet")} == before
     assert read_output(tmp_path / "run").num_rows > kept_half
     assert verify_run(tmp_path / "run")[0] == []
 
     data["steps"][0]["min_words"] = 30  # the first stage changes: everything is redone
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     assert {p.name: p.stat().st_mtime_ns for p in read_stage.glob("*.parquet")} != before
     assert verify_run(tmp_path / "run")[0] == []
 
 
 def test_removed_steps_leave_no_stale_stages(corpus: Path, tmp_path: Path) -> None:
     data = recipe_dict([str(corpus)], tmp_path / "run", steps=STEPS[:2])
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     data["steps"] = STEPS[:1]
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     assert [p.name for p in (tmp_path / "run" / "stages").iterdir()] == ["00-read+length_filter"]
     assert [p.name for p in (tmp_path / "run" / "rejects").iterdir()] == ["00-read+length_filter"]
     assert verify_run(tmp_path / "run")[0] == []

@@ -27,7 +27,7 @@ def _scored_run(tmp_path: Path) -> Path:
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     step = {"name": "select", "by": "quality", "mode": "top", "fraction": 0.5}
     run_recipe(parse_recipe(recipe_dict([str(tmp_path / "in.jsonl")], tmp_path / "run",
-                                        steps=[step])), quiet=True)
+                                        steps=[step])))
     return tmp_path / "run"
 
 
@@ -57,8 +57,7 @@ def test_the_judges_scores_are_joined_by_id(tmp_path: Path) -> None:
     rows = [{"id": f"d{k}", "text": f"{TEXT} {k}", "judge_score": k // 4}
             for k in range(0, 40, 4)]
     (judged / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    run_recipe(parse_recipe(recipe_dict([str(judged / "in.jsonl")], judged / "run")),
-               quiet=True)
+    run_recipe(parse_recipe(recipe_dict([str(judged / "in.jsonl")], judged / "run")))
     result = agreement(run, ["quality"], "select", judged / "run")
     assert result.judged_documents == 10
     assert result.judge is not None and result.judge["quality"] > 0.5

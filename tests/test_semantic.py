@@ -53,7 +53,7 @@ def test_semantic_duplicates_are_removed_and_distinct_texts_kept(tmp_path: Path)
             "steps": [{"name": "semantic_dedup", "n_clusters": 6, "eps": 0.05}],
         }
     )
-    run_recipe(recipe, quiet=True)
+    run_recipe(recipe)
     assert verify_run(tmp_path / "run")[0] == []
     rejects = read_rejects(tmp_path / "run")
     removed = dict(

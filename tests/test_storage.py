@@ -80,9 +80,9 @@ def demo_runs(s3: str, corpus: Path, tmp_path_factory: pytest.TempPathFactory
 
     _upload(corpus, f"{s3}/inputs/corpus.jsonl")
     local = tmp_path_factory.mktemp("local-demo") / "run"
-    run_recipe(parse_recipe(_demo_recipe(str(corpus), str(local))), quiet=True)
+    run_recipe(parse_recipe(_demo_recipe(str(corpus), str(local))))
     remote = f"{s3}/runs/demo"
-    run_recipe(parse_recipe(_demo_recipe(f"{s3}/inputs/corpus.jsonl", remote)), quiet=True)
+    run_recipe(parse_recipe(_demo_recipe(f"{s3}/inputs/corpus.jsonl", remote)))
     return local, remote
 
 
@@ -154,7 +154,7 @@ def test_a_run_killed_mid_stage_on_a_bucket_resumes_to_the_same_output(
     from goldpan.engine.runner import run_recipe
     from goldpan.recipe import parse_recipe
 
-    run_recipe(parse_recipe(whole_data), quiet=True)
+    run_recipe(parse_recipe(whole_data))
     assert _bucket_output(remote).equals(read_output(whole))
     assert verify_run(remote)[0] == []
 
@@ -188,7 +188,7 @@ def test_a_gzipped_jsonl_in_the_bucket_is_read_as_it_streams(s3: str, tmp_path: 
     _upload(local, f"{s3}/gz/rows.jsonl.gz")
     data = recipe_dict([f"{s3}/gz/rows.jsonl.gz"], Path("unused"))
     data["output"] = {"dir": f"{s3}/runs/gz", "format": "jsonl.gz"}
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     from goldpan.engine.ledger import output_ids
     from goldpan.util.storage import to_path
 
@@ -258,11 +258,11 @@ def test_a_scorer_folder_and_a_benchmark_file_in_the_bucket_are_used_as_local_on
 
     local = tmp_path / "local"
     run_recipe(parse_recipe(recipe_dict([str(inputs)], local,
-                                        steps=steps(str(tiny_lm), str(quiz)))), quiet=True)
+                                        steps=steps(str(tiny_lm), str(quiz)))))
     remote = tmp_path / "remote"
     run_recipe(parse_recipe(recipe_dict(
         [str(inputs)], remote,
-        steps=steps(f"{s3}/models/tiny-lm", f"{s3}/benchmarks/quiz.jsonl"))), quiet=True)
+        steps=steps(f"{s3}/models/tiny-lm", f"{s3}/benchmarks/quiz.jsonl"))))
     expected = read_output(local)
     assert 0 < expected.num_rows < len(rows)  # the quiz's three documents are gone
     assert read_output(remote).equals(expected)
@@ -283,7 +283,7 @@ def test_token_output_in_the_bucket_with_a_tokenizer_from_the_bucket(
     data = recipe_dict([str(inputs)], Path("unused"))
     data["output"] = {"dir": f"{s3}/runs/tokens", "format": "tokens",
                       "tokenizer": f"{s3}/tokenizers/tiny/tokenizer.json"}
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     output = to_path(f"{s3}/runs/tokens/output")
     assert check_token_shards(output) == []
     manifest = json.loads((output / "manifest.json").read_text())
@@ -310,7 +310,7 @@ def test_a_changed_step_invalidates_its_stages_in_the_bucket_as_on_disk(
         data["output"]["dir"] = out
         return data
 
-    run_recipe(parse_recipe(recipe(5, remote, f"{s3}/inputs/corpus.jsonl")), quiet=True)
+    run_recipe(parse_recipe(recipe(5, remote, f"{s3}/inputs/corpus.jsonl")))
     stages = to_path(remote) / "stages"
 
     def written() -> dict[str, tuple[str, str]]:
@@ -320,13 +320,13 @@ def test_a_changed_step_invalidates_its_stages_in_the_bucket_as_on_disk(
 
     before = written()
     time.sleep(1.1)  # the store's times are in whole seconds
-    run_recipe(parse_recipe(recipe(40, remote, f"{s3}/inputs/corpus.jsonl")), quiet=True)
+    run_recipe(parse_recipe(recipe(40, remote, f"{s3}/inputs/corpus.jsonl")))
     after = written()
     read_stage = [k for k in before if "/00-read/part-" in k]  # (_key is rewritten each run)
     assert read_stage and all(after[k] == before[k] for k in read_stage)  # kept, not redone
     redone = [k for k in before if "/00-read/" not in k and k.endswith(".parquet")]
     assert redone and all(after.get(k, ("", ""))[1] != before[k][1] for k in redone)
     local = tmp_path / "local"
-    run_recipe(parse_recipe(recipe(40, str(local), str(corpus))), quiet=True)
+    run_recipe(parse_recipe(recipe(40, str(local), str(corpus))))
     assert _bucket_output(remote).equals(read_output(local))
     assert verify_run(remote)[0] == []

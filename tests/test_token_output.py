@@ -58,7 +58,7 @@ def _run(tmp_path: Path, tokenizer: Path, **output: object) -> Path:
                        steps=[{"name": "length_filter", "min_words": 2}])
     data["input"]["part_records"] = 2
     data["output"].update({"format": "tokens", "tokenizer": str(tokenizer), **output})
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     assert verify_run(out)[0] == []
     return out / "output"
 
@@ -176,7 +176,7 @@ def test_a_vocabulary_of_65500_entries_or_more_is_written_as_int32(tmp_path: Pat
 
     data = recipe_dict([str(corpus)], tmp_path / "run")
     data["output"].update({"format": "tokens", "tokenizer": str(path)})
-    run_recipe(parse_recipe(data), quiet=True)
+    run_recipe(parse_recipe(data))
     output = tmp_path / "run" / "output"
     assert json.loads((output / "manifest.json").read_text())["dtype"] == "int32"
     dtype, lengths, _, _ = _read_idx(output / "part-00000.idx")

@@ -31,8 +31,7 @@ def annotated_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
                            "grade": value, "level": round(value * 5)})
     noise.shuffle(chosen)
     (folder / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chosen))
-    run_recipe(parse_recipe(recipe_dict([str(folder / "in.jsonl")], folder / "run")),
-               quiet=True)
+    run_recipe(parse_recipe(recipe_dict([str(folder / "in.jsonl")], folder / "run")))
     return folder / "run"
 
 
@@ -54,7 +53,7 @@ def test_two_different_sources_are_separated_on_held_out_records(
     scored = tmp_path / "scored"
     step = {"name": "classify", "models": [{"path": str(out), "column": "wiki"}]}
     run_recipe(parse_recipe(recipe_dict([str(annotated_run / "output")], scored,
-                                        steps=[step])), quiet=True)
+                                        steps=[step])))
     table = read_output(scored)
     by_source: dict[str, list[float]] = {}
     for source, score in zip(table.column("source").to_pylist(),

@@ -15,8 +15,8 @@ from rich.table import Table
 import goldpan
 from goldpan.cli.distill import distill_app
 from goldpan.cli.method_options import SetOption, help_config_option
+from goldpan.cli.progress import phase_progress
 from goldpan.cli.synth import synth_app
-from goldpan.engine.progress import phase_progress
 from goldpan.errors import GoldpanError, StorageError, storage_error
 from goldpan.score.scorer_training import ScorerConfig
 
@@ -65,12 +65,31 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
 ) -> None:
     """Run a recipe; rerunning the same command resumes where it stopped."""
-    from goldpan.engine.runner import run_recipe
 
     loaded = _load(recipe, set_, executor, ray_address, workers, output)
-    result = run_recipe(loaded, quiet=quiet, console=console)
+    result = run_and_publish(loaded, quiet)
     _report_after_run(loaded, result.run_dir)
     _print_locations(result.run_dir)
+
+
+def run_and_publish(recipe: Any, quiet: bool) -> Any:
+    """A recipe run with the stage bars, then what it did: the summary, the failures to retry,
+    the S table, and the output pushed to the Hub when the recipe asks."""
+    from goldpan.cli.progress import StageProgress
+    from goldpan.cli.summary import print_run
+    from goldpan.engine.runner import run_recipe
+
+    result = run_recipe(recipe, StageProgress(console, enabled=not quiet))
+    if recipe.output.push_to_hub:
+        from goldpan.data.hub import push_output
+
+        url = push_output(result.output_dir, result.output_files,
+                          recipe.output.push_to_hub, recipe.output.hub_private)
+        if not quiet:
+            console.print(f"pushed the output to {url}")
+    if not quiet:
+        print_run(result, console)
+    return result
 
 
 def _report_after_run(recipe: Any, run_dir: Path) -> None:
@@ -196,7 +215,6 @@ def demo(
     """Build the embedded demo corpus and curate it with recipes/demo.yaml (with --web: from
     a crawl of it to training tokens, recipes/web.yaml; with --chat: conversations)."""
     from goldpan.data.demo_corpus import build_demo_corpus
-    from goldpan.engine.runner import run_recipe
     from goldpan.recipe import load_recipe
 
     if chat:
@@ -222,7 +240,7 @@ def demo(
     if workers:
         overrides.append(f"workers={workers}")
     recipe = load_recipe(recipe_path, overrides)
-    result = run_recipe(recipe, quiet=quiet, console=console)
+    result = run_and_publish(recipe, quiet)
     _report_after_run(recipe, result.run_dir)
     _print_locations(result.run_dir)
     console.print(f"check:   goldpan verify {result.run_dir}")
@@ -230,7 +248,6 @@ def demo(
 
 def _chat_demo(out: Path, executor: str, workers: int | None, quiet: bool) -> None:
     from goldpan.data.demo_chat import build_chat_demo
-    from goldpan.engine.runner import run_recipe
     from goldpan.recipe import load_recipe
 
     recipes = Path(goldpan.__file__).parent / "recipes"
@@ -240,13 +257,13 @@ def _chat_demo(out: Path, executor: str, workers: int | None, quiet: bool) -> No
     curate = load_recipe(recipes / "chat.yaml", [
         f"input.paths=[{chats}]", f"output.dir={out}", f"steps.4.benchmarks.0.path={benchmark}",
         *common])
-    result = run_recipe(curate, quiet=quiet, console=console)
+    result = run_and_publish(curate, quiet)
     _report_after_run(curate, result.run_dir)
     _print_locations(result.run_dir)
     tokens_dir = out.with_name(out.name + "-tokens")
     tokens = load_recipe(recipes / "chat-tokens.yaml", [
         f"input.paths=[{result.run_dir / 'output'}]", f"output.dir={tokens_dir}", *common])
-    tokenized = run_recipe(tokens, quiet=quiet, console=console)
+    tokenized = run_and_publish(tokens, quiet)
     _report_after_run(tokens, tokenized.run_dir)
     console.print(f"tokens:  {tokenized.run_dir / 'output'} (ids, loss masks, packs)")
     console.print(f"check:   goldpan verify {result.run_dir}; goldpan verify {tokenized.run_dir}")

@@ -62,8 +62,8 @@ def run_command(
 ) -> None:
     """Collect rationales, train CoT KD, the negative LoRA, NAT, NCE and the ASC ranker, and
     evaluate them all on held-out problems (results.md, results.json)."""
+    from goldpan.cli.progress import phase_progress, phase_reporter
     from goldpan.distill.pipeline import results_table, run_distillation
-    from goldpan.engine.progress import phase_progress, phase_reporter
 
     config = DistillConfig.build(
         profile,

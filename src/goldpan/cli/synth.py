@@ -69,7 +69,7 @@ def self_instruct_command(
     """Self-Instruct (Wang et al. 2023): bootstrap instructions from seed tasks, filter them,
     and generate their instances; writes alpaca.jsonl, messages.jsonl, tasks.jsonl,
     rejected_instructions.jsonl and stats.json."""
-    from goldpan.engine.progress import phase_progress, phase_reporter
+    from goldpan.cli.progress import phase_progress, phase_reporter
     from goldpan.errors import GoldpanError
     from goldpan.llm import make_llm
     from goldpan.synth.self_instruct import self_instruct
@@ -195,7 +195,7 @@ def montessori_command(
     """Montessori-Instruct (Li, Yu and Xiong 2025): synthesize, measure each example's local
     influence on the student, DPO the teacher towards helpful data, repeat; then compare
     students trained on Self-Instruct and Montessori data."""
-    from goldpan.engine.progress import phase_progress, phase_reporter
+    from goldpan.cli.progress import phase_progress, phase_reporter
     from goldpan.errors import GoldpanError
     from goldpan.synth.montessori import evaluation_table, montessori
     from goldpan.synth.serving import TeacherServer

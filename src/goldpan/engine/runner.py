@@ -15,10 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 import yaml
-from rich.console import Console
 
 from goldpan.data.chat_output import ChatOutput
-from goldpan.data.hub import push_output
 from goldpan.data.inputs import InputFile, expand_inputs
 from goldpan.data.readers import split_input
 from goldpan.data.records import READ_STEP
@@ -27,12 +25,12 @@ from goldpan.data.writers import write_records
 from goldpan.engine.config import Recipe
 from goldpan.engine.executors import Executor, make_executor
 from goldpan.engine.plan import PlannedStage, plan_stages, resolved_input
-from goldpan.engine.progress import StageProgress
+from goldpan.engine.progress import NoBars, StageBars
 from goldpan.engine.registry import step_kind
 from goldpan.engine.rundir import STATE_FILE, RunDir, Stage, read_json
-from goldpan.engine.scores import score_distributions, score_table
+from goldpan.engine.scores import score_distributions
 from goldpan.engine.state_codec import encode_state
-from goldpan.engine.stats import StageStats, print_summary
+from goldpan.engine.stats import StageStats
 from goldpan.engine.step import FitContext
 from goldpan.engine.tasks import (
     PartResult,
@@ -60,19 +58,24 @@ class Work:
     weight: int = 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
+    """What a run did, for the caller to show, check or publish (the engine prints nothing)."""
+
     run_dir: Path
+    output_dir: Any  # run_dir/output, a local path or a bucket URL's path
     stats: list[StageStats]
     output_records: int
     output_files: list[str]
+    scores: dict[str, Any]  # score columns' distributions, overall and by source
+    failures: int  # model requests that failed; a rerun retries only those
+    seconds: float
 
 
 class Runner:
-    def __init__(self, recipe: Recipe, console: Console | None = None, quiet: bool = False) -> None:
+    def __init__(self, recipe: Recipe, progress: StageBars | None = None) -> None:
         self.recipe = recipe
-        self.console = console or Console(stderr=True)
-        self.quiet = quiet
+        self.progress: StageBars = progress if progress is not None else NoBars()
         self.run_dir = RunDir(recipe.output.dir)
 
     # ------------------------------------------------------------------ driver
@@ -94,7 +97,7 @@ class Runner:
             self.recipe.executor, self.recipe.worker_count(), self.recipe.ray_address
         )
         executor.start()
-        with executor, StageProgress(self.console, enabled=not self.quiet) as progress:
+        with executor, self.progress as progress:
             parts, stage_stats = self._read_stage(plan[0], units, executor, progress)
             stats += stage_stats
             previous = plan[0].stage
@@ -125,22 +128,9 @@ class Runner:
             "seconds": round(time.perf_counter() - started, 3),
         }
         atomic_write_json(self.run_dir.stats_path, payload)
-        if self.recipe.output.push_to_hub:
-            url = push_output(self.run_dir.output_dir, output_files,
-                              self.recipe.output.push_to_hub, self.recipe.output.hub_private)
-            if not self.quiet:
-                self.console.print(f"pushed the output to {url}")
         failed = sum(int(s.metrics.get("failures", 0)) for s in stats)
-        if not self.quiet:
-            print_summary(stats, output_records, self.console)
-        if failed:
-            self.console.print(f"{failed:,} model requests failed (their records are rejected "
-                               "or hold nulls, with reasons); rerun the same command to retry "
-                               "only those")
-            table = score_table(distributions)
-            if table is not None:
-                self.console.print(table)
-        return RunResult(self.run_dir.root, stats, output_records, output_files)
+        return RunResult(self.run_dir.root, self.run_dir.output_dir, stats, output_records,
+                         output_files, distributions, failed, payload["seconds"])
 
     def _write_resolved_recipe(self, plan: list[PlannedStage]) -> None:
         resolved = self.recipe.model_dump(mode="json")
@@ -218,7 +208,7 @@ class Runner:
         task: Callable[..., PartResult],
         work: list[Work],
         executor: Executor,
-        progress: StageProgress,
+        progress: StageBars,
         unit: str,
         phase: str,
     ) -> tuple[list[PartResult], list[StageStats]]:
@@ -256,7 +246,7 @@ class Runner:
         planned: PlannedStage,
         units: list[InputFile],
         executor: Executor,
-        progress: StageProgress,
+        progress: StageBars,
     ) -> tuple[list[str], list[StageStats]]:
         done = self._resumed_stage(planned)
         if done:
@@ -303,7 +293,7 @@ class Runner:
         previous: Stage,
         parts: list[str],
         executor: Executor,
-        progress: StageProgress,
+        progress: StageBars,
     ) -> tuple[list[str], list[StageStats]]:
         done = self._resumed_stage(planned)
         rows = (self.run_dir.stage_meta(previous) or {}).get("part_rows", {})
@@ -334,7 +324,7 @@ class Runner:
         parts: list[str],
         input_dir: str,
         executor: Executor,
-        progress: StageProgress,
+        progress: StageBars,
         rows: dict[str, int],
     ) -> str | None:
         step = planned.global_step
@@ -390,5 +380,6 @@ class Runner:
         return files, records
 
 
-def run_recipe(recipe: Recipe, quiet: bool = False, console: Console | None = None) -> RunResult:
-    return Runner(recipe, console=console, quiet=quiet).run()
+def run_recipe(recipe: Recipe, progress: StageBars | None = None) -> RunResult:
+    """Run ``recipe`` (resuming what is done), showing progress on ``progress`` if given."""
+    return Runner(recipe, progress).run()

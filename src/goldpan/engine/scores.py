@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.table import Table
 
 from goldpan.data.schema import SOURCE
 from goldpan.util.storage import parquet_schema, read_parquet
@@ -63,26 +62,3 @@ def score_distributions(
                 "by_source": {s: summarize(v) for s, v in sorted(by_source.items())},
             }
     return result
-
-
-def score_table(distributions: dict[str, Any], column: str = "s_score") -> Table | None:
-    if column not in distributions:
-        return None
-    table = Table(
-        title=f"{column} by source"
-        + (" (S = forward loss - reverse loss)" if column == "s_score" else "")
-    )
-    for name in ("source", "records", "mean", "p10", "median", "p90", "share > 0"):
-        table.add_column(name, justify="left" if name == "source" else "right")
-    rows = {**distributions[column]["by_source"], "all": distributions[column]["all"]}
-    for source, stats in rows.items():
-        table.add_row(
-            source,
-            f"{stats['count']:,}",
-            f"{stats['mean']:.3f}",
-            f"{stats['p10']:.3f}",
-            f"{stats['median']:.3f}",
-            f"{stats['p90']:.3f}",
-            f"{stats['share_positive']:.1%}",
-        )
-    return table

@@ -140,7 +140,6 @@ def run_experiment(
                 "steps": scoring_steps(scorers, config),
             }
         ),
-        quiet=True,
     )
     stats = json.loads((scored / "stats.json").read_text())
     report["s_by_source"] = stats["scores"]["s_score"]
@@ -173,7 +172,6 @@ def run_experiment(
                     "steps": [options],
                 }
             ),
-            quiet=True,
         )
         texts = _texts(selection / "output")
         lm_dir = out / f"lm-{name}"

@@ -2,7 +2,7 @@
 
 The trainer calls ``on_step`` with a ``StepLog`` after every optimiser step; ``phase_steps``
 turns those into the ``report(phase, done, total, loss=..., rate=...)`` calls the command
-line's phase bars take (``goldpan.engine.progress.phase_reporter``)."""
+line's phase bars take (``goldpan.cli.progress.phase_reporter``)."""
 
 from __future__ import annotations
 
