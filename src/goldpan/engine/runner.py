@@ -8,7 +8,6 @@ and the ones after it while everything before it is reused.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,14 @@ from goldpan.engine.state_codec import encode_state
 from goldpan.engine.stats import StageStats
 from goldpan.engine.step import FitContext
 from goldpan.engine.tasks import (
+    FitPart,
     PartResult,
+    ProcessPart,
+    ReadUnit,
     StepCount,
     finished,
-    fit_part_task,
     input_rejects_path,
-    process_part_task,
-    read_unit_task,
-    unit_prefix,
+    run_task,
 )
 from goldpan.engine.unique_ids import check_unique_ids, ids_in_files
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_json
@@ -48,14 +47,17 @@ from goldpan.util.config_hash import config_hash
 from goldpan.util.storage import is_url, parquet_rows, remove_tree
 
 
-@dataclass
+@dataclass(frozen=True)
 class Work:
-    """One task of a stage: its key (the name its marker and result carry), the arguments of
-    the task function, and its weight on the progress bar."""
+    """One task of a stage (its key is the name its marker and result carry) and its weight
+    on the progress bar."""
 
-    key: str
-    call: tuple
+    task: ReadUnit | ProcessPart
     weight: int = 1
+
+    @property
+    def key(self) -> str:
+        return self.task.key
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,6 @@ class Runner:
     def _run_stage(
         self,
         planned: PlannedStage,
-        task: Callable[..., PartResult],
         work: list[Work],
         executor: Executor,
         progress: StageBars,
@@ -223,8 +224,8 @@ class Runner:
             planned.stage.name, sum(weights.values()), unit, sum(weights[k] for k in results)
         )
         started = time.perf_counter()
-        calls = [w.call for w in work if w.key not in results]
-        for result in executor.run(task, calls, phase=phase):
+        calls = [(w.task,) for w in work if w.key not in results]
+        for result in executor.run(run_task, calls, phase=phase):
             results[result.key] = result
             progress.advance(bar, weights[result.key])
         ordered = [results[w.key] for w in work]
@@ -256,15 +257,10 @@ class Runner:
         rejects_dir = self.run_dir.rejects_dir(planned.stage)
         config = resolved_input(self.recipe, units)
         work = [
-            Work(
-                unit_prefix(index),
-                (index, unit, config, planned.steps, str(stage_dir), str(rejects_dir)),
-            )
+            Work(ReadUnit(index, unit, config, planned.steps, str(stage_dir), str(rejects_dir)))
             for index, unit in enumerate(units)
         ]
-        results, stats = self._run_stage(
-            planned, read_unit_task, work, executor, progress, "files", "task"
-        )
+        results, stats = self._run_stage(planned, work, executor, progress, "files", "task")
         if self.recipe.input.id_field is not None:
             ids_by_unit = {
                 index: result.ids if result.ids is not None
@@ -306,16 +302,11 @@ class Runner:
         input_dir = str(self.run_dir.stage_dir(previous))
         state_path = self._fit(planned, parts, input_dir, executor, progress, rows)
         work = [
-            Work(
-                part,
-                (planned.steps, state_path, part, input_dir, str(stage_dir), str(rejects_dir)),
-                rows.get(part, 0),
-            )
+            Work(ProcessPart(planned.steps, state_path, part, input_dir, str(stage_dir),
+                             str(rejects_dir)), rows.get(part, 0))
             for part in parts
         ]
-        results, stats = self._run_stage(
-            planned, process_part_task, work, executor, progress, "records", "map"
-        )
+        results, stats = self._run_stage(planned, work, executor, progress, "records", "map")
         return self._finish(planned, results, stats)
 
     def _fit(
@@ -338,10 +329,11 @@ class Runner:
         context.workdir.mkdir(parents=True, exist_ok=True)
         bar = progress.stage(f"fit {step.name}", sum(rows.get(p, 0) for p in parts))
         summaries: list[Any] = [None] * len(parts)
-        calls = [(step, part, index, input_dir, context) for index, part in enumerate(parts)]
+        calls = [(FitPart(step, part, index, input_dir, context),)
+                 for index, part in enumerate(parts)]
         if not step.fit_reads_data:
             calls, summaries = [], []
-        for index, summary in executor.run(fit_part_task, calls, phase="task"):
+        for index, summary in executor.run(run_task, calls, phase="task"):
             summaries[index] = summary
             progress.advance(bar, rows.get(parts[index], 0))
         state = step.merge(summaries, context)

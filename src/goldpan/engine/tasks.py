@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,39 +184,46 @@ def input_rejects_path(rejects_dir: Path, unit_index: int) -> Path:
     return rejects_dir / f"input-{unit_index:05d}.parquet"
 
 
-def read_unit_task(
-    unit_index: int,
-    unit: InputFile,
-    config: InputConfig,
-    steps: Sequence[Step],
-    stage_dir: str,
-    rejects_dir: str,
-) -> PartResult:
-    """Read one input unit into parts ``part-UUUUU-CCCCC`` through the fused map steps.
+@dataclass(frozen=True)
+class ReadUnit:
+    """Read one input unit into parts ``part-UUUUU-CCCCC`` through the stage's fused map steps;
+    input rejects (malformed lines, missing text, ...) go to ``input-UUUUU.parquet``."""
 
-    Input rejects (malformed lines, missing text, ...) go to ``input-UUUUU.parquet``."""
-    started = time.perf_counter()
-    prefix = unit_prefix(unit_index)
-    writer = _PartWriter(to_path(stage_dir), to_path(rejects_dir), prefix, config.part_records,
-                         steps)
-    read = StepCount()
-    input_rejects: list[pa.Table] = []
-    for shaped, seen in read_input(unit, config):
-        read.records_in += seen
-        read.records_out += shaped.records.num_rows
-        for reason, count in shaped.reject_counts.items():
-            read.rejects[reason] = read.rejects.get(reason, 0) + count
-        if shaped.rejects.num_rows:
-            input_rejects.append(shaped.rejects)
-        writer.add(shaped.records)
-    writer.flush()
-    _write_rejects(input_rejects, input_rejects_path(to_path(rejects_dir), unit_index))
-    read.seconds = time.perf_counter() - started - sum(c.seconds for c in writer.counts)
-    result = PartResult(prefix, writer.parts, [read, *writer.counts], writer.part_rows)
-    atomic_write_json(RunDir.marker_path(to_path(stage_dir), prefix), result.to_json())
-    columns = [*writer.ids, *(t.column(ID) for t in input_rejects)]
-    result.ids = pa.chunked_array([c for column in columns for c in column.chunks], pa.string())
-    return result
+    unit_index: int
+    unit: InputFile
+    config: InputConfig
+    steps: Sequence[Step]
+    stage_dir: str
+    rejects_dir: str
+
+    @property
+    def key(self) -> str:
+        return unit_prefix(self.unit_index)
+
+    def __call__(self) -> PartResult:
+        started = time.perf_counter()
+        stage_dir, rejects_dir = to_path(self.stage_dir), to_path(self.rejects_dir)
+        writer = _PartWriter(stage_dir, rejects_dir, self.key, self.config.part_records,
+                             self.steps)
+        read = StepCount()
+        input_rejects: list[pa.Table] = []
+        for shaped, seen in read_input(self.unit, self.config):
+            read.records_in += seen
+            read.records_out += shaped.records.num_rows
+            for reason, count in shaped.reject_counts.items():
+                read.rejects[reason] = read.rejects.get(reason, 0) + count
+            if shaped.rejects.num_rows:
+                input_rejects.append(shaped.rejects)
+            writer.add(shaped.records)
+        writer.flush()
+        _write_rejects(input_rejects, input_rejects_path(rejects_dir, self.unit_index))
+        read.seconds = time.perf_counter() - started - sum(c.seconds for c in writer.counts)
+        result = PartResult(self.key, writer.parts, [read, *writer.counts], writer.part_rows)
+        atomic_write_json(RunDir.marker_path(stage_dir, self.key), result.to_json())
+        columns = [*writer.ids, *(t.column(ID) for t in input_rejects)]
+        result.ids = pa.chunked_array([c for column in columns for c in column.chunks],
+                                      pa.string())
+        return result
 
 
 @functools.lru_cache(maxsize=2)
@@ -225,32 +232,53 @@ def load_state(path: str) -> Any:
     return decode_state(to_path(path).read_bytes())
 
 
-def process_part_task(
-    steps: Sequence[Step],
-    state_path: str | None,
-    part: str,
-    input_dir: str,
-    stage_dir: str,
-    rejects_dir: str,
-) -> PartResult:
+@dataclass(frozen=True)
+class ProcessPart:
     """Run a stage's steps (a global step's apply phase, then map steps) over one part."""
-    given = read_parquet(RunDir.part_path(to_path(input_dir), part))
-    state = load_state(state_path) if state_path else None
-    kept, rejected, counts = run_steps(given, steps, state)
-    atomic_write_parquet(kept, RunDir.part_path(to_path(stage_dir), part))
-    _write_rejects(rejected, RunDir.part_path(to_path(rejects_dir), part))
-    outcome = PartResult(part, [part], counts, {part: kept.num_rows})
-    atomic_write_json(RunDir.marker_path(to_path(stage_dir), part), outcome.to_json())
-    return outcome
+
+    steps: Sequence[Step]
+    state_path: str | None
+    part: str
+    input_dir: str
+    stage_dir: str
+    rejects_dir: str
+
+    @property
+    def key(self) -> str:
+        return self.part
+
+    def __call__(self) -> PartResult:
+        given = read_parquet(RunDir.part_path(to_path(self.input_dir), self.part))
+        state = load_state(self.state_path) if self.state_path else None
+        kept, rejected, counts = run_steps(given, self.steps, state)
+        atomic_write_parquet(kept, RunDir.part_path(to_path(self.stage_dir), self.part))
+        _write_rejects(rejected, RunDir.part_path(to_path(self.rejects_dir), self.part))
+        outcome = PartResult(self.part, [self.part], counts, {self.part: kept.num_rows})
+        atomic_write_json(RunDir.marker_path(to_path(self.stage_dir), self.part),
+                          outcome.to_json())
+        return outcome
 
 
-def fit_part_task(
-    step: GlobalStep, part: str, part_index: int, input_dir: str, context: FitContext
-) -> tuple[int, Any]:
-    table = read_parquet(RunDir.part_path(to_path(input_dir), part))
-    return part_index, fit_on_records(
-        step, table, functools.partial(step.fit_part, part_index=part_index, context=context)
-    )
+@dataclass(frozen=True)
+class FitPart:
+    """A global step's fit over one part: its summary, which the step's merge combines."""
+
+    step: GlobalStep
+    part: str
+    part_index: int
+    input_dir: str
+    context: FitContext
+
+    def __call__(self) -> tuple[int, Any]:
+        table = read_parquet(RunDir.part_path(to_path(self.input_dir), self.part))
+        fit = functools.partial(self.step.fit_part, part_index=self.part_index,
+                                context=self.context)
+        return self.part_index, fit_on_records(self.step, table, fit)
+
+
+def run_task(task: Callable[[], Any]) -> Any:
+    """What an executor runs: one task object, called in the worker it was shipped to."""
+    return task()
 
 
 def finished(folder: Path, name: str) -> PartResult | None:
