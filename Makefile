@@ -51,11 +51,13 @@ demo: setup
 test: setup $(CHROMIUM)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	GOLDPAN_REQUIRE_BROWSER=1 GOLDPAN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: setup $(VENV)/.goldpan-bench
 	$(PY) benchmarks/io.py

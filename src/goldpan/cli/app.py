@@ -307,7 +307,7 @@ def train_scorers_command(
         bool, typer.Option(help="With --init-from: train LoRA adapters, merged when saved.")
     ] = False,
     set_: SetOption = [],  # noqa: B006
-    help_config: help_config_option(ScorerConfig) = False,
+    help_config: help_config_option(ScorerConfig) = False,  # type: ignore[valid-type]  # typer reads an Annotated type built at import
 ) -> None:
     """Train a forward and a reverse scorer LM (reverse-modeling score), from scratch or from a
     pretrained model; writes OUT/steps.yaml, the recipe steps that score with them."""
@@ -381,7 +381,7 @@ def train_classifier_command(
                            "regression or classification")
     if not 0 < held_out < 1:
         raise GoldpanError("train-classifier: --held-out is a share between 0 and 1")
-    config = ClassifierTraining(column=column, kind=kind, task=task,  # type: ignore[arg-type]
+    config = ClassifierTraining(column=column, kind=kind, task=task,  # type: ignore[arg-type]  # checked above
                                 threshold=threshold, held_out=held_out, seed=seed,
                                 encoder=encoder, sources=sources)
     if buckets is not None:
@@ -441,7 +441,7 @@ def experiment_reverse_modeling(
     jobs: Annotated[int, typer.Option(help="Runs at a time (the cores are shared).")] = 1,
     profile: Annotated[str, typer.Option(help="Scorer recipe profile.")] = "paper",
     set_: SetOption = [],  # noqa: B006
-    help_config: help_config_option(ScorerConfig) = False,
+    help_config: help_config_option(ScorerConfig) = False,  # type: ignore[valid-type]  # typer reads an Annotated type built at import
 ) -> None:
     """Reverse-modeling experiment: scorers, S per source, LMs trained on top-S, random,
     bottom-S and lowest-forward-loss selections compared on held-out clean text."""

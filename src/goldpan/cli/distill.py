@@ -58,7 +58,7 @@ def run_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     set_: SetOption = [],  # noqa: B006
-    help_config: help_config_option(DistillConfig) = False,
+    help_config: help_config_option(DistillConfig) = False,  # type: ignore[valid-type]  # typer reads an Annotated type built at import
 ) -> None:
     """Collect rationales, train CoT KD, the negative LoRA, NAT, NCE and the ASC ranker, and
     evaluate them all on held-out problems (results.md, results.json)."""

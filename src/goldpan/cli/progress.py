@@ -4,7 +4,6 @@ engine and the methods only report; these draw."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -21,6 +20,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+from goldpan.train.method_run import Progress as ProgressReport
 
 
 class RateColumn(ProgressColumn):
@@ -57,14 +58,14 @@ class StageProgress(AbstractContextManager):
         self.progress.__exit__(*exc)
 
     def stage(self, description: str, total: int, unit: str = "records", done: int = 0) -> int:
-        return self.progress.add_task(description, total=total, completed=done, unit=unit)
+        return int(self.progress.add_task(description, total=total, completed=done, unit=unit))
 
     def advance(self, task: int, amount: int) -> None:
-        self.progress.advance(task, amount)
+        self.progress.advance(TaskID(task), amount)
 
     def finish(self, task: int) -> None:
         total = self.progress.tasks[task].total or 0
-        self.progress.update(task, completed=total)
+        self.progress.update(TaskID(task), completed=total)
 
 
 class FigureColumn(ProgressColumn):
@@ -97,15 +98,16 @@ def phase_progress(console: Console | None = None, transient: bool = False) -> P
     )
 
 
-def phase_reporter(progress: Progress) -> Callable[..., None]:
+def phase_reporter(progress: Progress) -> ProgressReport:
     """A ``report(phase, done, total, **figures)`` callback for long jobs: one bar per phase,
     created on its first report; a total of 0 means not known yet; ``figures`` (``loss``,
     ``rate``) are shown beside the count."""
     tasks: dict[str, TaskID] = {}
 
-    def report(phase: str, done: int, total: int, **figures: str) -> None:
+    def report(phase: str, done: int, total: int, /, **figures: str) -> None:
         if phase not in tasks:
             tasks[phase] = progress.add_task(phase, total=total or None, loss="", rate="")
-        progress.update(tasks[phase], completed=done, total=total or None, **figures)
+        fields: dict[str, Any] = dict(figures)
+        progress.update(tasks[phase], completed=done, total=total or None, **fields)
 
     return report

@@ -64,7 +64,7 @@ def self_instruct_command(
     batch_size: Annotated[int, typer.Option(help="Prompts per batch (local teacher).")] = 8,
     concurrency: Annotated[int, typer.Option(help="Parallel requests (HTTP teacher).")] = 8,
     set_: SetOption = [],  # noqa: B006
-    help_config: help_config_option(SelfInstructConfig) = False,
+    help_config: help_config_option(SelfInstructConfig) = False,  # type: ignore[valid-type]  # typer reads an Annotated type built at import
 ) -> None:
     """Self-Instruct (Wang et al. 2023): bootstrap instructions from seed tasks, filter them,
     and generate their instances; writes alpaca.jsonl, messages.jsonl, tasks.jsonl,
@@ -190,7 +190,7 @@ def montessori_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     set_: SetOption = [],  # noqa: B006
-    help_config: help_config_option(MontessoriConfig) = False,
+    help_config: help_config_option(MontessoriConfig) = False,  # type: ignore[valid-type]  # typer reads an Annotated type built at import
 ) -> None:
     """Montessori-Instruct (Li, Yu and Xiong 2025): synthesize, measure each example's local
     influence on the student, DPO the teacher towards helpful data, repeat; then compare

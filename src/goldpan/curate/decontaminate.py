@@ -67,7 +67,7 @@ class Decontaminate(MapStep[DecontaminateOptions]):
     text_side = "prompt"
 
     @property
-    def rewrites_text(self) -> bool:  # type: ignore[override]
+    def rewrites_text(self) -> bool:  # type: ignore[override]  # per options, not per class
         """Cutting rewrites each turn; rejecting judges the chosen turns joined, so that an
         n-gram spanning two turns counts too."""
         return self.options.mode == "cut"
@@ -112,7 +112,7 @@ class Decontaminate(MapStep[DecontaminateOptions]):
 
     def _cut(self, text: str, spans: list[tuple[int, int]], hits: np.ndarray) -> str:
         o = self.options
-        ranges = []
+        ranges: list[list[int]] = []
         for position in np.flatnonzero(hits).tolist():
             start = max(0, spans[position][0] - o.cut_margin)
             end = min(len(text), spans[position + o.ngram - 1][1] + o.cut_margin)
@@ -129,7 +129,9 @@ class Decontaminate(MapStep[DecontaminateOptions]):
 
     def process(self, batch: pa.Table) -> pa.Table:
         o = self.options
-        texts, reasons, contaminated = [], [], []
+        texts: list[str] = []
+        reasons: list[str | None] = []
+        contaminated: list[str | None] = []
         for text in batch.column(TEXT).to_pylist():
             words, spans = word_spans(text)
             grams = ngram_hashes(word_hashes(words), o.ngram)

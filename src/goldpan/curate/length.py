@@ -39,19 +39,19 @@ class LengthFilter(MapStep[LengthOptions]):
         options = self.options
         text = batch.column(TEXT)
         reasons = np.full(batch.num_rows, None, dtype=object)
+        free = np.ones(batch.num_rows, dtype=bool)  # no rule has rejected the record yet
         if options.min_chars is not None or options.max_chars is not None:
             chars = pc.utf8_length(text).to_numpy(zero_copy_only=False)
-            self._mark(reasons, chars, options.min_chars, options.max_chars, "chars")
+            self._mark(reasons, free, chars, options.min_chars, options.max_chars, "chars")
         if options.min_words is not None or options.max_words is not None:
-            self._mark(reasons, word_counts(text), options.min_words, options.max_words, "words")
+            self._mark(reasons, free, word_counts(text), options.min_words, options.max_words,
+                       "words")
         return with_reject_reasons(batch, pa.array(reasons, pa.string()))
 
-    def _mark(
-        self, reasons: np.ndarray, values: np.ndarray, low: int | None, high: int | None, unit: str
-    ) -> None:
-        free = np.equal(reasons, None)
-        if low is not None:
-            reasons[free & (values < low)] = self.reason(f"min_{unit}")
-        free = np.equal(reasons, None)
-        if high is not None:
-            reasons[free & (values > high)] = self.reason(f"max_{unit}")
+    def _mark(self, reasons: np.ndarray, free: np.ndarray, values: np.ndarray, low: int | None,
+              high: int | None, unit: str) -> None:
+        for bound, outside, rule in ((low, np.less, "min"), (high, np.greater, "max")):
+            if bound is not None:
+                hit = free & outside(values, bound)
+                reasons[hit] = self.reason(f"{rule}_{unit}")
+                free &= ~hit

@@ -51,7 +51,7 @@ class Normalize(MapStep[NormalizeOptions]):
     rewrites_text = True
 
     @cached_property
-    def _ftfy_config(self):  # type: ignore[no-untyped-def]
+    def _ftfy_config(self):
         import ftfy
 
         return ftfy.TextFixerConfig(

@@ -136,7 +136,7 @@ class Pii(MapStep[PiiOptions]):
         return text, counts
 
     @cached_property
-    def _presidio(self):  # type: ignore[no-untyped-def]
+    def _presidio(self):
         try:
             import spacy
             from presidio_analyzer import AnalyzerEngine
@@ -153,7 +153,8 @@ class Pii(MapStep[PiiOptions]):
 
             def load(self) -> None:
                 try:
-                    self.nlp = {"en": spacy.load(model) if model else spacy.blank("en")}
+                    self.nlp = {  # type: ignore[assignment]  # presidio declares it None until load
+                        "en": spacy.load(model) if model else spacy.blank("en")}
                 except OSError as error:
                     raise GoldpanError(f"pii: spaCy model {model!r} is not installed") from error
 

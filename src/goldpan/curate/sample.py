@@ -5,7 +5,6 @@ order or executor, so a sample is reproducible and nested samples stay nested.""
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
@@ -31,5 +30,6 @@ class Sample(MapStep[SampleOptions]):
         options = self.options
         seed = self.seed if options.seed is None else options.seed
         draws = uniform_from_ids(batch.column(ID).to_pylist(), seed)
-        reasons = np.where(draws < options.fraction, None, self.reason("not_sampled"))
+        reason = self.reason("not_sampled")
+        reasons = [None if draw < options.fraction else reason for draw in draws.tolist()]
         return with_reject_reasons(batch, pa.array(reasons, pa.string()))

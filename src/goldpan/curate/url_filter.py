@@ -113,7 +113,7 @@ class UrlFilter(MapStep[UrlFilterOptions]):
     text_side = "all"
 
     @cached_property
-    def _extract(self):  # type: ignore[no-untyped-def]
+    def _extract(self):
         try:
             return offline_domain_extractor()
         except ImportError:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from goldpan.data.chat_layouts import (
+    ChatLayout,
     LayoutCannotHold,
+    PreferenceStyle,
     chat_to_fields,
     preference_to_fields,
 )
@@ -42,8 +44,8 @@ class ChatOutput:
     ``turn_type``: the Arrow type of a turn in every shard (``for_output`` finds it), so that
     Parquet shards of one output share one schema whichever turns each holds."""
 
-    chat_format: str = "openai"
-    preference_format: str = "auto"
+    chat_format: ChatLayout = "openai"
+    preference_format: PreferenceStyle | Literal["auto"] = "auto"
     turn_type: pa.DataType | None = None
 
     def for_output(self, tables: Iterable[pa.Table]) -> ChatOutput:
@@ -84,13 +86,15 @@ def trainer_rows(table: pa.Table, chat: ChatOutput) -> list[dict[str, Any]]:
     if chat.preference_format == "auto":  # a table written alone decides for itself
         chat = chat.for_output([table])
     style = chat.preference_format
+    assert style != "auto", "for_output decided it"
     rows = []
     for index, record_id in enumerate(ids):
         try:
             if kind == "chat":
-                fields = chat_to_fields(turns[MESSAGES][index], chat.chat_format)  # type: ignore[arg-type]
+                fields = chat_to_fields(turns[MESSAGES][index], chat.chat_format)
             else:
-                fields = preference_to_fields(*(turns[n][index] for n in names), style)  # type: ignore[arg-type]
+                prompt, chosen, rejected = (turns[n][index] for n in names)
+                fields = preference_to_fields(prompt, chosen, rejected, style)
         except LayoutCannotHold as error:
             wanted = chat.chat_format if kind == "chat" else f"{style} preference"
             raise GoldpanError(

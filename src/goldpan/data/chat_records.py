@@ -21,6 +21,7 @@ import pyarrow as pa
 from goldpan.data.chat_layouts import (
     LAYOUT_FIELDS,
     BadConversation,
+    ChatLayout,
     Turn,
     chat_from_row,
     detect_chat_layout,
@@ -116,13 +117,14 @@ def transcripts(table: pa.Table, kind: RecordKind) -> pa.Array:
 # ---------------------------------------------------------------------------- reading
 
 
-def conversation_row(row: dict[str, Any], kind: RecordKind, chat_format: str) -> dict[str, Any]:
+def conversation_row(row: dict[str, Any], kind: RecordKind,
+                     chat_format: ChatLayout | Literal["auto"]) -> dict[str, Any]:
     """A parsed input row as a goldpan row: turns, layout and transcript in place of the layout's
     own fields, every other field kept. Raises ``BadConversation``."""
     rest = dict(row)
     if kind == "chat":
         layout = detect_chat_layout(row) if chat_format == "auto" else chat_format
-        turns = chat_from_row(row, layout)  # type: ignore[arg-type]
+        turns = chat_from_row(row, layout)
         for name in LAYOUT_FIELDS[layout]:
             rest.pop(name, None)
         rest[MESSAGES] = [turn_struct(t) for t in turns]

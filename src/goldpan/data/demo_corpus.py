@@ -83,10 +83,11 @@ def _restricted_unpickle(data: bytes) -> Any:
 
     allowed: dict[tuple[str, str], Any] = {
         ("sklearn.datasets.base", "Bunch"): _Bunch,
-        ("copy_reg", "_reconstructor"): copyreg._reconstructor,  # type: ignore[attr-defined]
+        ("copy_reg", "_reconstructor"): getattr(copyreg, "_reconstructor"),  # noqa: B009  (private, not in the stubs)
         ("__builtin__", "dict"): dict,
         ("__builtin__", "object"): object,
-        ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+        ("numpy.core.multiarray", "_reconstruct"):
+            importlib.import_module("numpy._core.multiarray")._reconstruct,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
     }

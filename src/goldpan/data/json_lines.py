@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from goldpan.errors import GoldpanError
 from goldpan.util.atomic import atomic_write_text
-from goldpan.util.storage import to_path
+from goldpan.util.storage import AnyPath, to_path
 
 Row = TypeVar("Row")
 
@@ -30,13 +30,13 @@ def read_json_lines(
 ) -> list[Row]:
     """``convert(parsed, line_number)`` for each non-blank line; it raises KeyError,
     TypeError or AttributeError for a line that is not what ``expected`` describes."""
-    path = to_path(path)
-    if not path.is_file():
-        raise GoldpanError(f"{label} {path}: no such file")
+    where: AnyPath = to_path(path)
+    if not where.is_file():
+        raise GoldpanError(f"{label} {where}: no such file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = where.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise GoldpanError(f"{label} {path}: not UTF-8 text") from None
+        raise GoldpanError(f"{label} {where}: not UTF-8 text") from None
     rows = []
     # Split on newlines only: str.splitlines also breaks at U+2028, U+2029 and U+0085, which
     # JSON written with ensure_ascii=False carries raw inside its strings.
@@ -46,7 +46,7 @@ def read_json_lines(
         try:
             rows.append(convert(json.loads(line), number))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
-            raise GoldpanError(f"{label} {path}:{number}: expected {expected}") from None
+            raise GoldpanError(f"{label} {where}:{number}: expected {expected}") from None
     return rows
 
 

@@ -12,7 +12,7 @@ import gzip
 import io
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import orjson
 import pyarrow as pa
@@ -48,7 +48,7 @@ def open_binary(path: str) -> BinaryIO:
         codec = "gzip" if lower.endswith(".gz") else "zstd" if lower.endswith(".zst") else None
         return open_input(path, codec)
     if lower.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return cast(BinaryIO, gzip.GzipFile(path, "rb"))  # a binary stream, typed apart
     if lower.endswith(".zst"):
         import zstandard
 
@@ -127,8 +127,8 @@ def _slow_parse(chunk: bytes, first_line: int, config: InputConfig, label: str) 
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
             if config.on_invalid_utf8 == "reject":
-                text = raw.decode("utf-8", errors="replace")[:MAX_REJECTED_LINE_CHARS]
-                rejects.append(InputReject(line_number, read_reason("invalid_utf8"), text))
+                shown = raw.decode("utf-8", errors="replace")[:MAX_REJECTED_LINE_CHARS]
+                rejects.append(InputReject(line_number, read_reason("invalid_utf8"), shown))
                 continue
             line = raw.decode("utf-8", errors="replace")
         try:
@@ -216,11 +216,12 @@ def read_jsonl(unit: InputFile, config: InputConfig) -> Iterator[tuple[ShapedChu
     non-blank lines it covered."""
     label = unit.label
     try:
-        stream = open_binary(unit.path)
+        raw = open_binary(unit.path)
+        stream: BinaryIO | _Range = raw
         if unit.end is not None:
-            stream = _Range(stream, unit.start, unit.end)
+            stream = _Range(raw, unit.start, unit.end)
         elif not unit.path.lower().endswith((".gz", ".zst")):  # compressed: its codec checks
-            stream = _Range(stream, 0, unit.size)
+            stream = _Range(raw, 0, unit.size)
     except OSError as error:
         raise storage_error(error, unit.path) from None
     with stream:

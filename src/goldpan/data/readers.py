@@ -7,7 +7,7 @@ stretch of the input, and how many input rows that stretch held, which the ledge
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -113,6 +113,8 @@ def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
     root = to_path(path)
     files = sorted(root.rglob("*.txt")) if root.is_dir() else [root]
     source = config.source or (root.name if root.is_dir() else default_source(config, label))
+    part_records = config.part_records
+    assert part_records is not None, "resolved by the plan"
     batch_ids: list[str] = []
     batch_texts: list[str] = []
     batch_positions: list[int] = []
@@ -161,7 +163,7 @@ def read_text_files(path: str, label: str, config: InputConfig) -> Chunks:
         batch_ids.append(record_id)
         batch_texts.append(text)
         batch_positions.append(index)
-        if len(batch_ids) + len(rejects) >= config.part_records:
+        if len(batch_ids) + len(rejects) >= part_records:
             yield flush()
     if batch_ids or rejects:
         yield flush()
@@ -182,7 +184,7 @@ def read_slots(path: str, label: str, config: InputConfig) -> Chunks:
         yield ShapedChunk(records, rejects_table([], label, "slots"), {}, positions), len(numbers)
 
 
-READERS = {
+READERS: dict[str, Callable[..., Chunks]] = {
     "jsonl": read_jsonl,
     "parquet": read_parquet,
     "hf": read_hf_dataset,

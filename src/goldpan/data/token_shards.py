@@ -225,8 +225,8 @@ def check_token_shards(out_dir: Path) -> list[str]:
     documents = units = 0
     for shard in manifest["shards"]:
         stem = shard["name"]
-        tokens = (np.memmap(local_copy(out_dir / f"{stem}.bin"), dtype=dtype, mode="r")
-                  if shard["tokens"] else [])
+        tokens: Any = (np.memmap(local_copy(out_dir / f"{stem}.bin"), dtype=dtype, mode="r")
+                       if shard["tokens"] else [])
         docs = read_parquet(out_dir / f"{stem}.docs.parquet")
         lengths = docs.column("length").to_numpy()
         index = (out_dir / f"{stem}.idx").read_bytes()

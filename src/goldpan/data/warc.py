@@ -65,11 +65,11 @@ def _decoded(body: bytes, declared: str | None) -> str:
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:
-            encoding = detect_encoding(body)
+            encoding = detect_encoding(body) or "utf-8"
     try:
         return bytes_to_str(body, encoding, errors="replace")
     except LookupError:  # a charset name no codec knows: detect instead
-        return bytes_to_str(body, detect_encoding(body), errors="replace")
+        return bytes_to_str(body, detect_encoding(body) or "utf-8", errors="replace")
 
 
 _META_CHARSET = re.compile(
@@ -255,11 +255,15 @@ def read_warc(unit: InputFile, config: InputConfig) -> Iterator[tuple[ShapedChun
         gzipped = _is_gzipped(handle)
         documents: list[_Document] = []
         rejects: list[InputReject] = []
+        found: _Document | InputReject
         size = config.part_records or 2_000
         try:
             for item in _records(handle, gzipped, wanted, unit.start, unit.end):
                 found = item if isinstance(item, InputReject) else _document_or_reject(item)
-                (documents if isinstance(found, _Document) else rejects).append(found)
+                if isinstance(found, _Document):
+                    documents.append(found)
+                else:
+                    rejects.append(found)
                 if len(documents) + len(rejects) >= size:
                     yield _chunk(documents, rejects, label, config)
                     documents, rejects = [], []

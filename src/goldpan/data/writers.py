@@ -26,6 +26,7 @@ from goldpan.data.chat_records import CHAT_LAYOUT, MESSAGES, PREFERENCE_COLUMNS
 from goldpan.data.chunking import rechunk
 from goldpan.util.atomic import atomic_write_bytes, atomic_write_parquet
 from goldpan.util.storage import (
+    AnyPath,
     is_local,
     local_copy,
     parquet_rows,
@@ -104,7 +105,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def _link_or_copy(source: AnyPath, target: AnyPath) -> None:
     """A hard link where the filesystem has them, else a copy (on an object store, made by
     the store itself: the bytes do not travel through this machine)."""
     if is_local(source) and is_local(target):

@@ -16,6 +16,7 @@ import ast
 import math
 import operator
 import re
+from collections.abc import Callable
 
 _ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*:?\s*(.+?)(?:\.\s|\.$|\n|$)", re.I)
 # "The answer is 5, which is ..." reads 5: a comma followed by words ends the answer.
@@ -23,7 +24,7 @@ _CLAUSE_AFTER = re.compile(r",\s+(?=[A-Za-z]{2,}).*$")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?|-?\.\d+")
 _FRAC = re.compile(r"\\d?frac\{([^{}]+)\}\{([^{}]+)\}")
 _TEXT = re.compile(r"\\(?:text|mathrm|mbox)\{([^{}]*)\}")
-_OPERATORS = {
+_OPERATORS: dict[type, Callable[..., float]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,

@@ -14,7 +14,7 @@ from typing import Literal
 
 Weighting = Literal["plain", "1+2s", "1+s", "s"]
 
-WEIGHTS: dict[str, Callable[[float], float]] = {
+WEIGHTS: dict[Weighting, Callable[[float], float]] = {
     "plain": lambda s: 1.0,
     "1+2s": lambda s: 1.0 + 2.0 * s,
     "1+s": lambda s: 1.0 + s,

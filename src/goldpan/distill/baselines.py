@@ -68,7 +68,7 @@ def negative_data_loss(kind: str, weight: float = NEGATIVE_WEIGHT) -> Any:
         negative = torch.tensor([e.negative for e in examples], device=ids.device)
         return negative_loss_sum(log_p, learned, negative, kind, weight)
 
-    loss.wants_examples = True  # type: ignore[attr-defined]
+    loss.wants_examples = True  # type: ignore[attr-defined]  # a flag the trainer reads
     return loss
 
 
@@ -117,5 +117,5 @@ def contrastive_loss(weight: float, temperature: float) -> Any:
             total = total + weight * tokens[row] * term
         return total, int(learned.sum())
 
-    loss.wants_examples = True  # type: ignore[attr-defined]
+    loss.wants_examples = True  # type: ignore[attr-defined]  # a flag the trainer reads
     return loss

@@ -31,6 +31,9 @@ def _student_defaults() -> TrainConfig:
     )
 
 
+Baseline = Literal["teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd"]
+BASELINES: tuple[Baseline, ...] = ("teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd")
+
 class StudentTraining(BaseModel):
     """The adapters and the training of every distilled student."""
 
@@ -84,10 +87,8 @@ class DistillConfig(MethodConfig):
     student: StudentTraining = Field(
         default_factory=StudentTraining, description="Adapters and training of every student."
     )
-    baselines: list[
-        Literal["teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd"]
-    ] = Field(
-        default_factory=lambda: ["teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd"],
+    baselines: list[Baseline] = Field(
+        default_factory=lambda: list(BASELINES),
         description="The paper's comparison rows besides CoT KD, NAT, NCE and ASC: the teacher's "
         "own accuracy, the negative model M_neg (and the overlap of problems it and CoT KD "
         "solve), MIX (D_pos and D_neg as one set), NT and UL (lambda 0.05), CL (contrastive; "

@@ -509,7 +509,7 @@ def _asc(
         scores = score_rationales(ranker, tokenizer, problem["question"], rationales)
         answers = [extract_answer(r) for r in rationales]
         for name in WEIGHTS:
-            winners = vote(answers, scores, name, same=equivalent)  # type: ignore[arg-type]
+            winners = vote(answers, scores, name, same=equivalent)
             credits[name].append(credit(winners, problem["answer"], equivalent))
         # Weighted-sum self-consistency: each vote weighted by its sample's probability.
         weights = [sequence_weight(completion.logprobs) for completion in row]
@@ -568,7 +568,7 @@ def _mkdir(path: Path) -> Path:
 def _reporter(report: Progress | None) -> Progress:
     counts: dict[str, int] = {}
 
-    def step(phase: str, done: int, total: int, **figures: str) -> None:
+    def step(phase: str, done: int, total: int, /, **figures: str) -> None:
         counts[phase] = counts.get(phase, 0) + done if total == 0 else done
         if report is not None:
             report(phase, counts[phase], total, **figures)

@@ -85,7 +85,7 @@ def ranking_loss(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor
 
 def encode_for_ranking(
     tokenizer, questions: Sequence[str], rationales: Sequence[str], max_length: int = 256
-):  # type: ignore[no-untyped-def]
+):
     """Question and rationale as a pair; the rationale mask marks the rationale's tokens.
 
     Any length fits: when the pair is longer than ``max_length`` the rationale keeps its end
@@ -122,7 +122,7 @@ def encode_for_ranking(
 
 def score_rationales(
     ranker: Ranker, tokenizer, question: str, rationales: Sequence[str], batch_size: int = 16
-) -> list[float]:  # type: ignore[no-untyped-def]
+) -> list[float]:
     """The ranker's score of each rationale for one question. A rationale with nothing to read
     (empty) cannot be scored and gets the mean score of the question's others (the reference
     code's rule), 0.5 when none can be."""
@@ -143,7 +143,7 @@ def score_rationales(
 def train_ranker_step(
     ranker: Ranker,
     optimizer: torch.optim.Optimizer,
-    tokenizer,  # type: ignore[no-untyped-def]
+    tokenizer,
     questions: Sequence[str],
     correct: Sequence[str],
     wrong: Sequence[str],

@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import Any
 
 from goldpan.errors import GoldpanError
-from goldpan.llm.params import Completion, GenerationParams
+from goldpan.llm.params import Completion, GenerationParams, Prompt
 
 SPEC = "simulated"
 _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
@@ -203,8 +203,9 @@ class SimulatedTeacher:
         return f"The answer is {answer}."
 
     def complete(
-        self, requests: Sequence[tuple[str, int]], params: GenerationParams
+        self, requests: Sequence[tuple[Prompt, int]], params: GenerationParams
     ) -> Iterator[tuple[int, Completion]]:
-        for index, (prompt, sample) in enumerate(requests):
+        for index, (asked, sample) in enumerate(requests):
+            prompt = asked if isinstance(asked, str) else asked[-1]["content"]  # the question
             text = self.rationale(prompt, sample)
             yield index, Completion(text, None, len(prompt.split()), len(text.split()), "stop")

@@ -64,7 +64,7 @@ def rationale_examples(
     return examples
 
 
-def _base(spec: str, seed: int):  # type: ignore[no-untyped-def]
+def _base(spec: str, seed: int):
     from goldpan.models.load import load
 
     torch.manual_seed(seed)
@@ -92,7 +92,7 @@ def train_lora(
     settings: StudentTraining,
     on_step: OnStep | None = None,
     loss_fn: Any = None,
-):  # type: ignore[no-untyped-def]
+):
     """A PEFT LoRA on the base student, trained on ``rows`` (CoT KD on D_pos, the negative
     model on D_neg, a baseline with a loss of its own). Returns (model, tokenizer)."""
     model, tokenizer = _base(student, settings.train.seed)
@@ -124,7 +124,7 @@ def train_nat(
     negative: list[tuple[torch.Tensor, torch.Tensor]],
     settings: StudentTraining,
     on_step: OnStep | None = None,
-):  # type: ignore[no-untyped-def]
+):
     """NAT: returns (model, its NAT layers, tokenizer)."""
     model, tokenizer = _base(student, settings.train.seed)
     lora = settings.lora
@@ -139,7 +139,7 @@ def load_nat(
     negative: list[tuple[torch.Tensor, torch.Tensor]],
     path: Any,
     settings: StudentTraining,
-):  # type: ignore[no-untyped-def]
+):
     """A NAT model as a finished NAT stage saved it (``nat_state`` in ``path``)."""
     model, tokenizer = _base(student, settings.train.seed)
     lora = settings.lora
@@ -151,7 +151,7 @@ def load_nat(
     return model, layers, tokenizer
 
 
-def nat_distributions(nat: Any, layers: list[NatLinear], ids: torch.Tensor, mask: torch.Tensor):  # type: ignore[no-untyped-def]
+def nat_distributions(nat: Any, layers: list[NatLinear], ids: torch.Tensor, mask: torch.Tensor):
     """Logits of the NAT model (p_NAT) and of the negative model M_neg (p_neg) inside it."""
     with evaluating(nat):
         try:
@@ -173,7 +173,7 @@ def train_nce(
     on_step: OnStep | None = None,
     calibrate: bool = True,
     reduction: str = "sample",
-):  # type: ignore[no-untyped-def]
+):
     """NCE: a fresh LoRA student on D_pos with 0.5 CE + 0.5 L_KD against NAT; with
     ``calibrate=False`` plain KD from NAT (beta = 0), the paper's KD row; ``reduction`` as in
     ``nce.kd_loss``."""

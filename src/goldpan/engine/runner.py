@@ -115,6 +115,7 @@ class Runner:
         distributions = score_distributions(
             self.run_dir.output_dir, self.run_dir.rejects_root, score_columns
         )
+        seconds = round(time.perf_counter() - started, 3)
         payload = {
             "run_dir": str(self.run_dir.root),
             "executor": self.recipe.executor,
@@ -127,12 +128,12 @@ class Runner:
                 "format": self.recipe.output.format,
             },
             "scores": distributions,
-            "seconds": round(time.perf_counter() - started, 3),
+            "seconds": seconds,
         }
         atomic_write_json(self.run_dir.stats_path, payload)
         failed = sum(int(s.metrics.get("failures", 0)) for s in stats)
         return RunResult(self.run_dir.root, self.run_dir.output_dir, stats, output_records,
-                         output_files, distributions, failed, payload["seconds"])
+                         output_files, distributions, failed, seconds)
 
     def _write_resolved_recipe(self, plan: list[PlannedStage]) -> None:
         resolved = self.recipe.model_dump(mode="json")

@@ -73,11 +73,14 @@ class Step(ABC, Generic[OptionsT]):
                     cls.Options = argument
 
     def __init__(self, options: OptionsT | None = None, seed: int = 0) -> None:
-        self.options: OptionsT = options if options is not None else self.Options()  # type: ignore[assignment]
+        self.options: OptionsT = options if options is not None else self._default_options()
         self.seed = seed
         # The run directory's folder for what outlives a stage (an LLM's answers), set by the
         # planner; not part of the step's config, so it never changes a stage's key.
         self.cache_dir: AnyPath | None = None
+
+    def _default_options(self) -> OptionsT:
+        return self.Options()  # type: ignore[return-value]  # Options is OptionsT's class
 
     def __getstate__(self) -> dict[str, Any]:
         """What travels to a worker: the options, not what a ``cached_property`` loaded (a

@@ -203,6 +203,7 @@ class ReadUnit:
     def __call__(self) -> PartResult:
         started = time.perf_counter()
         stage_dir, rejects_dir = to_path(self.stage_dir), to_path(self.rejects_dir)
+        assert self.config.part_records is not None, "resolved by the plan"
         writer = _PartWriter(stage_dir, rejects_dir, self.key, self.config.part_records,
                              self.steps)
         read = StepCount()

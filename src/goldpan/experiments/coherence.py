@@ -30,7 +30,9 @@ class Pair:
 def split_keeping(text: str, boundary: re.Pattern[str]) -> tuple[list[str], list[str]]:
     """The pieces between the boundaries and the boundaries themselves, so that
     ``pieces[0] + seps[0] + pieces[1] + ...`` is the text again, character for character."""
-    pieces, separators, start = [], [], 0
+    pieces: list[str] = []
+    separators: list[str] = []
+    start = 0
     for match in boundary.finditer(text):
         if match.start() == start:  # a boundary right after another: part of the separator
             if separators:

@@ -67,10 +67,10 @@ def clean_loss(
     own mean loss (None where it has no token), for paired comparisons."""
     import pyarrow as pa
 
-    from goldpan.score.lm import LmScore
+    from goldpan.score.lm import LmScore, LmScoreOptions
 
     step = LmScore(
-        LmScore.Options(model=str(model_folder), max_length=max_length, stride=max_length // 2)
+        LmScoreOptions(model=str(model_folder), max_length=max_length, stride=max_length // 2)
     )
     table = pa.table(
         {
@@ -95,7 +95,7 @@ def run_experiment(
     sources: list[str] | None = None,
     selections: list[str] | None = None,
     progress=None,
-) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+) -> dict[str, Any]:
     config = config or ScorerConfig()
     selections = selections or list(SELECTIONS)
     unknown = set(selections) - set(SELECTIONS)

@@ -84,7 +84,7 @@ Second instruction:
 Answer with exactly "Equal" or "Not Equal"."""
 Evolution = Literal["constraints", "deepen", "concretize", "reasoning", "complicate_input",
                     "breadth"]
-EVOLUTIONS: tuple[str, ...] = get_args(Evolution)
+EVOLUTIONS: tuple[Evolution, ...] = get_args(Evolution)
 assert (*DEPTH_METHODS, "breadth") == EVOLUTIONS
 # Section 3.3's fourth rule: words of the evolving prompt that leaked into the instruction.
 TEMPLATE_WORDS = ("given prompt", "rewritten prompt", "created prompt", "#the given prompt#",

@@ -57,6 +57,12 @@ def pick_pair(scores: list[float | None], by_random: random.Random | None
     return best[1], worst[1]
 
 
+def _below_margin(values: list[Any], pair: tuple[int, int], margin: float) -> str | None:
+    """``below_margin`` when the chosen answer's rating beats the rejected one's by less than
+    ``margin`` (both ratings are numbers here: ``pick_pair`` picks among rated answers)."""
+    return "below_margin" if values[pair[0]] - values[pair[1]] < margin else None
+
+
 @register_step
 class PreferencePairs(MapStep[PreferencePairsOptions]):
     """Turn rated responses into chosen/rejected preference records."""
@@ -85,10 +91,14 @@ class PreferencePairs(MapStep[PreferencePairsOptions]):
             values = [(r or {}).get(o.by) for r in rated or []]
             draw = random.Random(f"{seed}:{record_id}") if o.rejected == "random" else None
             pair = pick_pair(values, draw)
-            if isinstance(pair, str) or values[pair[0]] - values[pair[1]] < o.margin:
-                reasons.append(self.reason(pair if isinstance(pair, str) else "below_margin"))
-                chosen.append([]), rejected.append([])
-                scores.append((None, None)), models.append((None, None))
+            if not isinstance(pair, str):
+                pair = _below_margin(values, pair, o.margin) or pair
+            if isinstance(pair, str):  # no pair, or one below the margin: the reason
+                reasons.append(self.reason(pair))
+                chosen.append([])
+                rejected.append([])
+                scores.append((None, None))
+                models.append((None, None))
                 continue
             good, bad = answers[pair[0]], answers[pair[1]]
             chosen.append([{"role": "assistant", "content": good["content"]}])

@@ -97,9 +97,9 @@ class Rate(LlmStep[RateOptions]):
                               else self._one_by_one(llm, aspect, instructions, responses))
         ratings = []
         for row, texts in enumerate(responses):
-            per_response = []
+            per_response: list[dict[str, float | None]] = []
             for k in range(len(texts)):
-                values = {a: scores[a][row][k] for a in o.aspects}
+                values: dict[str, float | None] = {a: scores[a][row][k] for a in o.aspects}
                 rated = [v for v in values.values() if v is not None]
                 per_response.append({**values, "mean": sum(rated) / len(rated) if rated
                                      else None})

@@ -14,7 +14,7 @@ import re
 from typing import Literal, get_args
 
 Aspect = Literal["instruction_following", "honesty", "truthfulness", "helpfulness"]
-ASPECTS: tuple[str, ...] = get_args(Aspect)
+ASPECTS: tuple[Aspect, ...] = get_args(Aspect)
 # A rating is one digit 1-5 after "Rating:"; an echo of the scale ("1-5") is no rating.
 RATING_PATTERN = r"Rating:\s*\**\s*([1-5])(?![\d\-–])"
 

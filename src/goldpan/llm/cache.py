@@ -12,10 +12,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from goldpan.llm.params import Completion, GenerationParams
+from goldpan.llm.params import Completion, GenerationParams, Prompt
 
 
-def cache_key(backend: str, model: str, prompt: str | list[dict[str, str]],
+def cache_key(backend: str, model: str, prompt: Prompt,
               params: GenerationParams, index: int) -> str:
     """A text prompt keys as it always did; a conversation by its messages' JSON."""
     payload = json.dumps(

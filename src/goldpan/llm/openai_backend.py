@@ -69,7 +69,7 @@ class OpenAIBackend:
         if is_conversation(prompt):
             if not params.chat:
                 raise GoldpanError(f"llm {self.base_url}: a conversation needs the chat endpoint")
-            body["messages"] = [dict(m) for m in prompt]  # type: ignore[union-attr]
+            body["messages"] = [dict(m) for m in prompt]
             if body["messages"][-1]["role"] == "assistant":
                 # A prefilled answer to continue: vLLM's extension of the chat endpoint.
                 body.update(continue_final_message=True, add_generation_prompt=False)

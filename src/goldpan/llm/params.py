@@ -6,12 +6,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Union
 
+from typing_extensions import TypeIs
+
 # What a model is asked: a text (one user message under ``chat``, else continued as it is) or
 # a conversation so far, OpenAI's ``{role, content}`` messages, answered as the next turn.
 Prompt = Union[str, Sequence[Mapping[str, str]]]  # noqa: UP007  (a runtime alias)
+Conversation = Sequence[Mapping[str, str]]
 
 
-def is_conversation(prompt: Prompt) -> bool:
+def is_conversation(prompt: Prompt) -> TypeIs[Conversation]:
     return not isinstance(prompt, str)
 
 

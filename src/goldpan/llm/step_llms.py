@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import abstractmethod
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -113,15 +114,18 @@ class LlmStep(MapStep[OptionsT]):
 
     def __init__(self, options: OptionsT | None = None, seed: int = 0) -> None:
         super().__init__(options, seed)
-        self.llms = StepLLMs(self.options)  # type: ignore[arg-type]
+        self.llms = StepLLMs(self.options)  # type: ignore[arg-type]  # options mix LlmCallOptions in
 
     @property
     def cache_file(self) -> str:
-        named = self.options.cache  # type: ignore[attr-defined]
-        if named is None and self.cache_dir is None:
+        named = self.options.cache  # type: ignore[attr-defined]  # from LlmCallOptions
+        if named is not None:
+            cache = named
+        elif self.cache_dir is not None:
+            cache = self.cache_dir / "llm.sqlite"
+        else:
             raise GoldpanError(f"{self.name}: no cache file: set cache (the planner gives run "
                                "steps the run's cache folder)")
-        cache = named if named is not None else self.cache_dir / "llm.sqlite"
         return str(cache if is_local(cache) else local_cache_for(cache))
 
     def process(self, batch: pa.Table) -> pa.Table:
@@ -135,11 +139,11 @@ class LlmStep(MapStep[OptionsT]):
     def params(self) -> GenerationParams:
         """Sampling as a ``OneModelOptions`` step's options say, seeded by the run."""
         o = self.options
-        return GenerationParams(temperature=o.temperature,  # type: ignore[attr-defined]
-                                max_new_tokens=o.max_new_tokens,  # type: ignore[attr-defined]
+        return GenerationParams(temperature=o.temperature,  # type: ignore[attr-defined]  # OneModel
+                                max_new_tokens=o.max_new_tokens,  # type: ignore[attr-defined]  # OneModel
                                 seed=self.seed)
 
-    def answers(self, llm: LLM, prompts: dict[int, Prompt], params: GenerationParams,
+    def answers(self, llm: LLM, prompts: Mapping[int, Prompt], params: GenerationParams,
                 reasons: list[str | None]) -> dict[int, str]:
         """One answer per row asked (rows by position in the batch); a failed request sets
         the row's reject reason to ``STEP:error`` (the next run asks it again)."""

@@ -21,14 +21,14 @@ from goldpan.models.precision import DtypeChoice, resolve_dtype
 from goldpan.models.prompts import adds_special_tokens, has_chat_template, user_turn
 
 
-def _penalty_processor(presence: float, frequency: float, prompt_length: int):  # type: ignore[no-untyped-def]
+def _penalty_processor(presence: float, frequency: float, prompt_length: int):
     import torch
     from transformers import LogitsProcessor
 
     class PresenceFrequencyPenalty(LogitsProcessor):
         """logit -= presence * [token generated] + frequency * count (OpenAI's penalties)."""
 
-        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor):  # type: ignore[override]
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor):
             generated = input_ids[:, prompt_length:]
             if generated.shape[1] == 0:
                 return scores
@@ -119,7 +119,7 @@ class TransformersBackend:
         dtype = resolve_dtype(self.dtype, self.device or default_device())
         return f"{self.model}|{'|'.join(stamps)}|{dtype}"
 
-    def _loaded(self):  # type: ignore[no-untyped-def]
+    def _loaded(self):
         from goldpan.models.load import load_cached
 
         if self._objects is not None:
@@ -134,15 +134,15 @@ class TransformersBackend:
         if is_conversation(prompt):
             if not has_chat_template(tokenizer):
                 # A base model (no template): the conversation as a dialogue to continue.
-                lines = [f"{m['role'].capitalize()}: {m['content']}" for m in prompt]  # type: ignore[union-attr]
+                lines = [f"{m['role'].capitalize()}: {m['content']}" for m in prompt]
                 return "\n\n".join([*lines, "Assistant:"])
-            messages = [dict(m) for m in prompt]  # type: ignore[union-attr]
+            messages = [dict(m) for m in prompt]
             if messages[-1]["role"] == "assistant":  # a prefilled answer, continued as it is
                 return tokenizer.apply_chat_template(messages, tokenize=False,
                                                      continue_final_message=True)
             return tokenizer.apply_chat_template(messages, tokenize=False,
                                                  add_generation_prompt=True)
-        return user_turn(tokenizer, prompt) if params.chat else prompt  # type: ignore[arg-type]
+        return user_turn(tokenizer, prompt) if params.chat else prompt
 
     def complete(
         self, requests: Sequence[tuple[Prompt, int]], params: GenerationParams

@@ -97,7 +97,7 @@ def _gguf_folder(gguf: Path) -> Path:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # The weights are de-quantised already; without the GGUF marker they save as usual.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]  # typed without None; None drops the GGUF marker
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(tmp, safe_serialization=True)
@@ -159,7 +159,7 @@ def load(
             folder, dtype=getattr(torch, resolve_dtype(dtype, device)),
             trust_remote_code=trust_remote_code,
         )
-        .to(device)
+        .to(device)  # type: ignore[arg-type]  # transformers' hint wraps .to for a model only
         .eval()
     )
     return LoadedModel(model, tokenizer, folder, device)

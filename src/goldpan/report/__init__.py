@@ -11,13 +11,13 @@ from pathlib import Path
 
 from goldpan.errors import GoldpanError
 from goldpan.report.page import Report, write_page
-from goldpan.util.storage import to_path
+from goldpan.util.storage import AnyPath, to_path
 
 REPORT_FILE = "report.html"
 
 
-def build_report(root: str | Path) -> Report:
-    root = to_path(root)
+def build_report(where: str | Path) -> Report:
+    root: AnyPath = to_path(where)
     if not root.is_dir():
         raise GoldpanError(f"{root}: no such run directory")
     from goldpan.report import curation, distill, synth
@@ -40,5 +40,5 @@ def build_report(root: str | Path) -> Report:
 
 def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     """Write the report of the run in ``root`` (to ``root/report.html`` unless told)."""
-    root = to_path(root)
-    return write_page(build_report(root), to_path(out) if out else root / REPORT_FILE)
+    folder: AnyPath = to_path(root)
+    return write_page(build_report(folder), to_path(out) if out else folder / REPORT_FILE)

@@ -10,7 +10,7 @@ values above (the caption says so).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +81,7 @@ def choose_bins(
     return Bins([low + i * width for i in range(bins)] + [top], high, clamped=clamped)
 
 
-def histogram_of(series: dict[str, Sequence[float]]) -> tuple[Bins, dict[str, list[int]]] | None:
+def histogram_of(series: Mapping[str, Sequence[float]]) -> tuple[Bins, dict[str, list[int]]] | None:
     """Shared bins for several series of numbers (None when there is nothing finite)."""
     arrays = {name: np.asarray(values, dtype=np.float64) for name, values in series.items()}
     arrays = {name: a[np.isfinite(a)] for name, a in arrays.items()}

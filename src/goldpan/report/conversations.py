@@ -137,14 +137,15 @@ def conversations_section(run: CurationRun, stages: list[dict[str, Any]]) -> Sec
         histogram = _turn_counts(run, column)
         if histogram is not None:
             label = "turns per conversation" if column == MESSAGES else f"{column} turns"
-            blocks.append(histogram_figure(*histogram, label, ["kept", "rejected"]))
+            bins, counts = histogram
+            blocks.append(histogram_figure(bins, counts, label, ["kept", "rejected"]))
     sides = _side_rows(run, columns)
     spec = recipe_tokenizer(run)
     tokens = _tokens_per_side(run, columns, spec) if spec and sides else None
     sided = len(columns) > 1  # a preference's prompt, chosen and rejected
     head = (["side"] if sided else []) + ["role", "turns", "words"] + (
         ["tokens"] if tokens is not None else [])
-    body = [([side] if sided else []) + [role, turns, int(words or 0)]
+    body: list[list[Any]] = [([side] if sided else []) + [role, turns, int(words or 0)]
             + ([tokens[(side, role)]] if tokens is not None else [])
             for side, role, turns, words in sides]
     if body:

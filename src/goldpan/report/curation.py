@@ -182,7 +182,7 @@ def tokens_section(run: CurationRun) -> Section:
             entry[2] += int(chars or 0)
     unit = "tokens" if tokens else "words"
     ordered = sorted(table, key=lambda s: (-table[s][1], s))
-    body = [[src, *table[src][:3], table[src][4]] for src in ordered]
+    body: list[list[Any]] = [[src, *table[src][:3], table[src][4]] for src in ordered]
     total = [sum(row[i] for row in body) for i in range(1, 5)]
     body.append(["all sources", *total])
     note = (

@@ -24,6 +24,7 @@ from goldpan.report.page import TEMPLATES
 from goldpan.report.query import (
     Page,
     RecordFilter,
+    Status,
     facet_counts,
     find_records,
     get_record,
@@ -34,7 +35,7 @@ from goldpan.report.rundata import STATUS, CurationRun
 from goldpan.util.storage import is_local, to_path
 
 FILTER_KEYS = ("status", "source", "step", "reason", "q", "sort", "order", "per_page")
-STATUSES = ("all", "kept", "rejected")
+STATUSES: dict[str, Status] = {"all": "all", "kept": "kept", "rejected": "rejected"}
 API_NAMES = {"__snippet": "text_start", "__chars": "text_chars"}
 
 
@@ -59,9 +60,10 @@ def _integer(value: str | None, name: str, default: int) -> int:
 def parse_filter(params: Any, numeric: list[str]) -> RecordFilter:
     """A RecordFilter from the query string: status, source, step, reason, q, sort, order,
     page, per_page, and min:COLUMN / max:COLUMN for any numeric column."""
-    status = params.get("status") or "all"
-    if status not in STATUSES:
-        raise GoldpanError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+    asked = params.get("status") or "all"
+    if asked not in STATUSES:
+        raise GoldpanError(f"status: expected one of {', '.join(STATUSES)}, got {asked!r}")
+    status = STATUSES[asked]
     ranges: dict[str, tuple[float | None, float | None]] = {}
     for column in numeric:
         low = _number(params.get(f"min:{column}"), f"min:{column}")
@@ -108,10 +110,9 @@ def conversation_of(record: dict[str, Any]
     turns = _turns(record.get(MESSAGES))
     if turns is not None:
         return turns, None
-    sides = {name: _turns(record.get(name)) for name in PREFERENCE_COLUMNS}
-    if all(side is not None for side in sides.values()):
-        return None, sides
-    return None, None
+    sides = {name: side for name in PREFERENCE_COLUMNS
+             if (side := _turns(record.get(name))) is not None}
+    return None, (sides if len(sides) == len(PREFERENCE_COLUMNS) else None)
 
 
 def create_app(run_dir: str | Path) -> FastAPI:

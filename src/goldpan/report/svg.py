@@ -9,7 +9,7 @@ every bar, so exact counts are one hover away with the page opened offline.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 PALETTE = (
@@ -63,7 +63,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _svg(width: int, height: int, body: list[str], label: str) -> str:
+def _svg(width: float, height: float, body: list[str], label: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
@@ -131,14 +131,14 @@ def bar_chart(
 
 def stacked_bar_chart(
     labels: Sequence[str],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     label: str,
     notes: Sequence[str] | None = None,
     width: int = 720,
 ) -> str:
     """Horizontal bars made of one segment per series (e.g. kept, then rejects per step)."""
     label_width = min(240, 20 + 6.5 * max((len(x) for x in labels), default=4))
-    row, top = 22, 8
+    row, top = 22, 8.0
     legend = [name for name in series if name]
     body: list[str] = []
     if legend:
@@ -183,7 +183,7 @@ def _x_ticks(edges: Sequence[float], log_x: bool, discrete: bool) -> list[tuple[
 
 def histogram(
     edges: Sequence[float],
-    series: dict[str, Sequence[int]],
+    series: Mapping[str, Sequence[int]],
     label: str,
     x_label: str,
     width: int = 480,
@@ -196,12 +196,12 @@ def histogram(
     shapes stay comparable (kept vs rejected, one line per source)."""
     left, right, bottom = 52, 12, 38
     body: list[str] = []
-    top = 10
+    top, full_height = 10.0, float(height)
     if len(series) > 1:
         body, legend_height = _legend(list(series), left, 14, width - left - right)
         top += legend_height
-        height += legend_height
-    plot_w, plot_h = width - left - right, height - top - bottom
+        full_height += legend_height
+    plot_w, plot_h = width - left - right, full_height - top - bottom
     low, high = float(edges[0]), float(edges[-1])
     if log_x:
         low, high = math.log10(low), math.log10(high)
@@ -228,7 +228,7 @@ def histogram(
         body.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
                     f'stroke="#eee"/>')
         body.append(_text(left - 6, y + 4, format_number(tick), "end"))
-    body.append(_text(left + plot_w / 2, height - 4, x_label, "middle", 'fill="#444"'))
+    body.append(_text(left + plot_w / 2, full_height - 4, x_label, "middle", 'fill="#444"'))
 
     def bin_label(i: int) -> str:
         if discrete:
@@ -257,4 +257,4 @@ def histogram(
             counts_here = ", ".join(f"{name} {values[i]:,}" for name, values in series.items())
             body.append(_rect(x0, top, x1 - x0, plot_h, "transparent",
                               f"{bin_label(i)}: {counts_here}"))
-    return _svg(width, height, body, label)
+    return _svg(width, full_height, body, label)

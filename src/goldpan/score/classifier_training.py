@@ -232,7 +232,8 @@ def _train_fasttext(texts: list[str], values: pa.Array, task: str, train: np.nda
     predicted = [names[i] for i in np.argmax(table, axis=1)]
     metrics = _classification_metrics([labels[i] for i in test], predicted, names, table,
                                       config)
-    meta = {"kind": "fasttext", "model": "model.bin", "labels": names, "task": "classification",
+    meta: dict[str, Any] = {"kind": "fasttext", "model": "model.bin", "labels": names,
+            "task": "classification",
             "positive_label": _positive(names)}
     if cut is not None:  # label 1: at least the cut (the threshold, or the median)
         meta["cut"] = cut

@@ -110,5 +110,6 @@ class Classify(MapStep[ClassifyOptions]):
             batch = with_column(batch, o.combined_column, pa.array(final, pa.float64()))
         if o.min_score is None:
             return batch
-        low = np.where(final < o.min_score, self.reason("low_score"), None)
+        reason = self.reason("low_score")
+        low = [reason if score < o.min_score else None for score in final.tolist()]
         return with_reject_reasons(batch, pa.array(low, pa.string()))

@@ -104,7 +104,7 @@ class LlmJudge(GlobalStep[LlmJudgeOptions]):
         self.llms = StepLLMs(self.options)  # made where the step runs, never carried to it
 
     @property
-    def fit_reads_data(self) -> bool:  # type: ignore[override]
+    def fit_reads_data(self) -> bool:  # type: ignore[override]  # per options, not per class
         sample = self.options.sample
         return sample is not None and sample.per_source is not None
 
@@ -119,7 +119,9 @@ class LlmJudge(GlobalStep[LlmJudgeOptions]):
 
     def fit_part(self, batch: pa.Table, part_index: int, context: FitContext) -> dict:
         """Per source, the ``per_source`` smallest draws of this part."""
-        count = self.options.sample.per_source  # type: ignore[union-attr]
+        sample = self.options.sample
+        assert sample is not None and sample.per_source is not None, "fit_reads_data said so"
+        count = sample.per_source
         draws = self._draws(batch.column(ID).to_pylist())
         by_source: dict[str, list[float]] = {}
         for source, draw in zip(_sources(batch), draws.tolist(), strict=True):

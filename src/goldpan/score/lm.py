@@ -77,7 +77,7 @@ class Window:
     score_from: int  # first position (>= 1) of ``tokens`` whose prediction counts
 
 
-def start_id(tokenizer, choice: str, direction: str = "forward") -> int | None:  # type: ignore[no-untyped-def]
+def start_id(tokenizer, choice: str, direction: str = "forward") -> int | None:
     if choice == "none":
         return None
     if choice == "direction":
@@ -143,7 +143,7 @@ def default_batch_tokens(device: str) -> int:
 
 def score_windows(
     model, groups: list[list[Window]], pad_id: int, device: str, documents: int
-) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+) -> tuple[np.ndarray, np.ndarray]:
     """Summed NLL and token counts per document.
 
     Each batch's per-window sums stay on the device until every batch is queued, so a GPU
@@ -194,6 +194,7 @@ class LmScore(MapStep[LmScoreOptions]):
         loaded = load_cached(o.model, o.dtype)
         tokenizer = loaded.tokenizer
         start = start_id(tokenizer, o.start_token, o.direction)
+        assert o.stride is not None, "the options' validator sets it"
         encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
         items = [
             w

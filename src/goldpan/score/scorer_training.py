@@ -101,7 +101,7 @@ class ScorerConfig(MethodConfig):
     )
 
 
-def train_tokenizer(  # type: ignore[no-untyped-def]
+def train_tokenizer(
     texts: list[str], vocab_size: int, folder: Path, extra_tokens: list[str] | None = None
 ):
     """A byte-level BPE tokenizer (no unknown tokens) with <s>, </s>, <pad> and any extra
@@ -150,7 +150,7 @@ def _examples(pieces: list[list[int]]) -> list[Encoded]:
     return [Encoded(input_ids=piece, labels=list(piece)) for piece in pieces]
 
 
-def held_out_loss(  # type: ignore[no-untyped-def]
+def held_out_loss(
     model, pieces: list[list[int]], pad: int, batch_size: int
 ) -> float:
     """Mean token loss over the held-out chunks (token-weighted), in eval mode."""
@@ -193,12 +193,14 @@ def train_direction(
     out: Path,
     progress=None,
     key: str = "",
-) -> list[dict]:  # type: ignore[no-untyped-def]
+) -> list[dict]:
     """Train one scorer; resumes from ``out/direction.state.pt`` when it exists."""
     from goldpan.score.lm import start_id
 
     reverse = direction == "reverse"
     bos = start_id(tokenizer, "bos")  # BOS, or EOS for a pretrained tokenizer without one
+    if bos is None:
+        raise GoldpanError("train-scorers: the tokenizer has neither a BOS nor an EOS token")
     curves = train_model(
         direction,
         chunks(train, bos, config.max_length, reverse),
@@ -221,7 +223,7 @@ def train_joint(
     out: Path,
     progress=None,
     key: str = "",
-) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
+) -> dict[str, list[dict]]:
     """One scorer for every direction, each chunk led by its direction token; twice the steps,
     so each direction sees the budget of a separate scorer. Saved as ``out/joint``."""
     from goldpan.score.lm import DIRECTION_TOKENS
@@ -238,7 +240,7 @@ def train_joint(
                        key)
 
 
-def _scratch_model(tokenizer, config: ScorerConfig):  # type: ignore[no-untyped-def]
+def _scratch_model(tokenizer, config: ScorerConfig):
     """A Llama-style decoder of the configured size, initialised with the seed."""
     import torch
     import transformers
@@ -301,7 +303,7 @@ def train_model(
     out: Path,
     progress=None,
     key: str = "",
-) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
+) -> dict[str, list[dict]]:
     """Train a Llama-style LM from scratch on ``pieces`` in a seeded order on ``Trainer``;
     held-out curves per evaluation set; resumes from ``out/NAME.state.pt`` (saved every
     ``save_every`` steps under ``key``); the model goes to ``out/NAME``."""
@@ -331,7 +333,7 @@ def _device(config: ScorerConfig) -> str:
     return default_device() if config.device == "auto" else config.device
 
 
-def _pretrained_model(tokenizer, config: ScorerConfig):  # type: ignore[no-untyped-def]
+def _pretrained_model(tokenizer, config: ScorerConfig):
     """The pretrained model, its embeddings grown for any added direction token, with LoRA
     adapters when asked."""
     from goldpan.models.load import load
@@ -346,7 +348,7 @@ def _pretrained_model(tokenizer, config: ScorerConfig):  # type: ignore[no-untyp
     return model
 
 
-def pretrained_tokenizer(config: ScorerConfig, folder: Path):  # type: ignore[no-untyped-def]
+def pretrained_tokenizer(config: ScorerConfig, folder: Path):
     """The pretrained model's own tokenizer (with the direction tokens for a joint scorer),
     saved where a trained one would be."""
     from transformers import AutoTokenizer
@@ -437,7 +439,7 @@ def scorer_phases(config: ScorerConfig) -> list[Phase[ScorerRun]]:
 
 def train_scorers(
     texts: list[str], out: str | Path, config: ScorerConfig | None = None, progress=None
-) -> dict:  # type: ignore[no-untyped-def]
+) -> dict:
     """Tokenizer, then one scorer per direction; returns and writes the loss curves. A rerun
     on the same data and settings resumes (finished phases skipped, a model in training from
     its last checkpoint); anything else starts afresh."""

@@ -77,7 +77,7 @@ class Select(GlobalStep[SelectOptions]):
             keys[valid],
             uniform_from_ids(ids, self.seed)[valid],
             token_counts(batch, self.options.tokens_column)[valid],
-        )  # type: ignore[attr-defined]
+        )
 
     def merge(
         self, summaries: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], context: FitContext
@@ -93,6 +93,7 @@ class Select(GlobalStep[SelectOptions]):
         if o.fraction is not None:
             count = int(np.ceil(o.fraction * len(keys)))
         else:
+            assert o.budget_tokens is not None, "the options require fraction or budget_tokens"
             count = int(np.searchsorted(np.cumsum(tokens[order]), o.budget_tokens, side="right"))
         if count == 0:
             return None
@@ -107,7 +108,7 @@ class Select(GlobalStep[SelectOptions]):
         else:
             key, tie = state
             kept = (keys < key) | ((keys == key) & (ties <= tie))
-        reasons = np.where(
-            ~valid, self.reason("no_score"), np.where(kept, None, self.reason("not_selected"))
-        )
-        return with_reject_reasons(batch, pa.array(reasons.tolist(), pa.string()))
+        no_score, not_selected = self.reason("no_score"), self.reason("not_selected")
+        reasons = [no_score if not ok else None if keep else not_selected
+                   for ok, keep in zip(valid.tolist(), kept.tolist(), strict=True)]
+        return with_reject_reasons(batch, pa.array(reasons, pa.string()))

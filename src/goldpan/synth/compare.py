@@ -48,7 +48,9 @@ def _summary(folder: Path) -> MontessoriSummary:
 
 
 def compare(folders: list[Path]) -> MontessoriComparison:
-    runs, firsts, seconds = [], [], []
+    runs: list[RunFigures] = []
+    firsts: list[float] = []
+    seconds: list[float] = []
     for folder in folders:
         summary = _summary(folder)
         evaluation = summary.evaluation
@@ -70,11 +72,11 @@ def compare(folders: list[Path]) -> MontessoriComparison:
                                   if first and probes and first.above_momentum is not None
                                   else None),
         ))
-        for first, second in zip(mont.held_out_example_losses, base.held_out_example_losses,
-                                 strict=True):
-            if first is not None and second is not None:  # an example with response tokens
-                firsts.append(first)
-                seconds.append(second)
+        for ours, theirs in zip(mont.held_out_example_losses, base.held_out_example_losses,
+                                strict=True):
+            if ours is not None and theirs is not None:  # an example with response tokens
+                firsts.append(ours)
+                seconds.append(theirs)
     rates = [r.win_rate for r in runs if r.win_rate is not None]
     controlled = [r.length_controlled_win_rate for r in runs
                   if r.length_controlled_win_rate is not None]

@@ -178,7 +178,7 @@ def synthesize(
 
 
 # ---------------------------------------------------------------------------- students
-def _fresh_student(  # type: ignore[no-untyped-def]
+def _fresh_student(
     spec: str, config: MontessoriConfig, training: TrainConfig
 ):
     import torch
@@ -496,7 +496,7 @@ def evaluation_table(evaluation: Evaluation | None) -> str:
     """The comparison of the two students as a Markdown table."""
     judged = evaluation.montessori_vs_self_instruct if evaluation else None
     if evaluation is None or judged is None:
-        return "No evaluation: " + (evaluation.note if evaluation else "none ran") + "\n"
+        return "No evaluation: " + ((evaluation.note if evaluation else None) or "none ran") + "\n"
     students = evaluation.students
     rate, lc = judged.win_rate, judged.length_controlled_win_rate
 

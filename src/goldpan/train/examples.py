@@ -59,7 +59,7 @@ def pad_id(tokenizer: Any) -> int:
     return tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
 
 
-def collate(examples: Sequence[Encoded], pad: int):  # type: ignore[no-untyped-def]
+def collate(examples: Sequence[Encoded], pad: int):
     """(input_ids, attention_mask, labels) tensors of a batch, padded on the right."""
     import torch
 

@@ -33,7 +33,7 @@ def add_lora(model: Any, config: LoraConfig) -> Any:
         model,
         PeftLoraConfig(
             r=config.r,
-            lora_alpha=config.alpha,
+            lora_alpha=config.alpha,  # type: ignore[arg-type]  # peft's int hint; alpha/r is a float
             lora_dropout=config.dropout,
             target_modules=list(config.targets),
             task_type="CAUSAL_LM",

@@ -44,7 +44,7 @@ def lr_multiplier(step: int, total_steps: int, config: TrainConfig) -> float:
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def make_scheduler(optimizer, total_steps: int, config: TrainConfig):  # type: ignore[no-untyped-def]
+def make_scheduler(optimizer, total_steps: int, config: TrainConfig):
     """A torch ``LambdaLR`` following ``lr_multiplier``; step it after each optimiser step."""
     from torch.optim.lr_scheduler import LambdaLR
 

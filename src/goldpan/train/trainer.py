@@ -37,7 +37,7 @@ class StepHook(Protocol):
     def __call__(self, trainer: Trainer, step: int, loss: float | None, /) -> None: ...
 
 
-def autocast(precision: str, device: Any):  # type: ignore[no-untyped-def]
+def autocast(precision: str, device: Any):
     """The precision context of a forward pass: autocast for bfloat16/float16, none for
     float32."""
     import torch
@@ -61,7 +61,7 @@ class Trainer:
         import torch
 
         self.model, self.config, self.pad = model, config, pad
-        self.loss_fn = loss_fn or response_loss_sum
+        self.loss_fn: LossFn = loss_fn or response_loss_sum
         self.on_step = on_step
         self.device = next(model.parameters()).device
         self.precision = resolve_precision(config.precision, self.device.type)

@@ -22,17 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from goldpan.errors import storage_error
-from goldpan.util.storage import is_local, to_path
+from goldpan.util.storage import AnyPath, is_local, to_path
 
 TEMPORARY_PREFIX = ".tmp-"
 
 
-def temporary_sibling(path: Path) -> Path:
+def temporary_sibling(path: AnyPath) -> AnyPath:
     return path.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}-{path.name}")
 
 
 @contextmanager
-def atomically(path: str | Path) -> Iterator[Path]:
+def atomically(path: str | Path) -> Iterator[AnyPath]:
     """A temporary name to write to, renamed to ``path`` once the block succeeded (a URL: the
     final key itself; its upload completes only when the block did)."""
     path = to_path(path)

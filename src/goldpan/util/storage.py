@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -138,10 +138,10 @@ def local_copy(path: AnyPath) -> Path:
                             lambda partial: path.fs.get_file(path.path, str(partial)))
 
 
-def load_array(path: AnyPath, mmap_mode: str | None = None) -> Any:
+def load_array(path: AnyPath, mmap_mode: Literal["r", "r+", "c"] | None = None) -> Any:
     import numpy as np
 
-    return np.load(local_copy(path), mmap_mode=mmap_mode)  # type: ignore[call-overload]
+    return np.load(local_copy(path), mmap_mode=mmap_mode)
 
 
 def upload_file(local: Path, path: AnyPath) -> None:

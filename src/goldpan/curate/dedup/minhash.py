@@ -361,7 +361,7 @@ class MinHashDedup(GlobalStep[MinHashOptions]):
             return np.empty((0, 2), dtype=np.int64)
         return np.unique(np.concatenate(pairs), axis=0)
 
-    def _shingles_of(self, counts: Sequence[int], context: FitContext):  # type: ignore[no-untyped-def]
+    def _shingles_of(self, counts: Sequence[int], context: FitContext):
         starts = np.concatenate([[0], np.cumsum(counts)])
         cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -386,7 +386,8 @@ class MinHashDedup(GlobalStep[MinHashOptions]):
         union = _UnionFind(int(sum(counts)))
         lookup = self._shingles_of(counts, context) if o.check_jaccard is not None else None
         for left, right in pairs.tolist():
-            if lookup is not None and jaccard(lookup(left), lookup(right)) < o.check_jaccard:
+            if (lookup is not None and o.check_jaccard is not None
+                    and jaccard(lookup(left), lookup(right)) < o.check_jaccard):
                 continue
             union.union(left, right)
         clusters: dict[int, list[int]] = {}
@@ -426,9 +427,9 @@ class MinHashDedup(GlobalStep[MinHashOptions]):
         reasons: list[str | None] = []
         for record_id in batch.column(ID).to_pylist():
             entry = state.get(record_id)
-            clusters.append(entry[0] if entry else None)
+            clusters.append(entry[0] if entry is not None else None)
             is_copy = entry is not None and not entry[1]
-            duplicate_of.append(entry[0] if is_copy else None)
+            duplicate_of.append(entry[0] if entry is not None and is_copy else None)
             reasons.append(self.reason("near_duplicate") if is_copy else None)
         batch = with_column(batch, "minhash_cluster", pa.array(clusters, pa.string()))
         batch = with_column(batch, "reject_duplicate_of", pa.array(duplicate_of, pa.string()))

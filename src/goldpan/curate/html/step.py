@@ -59,7 +59,7 @@ class ExtractHtml(MapStep[ExtractHtmlOptions]):
     rewrites_text = True
 
     @cached_property
-    def sandbox(self):  # type: ignore[no-untyped-def]
+    def sandbox(self):
         """The process that extracts, started on first use where the step runs."""
         from goldpan.curate.html.sandbox import ExtractionSandbox
 
