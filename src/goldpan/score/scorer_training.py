@@ -184,60 +184,35 @@ def _planned_steps(examples: list[Encoded], steps: int, config: ScorerConfig
     return planned
 
 
-def train_direction(
-    direction: str,
-    train: list[list[int]],
-    held_out: list[list[int]],
-    tokenizer,
-    config: ScorerConfig,
-    out: Path,
-    progress=None,
-    key: str = "",
-) -> list[dict]:
-    """Train one scorer; resumes from ``out/direction.state.pt`` when it exists."""
+def train_direction(run: ScorerRun, direction: str) -> list[dict]:
+    """Train one scorer, each chunk led by BOS; resumes from ``out/direction.state.pt``."""
     from goldpan.score.lm import start_id
 
     reverse = direction == "reverse"
-    bos = start_id(tokenizer, "bos")  # BOS, or EOS for a pretrained tokenizer without one
+    bos = start_id(run.tokenizer, "bos")  # BOS, or EOS for a pretrained tokenizer without one
     if bos is None:
         raise GoldpanError("train-scorers: the tokenizer has neither a BOS nor an EOS token")
-    curves = train_model(
-        direction,
-        chunks(train, bos, config.max_length, reverse),
-        {direction: chunks(held_out, bos, config.max_length, reverse)},
-        config.steps,
-        tokenizer,
-        config,
-        out,
-        progress,
-        key,
-    )
+    length = run.config.max_length
+    curves = train_model(run, direction, chunks(run.train, bos, length, reverse),
+                         {direction: chunks(run.held_out, bos, length, reverse)},
+                         run.config.steps)
     return curves[direction]
 
 
-def train_joint(
-    train: list[list[int]],
-    held_out: list[list[int]],
-    tokenizer,
-    config: ScorerConfig,
-    out: Path,
-    progress=None,
-    key: str = "",
-) -> dict[str, list[dict]]:
+def train_joint(run: ScorerRun) -> dict[str, list[dict]]:
     """One scorer for every direction, each chunk led by its direction token; twice the steps,
     so each direction sees the budget of a separate scorer. Saved as ``out/joint``."""
     from goldpan.score.lm import DIRECTION_TOKENS
 
+    config = run.config
     pieces: list[list[int]] = []
     evaluations: dict[str, list[list[int]]] = {}
     for direction in config.directions:
-        token = tokenizer.convert_tokens_to_ids(DIRECTION_TOKENS[direction])
+        token = run.tokenizer.convert_tokens_to_ids(DIRECTION_TOKENS[direction])
         reverse = direction == "reverse"
-        pieces += chunks(train, token, config.max_length, reverse)
-        evaluations[direction] = chunks(held_out, token, config.max_length, reverse)
-    steps = config.steps * len(config.directions)
-    return train_model("joint", pieces, evaluations, steps, tokenizer, config, out, progress,
-                       key)
+        pieces += chunks(run.train, token, config.max_length, reverse)
+        evaluations[direction] = chunks(run.held_out, token, config.max_length, reverse)
+    return train_model(run, "joint", pieces, evaluations, config.steps * len(config.directions))
 
 
 def _scratch_model(tokenizer, config: ScorerConfig):
@@ -294,30 +269,27 @@ def _progress_hook(progress: Any, name: str, steps: int) -> StepHook:
 
 
 def train_model(
+    run: ScorerRun,
     name: str,
     pieces: list[list[int]],
     evaluations: dict[str, list[list[int]]],
     steps: int,
-    tokenizer,
-    config: ScorerConfig,
-    out: Path,
-    progress=None,
-    key: str = "",
 ) -> dict[str, list[dict]]:
     """Train a Llama-style LM from scratch on ``pieces`` in a seeded order on ``Trainer``;
     held-out curves per evaluation set; resumes from ``out/NAME.state.pt`` (saved every
     ``save_every`` steps under ``key``); the model goes to ``out/NAME``."""
+    config, out, tokenizer = run.config, run.out, run.tokenizer
     model = (_pretrained_model(tokenizer, config) if config.init_from
              else _scratch_model(tokenizer, config))
     model.to(_device(config))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # masked anyway
     trainer = Trainer(model, _training(config, steps), pad)
     curves: dict[str, Any] = {direction: [] for direction in evaluations}
-    checkpoint = Checkpoint(out / f"{name}.state.pt", config.save_every, key, curves)
+    checkpoint = Checkpoint(out / f"{name}.state.pt", config.save_every, run.key, curves)
     examples = _examples(pieces)
     hooks = [_curve_hook(evaluations, curves, config, pad)]
-    if progress is not None:
-        hooks.append(_progress_hook(progress, name, steps))
+    if run.progress is not None:
+        hooks.append(_progress_hook(run.progress, name, steps))
     trainer.fit(examples, _planned_steps(examples, steps, config), hooks, checkpoint)
     model.to("cpu")
     if config.init_from and config.lora:
@@ -417,16 +389,14 @@ def _encode(run: ScorerRun) -> None:
 
 def _direction_phase(direction: str) -> Callable[[ScorerRun], None]:
     def train_one(run: ScorerRun) -> None:
-        curves = train_direction(direction, run.train, run.held_out, run.tokenizer, run.config,
-                                 run.out, run.progress, run.key)
+        curves = train_direction(run, direction)
         atomic_write_json(run.curves_file(direction), {direction: curves})
 
     return train_one
 
 
 def _joint_phase(run: ScorerRun) -> None:
-    curves = train_joint(run.train, run.held_out, run.tokenizer, run.config, run.out,
-                         run.progress, run.key)
+    curves = train_joint(run)
     atomic_write_json(run.curves_file("joint"), curves)
 
 
