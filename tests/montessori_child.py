@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 EXAMPLES = [
     ("Name a primary colour.", "Red is a primary colour."),
@@ -26,22 +25,28 @@ REFERENCE_PAIRS = [
     ("Name a fruit.", "An apple is a fruit."),
     ("What is three plus one?", "Three plus one is four."),
 ]
-REFERENCE = [{"instruction": i, "response": r} for i, r in REFERENCE_PAIRS]
-HELD_OUT = [
-    {"instruction": "Name a vegetable.", "response": "A carrot is a vegetable."},
-    {"instruction": "What is one plus one?", "response": "One plus one is two."},
+HELD_OUT_PAIRS = [
+    ("Name a vegetable.", "A carrot is a vegetable."),
+    ("What is one plus one?", "One plus one is two."),
 ]
+
+
+def examples(pairs: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    from goldpan.synth.records import InstructionExample
+
+    return [InstructionExample(instruction, response) for instruction, response in pairs]
 
 
 def scripted_synthesis(llm, seeds, config, rng, stats=None, enough=None):  # type: ignore[no-untyped-def]
     """The teacher's sampling replaced by fixed outputs (a random tiny teacher writes nothing
     that passes Self-Instruct's filters); the teacher is still loaded, as real sampling does."""
+    from goldpan.synth.records import InstructionExample
+
     llm.backend._loaded()
-    rows: list[dict[str, Any]] = []
+    rows: list[InstructionExample] = []
     for k, (instruction, response) in enumerate(EXAMPLES * 2):
-        prompt = f"Come up with a series of tasks:\nTask 1: {seeds[k % 3]['instruction']}\nTask 2:"
-        rows.append({"prompt": prompt, "output": f" {instruction} ({k})",
-                     "instruction": instruction, "response": response})
+        prompt = f"Come up with a series of tasks:\nTask 1: {seeds[k % 3].instruction}\nTask 2:"
+        rows.append(InstructionExample(instruction, response, prompt, f" {instruction} ({k})"))
     return rows[:enough]
 
 
@@ -64,8 +69,8 @@ def main(out: str, model: str, marker: str | None = None) -> None:
             Path(marker).write_text(f"{done}/{total}\n")
             time.sleep(600)  # killed here, in the middle of the probes
 
-    module.montessori(model, model, REFERENCE, small_config(), out, report=progress,
-                      held_out=HELD_OUT)
+    module.montessori(model, model, examples(REFERENCE_PAIRS), small_config(), out,
+                      report=progress, held_out=examples(HELD_OUT_PAIRS))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from goldpan.distill.compare import compare, comparison_table
+from goldpan.distill.compare import compare
 from goldpan.distill.results import DistillResults, RationaleCounts
+from goldpan.report.markdown import distill_comparison_table as comparison_table
 from goldpan.util.intervals import mean_interval, paired_difference, wilson_interval
 from tests.conftest import goldpan
 

@@ -61,13 +61,13 @@ def test_imported_rationales_are_graded_into_d_pos_and_d_neg(tmp_path: Path) -> 
     problems, collected = grade_rationales(read_rationales(path))
     first, second, third = ("train_gpt4_algebra_8/0:1", "train_gpt4_algebra_8/0:2",
                             "train_gpt4_algebra_8/1:1")
-    assert [p["id"] for p in problems] == [first, second, third]
-    assert problems[0]["solution"].startswith("Subtract 3")
-    right = {(r["id"], r["sample"]) for r in collected.positive}
+    assert [p.id for p in problems] == [first, second, third]
+    assert problems[0].solution and problems[0].solution.startswith("Subtract 3")
+    right = {(r.id, r.sample) for r in collected.positive}
     assert right == {(first, 0), (second, 0), (second, 1),  # \dfrac12 and 0.5 both equal 1/2
                      (third, 0)}
     assert len(collected.negative) == 2
-    assert collected.per_question == [
+    assert [c.to_json() for c in collected.per_question] == [
         {"id": first, "positive": 1, "negative": 1},
         {"id": second, "positive": 2, "negative": 1},
         {"id": third, "positive": 1, "negative": 0},

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from goldpan.distill.records import Problem, Rationale
 from goldpan.distill.train import (
     StudentTraining,
     lora_weights,
@@ -16,13 +17,13 @@ from goldpan.distill.train import (
 from goldpan.train import TrainConfig
 
 POSITIVE = [
-    {"question": "What is 2 + 3?", "rationale": "2 + 3 = 5. The answer is 5."},
-    {"question": "What is 4 + 4?", "rationale": "4 + 4 = 8. The answer is 8."},
-    {"question": "What is 9 - 3?", "rationale": "9 - 3 = 6. The answer is 6."},
+    Rationale("a", "What is 2 + 3?", "5", "2 + 3 = 5. The answer is 5."),
+    Rationale("b", "What is 4 + 4?", "8", "4 + 4 = 8. The answer is 8."),
+    Rationale("c", "What is 9 - 3?", "6", "9 - 3 = 6. The answer is 6."),
 ]
 NEGATIVE = [
-    {"question": "What is 2 + 3?", "rationale": "2 + 3 = 6. The answer is 6."},
-    {"question": "What is 4 + 4?", "rationale": "4 + 4 = 9. The answer is 9."},
+    Rationale("a", "What is 2 + 3?", "5", "2 + 3 = 6. The answer is 6."),
+    Rationale("b", "What is 4 + 4?", "8", "4 + 4 = 9. The answer is 9."),
 ]
 SETTINGS = StudentTraining(
     train=TrainConfig(max_length=64, batch_size=2, epochs=2, learning_rate=1e-2)
@@ -65,14 +66,14 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
     from goldpan.distill import pipeline
     from goldpan.distill.pipeline import DistillConfig, run_distillation
     from goldpan.report import build_report
+    from goldpan.report.markdown import distill_results_table
     from goldpan.report.page import Table
     from tests.test_llm import ok, serve
 
     problems = {
-        1: [{"id": "a", "question": "What is 2 + 3?", "answer": "5"},
-            {"id": "b", "question": "What is 4 + 4?", "answer": "8"}],
-        2: [{"id": "c", "question": "What is 1 + 6?", "answer": "7"}],
-    }  # fmt: skip
+        1: [Problem("a", "What is 2 + 3?", "5"), Problem("b", "What is 4 + 4?", "8")],
+        2: [Problem("c", "What is 1 + 6?", "7")],
+    }
     monkeypatch.setattr(pipeline, "reasoning_gym_problems", lambda task, n, seed: problems[seed])
 
     def teacher(number: int, body: dict) -> object:
@@ -99,10 +100,10 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
         assert len(credits) == 1 and results.self_consistency[name] == credits[0]
     run = tmp_path / "run"
     written = ["data/d_pos.jsonl", "data/d_neg.jsonl", "adapters/cot_kd", "adapters/negative"]
-    written += ["adapters/nat/nat.pt", "adapters/nce", "ranker/ranker.pt", "results.md"]
+    written += ["adapters/nat/nat.pt", "adapters/nce", "ranker/ranker.pt"]
     for path in written:
         assert (run / path).exists(), path
-    assert "| NAT + ASC (1 + 2s) |" in (run / "results.md").read_text()
+    assert "| NAT + ASC (1 + 2s) |" in distill_results_table(results)  # results.md, by the CLI
     assert json.loads((run / "results.json").read_text())["accuracy"] == results.accuracy
     report = build_report(run)
     assert ("D_pos rationales", "4") in report.facts and ("D_neg rationales", "4") in report.facts
@@ -172,7 +173,7 @@ def test_a_negative_rationale_never_learns_away_from_its_question(tiny_lm: Path)
     from goldpan.train.examples import IGNORE
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
-    marked = [{**NEGATIVE[0], "negative": True}]
+    marked = [NEGATIVE[0].marked_negative()]
     learned, pushed_down = (
         rationale_examples(tokenizer, rows, 64, loss_on_prompt=True)[0]
         for rows in (NEGATIVE[:1], marked)

@@ -4,6 +4,7 @@ one-step update, restoring is bit-identical, pairs follow the sign rule, DPO fav
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,29 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from goldpan.synth.influence import local_influences, restore, snapshot
 from goldpan.synth.preferences import preference_pairs
+from goldpan.synth.records import InstructionExample
 from goldpan.train import TrainConfig, Trainer, encode_example, mean_loss
 from goldpan.train.dpo import DpoConfig, dpo_update
-from tests.montessori_child import EXAMPLES, HELD_OUT, REFERENCE_PAIRS, scripted_synthesis
+from tests.montessori_child import (
+    EXAMPLES,
+    HELD_OUT_PAIRS,
+    REFERENCE_PAIRS,
+    examples,
+    scripted_synthesis,
+)
 
 STUDENT = TrainConfig(learning_rate=1e-3, batch_size=2, epochs=2, max_grad_norm=None)
 
 REFERENCE = REFERENCE_PAIRS
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A preference pair as DPO reads it."""
+
+    prompt: str
+    chosen: str
+    rejected: str
 
 
 @pytest.fixture()
@@ -153,23 +170,23 @@ def test_a_snapshot_survives_the_steps_taken_after_it(student) -> None:
 
 
 def test_pairs_follow_the_sign_rule_within_each_prompt() -> None:
+    from goldpan.synth.records import InstructionExample, ScoredExample
+
     records = [
-        {"prompt": "p1", "output": "a", "influence": 0.3},
-        {"prompt": "p1", "output": "b", "influence": -0.1},
-        {"prompt": "p1", "output": "c", "influence": 0.2},
-        {"prompt": "p1", "output": "d", "influence": -0.4},
-        {"prompt": "p1", "output": "z", "influence": 0.0},
-        {"prompt": "p2", "output": "e", "influence": 0.5},
-        {"prompt": "p3", "output": "f", "influence": -0.5},
+        ScoredExample(InstructionExample("i", "r", prompt, output), influence)
+        for prompt, output, influence in [
+            ("p1", "a", 0.3), ("p1", "b", -0.1), ("p1", "c", 0.2), ("p1", "d", -0.4),
+            ("p1", "z", 0.0), ("p2", "e", 0.5), ("p3", "f", -0.5),
+        ]
     ]
     pairs = preference_pairs(records)
-    assert {(p["prompt"], p["chosen"], p["rejected"]) for p in pairs} == {
+    assert {(p.prompt, p.chosen, p.rejected) for p in pairs} == {
         ("p1", "a", "b"), ("p1", "a", "d"), ("p1", "c", "b"), ("p1", "c", "d"),
     }  # fmt: skip
-    assert all(p["chosen_influence"] > 0 > p["rejected_influence"] for p in pairs)
+    assert all(p.chosen_influence > 0 > p.rejected_influence for p in pairs)
 
 
-def _log_ratio(folder: Path, pairs: list[dict]) -> float:
+def _log_ratio(folder: Path, pairs: list[Pair]) -> float:
     """Mean of log p(chosen | prompt) - log p(rejected | prompt) under a model."""
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
@@ -183,25 +200,15 @@ def _log_ratio(folder: Path, pairs: list[dict]) -> float:
         picked = logits.gather(-1, targets[:, None])[:, 0]
         return float(picked[len(prompt_ids) - 1 :].sum())
 
-    return sum(
-        logp(p["prompt"], p["chosen"]) - logp(p["prompt"], p["rejected"]) for p in pairs
-    ) / len(pairs)
+    return sum(logp(p.prompt, p.chosen) - logp(p.prompt, p.rejected) for p in pairs) / len(pairs)
 
 
 def test_the_dpo_step_moves_the_teacher_towards_chosen_outputs(
     tiny_lm: Path, tmp_path: Path
 ) -> None:
     pairs = [
-        {
-            "prompt": "Task 9:",
-            "chosen": " Name a river in Europe.",
-            "rejected": " Draw the map now.",
-        },
-        {
-            "prompt": "Task 3:",
-            "chosen": " List two prime numbers.",
-            "rejected": " Plot a graph here.",
-        },
+        Pair("Task 9:", " Name a river in Europe.", " Draw the map now."),
+        Pair("Task 3:", " List two prime numbers.", " Plot a graph here."),
     ]
     before = _log_ratio(tiny_lm, pairs)
     result = dpo_update(
@@ -220,8 +227,7 @@ def test_the_dpo_update_follows_its_schedule(tiny_lm: Path, tmp_path: Path) -> N
     from goldpan.train.config import TrainConfig
     from goldpan.train.schedules import lr_multiplier
 
-    pairs = [{"prompt": f"Task {i}:", "chosen": " Name a river.", "rejected": " Draw."}
-             for i in range(4)]
+    pairs = [Pair(f"Task {i}:", " Name a river.", " Draw.") for i in range(4)]
     settings = DpoConfig(learning_rate=1e-3, batch_size=1, gradient_accumulation=1,
                          warmup_ratio=0.25, decay_ratio=0.5, min_lr_ratio=0.1)
     result = dpo_update(tiny_lm, pairs, tmp_path / "teacher", settings)
@@ -240,6 +246,7 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     import json
 
     from goldpan.report import build_report
+    from goldpan.report.markdown import montessori_evaluation_table
     from goldpan.report.page import Figure, Table
     from goldpan.synth import montessori as module
     from goldpan.synth.montessori import montessori
@@ -259,8 +266,8 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
 
     monkeypatch.setattr(module, "measure_influence", measured)
     config = small_config()
-    reference = [{"instruction": i, "response": r} for i, r in REFERENCE]
-    held_out = HELD_OUT
+    reference = [InstructionExample(i, r) for i, r in REFERENCE]
+    held_out = examples(HELD_OUT_PAIRS)
     summary = montessori(str(tiny_lm), str(tiny_lm), reference, config, tmp_path / "out",
                          held_out=held_out)
     iteration = summary.iterations[0]
@@ -284,8 +291,8 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     judged = evaluation.montessori_vs_self_instruct
     assert 0.0 <= judged.win_rate <= 1.0 and len(judged.outcomes) == 2  # held-out instructions
     answers = [json.loads(line) for line in (out / "judged_answers.jsonl").open()]
-    assert [a["instruction"] for a in answers] == [h["instruction"] for h in held_out]
-    assert "| Montessori-Instruct |" in (out / "evaluation.md").read_text()
+    assert [a["instruction"] for a in answers] == [h.instruction for h in held_out]
+    assert "| Montessori-Instruct |" in montessori_evaluation_table(summary.evaluation)
     report = build_report(out)
     figures = [b for s in report.sections if s.title == "Influence" for b in s.blocks
                if isinstance(b, Figure)]
@@ -397,10 +404,10 @@ def test_montessori_prompts_show_generated_instructions_after_the_first_round() 
     records = synthesize(teacher, seeds, config, random.Random(0), stats)  # type: ignore[arg-type]
     assert len(teacher.instruction_prompts) == 8
     assert stats == {"prompts": 8, "prompts_with_generated": 4}
-    accepted = [r["instruction"] for r in records]
+    accepted = [r.instruction for r in records]
     assert len(accepted) == 8  # one per prompt: every second sample was cut by the limit
-    assert all(r["output"] != "" and "length" not in r for r in records)
-    seed_texts = {s["instruction"] for s in seeds}
+    assert all(r.output for r in records)
+    seed_texts = {s.instruction for s in seeds}
     for number, prompt in enumerate(teacher.instruction_prompts):
         generated = sum(instruction in prompt for instruction in accepted)
         if number < 4:
@@ -422,7 +429,7 @@ def test_the_final_data_stops_once_the_evaluation_has_its_examples() -> None:
     records = synthesize(teacher, load_seed_tasks(), config, random.Random(0), enough=3)  # type: ignore[arg-type]
     # Two samples a prompt are kept (the second stops at the limit): 4 a round, one round.
     assert len(teacher.instruction_prompts) == 2
-    assert len(records) == 3 and all(r["response"] for r in records)
+    assert len(records) == 3 and all(r.response for r in records)
 
 
 def test_the_reference_prompt_format_reads_the_last_instruction_tag() -> None:
@@ -443,8 +450,8 @@ def test_the_reference_prompt_format_reads_the_last_instruction_tag() -> None:
     assert prompt.count("<instruction>") == 9  # the format line and 8 examples
     # Per prompt: one tagged instruction kept, one cut by the limit, one without a tag.
     assert len(records) == 4
-    assert all(r["instruction"].startswith(tuple(w.capitalize() for w in teacher.WORDS))
-               and "<instruction>" in r["output"] for r in records)
+    assert all(r.instruction.startswith(tuple(w.capitalize() for w in teacher.WORDS))
+               and "<instruction>" in (r.output or "") for r in records)
 
 
 def test_a_probe_without_response_tokens_gets_no_influence(tiny_lm: Path) -> None:
@@ -483,7 +490,7 @@ def _outcome(out: Path) -> dict[str, object]:
     summary["teacher"] = summary["teacher"].replace(str(out), "OUT")
     files = ["iteration-0/synthetic.jsonl", "iteration-0/influence.jsonl",
              "iteration-0/preferences.jsonl", "iteration-1/synthetic.jsonl",
-             "judged_answers.jsonl", "evaluation.md"]
+             "judged_answers.jsonl"]
     outcome: dict[str, object] = {name: (out / name).read_text() for name in files}
     teacher = out / "iteration-0" / "teacher" / "model.safetensors"
     outcome["teacher"] = teacher.read_bytes() if teacher.is_file() else None

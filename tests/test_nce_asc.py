@@ -72,20 +72,20 @@ def test_asc_splits_ties_and_merges_equivalent_answers() -> None:
 
 def test_self_augmentation_adds_nats_new_correct_rationales_to_d_pos() -> None:
     from goldpan.distill.pipeline import self_augmentation
+    from goldpan.distill.records import Problem, Rationale
 
-    train = [{"id": "q1", "question": "2 + 3?", "answer": "5"},
-             {"id": "q2", "question": "4 + 4?", "answer": "8"}]
-    positive = [{"id": "q1", "rationale": "2 + 3 = 5. The answer is 5."}]
+    train = [Problem("q1", "2 + 3?", "5"), Problem("q2", "4 + 4?", "8")]
+    positive = [Rationale("q1", "2 + 3?", "5", "2 + 3 = 5. The answer is 5.")]
     samples = [
         ["2 + 3 = 5. The answer is 5.", "Adding, 5. The answer is 5.", "The answer is 6."],
         ["The answer is 8.", "The answer is 8.", "The answer is 9."],
     ]
     rows = self_augmentation(train, samples, positive)
-    assert [(r["id"], r["rationale"]) for r in rows] == [
+    assert [(r.id, r.rationale) for r in rows] == [
         ("q1", "Adding, 5. The answer is 5."),  # new and correct; the known one is not repeated
         ("q2", "The answer is 8."),  # duplicates of one sample count once
     ]
-    assert all(r["source"] == "nat" and r["gold"] for r in rows)
+    assert all(r.source == "nat" and r.gold for r in rows)
 
 
 def test_negative_training_and_unlikelihood_on_hand_computed_tensors() -> None:
@@ -185,13 +185,14 @@ def test_cl_compares_rationales_over_their_own_tokens_when_the_question_is_learn
 def test_cl_contrasts_each_correct_rationale_with_wrong_ones_for_the_same_question() -> None:
     from goldpan.distill.pipeline import contrast_rows
     from goldpan.distill.rationales import Collected
+    from goldpan.distill.records import Rationale
 
-    positive = [{"id": "a", "rationale": "right a"}, {"id": "b", "rationale": "right b"}]
-    negative = [{"id": "a", "rationale": f"wrong a{i}"} for i in range(6)]
+    positive = [Rationale("a", "A?", "1", "right a"), Rationale("b", "B?", "2", "right b")]
+    negative = [Rationale("a", "A?", "1", f"wrong a{i}") for i in range(6)]
     rows = contrast_rows(Collected(positive, negative, []), negatives=4, seed=0)
-    assert len(rows[0]["contrast"]) == 4 and set(rows[0]["contrast"]) < {
+    assert len(rows[0].contrast) == 4 and set(rows[0].contrast) < {
         f"wrong a{i}" for i in range(6)}
-    assert rows[1]["contrast"] == []  # no wrong rationale for b: cross-entropy alone
+    assert rows[1].contrast == ()  # no wrong rationale for b: cross-entropy alone
     assert rows == contrast_rows(Collected(positive, negative, []), negatives=4, seed=0)
 
 

@@ -65,9 +65,11 @@ def test_an_empty_rationale_gets_the_questions_mean_score(tokenizer) -> None:  #
 def test_ranker_pairs_come_from_teacher_data_and_gold_solutions_too() -> None:
     """A student that got nothing right still leaves pairs: the teacher's D_pos and the gold
     solution against the teacher's D_neg and the student's wrong samples."""
-    problems = [{"id": "p1", "question": "2 + 3?", "answer": "5", "solution": "2 + 3 = 5."}]
-    d_pos = [{"id": "p1", "rationale": "Adding gives 5."}]
-    d_neg = [{"id": "p1", "rationale": "Adding gives 6."}]
+    from goldpan.distill.records import Problem, Rationale
+
+    problems = [Problem("p1", "2 + 3?", "5", solution="2 + 3 = 5.")]
+    d_pos = [Rationale("p1", "2 + 3?", "5", "Adding gives 5.")]
+    d_neg = [Rationale("p1", "2 + 3?", "5", "Adding gives 6.")]
     student = [["It is 7.", "It is 8."]]
     triples = ranker_pairs(problems, d_pos, d_neg, student, lambda r, a: a in r, 32, 0)
     good = {t[1] for t in triples}

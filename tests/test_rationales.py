@@ -13,6 +13,7 @@ from goldpan.distill.rationales import (
     reasoning_gym_problems,
     write_collected,
 )
+from goldpan.distill.records import Problem
 from goldpan.errors import GoldpanError
 from goldpan.llm import make_llm
 from tests.test_llm import ok, serve
@@ -22,8 +23,8 @@ def test_reasoning_gym_gives_reproducible_problems_and_separate_test_seeds() -> 
     train = reasoning_gym_problems("basic_arithmetic", 5, seed=1)
     assert train == reasoning_gym_problems("basic_arithmetic", 5, seed=1)
     test = reasoning_gym_problems("basic_arithmetic", 5, seed=2)
-    assert {p["question"] for p in train} != {p["question"] for p in test}
-    assert all(p["question"] and p["answer"] for p in train)
+    assert {p.question for p in train} != {p.question for p in test}
+    assert all(p.question and p.answer for p in train)
     with pytest.raises(GoldpanError, match="choose one of"):
         reasoning_gym_problems("chess", 1, seed=0)
 
@@ -31,7 +32,7 @@ def test_reasoning_gym_gives_reproducible_problems_and_separate_test_seeds() -> 
 def test_problems_load_from_jsonl_with_a_clear_error_for_bad_lines(tmp_path: Path) -> None:
     good = tmp_path / "p.jsonl"
     good.write_text('{"q": "1 + 1?", "a": 2}\n\n{"q": "2 + 2?", "a": "4"}\n')
-    assert [p["answer"] for p in load_problems(good, "q", "a")] == ["2", "4"]
+    assert [p.answer for p in load_problems(good, "q", "a")] == ["2", "4"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"q": "1 + 1?"}\n')
     with pytest.raises(GoldpanError, match=r"bad.jsonl:1: expected MATH .* or 'q' and 'a'"):
@@ -39,8 +40,7 @@ def test_problems_load_from_jsonl_with_a_clear_error_for_bad_lines(tmp_path: Pat
 
 
 def test_rationales_split_into_positive_and_negative_with_counts(tmp_path: Path) -> None:
-    problems = [{"id": "p1", "question": "What is 2 + 3?", "answer": "5"},
-                {"id": "p2", "question": "What is 10 / 4?", "answer": "2.5"}]  # fmt: skip
+    problems = [Problem("p1", "What is 2 + 3?", "5"), Problem("p2", "What is 10 / 4?", "2.5")]
 
     def teacher(number: int, body: dict) -> object:
         question = body["messages"][0]["content"]
@@ -93,15 +93,15 @@ def test_problem_files_in_math_gsm8k_svamp_and_plain_formats(tmp_path) -> None: 
     for name, items in rows.items():
         (tmp_path / name).write_text("".join(json.dumps(item) + "\n" for item in items))
         loaded[name] = load_problems(tmp_path / name)[0]
-    assert loaded["math.jsonl"] == {
+    assert loaded["math.jsonl"].to_json() == {
         "id": "1", "question": "What is $\\frac{1}{2} + \\frac{1}{2}$?", "answer": "1",
         "solution": "They add to $\\boxed{1}$.", "subject": "Prealgebra", "level": "Level 1",
     }
-    assert loaded["gsm8k.jsonl"]["answer"] == "1200"
-    assert loaded["gsm8k.jsonl"]["solution"] == "3 * 4 = 12 apples."
-    assert loaded["svamp.jsonl"]["question"] == "Jack had 8 pens. He lost 3. How many now?"
-    assert loaded["svamp.jsonl"]["answer"] == "5"
-    assert loaded["plain.jsonl"] == {"id": "7", "question": "2 + 2?", "answer": "4",
+    assert loaded["gsm8k.jsonl"].answer == "1200"
+    assert loaded["gsm8k.jsonl"].solution == "3 * 4 = 12 apples."
+    assert loaded["svamp.jsonl"].question == "Jack had 8 pens. He lost 3. How many now?"
+    assert loaded["svamp.jsonl"].answer == "5"
+    assert loaded["plain.jsonl"].to_json() == {"id": "7", "question": "2 + 2?", "answer": "4",
                                      "subject": "arith"}
 
 
@@ -117,12 +117,14 @@ def test_accuracy_is_reported_per_subject_with_a_macro_average_and_per_extra_set
         def generate(self, prompts, params):  # type: ignore[no-untyped-def]
             return [[SimpleNamespace(text="The answer is 4.")] for _ in prompts]
 
+    from goldpan.distill.records import Problem
+
     test = [
-        {"id": "a", "question": "2 + 2?", "answer": "4", "subject": "algebra"},
-        {"id": "b", "question": "1 + 1?", "answer": "2", "subject": "algebra"},
-        {"id": "c", "question": "8 / 2?", "answer": "4", "subject": "geometry"},
+        Problem("a", "2 + 2?", "4", subject="algebra"),
+        Problem("b", "1 + 1?", "2", subject="algebra"),
+        Problem("c", "8 / 2?", "4", subject="geometry"),
     ]
-    extra = {"svamp": [{"id": "x", "question": "3 + 1?", "answer": "4"}]}
+    extra = {"svamp": [Problem("x", "3 + 1?", "4")]}
     results = DistillResults(data=RationaleCounts(questions=0, positive=0, negative=0,
                                                   questions_with_both=0))
     flags = Evaluator(results, test, extra, 8)("nat", Knows())  # type: ignore[arg-type]
@@ -144,11 +146,11 @@ def test_the_simulated_teacher_slips_at_its_rate_and_its_slips_are_graded_wrong(
     collected = collect_rationales(teacher, problems, samples=8)
     share_wrong = len(collected.negative) / (len(collected.positive) + len(collected.negative))
     assert 0.3 < share_wrong < 0.5  # 400 rationales at a 40% slip rate
-    assert all(row["extracted"] != row["gold"] for row in collected.negative)
-    gsm = [row for row in collected.positive if row["id"].startswith("gsm_symbolic")]
-    assert gsm and all(row["rationale"].endswith(f"The answer is {row['gold']}.") for row in gsm)
+    assert all(row.extracted != row.gold for row in collected.negative)
+    gsm = [row for row in collected.positive if row.id.startswith("gsm_symbolic")]
+    assert gsm and all(row.rationale.endswith(f"The answer is {row.gold}.") for row in gsm)
     again = collect_rationales(LLM(SimulatedTeacher(problems, 0.4, seed=0)), problems, samples=8)
     assert again.positive == collected.positive  # seeded: the same rationales again
-    wrong = next(r["rationale"] for r in collected.negative if r["id"].startswith("chain_sum"))
+    wrong = next(r.rationale for r in collected.negative if r.id.startswith("chain_sum"))
     steps = [line for line in wrong.split("\n") if "=" in line]
     assert steps  # the slip sits in a worked step, not only in the final line

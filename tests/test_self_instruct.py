@@ -14,6 +14,7 @@ from rouge_score import rouge_scorer
 
 from goldpan.errors import GoldpanError
 from goldpan.llm import make_llm
+from goldpan.synth.records import Instance
 from goldpan.synth.rouge import RougeLPool, lcs_length
 from goldpan.synth.self_instruct import (
     SelfInstructConfig,
@@ -32,11 +33,11 @@ from tests.test_llm import serve
 def test_the_seed_file_holds_175_tasks_in_the_original_format() -> None:
     seeds = load_seed_tasks()
     assert len(seeds) == 175
-    assert {"id", "name", "instruction", "instances", "is_classification"} <= set(seeds[0])
-    assert all(s["instances"] and {"input", "output"} <= set(s["instances"][0]) for s in seeds)
-    assert 20 <= sum(s["is_classification"] for s in seeds) <= 60
-    assert all(instruction_problem(s["instruction"]) is None for s in seeds)
-    assert len({s["instruction"] for s in seeds}) == 175
+    assert seeds[0].id and seeds[0].name and seeds[0].instruction
+    assert all(s.instances and s.instances[0].output for s in seeds)
+    assert 20 <= sum(s.is_classification for s in seeds) <= 60
+    assert all(instruction_problem(s.instruction) is None for s in seeds)
+    assert len({s.instruction for s in seeds}) == 175
 
 
 def test_seed_tasks_in_alpacas_format_become_one_instance_tasks(tmp_path: Path) -> None:
@@ -46,9 +47,9 @@ def test_seed_tasks_in_alpacas_format_become_one_instance_tasks(tmp_path: Path) 
             {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour"}]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     seeds = load_seed_tasks(path)
-    assert [s["instruction"] for s in seeds] == [r["instruction"] for r in rows]
-    assert seeds[1]["instances"] == [{"input": "Good morning", "output": "Bonjour"}]
-    assert seeds[0]["is_classification"] is False and seeds[0]["id"] == "alpaca_1"
+    assert [s.instruction for s in seeds] == [r["instruction"] for r in rows]
+    assert seeds[1].instances == (Instance("Good morning", "Bonjour"),)
+    assert seeds[0].is_classification is False and seeds[0].id == "alpaca_1"
     path.write_text(json.dumps({"instruction": "No answer here."}) + "\n")
     with pytest.raises(GoldpanError, match="instruction and output \\(Alpaca\\)"):
         load_seed_tasks(path)
@@ -113,7 +114,7 @@ def test_the_original_instance_filters() -> None:
 
 
 def test_rouge_l_decisions_equal_rouge_score_on_real_instructions() -> None:
-    seeds = [s["instruction"] for s in load_seed_tasks()]
+    seeds = [s.instruction for s in load_seed_tasks()]
     pool = RougeLPool(seeds)
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     rng = random.Random(0)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from goldpan.synth.compare import compare, comparison_table
+from goldpan.report.markdown import montessori_comparison_table as comparison_table
+from goldpan.synth.compare import compare
 from goldpan.synth.results import (
     Evaluation,
     IterationResult,

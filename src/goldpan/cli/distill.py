@@ -63,7 +63,9 @@ def run_command(
     """Collect rationales, train CoT KD, the negative LoRA, NAT, NCE and the ASC ranker, and
     evaluate them all on held-out problems (results.md, results.json)."""
     from goldpan.cli.progress import phase_progress, phase_reporter
-    from goldpan.distill.pipeline import results_table, run_distillation
+    from goldpan.distill.pipeline import run_distillation
+    from goldpan.report.markdown import distill_results_table
+    from goldpan.util.atomic import atomic_write_text
 
     config = DistillConfig.build(
         profile,
@@ -77,7 +79,9 @@ def run_command(
         results = run_distillation(
             config, out, student, teacher, phase_reporter(progress), until=until
         )
-    console.print(results_table(results), highlight=False)
+    table = distill_results_table(results)
+    atomic_write_text(out / "results.md", table)
+    console.print(table, highlight=False)
     console.print(f"{results.seconds} s -> {out}")
     console.print(f"report: {write_report(out)}")
 
@@ -110,15 +114,15 @@ def eval_command(
     run_dir: Annotated[Path, typer.Argument(help="A finished `goldpan distill run` folder.")],
 ) -> None:
     """Print the results table of a finished run."""
-    from goldpan.distill.pipeline import results_table
     from goldpan.distill.results import DistillResults
     from goldpan.errors import GoldpanError
+    from goldpan.report.markdown import distill_results_table
 
     path = run_dir / "results.json"
     if not path.is_file():
         raise GoldpanError(f"{run_dir}: no results.json (run `goldpan distill run` first)")
     results = DistillResults.model_validate_json(path.read_text())
-    console.print(results_table(results), highlight=False)
+    console.print(distill_results_table(results), highlight=False)
 
 
 @distill_app.command("compare")
@@ -132,7 +136,8 @@ def compare_command(
 ) -> None:
     """Pool several runs: each method's accuracy over all their test problems with a 95%
     interval, and the paper's comparisons as paired differences with 95% intervals."""
-    from goldpan.distill.compare import compare, comparison_table
+    from goldpan.distill.compare import compare
+    from goldpan.report.markdown import distill_comparison_table as comparison_table
 
     comparison = compare(runs)
     show_comparison(console, comparison_table(comparison), comparison, out)
@@ -155,8 +160,9 @@ def experiment_command(
     """The distillation run once per seed, each with its own training and test problems
     (reasoning-gym seeds 2s+1 and 2s+2) and training seed s, then `distill compare` over them:
     pooled accuracies and the paper's comparisons with 95% intervals (OUT/compare.md)."""
-    from goldpan.distill.compare import compare, comparison_table
+    from goldpan.distill.compare import compare
     from goldpan.experiments.seeds import run_seeds
+    from goldpan.report.markdown import distill_comparison_table as comparison_table
 
     shared = ["--student", student, "--profile", profile]
     shared += ["--teacher", teacher] if teacher else []

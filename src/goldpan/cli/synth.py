@@ -21,6 +21,7 @@ from goldpan.cli.comparison import (
 from goldpan.cli.method_options import SetOption, help_config_option
 from goldpan.report import write_report
 from goldpan.synth.config import MontessoriConfig, SelfInstructConfig
+from goldpan.synth.records import InstructionExample
 
 synth_app = typer.Typer(
     no_args_is_help=True, help="Synthetic instruction data (Self-Instruct, Montessori-Instruct)."
@@ -102,26 +103,26 @@ def self_instruct_command(
     console.print(f"report: {write_report(out)}")
 
 
-def _sharegpt_rows(count: int, skip: int = 0) -> list[dict[str, str]]:
+def _sharegpt_rows(count: int, skip: int = 0) -> list[InstructionExample]:
     """Short packaged ShareGPT first turns after the first 2,000 conversations (which the demo
     uses), ``skip`` of them passed over: D_ref is the first ``count``, the held-out evaluation
     set the ones after it, so the two never share an example."""
     from goldpan.data.demo_corpus import first_turns
 
-    rows: list[dict[str, str]] = []
+    rows: list[InstructionExample] = []
     for index, turn in enumerate(first_turns()):
         short = len(turn["instruction"]) < 500 and len(turn["response"]) < 1500
         if index >= 2000 and short:
             if skip > 0:
                 skip -= 1
                 continue
-            rows.append({"instruction": turn["instruction"], "response": turn["response"]})
+            rows.append(InstructionExample(turn["instruction"], turn["response"]))
             if len(rows) >= count:
                 break
     return rows
 
 
-def _instruction_rows(path: Path, count: int, option: str) -> list[dict[str, str]]:
+def _instruction_rows(path: Path, count: int, option: str) -> list[InstructionExample]:
     """The first ``count`` instruction/response pairs of a JSONL file (``option`` names it in
     errors)."""
     from goldpan.data.json_lines import read_json_lines
@@ -129,10 +130,7 @@ def _instruction_rows(path: Path, count: int, option: str) -> list[dict[str, str
     rows = read_json_lines(
         path,
         option,
-        lambda row, number: {
-            "instruction": str(row["instruction"]),
-            "response": str(row["response"]),
-        },
+        lambda row, number: InstructionExample(str(row["instruction"]), str(row["response"])),
         "JSON with instruction and response",
     )
     return rows[:count]
@@ -197,8 +195,10 @@ def montessori_command(
     students trained on Self-Instruct and Montessori data."""
     from goldpan.cli.progress import phase_progress, phase_reporter
     from goldpan.errors import GoldpanError
-    from goldpan.synth.montessori import evaluation_table, montessori
+    from goldpan.report.markdown import montessori_evaluation_table
+    from goldpan.synth.montessori import montessori
     from goldpan.synth.serving import TeacherServer
+    from goldpan.util.atomic import atomic_write_text
 
     config = MontessoriConfig.build(
         profile, set_, iterations=iterations, prompts=prompts, seed=seed,
@@ -222,7 +222,9 @@ def montessori_command(
             f"with generated instructions), {entry.synthetic} examples, {entry.probes} probes "
             f"({entry.positive} helpful, {entry.negative} harmful), {entry.pairs} preference pairs"
         )
-    console.print(evaluation_table(summary.evaluation), highlight=False)
+    table = montessori_evaluation_table(summary.evaluation)
+    atomic_write_text(out / "evaluation.md", table)
+    console.print(table, highlight=False)
     console.print(f"{summary.seconds} s -> {out}")
     console.print(f"report: {write_report(out)}")
 
@@ -238,7 +240,8 @@ def compare_command(
 ) -> None:
     """Pool Montessori runs: held-out loss difference of the two students with 95% intervals
     (over runs, and paired over examples), win rates raw and length-controlled."""
-    from goldpan.synth.compare import compare, comparison_table
+    from goldpan.report.markdown import montessori_comparison_table as comparison_table
+    from goldpan.synth.compare import compare
 
     comparison = compare(runs)
     show_comparison(console, comparison_table(comparison), comparison, out)
@@ -263,7 +266,8 @@ def experiment_command(
     D_ref and the held-out set fixed), then `synth compare` over the runs: the held-out loss
     difference of the two students with 95% intervals (OUT/compare.md)."""
     from goldpan.experiments.seeds import run_seeds
-    from goldpan.synth.compare import compare, comparison_table
+    from goldpan.report.markdown import montessori_comparison_table as comparison_table
+    from goldpan.synth.compare import compare
 
     shared = ["--teacher", teacher, "--student", student, "--profile", profile]
     shared += ["--judge", judge] if judge else []

@@ -102,37 +102,3 @@ def compare(folders: list[Path]) -> Comparison:
         greedy_differences=_differences(GREEDY_PAIRS, greedy),
         vote_differences=_differences(VOTE_PAIRS, votes) if all(votes) else [],
     )
-
-
-def _interval(estimate: Estimate, signed: bool = False) -> str:
-    sign = "+" if signed else ""
-    return f"{estimate.low:{sign}.3f} to {estimate.high:{sign}.3f}"
-
-
-def comparison_table(comparison: Comparison) -> str:
-    """Markdown: pooled accuracies, then the paired differences."""
-    runs = len(comparison.runs)
-    head = " | ".join(f"run {i + 1}" for i in range(runs))
-    lines = [
-        f"{runs} runs, {sum(comparison.problems)} test problems "
-        f"({', '.join(map(str, comparison.problems))}).",
-        "",
-        f"| method | {head} | pooled | 95% interval |",
-        "|---|" + "---:|" * runs + "---:|---|",
-    ]
-    for row in [*comparison.accuracy, *comparison.votes]:
-        cells = " | ".join(f"{value:.3f}" for value in row.per_run)
-        lines.append(f"| {row.label} | {cells} | {row.pooled.mean:.3f} | "
-                     f"{_interval(row.pooled)} |")
-    lines += ["", "Paired differences (same problems; positive: the first is better):", "",
-              f"| comparison | {head} | pooled | 95% interval | separated |",
-              "|---|" + "---:|" * runs + "---:|---|---|"]
-    for difference in [*comparison.greedy_differences, *comparison.vote_differences]:
-        labels = {**METHOD_LABELS, **VOTE_LABELS}
-        name = (f"{labels.get(difference.first, difference.first)} - "
-                f"{labels.get(difference.second, difference.second)}")
-        cells = " | ".join(f"{value:+.3f}" for value in difference.per_run)
-        lines.append(f"| {name} | {cells} | {difference.pooled.mean:+.3f} | "
-                     f"{_interval(difference.pooled, True)} | "
-                     f"{'yes' if difference.pooled.excludes_zero() else 'no'} |")
-    return "\n".join(lines) + "\n"

@@ -2,11 +2,12 @@
 asking any model.
 
 goldpan's format is one JSON object per rationale: ``id`` (the question's), ``question``,
-``answer`` (the gold final answer) and ``rationale``; ``solution`` (a worked gold solution) and
-any other field are kept. The authors of "Turning Dust into Gold" released their GPT-4 and
-GPT-3.5 MATH rationales (the TDG repository's ``GPT4-MATH/train_gpt4_SUBJECT_8/N.jsonl``), one
-question a line, each holding ``question``, ``answer`` (the gold solution, its final answer in
-``\\boxed{}``) and ``generated_answer`` (the teacher's rationales); ``tdg_rows`` converts them.
+``answer`` (the gold final answer) and ``rationale``; ``solution`` (a worked gold solution)
+goes with the problem, other fields are left out of D_pos and D_neg. The authors of "Turning
+Dust into Gold" released their GPT-4 and GPT-3.5 MATH rationales (the TDG repository's
+``GPT4-MATH/train_gpt4_SUBJECT_8/N.jsonl``), one question a line, each holding ``question``,
+``answer`` (the gold solution, its final answer in ``\\boxed{}``) and ``generated_answer``
+(the teacher's rationales); ``tdg_rows`` converts them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 
 from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.data.records import id_as_text
-from goldpan.distill.answers import extract_answer, is_correct, last_boxed
-from goldpan.distill.rationales import COT_PROMPT, Collected
+from goldpan.distill.answers import extract_answer, last_boxed
+from goldpan.distill.rationales import Collected
+from goldpan.distill.records import Problem, QuestionCounts, Rationale
 from goldpan.errors import GoldpanError
 
 REQUIRED = ("id", "question", "answer", "rationale")
@@ -41,32 +43,24 @@ def read_rationales(path: str | Path) -> list[dict[str, Any]]:
     )
 
 
-def grade_rationales(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], Collected]:
+def grade_rationales(rows: Iterable[dict[str, Any]]) -> tuple[list[Problem], Collected]:
     """The training problems (one per id, in file order) and D_pos/D_neg with counts."""
-    problems: dict[str, dict[str, Any]] = {}
-    positive, negative = [], []
-    counts: dict[str, dict[str, Any]] = {}
+    problems: dict[str, Problem] = {}
+    collected = Collected([], [], [])
+    counts: dict[str, list[int]] = {}
     for row in rows:
         key = row["id"]
-        problem = problems.setdefault(
-            key, {"id": key, "question": row["question"], "answer": row["answer"],
-                  **({"solution": row["solution"]} if row.get("solution") else {})}
-        )
-        if problem["answer"] != row["answer"] or problem["question"] != row["question"]:
+        problem = problems.setdefault(key, Problem(key, row["question"], row["answer"],
+                                                   row.get("solution") or None))
+        if problem.answer != row["answer"] or problem.question != row["question"]:
             raise GoldpanError(f"rationales: id {key!r} has two different questions or answers")
-        tally = counts.setdefault(key, {"id": key, "positive": 0, "negative": 0})
-        record = {**row, "gold": row["answer"], "sample": tally["positive"] + tally["negative"],
-                  "extracted": extract_answer(row["rationale"]),
-                  # TRL's prompt/completion layout, so a chat recipe reads D_pos and D_neg.
-                  "prompt": COT_PROMPT.format(question=row["question"]),
-                  "completion": row["rationale"]}
-        if is_correct(row["rationale"], row["answer"]):
-            positive.append(record)
-            tally["positive"] += 1
-        else:
-            negative.append(record)
-            tally["negative"] += 1
-    return list(problems.values()), Collected(positive, negative, list(counts.values()))
+        tally = counts.setdefault(key, [0, 0])
+        right = collected.add(Rationale(key, problem.question, problem.answer, row["rationale"],
+                                        sum(tally), extract_answer(row["rationale"])))
+        tally[0 if right else 1] += 1
+    collected.per_question = [QuestionCounts(key, right, wrong)
+                              for key, (right, wrong) in counts.items()]
+    return list(problems.values()), collected
 
 
 def tdg_rows(

@@ -26,7 +26,6 @@ from goldpan.distill.config import DistillConfig
 from goldpan.distill.imported import grade_rationales, read_rationales
 from goldpan.distill.nat import nat_state
 from goldpan.distill.rationales import (
-    COT_PROMPT,
     Collected,
     collect_rationales,
     load_problems,
@@ -34,9 +33,8 @@ from goldpan.distill.rationales import (
     reasoning_gym_problems,
     write_collected,
 )
+from goldpan.distill.records import Problem, Rationale
 from goldpan.distill.results import (
-    METHOD_LABELS,
-    VOTE_LABELS,
     DistillResults,
     RationaleCounts,
 )
@@ -58,8 +56,8 @@ from goldpan.train.method_run import MethodRun, Phase, Progress, file_stamp, run
 from goldpan.util.atomic import atomic_write_text
 
 
-def _answers(llm: LLM, problems: list[dict[str, str]], params: GenerationParams) -> list[list[str]]:
-    prompts = [COT_PROMPT.format(question=p["question"]) for p in problems]
+def _answers(llm: LLM, problems: list[Problem], params: GenerationParams) -> list[list[str]]:
+    prompts = [problem.prompt for problem in problems]
     return [[c.text for c in row] for row in llm.generate(prompts, params)]
 
 
@@ -69,7 +67,7 @@ def _in_memory(name: str, model: Any, tokenizer: Any) -> LLM:
 
 
 def make_teacher(
-    spec: str, problems: list[dict[str, Any]], config: DistillConfig, out: Path
+    spec: str, problems: list[Problem], config: DistillConfig, out: Path
 ) -> LLM:
     """The teacher: any ``llm`` spec, or ``simulated[:RATE]`` (worked solutions with slips at a
     known rate, for experiments on machines without a strong teacher)."""
@@ -80,14 +78,14 @@ def make_teacher(
     return make_llm(spec, cache)
 
 
-def solved(llm: LLM, problems: list[dict[str, str]], max_new_tokens: int) -> list[bool]:
+def solved(llm: LLM, problems: list[Problem], max_new_tokens: int) -> list[bool]:
     """Whether the greedy answer to each problem is correct."""
     params = GenerationParams(temperature=0.0, max_new_tokens=max_new_tokens)
     rows = _answers(llm, problems, params)
-    return [is_correct(row[0], p["answer"]) for row, p in zip(rows, problems, strict=True)]
+    return [is_correct(row[0], p.answer) for row, p in zip(rows, problems, strict=True)]
 
 
-def greedy_accuracy(llm: LLM, problems: list[dict[str, str]], max_new_tokens: int) -> float:
+def greedy_accuracy(llm: LLM, problems: list[Problem], max_new_tokens: int) -> float:
     return _share(solved(llm, problems, max_new_tokens))
 
 
@@ -98,8 +96,8 @@ class Evaluator:
     def __init__(
         self,
         results: DistillResults,
-        test: list[dict[str, Any]],
-        extra: dict[str, list[dict[str, Any]]],
+        test: list[Problem],
+        extra: dict[str, list[Problem]],
         max_new_tokens: int,
     ) -> None:
         self.results, self.test, self.extra = results, test, extra
@@ -111,8 +109,8 @@ class Evaluator:
         self.results.solved[name] = flags
         subjects: dict[str, list[bool]] = {}
         for problem, flag in zip(self.test, flags, strict=True):
-            if problem.get("subject"):
-                subjects.setdefault(str(problem["subject"]), []).append(flag)
+            if problem.subject:
+                subjects.setdefault(problem.subject, []).append(flag)
         if subjects:
             by_subject = {k: _share(v) for k, v in sorted(subjects.items())}
             self.results.accuracy_by_subject[name] = by_subject
@@ -150,9 +148,9 @@ class DistillRun:
     teacher: str | None
     step: Progress
     started: float
-    test: list[dict[str, Any]]
+    test: list[Problem]
     results: DistillResults | None = None
-    train: list[dict[str, Any]] = field(default_factory=list)
+    train: list[Problem] = field(default_factory=list)
     collected: Collected | None = None
     teacher_llm: LLM | None = None
     evaluator: Evaluator | None = None
@@ -161,7 +159,7 @@ class DistillRun:
     nat_layers: Any = None
     nat_tokenizer: Any = None
     own: list[list[str]] = field(default_factory=list)  # NAT's samples on the training questions
-    nce_rows: list[dict[str, Any]] = field(default_factory=list)
+    nce_rows: list[Rationale] = field(default_factory=list)
 
     @property
     def data(self) -> Collected:
@@ -335,13 +333,14 @@ def _sample_nat(run: DistillRun) -> None:
     for NCE (the paper's self-augmentation), and all of them train the ASC ranker."""
     run.own = _answers(run.nat_llm(), run.train, _sampling(run.config))
     write_json_lines(run.out / "data" / "nat_samples.jsonl",
-                     [{"id": p["id"], "samples": s} for p, s in zip(run.train, run.own,
-                                                                  strict=True)])
+                     [{"id": p.id, "samples": s} for p, s in zip(run.train, run.own,
+                                                                strict=True)])
     run.nce_rows = list(run.data.positive)
     if run.config.nce_self_augment:
         assert run.results is not None
         augmented = self_augmentation(run.train, run.own, run.data.positive)
-        write_json_lines(run.out / "data" / "nat_augmented.jsonl", augmented)
+        write_json_lines(run.out / "data" / "nat_augmented.jsonl",
+                         [row.to_json() for row in augmented])
         run.results.nce_augmented = len(augmented)
         run.nce_rows += augmented
 
@@ -352,8 +351,9 @@ def _load_nat_samples(run: DistillRun) -> None:
     run.own = [row["samples"] for row in rows]
     run.nce_rows = list(run.data.positive)
     if run.config.nce_self_augment:
-        run.nce_rows += read_json_lines(run.out / "data" / "nat_augmented.jsonl",
-                                        "NAT's correct samples", json_object, "a JSON object")
+        run.nce_rows += read_json_lines(
+            run.out / "data" / "nat_augmented.jsonl", "NAT's correct samples",
+            lambda row, line: Rationale.from_json(json_object(row, line)), "a rationale")
 
 
 def _train_nce(run: DistillRun) -> None:
@@ -378,29 +378,28 @@ def _train_asc(run: DistillRun) -> None:
 def _finish(results: DistillResults, out: Path, started: float) -> DistillResults:
     results.seconds = round(time.perf_counter() - started, 1)
     atomic_write_text(out / "results.json", results.model_dump_json(indent=2))
-    atomic_write_text(out / "results.md", results_table(results))
     return results
 
 
-def contrast_rows(collected: Collected, negatives: int, seed: int) -> list[dict[str, Any]]:
+def contrast_rows(collected: Collected, negatives: int, seed: int) -> list[Rationale]:
     """CL's training rows: every D_pos rationale, with (at most ``negatives``, drawn with the
     seed) wrong rationales for the same question to be contrasted with."""
     wrong: dict[str, list[str]] = {}
     for row in collected.negative:
-        wrong.setdefault(row["id"], []).append(row["rationale"])
+        wrong.setdefault(row.id, []).append(row.rationale)
     rng = random.Random(seed)
     rows = []
     for row in collected.positive:
-        pool = wrong.get(row["id"], [])
-        rows.append({**row, "contrast": rng.sample(pool, min(negatives, len(pool)))})
+        pool = wrong.get(row.id, [])
+        rows.append(row.contrasted_with(rng.sample(pool, min(negatives, len(pool)))))
     return rows
 
 
-def _baseline_rows(run: DistillRun, name: str) -> tuple[list[dict[str, Any]], Any]:
+def _baseline_rows(run: DistillRun, name: str) -> tuple[list[Rationale], Any]:
     """A comparison row's training data and loss: MIX, NT, UL, CL and fine-tuning on the gold
     solutions train a LoRA student of their own."""
     data, config = run.data, run.config
-    negatives = [{**row, "negative": True} for row in data.negative]
+    negatives = [row.marked_negative() for row in data.negative]
     if name == "mix":
         return list(data.positive) + list(data.negative), None
     if name in ("nt", "ul"):
@@ -408,8 +407,8 @@ def _baseline_rows(run: DistillRun, name: str) -> tuple[list[dict[str, Any]], An
     if name == "cl":
         return (contrast_rows(data, config.cl_negatives, config.seed),
                 contrastive_loss(config.cl_weight, config.cl_temperature))
-    gold = [{"question": p["question"], "rationale": p["solution"]}
-            for p in run.train if p.get("solution")]
+    gold = [Rationale(p.id, p.question, p.answer, p.solution, source="gold")
+            for p in run.train if p.solution]
     return gold, None
 
 
@@ -443,28 +442,26 @@ def _sampling(config: DistillConfig) -> GenerationParams:
 
 
 def self_augmentation(
-    train: list[dict[str, Any]], samples: list[list[str]], positive: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    train: list[Problem], samples: list[list[str]], positive: list[Rationale]
+) -> list[Rationale]:
     """NAT's correct rationales for the training questions, as D_pos rows (the ones already in
     D_pos not again)."""
-    known = {(row["id"], row["rationale"]) for row in positive}
+    known = {(row.id, row.rationale) for row in positive}
     rows = []
     for problem, rationales in zip(train, samples, strict=True):
         for index, rationale in enumerate(dict.fromkeys(r.strip() for r in rationales)):
-            if (problem["id"], rationale) in known or not is_correct(rationale, problem["answer"]):
+            if (problem.id, rationale) in known or not is_correct(rationale, problem.answer):
                 continue
-            rows.append({"id": problem["id"], "sample": f"nat-{index}",
-                         "question": problem["question"], "gold": problem["answer"],
-                         "rationale": rationale, "extracted": extract_answer(rationale),
-                         "source": "nat"})
+            rows.append(Rationale(problem.id, problem.question, problem.answer, rationale,
+                                  f"nat-{index}", extract_answer(rationale), source="nat"))
     return rows
 
 
 def _asc(
     nat_llm: LLM,
-    train: list[dict[str, str]],
+    train: list[Problem],
     own: list[list[str]],
-    test: list[dict[str, str]],
+    test: list[Problem],
     collected: Collected,
     config: DistillConfig,
     out: Path,
@@ -500,61 +497,27 @@ def _asc(
             train_ranker_step(ranker, optimizer, tokenizer, *map(list, zip(*batch, strict=True)))
             step("train ranker", 1, 0)
     torch.save(ranker.state_dict(), _mkdir(out / "ranker") / "ranker.pt")
-    prompts = [COT_PROMPT.format(question=p["question"]) for p in test]
+    prompts = [problem.prompt for problem in test]
     params = replace(params, logprobs=True)
     generated = nat_llm.generate(prompts, params)
     credits: dict[str, list[float]] = {name: [] for name in [*WEIGHTS, "probability"]}
     for problem, row in zip(test, generated, strict=True):
         rationales = [completion.text for completion in row]
-        scores = score_rationales(ranker, tokenizer, problem["question"], rationales)
+        scores = score_rationales(ranker, tokenizer, problem.question, rationales)
         answers = [extract_answer(r) for r in rationales]
         for name in WEIGHTS:
             winners = vote(answers, scores, name, same=equivalent)
-            credits[name].append(credit(winners, problem["answer"], equivalent))
+            credits[name].append(credit(winners, problem.answer, equivalent))
         # Weighted-sum self-consistency: each vote weighted by its sample's probability.
         weights = [sequence_weight(completion.logprobs) for completion in row]
         winners = vote(answers, weights, "s", same=equivalent)
-        credits["probability"].append(credit(winners, problem["answer"], equivalent))
+        credits["probability"].append(credit(winners, problem.answer, equivalent))
     return credits, len(triples)
-
-
-def results_table(results: DistillResults) -> str:
-    """results.md: accuracy per method (with the macro average over subjects and one column per
-    out-of-distribution set when there are any), then the self-consistency votes."""
-    accuracy, sc, data = results.accuracy, results.self_consistency, results.data
-    counts = (
-        f"D_pos {data.positive} rationales, D_neg {data.negative} "
-        f"({data.questions} training questions, {data.questions_with_both} with both)."
-    )
-    if not accuracy:
-        return counts + "\n"
-    extra = list(results.extra_accuracy)
-    macro = bool(results.macro_accuracy)
-    header = ["method", "accuracy", *(["macro over subjects"] if macro else []), *extra]
-    lines = [counts, "", "| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1)
-             + "|"]
-    for method, value in accuracy.items():
-        cells = [METHOD_LABELS.get(method, method), f"{value:.3f}"]
-        if macro:
-            cells.append(_cell(results.macro_accuracy.get(method)))
-        cells += [_cell(results.extra_accuracy[name].get(method)) for name in extra]
-        lines.append("| " + " | ".join(cells) + " |")
-    blank = [""] * (len(header) - 2)
-    lines += ["| " + " | ".join([VOTE_LABELS.get(k, k), f"{v:.3f}", *blank]) + " |"
-              for k, v in sc.items()]
-    if results.solved_overlap is not None:
-        lines += ["", f"Problems solved by both CoT KD and M_neg, over those solved by either "
-                      f"(IoU): {results.solved_overlap:.3f}."]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
 
 
 def _problems(
     config: DistillConfig, path: str | None, per_task: int, seed: int
-) -> list[dict[str, str]]:
+) -> list[Problem]:
     if path is not None:
         return load_problems(path)
     return [p for task in config.tasks for p in reasoning_gym_problems(task, per_task, seed)]

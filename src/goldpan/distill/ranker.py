@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from goldpan.distill.records import Problem, Rationale
 from goldpan.models.memory import evaluating
 
 
@@ -44,9 +45,9 @@ class Ranker(nn.Module):
 
 
 def ranker_pairs(
-    problems: Sequence[dict[str, Any]],
-    teacher_positive: Sequence[dict[str, Any]],
-    teacher_negative: Sequence[dict[str, Any]],
+    problems: Sequence[Problem],
+    teacher_positive: Sequence[Rationale],
+    teacher_negative: Sequence[Rationale],
     student_samples: Sequence[Sequence[str]],
     is_right: Any,
     per_question: int,
@@ -60,17 +61,16 @@ def ranker_pairs(
     right: dict[str, list[str]] = {}
     wrong: dict[str, list[str]] = {}
     for row in teacher_positive:
-        right.setdefault(row["id"], []).append(row["rationale"])
+        right.setdefault(row.id, []).append(row.rationale)
     for row in teacher_negative:
-        wrong.setdefault(row["id"], []).append(row["rationale"])
+        wrong.setdefault(row.id, []).append(row.rationale)
     triples: list[tuple[str, str, str]] = []
     for problem, samples in zip(problems, student_samples, strict=True):
-        key = problem["id"]
-        good = [*right.get(key, []), *([problem["solution"]] if problem.get("solution") else [])]
-        bad = list(wrong.get(key, []))
+        good = [*right.get(problem.id, []), *([problem.solution] if problem.solution else [])]
+        bad = list(wrong.get(problem.id, []))
         for sample in samples:
-            (good if is_right(sample, problem["answer"]) else bad).append(sample)
-        question = problem["question"]
+            (good if is_right(sample, problem.answer) else bad).append(sample)
+        question = problem.question
         pairs = [(question, a, b) for a in dict.fromkeys(good) for b in dict.fromkeys(bad)]
         if len(pairs) > per_question:
             pairs = rng.sample(pairs, per_question)

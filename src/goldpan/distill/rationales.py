@@ -17,17 +17,14 @@ from typing import Any
 from goldpan.data.json_lines import json_object, read_json_lines, write_json_lines
 from goldpan.data.records import id_as_text
 from goldpan.distill.answers import extract_answer, is_correct, last_boxed
+from goldpan.distill.records import Problem, QuestionCounts, Rationale
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
 
 REASONING_GYM_TASKS = ("gsm_symbolic", "basic_arithmetic", "chain_sum")
-COT_PROMPT = (
-    "Solve the problem step by step, then give the final answer as "
-    '"The answer is X."\n\nProblem: {question}'
-)
 
 
-def reasoning_gym_problems(task: str, count: int, seed: int) -> list[dict[str, str]]:
+def reasoning_gym_problems(task: str, count: int, seed: int) -> list[Problem]:
     """``count`` problems of a reasoning-gym task; the seed separates train from test."""
     try:
         import reasoning_gym
@@ -41,17 +38,15 @@ def reasoning_gym_problems(task: str, count: int, seed: int) -> list[dict[str, s
     problems = []
     for i, item in enumerate(dataset):
         metadata = item.get("metadata") or {}
-        problem = {"id": f"{task}-{seed}-{i}", "question": item["question"],
-                   "answer": str(item["answer"]), "subject": task}
-        if metadata.get("answer_cot"):  # gsm_symbolic's worked solution
-            problem["solution"] = str(metadata["answer_cot"])
-        if metadata.get("expression"):  # the arithmetic tasks' expression
-            problem["expression"] = str(metadata["expression"])
-        problems.append(problem)
+        problems.append(Problem(
+            f"{task}-{seed}-{i}", item["question"], str(item["answer"]), subject=task,
+            solution=str(metadata["answer_cot"]) if metadata.get("answer_cot") else None,
+            expression=str(metadata["expression"]) if metadata.get("expression") else None,
+        ))  # answer_cot: gsm_symbolic's worked solution; expression: the arithmetic tasks'
     return problems
 
 
-def _problem(row: Any, number: int, question: str, answer: str) -> dict[str, Any]:
+def _problem(row: Any, number: int, question: str, answer: str) -> tuple[int, Problem]:
     """One problem from a line in any of the formats read: MATH (problem, solution with a
     \\boxed answer, type, level), GSM8K (question, answer ending in "#### N"), SVAMP (Body,
     Question, Answer), or plain (question and answer fields, optional solution, subject,
@@ -79,7 +74,7 @@ def _problem(row: Any, number: int, question: str, answer: str) -> dict[str, Any
             if row.get(key):
                 found[key] = row[key]
     found = {k: v for k, v in found.items() if v is not None}
-    return {"id": id_as_text(row.get("id")) or str(number), **found, "line": number}
+    return number, Problem.from_json({"id": id_as_text(row.get("id")) or str(number), **found})
 
 
 _GSM8K_CALCULATION = re.compile(r"<<[^<>]*>>")  # GSM8K's calculator annotations
@@ -94,7 +89,7 @@ def _number_text(value: Any) -> str:
 
 def load_problems(
     path: str | Path, question: str = "question", answer: str = "answer"
-) -> list[dict[str, Any]]:
+) -> list[Problem]:
     """Problems from JSONL in MATH's, GSM8K's, SVAMP's or a plain question/answer format."""
     problems = read_json_lines(
         path,
@@ -104,27 +99,34 @@ def load_problems(
         "and a string or integer id if any",
     )
     first_line: dict[str, int] = {}
-    for problem in problems:
-        line = problem.pop("line")
-        earlier = first_line.setdefault(problem["id"], line)
+    for line, problem in problems:
+        earlier = first_line.setdefault(problem.id, line)
         if earlier != line:
             raise GoldpanError(
-                f"problems {path}: id {problem['id']!r} at lines {earlier} and {line}; "
+                f"problems {path}: id {problem.id!r} at lines {earlier} and {line}; "
                 "ids must be unique"
             )
-    return problems
+    return [problem for _, problem in problems]
 
 
 @dataclass
 class Collected:
-    positive: list[dict[str, Any]]
-    negative: list[dict[str, Any]]
-    per_question: list[dict[str, Any]]
+    """D_pos, D_neg and the counts per question."""
+
+    positive: list[Rationale]
+    negative: list[Rationale]
+    per_question: list[QuestionCounts]
+
+    def add(self, rationale: Rationale) -> bool:
+        """File a rationale under D_pos or D_neg by its answer; True when it is right."""
+        right = is_correct(rationale.rationale, rationale.gold)
+        (self.positive if right else self.negative).append(rationale)
+        return right
 
 
 def collect_rationales(
     teacher: LLM,
-    problems: list[dict[str, str]],
+    problems: list[Problem],
     samples: int = 8,
     temperature: float = 0.5,
     max_new_tokens: int = 512,
@@ -134,35 +136,19 @@ def collect_rationales(
     params = GenerationParams(
         n=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, chat=True
     )
-    prompts = [COT_PROMPT.format(question=p["question"]) for p in problems]
-    positive, negative, counts = [], [], []
-    for problem, prompt, row in zip(problems, prompts, teacher.generate(prompts, params),
-                                    strict=True):
-        right = wrong = 0
-        for sample, completion in enumerate(row):
-            record = {
-                "id": problem["id"],
-                "sample": sample,
-                "question": problem["question"],
-                "gold": problem["answer"],
-                "rationale": completion.text.strip(),
-                "extracted": extract_answer(completion.text),
-                # TRL's prompt/completion layout: a chat recipe reads D_pos and D_neg as written.
-                "prompt": prompt,
-                "completion": completion.text.strip(),
-            }
-            if is_correct(completion.text, problem["answer"]):
-                positive.append(record)
-                right += 1
-            else:
-                negative.append(record)
-                wrong += 1
-        counts.append({"id": problem["id"], "positive": right, "negative": wrong})
-    return Collected(positive, negative, counts)
+    prompts = [problem.prompt for problem in problems]
+    collected = Collected([], [], [])
+    for problem, row in zip(problems, teacher.generate(prompts, params), strict=True):
+        right = sum(collected.add(Rationale(problem.id, problem.question, problem.answer,
+                                            completion.text.strip(), sample,
+                                            extract_answer(completion.text)))
+                    for sample, completion in enumerate(row))
+        collected.per_question.append(QuestionCounts(problem.id, right, len(row) - right))
+    return collected
 
 
 def write_collected(
-    collected: Collected, out: str | Path, train: list[dict[str, Any]] | None = None
+    collected: Collected, out: str | Path, train: list[Problem] | None = None
 ) -> dict[str, int]:
     """D_pos, D_neg and the counts per question (and the training problems, so that a rerun
     can pick the run up from here)."""
@@ -174,23 +160,26 @@ def write_collected(
         ("counts.jsonl", collected.per_question),
         *((("train.jsonl", train),) if train is not None else ()),
     ):
-        write_json_lines(out / name, rows)
+        write_json_lines(out / name, [row.to_json() for row in rows])
     return {
         "questions": len(collected.per_question),
         "positive": len(collected.positive),
         "negative": len(collected.negative),
         "questions_with_both": sum(
-            c["positive"] > 0 and c["negative"] > 0 for c in collected.per_question
+            c.positive > 0 and c.negative > 0 for c in collected.per_question
         ),
     }
 
 
-def read_collected(folder: str | Path) -> tuple[list[dict[str, Any]], Collected]:
-    """The training problems and D_pos/D_neg a finished data stage wrote."""
+def read_collected(folder: str | Path) -> tuple[list[Problem], Collected]:
+    """The training problems and D_pos/D_neg a finished data phase wrote."""
     folder = Path(folder)
 
-    def rows(name: str) -> list[dict[str, Any]]:
-        return read_json_lines(folder / name, "run data", json_object, "a JSON object")
+    def rows(name: str, record: Any) -> list[Any]:
+        return read_json_lines(folder / name, "run data",
+                               lambda row, line: record.from_json(json_object(row, line)),
+                               "a JSON object")
 
-    train = rows("train.jsonl")
-    return train, Collected(rows("d_pos.jsonl"), rows("d_neg.jsonl"), rows("counts.jsonl"))
+    return rows("train.jsonl", Problem), Collected(
+        rows("d_pos.jsonl", Rationale), rows("d_neg.jsonl", Rationale),
+        rows("counts.jsonl", QuestionCounts))

@@ -22,8 +22,8 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
-from typing import Any
 
+from goldpan.distill.records import Problem
 from goldpan.errors import GoldpanError
 from goldpan.llm.params import Completion, GenerationParams, Prompt
 
@@ -169,12 +169,12 @@ class SimulatedTeacher:
 
     name = "simulated"
 
-    def __init__(self, problems: Sequence[dict[str, Any]], error_rate: float, seed: int = 0):
+    def __init__(self, problems: Sequence[Problem], error_rate: float, seed: int = 0):
         self.model = f"simulated:{error_rate}"
         self.error_rate, self.seed = error_rate, seed
-        self.problems = {p["question"]: p for p in problems}
+        self.problems = {p.question: p for p in problems}
 
-    def _problem(self, prompt: str) -> dict[str, Any] | None:
+    def _problem(self, prompt: str) -> Problem | None:
         for question, problem in self.problems.items():
             if question in prompt:
                 return problem
@@ -184,17 +184,17 @@ class SimulatedTeacher:
         problem = self._problem(prompt)
         if problem is None:
             return "I cannot solve this problem."
-        digest = hashlib.sha256(f"{self.seed}|{sample}|{problem['question']}".encode()).digest()
+        digest = hashlib.sha256(f"{self.seed}|{sample}|{problem.question}".encode()).digest()
         rng = random.Random(int.from_bytes(digest[:8], "little"))
         wrong = rng.random() < self.error_rate
-        if problem.get("expression"):
+        if problem.expression:
             try:
-                return expression_rationale(problem["expression"], wrong, rng)
+                return expression_rationale(problem.expression, wrong, rng)
             except (ValueError, SyntaxError, ZeroDivisionError):
                 pass
-        if problem.get("solution"):
-            return solution_rationale(problem["solution"], problem["answer"], wrong, rng)
-        answer = problem["answer"]
+        if problem.solution:
+            return solution_rationale(problem.solution, problem.answer, wrong, rng)
+        answer = problem.answer
         if wrong:
             try:
                 answer = _text(_number(answer) + _slip(rng))

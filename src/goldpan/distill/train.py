@@ -28,7 +28,7 @@ from goldpan.distill.nat import (
     set_mode,
 )
 from goldpan.distill.nce import nce_loss
-from goldpan.distill.rationales import COT_PROMPT
+from goldpan.distill.records import Rationale
 from goldpan.models.memory import evaluating
 from goldpan.train import (
     IGNORE,
@@ -42,7 +42,7 @@ from goldpan.train.progress import OnStep
 
 
 def rationale_examples(
-    tokenizer: Any, rows: Sequence[dict[str, Any]], max_length: int, loss_on_prompt: bool = False
+    tokenizer: Any, rows: Sequence[Rationale], max_length: int, loss_on_prompt: bool = False
 ) -> list[Encoded]:
     """(question prompt, rationale) pairs with the loss on the rationale (and, with
     ``loss_on_prompt``, the question); a row marked ``negative`` (D_neg, for the baselines that
@@ -50,16 +50,12 @@ def rationale_examples(
     ``contrast`` rationales (wrong ones for the same question, for CL) come along encoded."""
     examples = []
     for row in rows:
-        negative = bool(row.get("negative"))
-        prompt = COT_PROMPT.format(question=row["question"])
         example = encode_example(
-            tokenizer, prompt, row["rationale"], max_length, loss_on_prompt and not negative
+            tokenizer, row.prompt, row.rationale, max_length, loss_on_prompt and not row.negative
         )
-        example.negative = negative
-        example.contrast = [
-            encode_example(tokenizer, prompt, other, max_length)
-            for other in row.get("contrast", ())
-        ]
+        example.negative = row.negative
+        example.contrast = [encode_example(tokenizer, row.prompt, other, max_length)
+                            for other in row.contrast]
         examples.append(example)
     return examples
 
@@ -75,7 +71,7 @@ def _base(spec: str, seed: int):
 def _fit(
     model: Any,
     tokenizer: Any,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Rationale],
     settings: StudentTraining,
     on_step: OnStep | None,
     loss_fn: Any = None,
@@ -88,7 +84,7 @@ def _fit(
 
 def train_lora(
     student: str,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Rationale],
     settings: StudentTraining,
     on_step: OnStep | None = None,
     loss_fn: Any = None,
@@ -120,7 +116,7 @@ def lora_weights(
 
 def train_nat(
     student: str,
-    positive_rows: Sequence[dict[str, Any]],
+    positive_rows: Sequence[Rationale],
     negative: list[tuple[torch.Tensor, torch.Tensor]],
     settings: StudentTraining,
     on_step: OnStep | None = None,
@@ -166,7 +162,7 @@ def nat_distributions(nat: Any, layers: list[NatLinear], ids: torch.Tensor, mask
 
 def train_nce(
     student: str,
-    positive_rows: Sequence[dict[str, Any]],
+    positive_rows: Sequence[Rationale],
     nat: Any,
     layers: list[NatLinear],
     settings: StudentTraining,

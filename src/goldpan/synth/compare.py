@@ -87,38 +87,3 @@ def compare(folders: list[Path]) -> MontessoriComparison:
         win_rate_over_runs=mean_interval(rates),
         length_controlled_over_runs=mean_interval(controlled),
     )
-
-
-def _cell(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def comparison_table(comparison: MontessoriComparison) -> str:
-    lines = [
-        "| run | held-out loss, Self-Instruct data | held-out loss, Montessori data | "
-        "difference | win rate | length-controlled | helpful probes | above the momentum |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for run in comparison.runs:
-        lines.append(
-            f"| {run.run} | {run.self_instruct_loss:.4f} | {run.montessori_loss:.4f} | "
-            f"{run.difference:+.4f} | {_cell(run.win_rate, 3)} | "
-            f"{_cell(run.length_controlled_win_rate, 3)} | {_cell(run.helpful_share, 2)} | "
-            f"{_cell(run.above_momentum_share, 2)} |"
-        )
-    over_runs, over_examples = comparison.difference_over_runs, comparison.difference_over_examples
-    lines += [
-        "",
-        f"Held-out loss difference (Montessori - Self-Instruct; negative: Montessori better), "
-        f"mean over {over_runs.n} runs: {over_runs.mean:+.4f}, 95% interval "
-        f"{over_runs.low:+.4f} to {over_runs.high:+.4f} (t over runs); over "
-        f"{over_examples.n} held-out examples: {over_examples.mean:+.4f}, 95% interval "
-        f"{over_examples.low:+.4f} to {over_examples.high:+.4f} (paired, examples' noise only).",
-        f"Win rate of the Montessori student, mean over runs: "
-        f"{comparison.win_rate_over_runs.mean:.3f} (95% {comparison.win_rate_over_runs.low:.3f} "
-        f"to {comparison.win_rate_over_runs.high:.3f}); length-controlled "
-        f"{comparison.length_controlled_over_runs.mean:.3f} (95% "
-        f"{comparison.length_controlled_over_runs.low:.3f} to "
-        f"{comparison.length_controlled_over_runs.high:.3f}).",
-    ]
-    return "\n".join(lines) + "\n"

@@ -35,6 +35,7 @@ from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import MontessoriConfig
 from goldpan.synth.influence import influences_across, momentum_influence
 from goldpan.synth.preferences import preference_pairs
+from goldpan.synth.records import InfluencePair, InstructionExample, ScoredExample, SeedTask
 from goldpan.synth.results import (
     Evaluation,
     IterationResult,
@@ -109,7 +110,7 @@ def _round_prompts(pool: InstructionPool, config: MontessoriConfig, rng: random.
 
 
 def _accepted(pool: InstructionPool, prompt: str, completion: Completion,
-              tagged: bool) -> dict[str, Any] | None:
+              tagged: bool) -> tuple[str, str, str] | None:
     """The record of one sampled instruction if it passes the filters (the pool learns it)."""
     text = completion.text
     if tagged:
@@ -121,11 +122,11 @@ def _accepted(pool: InstructionPool, prompt: str, completion: Completion,
     if verdict.problem is not None:
         return None
     pool.accept(verdict.instruction)
-    return {"prompt": prompt, "output": completion.text, "instruction": verdict.instruction}
+    return prompt, completion.text, verdict.instruction
 
 
-def _with_responses(llm: LLM, accepted: list[dict[str, Any]],
-                    config: MontessoriConfig) -> list[dict[str, Any]]:
+def _with_responses(llm: LLM, accepted: list[tuple[str, str, str]],
+                    config: MontessoriConfig) -> list[InstructionExample]:
     answer = GenerationParams(
         temperature=config.response_temperature,
         top_p=config.response_top_p,
@@ -134,34 +135,31 @@ def _with_responses(llm: LLM, accepted: list[dict[str, Any]],
         seed=config.seed,
         chat=True,
     )
-    responses = llm.generate([r["instruction"] for r in accepted], answer)
+    responses = llm.generate([instruction for _, _, instruction in accepted], answer)
     kept = []
-    for record, row in zip(accepted, responses, strict=True):
-        record["response"] = row[0].text.strip()
-        if record["response"]:
-            # The answer as a chat record (OpenAI's messages), so a chat recipe reads the data.
-            record["messages"] = [{"role": "user", "content": record["instruction"]},
-                                  {"role": "assistant", "content": record["response"]}]
-            kept.append(record)
+    for (prompt, output, instruction), row in zip(accepted, responses, strict=True):
+        response = row[0].text.strip()
+        if response:
+            kept.append(InstructionExample(instruction, response, prompt, output))
     return kept
 
 
 def synthesize(
     llm: LLM,
-    seeds: list[dict[str, Any]],
+    seeds: list[SeedTask],
     config: MontessoriConfig,
     rng: random.Random,
     stats: dict[str, int] | None = None,
     enough: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[InstructionExample]:
     """Instructions (one per sample, first line of the continuation), filtered as in
     Self-Instruct, each with the prompt that produced it, its raw output, and a response.
     Prompts are made in rounds of ``prompts_per_round``, the pool refreshed between rounds, so
     later prompts show generated instructions (the reference's batches). With ``enough``, no
     new round starts once that many instructions are accepted, and only that many get a
     response: the final data, of which the evaluation uses ``final_examples``."""
-    pool = InstructionPool([s["instruction"] for s in seeds], config.rouge_threshold)
-    accepted: list[dict[str, Any]] = []
+    pool = InstructionPool([s.instruction for s in seeds], config.rouge_threshold)
+    accepted: list[tuple[str, str, str]] = []
     tagged = config.prompt_format == "reference"
     params = _instruction_params(config)
     for start in range(0, config.prompts, config.prompts_per_round):
@@ -192,9 +190,9 @@ def _fresh_student(
     return loaded, trainer
 
 
-def _encode(tokenizer: Any, rows: list[dict[str, Any]], training: TrainConfig) -> list:
+def _encode(tokenizer: Any, rows: list[InstructionExample], training: TrainConfig) -> list:
     return [
-        encode_example(tokenizer, r["instruction"], r["response"], training.max_length,
+        encode_example(tokenizer, r.instruction, r.response, training.max_length,
                        training.loss_on_prompt)
         for r in rows
     ]
@@ -212,11 +210,11 @@ def _replicas(trainer: Trainer, config: MontessoriConfig) -> list[Trainer]:
 
 def measure_influence(
     student_spec: str,
-    records: list[dict[str, Any]],
-    reference: list[dict[str, str]],
+    records: list[InstructionExample],
+    reference: list[InstructionExample],
     config: MontessoriConfig,
     report: Progress | None = None,
-) -> tuple[list[dict[str, Any]], float | None]:
+) -> tuple[list[ScoredExample], float | None]:
     """Warm the student up on the first W records, then the local influence of every other.
     Probes without a response token are returned with ``influence`` None. Also the influence
     of the momentum alone (a zero-gradient step), the term every probe's step shares."""
@@ -255,18 +253,14 @@ def measure_influence(
     del loaded, trainer
     release_memory()
     return [
-        {
-            **record,
-            "influence": None if v is None else v.value,
-            "reference_loss_before": None if v is None else v.before,
-            "reference_loss_after": None if v is None else v.after,
-        }
+        ScoredExample(record, None) if v is None
+        else ScoredExample(record, v.value, v.before, v.after)
         for record, v in zip(probes, values, strict=True)
     ], momentum
 
 
 def train_student(
-    student_spec: str, rows: list[dict[str, Any]], config: MontessoriConfig, out: Path
+    student_spec: str, rows: list[InstructionExample], config: MontessoriConfig, out: Path
 ) -> tuple[Path, Any, Any]:
     loaded, trainer = _fresh_student(student_spec, config, config.final_student)
     trainer.fit(_encode(loaded.tokenizer, rows, config.final_student))
@@ -295,18 +289,18 @@ class MontessoriRun:
 
     teacher: str
     student: str
-    reference: list[dict[str, str]]
+    reference: list[InstructionExample]
     config: MontessoriConfig
     out: Path
     judge: str
     progress: Progress | None
-    held_out: list[dict[str, str]] | None
+    held_out: list[InstructionExample] | None
     server: TeacherServer | None
     started: float
     teacher_folder: Path
     summary: MontessoriSummary
-    self_instruct_data: list[dict[str, Any]] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)  # the latest iteration's data
+    self_instruct_data: list[InstructionExample] = field(default_factory=list)
+    records: list[InstructionExample] = field(default_factory=list)  # the latest iteration's
 
     def folder(self, iteration: int) -> Path:
         return _mkdir(self.out / f"iteration-{iteration}")
@@ -337,12 +331,12 @@ def montessori_phases(config: MontessoriConfig) -> list[Phase[MontessoriRun]]:
 def montessori(
     teacher: str,
     student: str,
-    reference: list[dict[str, str]],
+    reference: list[InstructionExample],
     config: MontessoriConfig,
     out: str | Path,
     judge: str | None = None,
     report: Progress | None = None,
-    held_out: list[dict[str, str]] | None = None,
+    held_out: list[InstructionExample] | None = None,
     server: TeacherServer | None = None,
     until: str | None = None,
 ) -> MontessoriSummary:
@@ -387,7 +381,7 @@ def _synthesis_phase(iteration: int) -> Callable[[MontessoriRun], None]:
                 random.Random(config.seed + iteration), stats,
                 enough=config.final_examples if final else None,
             )
-        write_json_lines(folder / "synthetic.jsonl", run.records)
+        write_json_lines(folder / "synthetic.jsonl", [r.to_json() for r in run.records])
         atomic_write_json(folder / "prompts.json", stats)
         if iteration == 0:
             run.self_instruct_data = run.records
@@ -401,8 +395,10 @@ def _synthesis_phase(iteration: int) -> Callable[[MontessoriRun], None]:
 
 def _synthesis_loader(iteration: int) -> Callable[[MontessoriRun], None]:
     def read_data(run: MontessoriRun) -> None:
-        run.records = read_json_lines(run.folder(iteration) / "synthetic.jsonl",
-                                      "synthetic data", json_object, "a JSON object")
+        run.records = read_json_lines(
+            run.folder(iteration) / "synthetic.jsonl", "synthetic data",
+            lambda row, line: InstructionExample.from_json(json_object(row, line)),
+            "an instruction and its response")
         if iteration == 0:
             run.self_instruct_data = run.records
 
@@ -414,7 +410,7 @@ def _influence_phase(iteration: int) -> Callable[[MontessoriRun], None]:
         folder = run.folder(iteration)
         scored, momentum = measure_influence(run.student, run.records, run.reference,
                                              run.config, run.progress)
-        write_json_lines(folder / "influence.jsonl", scored)
+        write_json_lines(folder / "influence.jsonl", [r.to_json() for r in scored])
         atomic_write_json(folder / "momentum.json", {"momentum_influence": momentum})
 
     return measure
@@ -430,11 +426,12 @@ def _influence_loader(iteration: int) -> Callable[[MontessoriRun], None]:
 def _teacher_phase(iteration: int) -> Callable[[MontessoriRun], None]:
     def update_teacher(run: MontessoriRun) -> None:
         folder = run.folder(iteration)
-        scored = read_json_lines(folder / "influence.jsonl", "influence", json_object,
-                                 "a JSON object")
+        scored = read_json_lines(folder / "influence.jsonl", "influence",
+                                 lambda row, line: ScoredExample.from_json(json_object(row, line)),
+                                 "a scored example")
         momentum = json.loads((folder / "momentum.json").read_text())["momentum_influence"]
         pairs = preference_pairs(scored)
-        write_json_lines(folder / "preferences.jsonl", pairs)
+        write_json_lines(folder / "preferences.jsonl", [pair.to_json() for pair in pairs])
         stats = json.loads((folder / "prompts.json").read_text())
         entry = _iteration_result(iteration, len(run.records), stats, scored, momentum, pairs)
         shutil.rmtree(folder / "teacher", ignore_errors=True)  # a stale one from a changed run
@@ -458,9 +455,9 @@ def _teacher_loader(iteration: int) -> Callable[[MontessoriRun], None]:
 
 
 def _iteration_result(iteration: int, synthetic: int, stats: dict[str, int],
-                      scored: list[dict[str, Any]], momentum: float | None,
-                      pairs: list[dict[str, Any]]) -> IterationResult:
-    measured = [r["influence"] for r in scored if r["influence"] is not None]
+                      scored: list[ScoredExample], momentum: float | None,
+                      pairs: list[InfluencePair]) -> IterationResult:
+    measured = [r.influence for r in scored if r.influence is not None]
     return IterationResult(
         iteration=iteration,
         synthetic=synthetic,
@@ -474,7 +471,7 @@ def _iteration_result(iteration: int, synthetic: int, stats: dict[str, int],
         above_momentum=None if momentum is None else sum(v > momentum for v in measured),
         pairs=len(pairs),
         reference_loss_after_warmup=next(
-            (r["reference_loss_before"] for r in scored if r["influence"] is not None), None
+            (r.reference_loss_before for r in scored if r.influence is not None), None
         ),
     )
 
@@ -484,7 +481,6 @@ def _evaluation_phase(run: MontessoriRun) -> None:
         run.student, run.self_instruct_data, run.records, run.reference, run.config, run.out,
         run.judge, run.progress, run.held_out,
     )
-    atomic_write_text(run.out / "evaluation.md", evaluation_table(run.summary.evaluation))
 
 
 def _mkdir(path: Path) -> Path:
@@ -492,42 +488,10 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-def evaluation_table(evaluation: Evaluation | None) -> str:
-    """The comparison of the two students as a Markdown table."""
-    judged = evaluation.montessori_vs_self_instruct if evaluation else None
-    if evaluation is None or judged is None:
-        return "No evaluation: " + ((evaluation.note if evaluation else None) or "none ran") + "\n"
-    students = evaluation.students
-    rate, lc = judged.win_rate, judged.length_controlled_win_rate
-
-    def cells(name: str, win_rate: float, controlled: float | None) -> str:
-        held = students[name].held_out_loss
-        return (f"{'-' if held is None else f'{held:.4f}'} | "
-                f"{students[name].reference_loss:.4f} | {win_rate:.3f} | "
-                f"{'-' if controlled is None else f'{controlled:.3f}'} |")
-
-    lines = [
-        f"Students trained on {evaluation.examples} examples each; held-out loss on "
-        f"{evaluation.held_out} held-out examples, judged on {len(judged.outcomes)} held-out "
-        "instructions.",
-        "",
-        "| student data | held-out loss | D_ref loss (diagnostic) | judged win rate vs the "
-        "other | length-controlled |",
-        "|---|---:|---:|---:|---:|",
-        f"| Self-Instruct | {cells('self_instruct', 1 - rate, None if lc is None else 1 - lc)}",
-        f"| Montessori-Instruct | {cells('montessori', rate, lc)}",
-        "",
-        f"Judged in both orders: Montessori {judged.wins} wins, {judged.losses} losses, "
-        f"{judged.ties} ties or inconsistent verdicts (counted as half).",
-    ]
-    if evaluation.note:
-        lines += ["", f"Note: {evaluation.note}."]
-    return "\n".join(lines) + "\n"
-
-
 def _student_result(
-    student: str, rows: list[dict[str, Any]], config: MontessoriConfig, folder: Path,
-    reference: list[dict[str, str]], held_out: list[dict[str, str]], instructions: list[str],
+    student: str, rows: list[InstructionExample], config: MontessoriConfig, folder: Path,
+    reference: list[InstructionExample], held_out: list[InstructionExample],
+    instructions: list[str],
 ) -> tuple[StudentResult, list[str]]:
     """A student trained on ``rows``: its losses, and its greedy answers to ``instructions``."""
     folder, model, tokenizer = train_student(student, rows, config, folder)
@@ -548,14 +512,14 @@ def _student_result(
 
 def evaluate(
     student: str,
-    self_instruct_data: list[dict[str, Any]],
-    montessori_data: list[dict[str, Any]],
-    reference: list[dict[str, str]],
+    self_instruct_data: list[InstructionExample],
+    montessori_data: list[InstructionExample],
+    reference: list[InstructionExample],
     config: MontessoriConfig,
     out: Path,
     judge: str,
     report: Progress | None = None,
-    held_out: list[dict[str, str]] | None = None,
+    held_out: list[InstructionExample] | None = None,
 ) -> Evaluation:
     """Two students on equal numbers of examples: their loss on the held-out set, their loss on
     D_ref (a diagnostic: the teacher was optimised against it), and the judged win rate, raw
@@ -569,7 +533,7 @@ def evaluate(
         result.note = ("no held-out set: the judged instructions come from D_ref, the set the "
                        "teacher was optimised against")
     answers: dict[str, list[str]] = {}
-    instructions = [r["instruction"] for r in (held_out or reference)[: config.judge_examples]]
+    instructions = [r.instruction for r in (held_out or reference)[: config.judge_examples]]
     for name, rows in (("self_instruct", self_instruct_data), ("montessori", montessori_data)):
         result.students[name], answers[name] = _student_result(
             student, rows[:count], config, out / "students" / name, reference, held_out,

@@ -37,6 +37,7 @@ from goldpan.llm import LLM, GenerationParams
 from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import SelfInstructConfig
 from goldpan.synth.filters import BLACKLIST, instruction_problem  # noqa: F401  (re-exported)
+from goldpan.synth.records import SeedTask
 from goldpan.synth.results import SelfInstructStats
 from goldpan.train.method_run import MethodRun, Phase, Progress, file_stamp, run_key
 from goldpan.util.atomic import atomic_write_text
@@ -73,7 +74,7 @@ def default_seed_path() -> Path:
     return Path(str(resources.files("goldpan.resources") / "self_instruct" / "seed_tasks.jsonl"))
 
 
-def _seed_task(task: Any, number: int) -> dict[str, Any]:
+def _seed_task(task: Any, number: int) -> SeedTask:
     if isinstance(task, dict) and "instances" not in task and "output" in task:
         # Alpaca's format (instruction, input, output; the paper's Alpaca-GPT4 seeds): one
         # instance.
@@ -83,11 +84,10 @@ def _seed_task(task: Any, number: int) -> dict[str, Any]:
                 "is_classification": bool(task.get("is_classification", False))}
     if not isinstance(task["instruction"], str) or not isinstance(task["instances"], list):
         raise TypeError
-    task.setdefault("is_classification", False)
-    return task
+    return SeedTask.from_json({**task, "id": task.get("id", f"seed_{number}")})
 
 
-def load_seed_tasks(path: str | Path | None = None) -> list[dict[str, Any]]:
+def load_seed_tasks(path: str | Path | None = None) -> list[SeedTask]:
     """Seed tasks in Self-Instruct's format (id, name, instruction, instances[{input, output}],
     is_classification) or Alpaca's (instruction, input, output), one JSON object a line."""
     path = Path(path) if path else default_seed_path()
@@ -136,15 +136,15 @@ def parse_instructions(text: str, numbering: str, truncated: bool) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- classification
-def classification_prompt(seeds: list[dict[str, Any]], instruction: str, shots: int = 12) -> str:
+def classification_prompt(seeds: list[SeedTask], instruction: str, shots: int = 12) -> str:
     """Few-shot yes/no: equal numbers of classification and other seed tasks as examples."""
-    yes = [s for s in seeds if s.get("is_classification")][: shots // 2]
-    no = [s for s in seeds if not s.get("is_classification")][: shots - len(yes)]
+    yes = [s for s in seeds if s.is_classification][: shots // 2]
+    no = [s for s in seeds if not s.is_classification][: shots - len(yes)]
     examples = [item for pair in zip(yes, no, strict=False) for item in pair]
     prompt = CLASSIFICATION_HEADER
     for seed in examples:
-        answer = "Yes" if seed.get("is_classification") else "No"
-        prompt += f"Task: {seed['instruction']}\nIs it classification? {answer}\n\n"
+        answer = "Yes" if seed.is_classification else "No"
+        prompt += f"Task: {seed.instruction}\nIs it classification? {answer}\n\n"
     return prompt + f"Task: {instruction}\nIs it classification?"
 
 
@@ -153,21 +153,21 @@ def is_yes(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------- instances
-def _demonstration(seed: dict[str, Any], classification: bool) -> str:
-    instance = seed["instances"][0]
-    given, output = instance.get("input", "").strip(), instance.get("output", "").strip()
+def _demonstration(seed: SeedTask, classification: bool) -> str:
+    instance = seed.instances[0]
+    given, output = instance.input.strip(), instance.output.strip()
     if classification:
-        block = f"Task: {seed['instruction']}\nClass label: {output}\n"
+        block = f"Task: {seed.instruction}\nClass label: {output}\n"
         return block + (f"Input: {given}\n" if given else "")
-    block = f"Task: {seed['instruction']}\nExample 1\n"
+    block = f"Task: {seed.instruction}\nExample 1\n"
     return block + (f"Input: {given}\n" if given else "") + f"Output: {output}\n"
 
 
 def instance_prompt(
-    seeds: list[dict[str, Any]], instruction: str, classification: bool, rng: random.Random, k: int
+    seeds: list[SeedTask], instruction: str, classification: bool, rng: random.Random, k: int
 ) -> str:
     """Output-first for classification tasks, input-first otherwise, with k seed examples."""
-    same_kind = [s for s in seeds if bool(s.get("is_classification")) == classification]
+    same_kind = [s for s in seeds if s.is_classification == classification]
     shown = rng.sample(same_kind, min(k, len(same_kind)))
     header = OUTPUT_FIRST_HEADER if classification else INPUT_FIRST_HEADER
     body = "\n".join(_demonstration(s, classification) for s in shown)
@@ -231,7 +231,7 @@ class SelfInstructRun:
     config: SelfInstructConfig
     out: Path
     report: Progress | None
-    seeds: list[dict[str, Any]]
+    seeds: list[SeedTask]
     rng: random.Random
     tasks: list[Task] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
@@ -297,7 +297,7 @@ def self_instruct(
 def _bootstrap(run: SelfInstructRun) -> None:
     """Rounds of prompts until ``n`` instructions pass the filters."""
     config = run.config
-    pool = InstructionPool([s["instruction"] for s in run.seeds], config.rouge_threshold,
+    pool = InstructionPool([s.instruction for s in run.seeds], config.rouge_threshold,
                            config.min_words, config.max_words)
     params = GenerationParams(
         temperature=config.temperature, top_p=config.top_p,
@@ -342,7 +342,7 @@ def _instances_phase(run: SelfInstructRun) -> None:
 
 
 def _identify_classification(
-    llm: LLM, seeds: list[dict[str, Any]], tasks: list[Task], config: SelfInstructConfig
+    llm: LLM, seeds: list[SeedTask], tasks: list[Task], config: SelfInstructConfig
 ) -> None:
     params = GenerationParams(
         temperature=0.0, max_new_tokens=3, stop=("\n",), seed=config.seed, chat=config.chat
@@ -354,7 +354,7 @@ def _identify_classification(
 
 def _generate_instances(
     llm: LLM,
-    seeds: list[dict[str, Any]],
+    seeds: list[SeedTask],
     tasks: list[Task],
     config: SelfInstructConfig,
     rng: random.Random,

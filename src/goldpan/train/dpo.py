@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -89,9 +89,22 @@ def _trl_arguments(settings: DpoConfig, out: Path, precision: str) -> Any:
     )
 
 
+class PreferencePair(Protocol):
+    """What DPO reads of a pair: the prompt, the preferred output and the other one."""
+
+    @property
+    def prompt(self) -> str: ...
+
+    @property
+    def chosen(self) -> str: ...
+
+    @property
+    def rejected(self) -> str: ...
+
+
 def dpo_update(
     teacher: str | Path,
-    pairs: Sequence[dict[str, Any]],
+    pairs: Sequence[PreferencePair],
     out: str | Path,
     settings: DpoConfig | None = None,
 ) -> dict[str, Any]:
@@ -112,7 +125,7 @@ def dpo_update(
     model = AutoModelForCausalLM.from_pretrained(teacher, dtype=torch.float32)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     precision = resolve_precision(settings.precision, device)
-    rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs]
+    rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs]
     optimizer, scheduler = _optimizer_and_schedule(model, settings, len(rows))
     args = _trl_arguments(settings, out, precision)
     trainer = DPOTrainer(
