@@ -90,9 +90,9 @@ def measure_data_juicer(run_dir: Path) -> dict:
     from data_juicer.utils.constant import Fields
 
     from goldpan.engine.rundir import RunDir
-    from goldpan.report.rundata import kept_files, reject_files
 
-    files = [str(p) for p in kept_files(RunDir(run_dir)) + reject_files(RunDir(run_dir))]
+    run = RunDir(run_dir)
+    files = [str(p) for p in run.kept_parts() + run.reject_parts()]
     listed = ", ".join(f"'{f}'" for f in files)
     numeric = ", ".join(NUMERIC)
     table = duckdb.sql(
