@@ -350,18 +350,18 @@ def test_goldpans_generated_data_is_read_by_a_chat_recipe_as_written(tmp_path: P
     from goldpan.engine.runner import run_recipe
     from goldpan.recipe import parse_recipe
     from goldpan.synth.preferences import preference_pairs
+    from goldpan.synth.records import InstructionExample, ScoredExample
 
     instruction, answer = "List two uses of limestone.", "Cement and road base."
     self_instruct_alpaca = [{"instruction": instruction, "input": "", "output": answer}]
     self_instruct_messages = [{"messages": [{"role": "user", "content": instruction},
                                             {"role": "assistant", "content": answer}]}]
-    montessori_synthetic = [{"prompt": "Write a task.", "output": f"<task>{instruction}</task>",
-                             "instruction": instruction, "response": answer,
-                             "messages": self_instruct_messages[0]["messages"]}]
-    pairs = preference_pairs([
-        {"prompt": "Write a task.", "output": "Name a rock.", "influence": 0.3},
-        {"prompt": "Write a task.", "output": "Say hi.", "influence": -0.2},
-    ])
+    montessori_synthetic = [InstructionExample(instruction, answer, "Write a task.",
+                                               f"<task>{instruction}</task>").to_json()]
+    pairs = [pair.to_json() for pair in preference_pairs([
+        ScoredExample(InstructionExample("i", "r", "Write a task.", "Name a rock."), 0.3),
+        ScoredExample(InstructionExample("i", "r", "Write a task.", "Say hi."), -0.2),
+    ])]
     _, collected = grade_rationales([
         {"id": "q1", "question": "What is 2 + 3?", "answer": "5",
          "rationale": "2 + 3 = 5. The answer is 5."},
@@ -372,8 +372,8 @@ def test_goldpans_generated_data_is_read_by_a_chat_recipe_as_written(tmp_path: P
         "alpaca": (self_instruct_alpaca, "chat"),
         "messages": (self_instruct_messages, "chat"),
         "synthetic": (montessori_synthetic, "chat"),
-        "d_pos": (collected.positive, "chat"),
-        "d_neg": (collected.negative, "chat"),
+        "d_pos": ([r.to_json() for r in collected.positive], "chat"),
+        "d_neg": ([r.to_json() for r in collected.negative], "chat"),
         "preferences": (pairs, "preference"),
     }
     for name, (rows, kind) in files.items():
