@@ -90,6 +90,21 @@ def test_a_rerun_is_served_from_the_cache_without_a_request(tmp_path: Path) -> N
     assert llm.usage.cache_hits == 4 and llm.usage.requests == 0
 
 
+def test_a_served_model_with_other_weights_is_asked_again_not_read_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    """A server answers to the same name whatever it serves: with the weights named, the cache
+    tells a teacher updated by DPO from the one before it."""
+    params = GenerationParams(max_new_tokens=8)
+    cache = tmp_path / "cache.sqlite"
+    with serve(lambda n, body: ok(f"answer {n}")) as (fake, url):
+        for weights, asked in (("teacher-0", 1), ("teacher-0", 1), ("teacher-1", 2)):
+            make_llm(f"openai:teacher@{url}", cache, weights=weights).generate(["Q"], params)
+            assert len(fake.requests) == asked, weights
+        make_llm(f"openai:teacher@{url}", cache).generate(["Q"], params)  # no weights named
+        assert len(fake.requests) == 3
+
+
 def test_an_interrupted_generation_resumes_where_it_stopped(tmp_path: Path) -> None:
     prompts = [f"prompt {i}" for i in range(6)]
     broken = lambda n, body: ok(body["messages"][0]["content"]) if n < 3 else (401, {})  # noqa: E731

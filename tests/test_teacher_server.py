@@ -54,3 +54,23 @@ def test_a_server_that_dies_at_start_is_one_clear_error(tmp_path: Path) -> None:
     with (pytest.raises(GoldpanError, match="--serve-command '/no/such/engine'"),
           missing.running(tmp_path, tmp_path / "server.log")):
         pass
+
+
+def test_each_iterations_served_teacher_has_its_own_cache_identity(tmp_path: Path) -> None:
+    """The bug of issue 32: the served name was the whole cache identity, so an instruction
+    asked again in a later iteration got the earlier teacher's answer. The identity now holds
+    the weights served (their folder and files), so a DPO-updated teacher is asked anew."""
+    from goldpan.synth.montessori import _teacher_llm
+    from goldpan.synth.serving import TeacherServer
+
+    server = TeacherServer("http://127.0.0.1:9/v1")  # the user's own server: not started here
+    first, second = tmp_path / "iteration-0", tmp_path / "iteration-1"
+    for folder, content in ((first, b"w0"), (second, b"w1-updated")):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(content)
+    identities = []
+    for weights in (first, first, second):
+        with _teacher_llm(weights, 0, server, tmp_path / "cache.sqlite", tmp_path) as llm:
+            identities.append(llm.backend.cache_identity)
+    assert identities[0] == identities[1] != identities[2]
+    assert all(identity.startswith("teacher|") for identity in identities)

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 OPENAI_OPTIONS = {"api_key_env", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
-                  "on_error"}
+                  "on_error", "weights"}
 LOCAL_OPTIONS = {"dtype", "device", "batch_size"}
 
 

@@ -42,8 +42,13 @@ class OpenAIBackend:
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         on_error: str = "raise",
+        weights: str | None = None,
     ) -> None:
         self.model = model
+        # The cache key's model part: the name the server answers to, and, when the caller
+        # knows them, the weights behind it (a teacher retrained and served again under the
+        # same name must not be served its old answers from the cache).
+        self.cache_identity = model if weights is None else f"{model}|{weights}"
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
         self.concurrency = max(1, concurrency)

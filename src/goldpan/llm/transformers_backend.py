@@ -111,13 +111,10 @@ class TransformersBackend:
         """The model name plus the weights' size and modification time (a folder retrained in
         place, a teacher updated by DPO, must not be served its old generations) and the dtype
         it runs in (``auto`` differs between machines, and so do bf16 samples)."""
-        from goldpan.models.load import default_device, resolve
+        from goldpan.models.load import default_device, resolve, weights_stamp
 
-        folder = resolve(self.model)
-        weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-        stamps = [f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights]
         dtype = resolve_dtype(self.dtype, self.device or default_device())
-        return f"{self.model}|{'|'.join(stamps)}|{dtype}"
+        return f"{self.model}|{weights_stamp(resolve(self.model))}|{dtype}"
 
     def _loaded(self):
         from goldpan.models.load import load_cached

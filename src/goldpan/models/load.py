@@ -61,6 +61,13 @@ class LoadedModel:
     device: str
 
 
+def weights_stamp(folder: Path) -> str:
+    """The weight files of a model folder by name, size and modification time: what tells a
+    folder retrained in place from the one before it, without reading gigabytes."""
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    return "|".join(f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights)
+
+
 def default_device() -> str:
     import torch
 

@@ -30,6 +30,7 @@ from goldpan.data.json_lines import json_object, read_json_lines, write_json_lin
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.params import Completion
+from goldpan.models.load import weights_stamp
 from goldpan.models.memory import release_memory
 from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import MontessoriConfig
@@ -278,7 +279,8 @@ def _teacher_llm(
     in-process from its weights (released afterwards either way)."""
     if server is not None and server.serves(iteration):
         with server.running(weights, folder / "teacher-server.log") as spec:
-            yield make_llm(spec, cache)
+            # The served name is the same every iteration: the cache keys the weights too.
+            yield make_llm(spec, cache, weights=f"{weights}|{weights_stamp(weights)}")
         return
     yield make_llm(str(weights), cache)
 
