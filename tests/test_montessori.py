@@ -528,3 +528,10 @@ def test_a_run_killed_in_the_middle_of_the_probes_resumes_to_the_uninterrupted_r
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-3000:]
     assert data.stat().st_mtime_ns == written  # the finished phase was read back, not redone
     assert _outcome(tmp_path / "resumed") == _outcome(tmp_path / "straight")
+
+
+def test_the_help_does_not_call_goldpans_own_seed_tasks_self_instructs() -> None:
+    from tests.conftest import goldpan
+
+    shown = " ".join(goldpan("synth", "montessori", "--help", check=True).stdout.split())
+    assert "goldpan's own 175" in shown and "Self-Instruct's 175" not in shown

@@ -157,7 +157,8 @@ def montessori_command(
     seed_tasks: Annotated[
         Path | None,
         typer.Option(help="Seed tasks JSONL, Self-Instruct's or Alpaca's format (instruction, "
-                     "input, output); default: Self-Instruct's 175."),
+                     "input, output); default: goldpan's own 175, written for this project in "
+                     "Self-Instruct's format (not Self-Instruct's seed tasks)."),
     ] = None,
     teacher_server: Annotated[
         str | None,
