@@ -63,10 +63,6 @@ class StageProgress(AbstractContextManager):
     def advance(self, task: int, amount: int) -> None:
         self.progress.advance(TaskID(task), amount)
 
-    def finish(self, task: int) -> None:
-        total = self.progress.tasks[task].total or 0
-        self.progress.update(TaskID(task), completed=total)
-
 
 class FigureColumn(ProgressColumn):
     """A figure a phase reports beside its count (a training loss, tokens per second); blank

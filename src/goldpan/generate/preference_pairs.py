@@ -57,10 +57,10 @@ def pick_pair(scores: list[float | None], by_random: random.Random | None
     return best[1], worst[1]
 
 
-def _below_margin(values: list[Any], pair: tuple[int, int], margin: float) -> str | None:
-    """``below_margin`` when the chosen answer's rating beats the rejected one's by less than
-    ``margin`` (both ratings are numbers here: ``pick_pair`` picks among rated answers)."""
-    return "below_margin" if values[pair[0]] - values[pair[1]] < margin else None
+def _below_margin(values: list[Any], pair: tuple[int, int], margin: float) -> bool:
+    """Whether the chosen answer's rating beats the rejected one's by less than ``margin``
+    (both ratings are numbers here: ``pick_pair`` picks among rated answers)."""
+    return bool(values[pair[0]] - values[pair[1]] < margin)
 
 
 @register_step
@@ -91,8 +91,8 @@ class PreferencePairs(MapStep[PreferencePairsOptions]):
             values = [(r or {}).get(o.by) for r in rated or []]
             draw = random.Random(f"{seed}:{record_id}") if o.rejected == "random" else None
             pair = pick_pair(values, draw)
-            if not isinstance(pair, str):
-                pair = _below_margin(values, pair, o.margin) or pair
+            if not isinstance(pair, str) and _below_margin(values, pair, o.margin):
+                pair = "below_margin"
             if isinstance(pair, str):  # no pair, or one below the margin: the reason
                 reasons.append(self.reason(pair))
                 chosen.append([])

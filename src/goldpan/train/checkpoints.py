@@ -10,10 +10,10 @@ restored.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Any, Protocol
+
+from goldpan.util.atomic import atomically
 
 
 class Resumable(Protocol):
@@ -43,10 +43,9 @@ class Checkpoint:
 
         payload = {"key": self.key, "step": step, "trainer": trainer.state_dict(),
                    "extra": self.extra}
-        partial = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, partial)
-        os.replace(partial, self.path)
+        with atomically(self.path) as partial:
+            torch.save(payload, partial)
 
     def restore(self, trainer: Resumable) -> int:
         """The steps a saved checkpoint of this key had taken (its state now in ``trainer``

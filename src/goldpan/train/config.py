@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from goldpan.models.precision import native_bf16
+
 Precision = Literal["float32", "bfloat16", "float16", "auto"]
 
 
@@ -19,10 +21,7 @@ def resolve_precision(precision: str, device_type: str) -> str:
     support), float32 elsewhere (a CPU's bf16 autocast is slower than float32)."""
     if precision != "auto":
         return precision
-    import torch
-
-    bf16 = device_type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return "bfloat16" if bf16 else "float32"
+    return "bfloat16" if device_type == "cuda" and native_bf16("cuda") else "float32"
 ScheduleName = Literal["constant", "linear", "cosine", "wsd"]
 
 
