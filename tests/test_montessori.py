@@ -222,6 +222,18 @@ def test_the_dpo_step_moves_the_teacher_towards_chosen_outputs(
     assert result["pairs"] == 2 and any("loss" in entry for entry in result["log"])
 
 
+def test_the_paper_profile_dpo_steps_on_two_pairs_at_a_time(tiny_lm: Path, tmp_path: Path) -> None:
+    """The reference's DPO runs one process at 2 pairs a step (dpo_teacher.sh; the paper's
+    train batch 2): six pairs make three optimiser steps, not one step of sixteen."""
+    from goldpan.synth.config import MontessoriConfig
+
+    settings = MontessoriConfig().dpo
+    assert (settings.batch_size, settings.gradient_accumulation) == (2, 1)
+    pairs = [Pair(f"Task {i}:", " Name a river.", " Draw.") for i in range(6)]
+    result = dpo_update(tiny_lm, pairs, tmp_path / "teacher", settings)
+    assert sum("learning_rate" in entry for entry in result["log"]) == 3
+
+
 def test_the_dpo_update_follows_its_schedule(tiny_lm: Path, tmp_path: Path) -> None:
     """The reference's WSD schedule: peak after the warm-up, then a linear decay to the floor."""
     from goldpan.train.config import TrainConfig

@@ -35,13 +35,29 @@ def test_the_command_serves_each_teachers_weights_and_is_stopped_after(tmp_path:
             httpx.get(f"{url}/models", timeout=2)
     assert record.read_text().split() == [str(tmp_path / "teacher"),
                                           str(tmp_path / "iteration-0" / "teacher")]
-    assert server.serves(0) and server.serves(2)
+    server.check_one_sampler(iterations=2)  # it serves every iteration's teacher
 
 
-def test_a_users_own_server_serves_only_the_original_teacher() -> None:
+def test_a_users_own_server_cannot_sample_the_updated_teachers_so_such_a_run_is_refused(
+    tmp_path: Path,
+) -> None:
+    """One sampler for both arms (issue 32): the user's server serves the original teacher
+    only, so the updated teachers would be sampled in-process, another sampler than the
+    Self-Instruct baseline's. A run that updates the teacher is refused in one line before any
+    work; one without updates (the Self-Instruct data alone) is not."""
+    from goldpan.synth.config import MontessoriConfig
+    from goldpan.synth.montessori import montessori
+    from goldpan.synth.records import InstructionExample
+
     server = TeacherServer("http://127.0.0.1:1/v1")
-    assert server.serves(0) and not server.serves(1)
     assert server.spec == "openai:teacher@http://127.0.0.1:1/v1"
+    server.check_one_sampler(iterations=0)
+    with pytest.raises(GoldpanError, match="without --serve-command serves only the original") \
+            as refused:
+        montessori("teacher", "student", [InstructionExample("Hi.", "Hello.")],
+                   MontessoriConfig.small(iterations=1), tmp_path / "run", server=server)
+    assert "\n" not in str(refused.value)
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_server_that_dies_at_start_is_one_clear_error(tmp_path: Path) -> None:
@@ -70,7 +86,7 @@ def test_each_iterations_served_teacher_has_its_own_cache_identity(tmp_path: Pat
         (folder / "model.safetensors").write_bytes(content)
     identities = []
     for weights in (first, first, second):
-        with _teacher_llm(weights, 0, server, tmp_path / "cache.sqlite", tmp_path) as llm:
+        with _teacher_llm(weights, server, tmp_path / "cache.sqlite", tmp_path) as llm:
             identities.append(llm.backend.cache_identity)
     assert identities[0] == identities[1] != identities[2]
     assert all(identity.startswith("teacher|") for identity in identities)

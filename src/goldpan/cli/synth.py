@@ -164,7 +164,8 @@ def montessori_command(
         str | None,
         typer.Option(help="Sample the teacher through this OpenAI-compatible server (base URL, "
                      "e.g. http://127.0.0.1:8000/v1) instead of in-process; --teacher still "
-                     "names its weights, which DPO updates."),
+                     "names its weights, which DPO updates. Needs --serve-command when the "
+                     "teacher is updated (both arms from one sampler)."),
     ] = None,
     serve_command: Annotated[
         str | None,

@@ -273,11 +273,11 @@ def train_student(
 # ---------------------------------------------------------------------------- the loop
 @contextmanager
 def _teacher_llm(
-    weights: Path, iteration: int, server: TeacherServer | None, cache: Path, folder: Path
+    weights: Path, server: TeacherServer | None, cache: Path, folder: Path
 ) -> Iterator[LLM]:
-    """This iteration's teacher: through the server when it serves this iteration, else
-    in-process from its weights (released afterwards either way)."""
-    if server is not None and server.serves(iteration):
+    """This iteration's teacher: through the server when there is one (every iteration's:
+    ``check_one_sampler``), else in-process from its weights (released afterwards)."""
+    if server is not None:
         with server.running(weights, folder / "teacher-server.log") as spec:
             # The served name is the same every iteration: the cache keys the weights too.
             yield make_llm(spec, cache, weights=f"{weights}|{weights_stamp(weights)}")
@@ -351,6 +351,8 @@ def montessori(
 
     if len(reference) < 1:
         raise GoldpanError("montessori: the reference set is empty")
+    if server is not None:
+        server.check_one_sampler(config.iterations)
     out = Path(out)
     reference = reference[: config.reference_examples]
     key = run_key(config=config.model_dump(mode="json"), teacher=teacher, student=student,
@@ -375,7 +377,7 @@ def _synthesis_phase(iteration: int) -> Callable[[MontessoriRun], None]:
         config, folder = run.config, run.folder(iteration)
         folder.mkdir(parents=True, exist_ok=True)
         stats: dict[str, int] = {}
-        with _teacher_llm(run.teacher_folder, iteration, run.server, run.out / "llm-cache.sqlite",
+        with _teacher_llm(run.teacher_folder, run.server, run.out / "llm-cache.sqlite",
                           folder) as llm:
             # The last iteration writes only the data the evaluation trains on.
             final = iteration == config.iterations and iteration > 0

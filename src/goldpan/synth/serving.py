@@ -5,9 +5,10 @@ every iteration (DPO). transformers' ``generate`` is far slower than a serving e
 teacher can be served instead: ``url`` names the server; ``command``, when given, is started on
 each iteration's teacher weights (``{model_path}``: the original teacher's folder, then each
 DPO-updated one) before its sampling and stopped after it, so the GPU is free again for the
-student's influence probes and the DPO update. Without ``command`` the server is the user's:
-it serves the original teacher, and the DPO-updated teachers are sampled in-process (their
-folders are ordinary Hugging Face model folders any server can load).
+student's influence probes and the DPO update. Without ``command`` the server is the user's
+and serves only the original teacher; a run that updates the teacher is then refused
+(``check_one_sampler``), since its DPO-updated teachers would have to be sampled in-process,
+by another sampler than the Self-Instruct baseline's, which would confound the comparison.
 """
 
 from __future__ import annotations
@@ -37,10 +38,17 @@ class TeacherServer:
         """The ``llm`` spec of the served teacher."""
         return f"openai:{self.model}@{self.url}"
 
-    def serves(self, iteration: int) -> bool:
-        """Whether this iteration's teacher is sampled through the server: always when goldpan
-        starts it, else only the original teacher (iteration 0)."""
-        return self.command is not None or iteration == 0
+    def check_one_sampler(self, iterations: int) -> None:
+        """Refuse a run whose two arms would come from different samplers: the Self-Instruct
+        baseline (the original teacher's data) from this server, the Montessori data from the
+        DPO-updated teachers, which only a ``command`` can serve."""
+        if self.command is None and iterations > 0:
+            raise GoldpanError(
+                "--teacher-server without --serve-command serves only the original teacher, so "
+                "the updated teachers would be sampled in-process by another sampler than the "
+                "Self-Instruct baseline's: give --serve-command (goldpan then serves every "
+                "iteration's weights the same way), or sample in-process without a server"
+            )
 
     @contextmanager
     def running(self, model_path: Path, log: Path) -> Iterator[str]:

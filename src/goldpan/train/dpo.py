@@ -18,8 +18,10 @@ from goldpan.train.schedules import make_scheduler
 
 class DpoConfig(BaseModel):
     """The teacher's DPO update. Defaults: the Montessori-Instruct reference's
-    ``configs/templates/dpo_teacher.yml`` (2 pairs per device x 8 GPUs = 16 a step, WSD schedule
-    10% warm-up, 50% stable, 40% decay to 0.001 of the peak, no weight decay, bf16)."""
+    ``configs/templates/dpo_teacher.yml`` (2 pairs a step: ``scripts/templates/dpo_teacher.sh``
+    runs one process with ``device_map="auto"``, not one per GPU, and the paper's appendix gives
+    train batch 2; WSD schedule 10% warm-up, 50% stable, 40% decay to 0.001 of the peak, no
+    weight decay, bf16)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -29,7 +31,7 @@ class DpoConfig(BaseModel):
     epochs: float = Field(1, gt=0, description="Passes over the pairs (paper: 1).")
     batch_size: int = Field(2, gt=0, description="Pairs per micro-batch.")
     gradient_accumulation: int = Field(
-        8, gt=0, description="Micro-batches per step (8: the reference's 8 GPUs on one device)."
+        1, gt=0, description="Micro-batches per step (reference: 1, one process; 2 pairs a step)."
     )
     schedule: ScheduleName = Field("wsd", description="Learning-rate schedule (reference: wsd).")
     warmup_ratio: float = Field(0.1, ge=0, le=1, description="Warm-up share (reference: 0.1).")
