@@ -144,6 +144,74 @@ def test_probes_split_over_replicas_measure_what_one_trainer_does(student) -> No
     assert sum(counted) == len(probes)
 
 
+def test_first_order_influences_approach_the_exact_ones_as_the_step_shrinks(student) -> None:
+    """-g_ref . step is the exact loss change to first order: with a small learning rate the two
+    agree closely, probe by probe, and the momentum's share too."""
+    from goldpan.synth.influence import momentum_influence, reference_gradient
+
+    trainer, _, encode = student
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = 1e-5
+    probes, reference = encode(EXAMPLES[3:]), encode(REFERENCE)
+    exact = [i.value for i in local_influences(trainer, probes, reference)]
+    gradient = reference_gradient(trainer, reference)
+    estimated = local_influences(trainer, probes, reference, gradient=gradient)
+    assert [i.value for i in estimated] == pytest.approx(exact, rel=0.05, abs=1e-7)
+    assert [i.before - i.after for i in estimated] == pytest.approx([i.value for i in estimated])
+    assert momentum_influence(trainer, reference, gradient=gradient) == pytest.approx(
+        momentum_influence(trainer, reference), rel=0.05)
+
+
+def test_a_probe_loss_scale_of_one_eighth_steps_as_adamw_does_with_g_over_8(student) -> None:
+    """The reference divides each probe's loss by its 8 processes (DDP then averages 8 equal
+    gradients): the step sees g/8, which AdamW's moments do not cancel."""
+    from goldpan.train.trainer import adamw_preview
+
+    trainer, _, encode = student
+    probe = encode(EXAMPLES[3:4])
+    trainer._gradients([probe])
+    gradients = [p.grad.clone() for p in trainer.parameters]
+    trainer._zero_grad()
+    trainer.gradient_scale = 0.125
+    trainer.lookahead([probe])
+    group = trainer.optimizer.param_groups[0]
+    for live, kept, grad in zip(trainer.parameters, trainer._kept, gradients, strict=True):
+        state = trainer.optimizer.state[live]
+        expected = adamw_preview(kept, grad / 8, state, group)
+        assert torch.allclose(live, expected, atol=1e-7)
+    unscaled = adamw_preview(trainer._kept[0], gradients[0], trainer.optimizer.state[
+        trainer.parameters[0]], group)
+    assert not torch.allclose(trainer.parameters[0], unscaled, atol=1e-9)
+    trainer.undo_lookahead()
+
+
+def test_pure_bf16_probes_round_most_small_updates_away(student) -> None:
+    """The reference probes in pure bf16: a step of ~lr 5e-6 on weights of magnitude ~0.02
+    is below half a bf16 ulp for most weights, so they do not move; in fp32 every weight with a
+    momentum or a gradient does."""
+    trainer, _, encode = student
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = 5e-6
+    probe = encode(EXAMPLES[3:4])
+
+    def unchanged_share() -> float:
+        trainer.lookahead([probe])
+        before = trainer._kept
+        moved = sum(int((live != kept).sum()) for live, kept in
+                    zip(trainer.parameters, before, strict=True))
+        total = sum(p.numel() for p in trainer.parameters)
+        trainer.undo_lookahead()
+        return 1 - moved / total
+
+    in_float32 = unchanged_share()  # weights with no momentum and no gradient stay anyway
+    trainer.cast(torch.bfloat16)
+    assert next(trainer.model.parameters()).dtype == torch.bfloat16
+    assert all(v.dtype == torch.bfloat16 for s in trainer.optimizer.state.values()
+               for k, v in s.items() if k != "step")
+    in_bfloat16 = unchanged_share()
+    assert in_bfloat16 > 0.5 and in_bfloat16 > in_float32 + 0.3
+
+
 def test_lookahead_and_snapshot_measure_the_same_influences(tiny_lm: Path) -> None:
     values = {}
     for method in ("lookahead", "snapshot"):

@@ -102,6 +102,8 @@ class MontessoriConfig(MethodConfig):
                               "gradient_accumulation": 1, "schedule": "constant",
                               "warmup_ratio": 0.0, "epochs": 2},
             "reference_examples": 8,
+            "probe_loss_scale": 1.0,
+            "probe_dtype": "float32",
             "dpo": {"learning_rate": 5e-6, "batch_size": 2, "gradient_accumulation": 1,
                     "schedule": "constant", "warmup_ratio": 0.0, "max_length": 256},
             "final_examples": 16,
@@ -173,6 +175,23 @@ class MontessoriConfig(MethodConfig):
     probe_max_grad_norm: float | None = Field(
         None, gt=0, description="Clipping of a probe's one step (reference: none, its probe "
         "loop calls optimizer.step() directly).",
+    )
+    probe_loss_scale: float = Field(
+        0.125, gt=0, description="Each probe's loss is multiplied by this before its backward "
+        "pass. Reference: 1/8 (collect_local_data_influence.py divides by its 8 processes, and "
+        "DDP averages the 8 identical gradients: the step sees g/8); goldpan's choice: 1 (the "
+        "probe's own gradient, small profile).",
+    )
+    probe_dtype: Literal["float32", "bfloat16"] = Field(
+        "bfloat16", description="Weights and AdamW moments of the probes: bfloat16 (reference: "
+        "pure bf16, where most ~5e-6 updates round away) or float32 (goldpan's choice, small "
+        "profile). The warm-up runs in student_dtype either way.",
+    )
+    influence_estimate: Literal["exact", "first_order"] = Field(
+        "exact", description="L1 measured by a forward pass over D_ref per probe (the paper), "
+        "or to first order from D_ref's gradient, computed once (-g_ref . step: one dot "
+        "product per probe; goldpan's option for CPU-sized runs, its agreement measured in "
+        "docs/montessori.md).",
     )
     reference_examples: int = Field(256, gt=0, description="D_ref size (paper: 256).")
     dpo: DpoConfig = Field(default_factory=DpoConfig, description="The teacher's DPO update.")

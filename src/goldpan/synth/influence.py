@@ -13,6 +13,11 @@ reference code's way), bit for bit. Two ways, same influences:
 - ``snapshot``: the real ``optimizer.step()``, then weights and optimiser state copied back
   from a snapshot; memory: a copy of the weights and of both AdamW moments, three times the
   weights. For optimisers or loss scaling the lookahead does not cover.
+
+L1 is measured exactly (a forward pass over the whole reference set per probe: the paper's
+definition, and most of the cost) or, with the reference loss's gradient g_ref computed once,
+to first order: I ~ -g_ref . (theta_1 - theta_0), one dot product per probe (goldpan's option,
+not the paper's; how far it agrees with the exact value is measured, docs/montessori.md).
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from goldpan.models.memory import evaluating
 from goldpan.train import Encoded, Trainer, mean_loss
+from goldpan.train.examples import collate
+from goldpan.train.losses import response_loss_sum
 
 
 @dataclass
@@ -74,9 +82,42 @@ def restore(model: Any, optimizer: Any, saved: Snapshot) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
+def reference_gradient(trainer: Trainer, reference: Sequence[Encoded],
+                       batch_size: int = 8) -> list[Any]:
+    """The gradient of the reference set's mean response-token loss (``mean_loss``'s, in eval
+    mode) with respect to the trainer's trainable weights, in float32: what a first-order
+    influence dots every probe's step with."""
+    import torch
+
+    model, pad = trainer.model, trainer.pad
+    parameters = trainer.parameters
+    total = max(sum(e.learned_tokens for e in reference), 1)
+    for parameter in parameters:
+        parameter.grad = None
+    with evaluating(model), torch.enable_grad():
+        for start in range(0, len(reference), batch_size):
+            batch = collate(reference[start : start + batch_size], pad)
+            ids, mask, labels = (t.to(trainer.device) for t in batch)
+            loss, _ = response_loss_sum(model, ids, mask, labels)
+            (loss / total).backward()
+    gradient = [torch.zeros_like(p, dtype=torch.float32) if p.grad is None else p.grad.float()
+                for p in parameters]
+    for parameter in parameters:
+        parameter.grad = None
+    return gradient
+
+
+def _after(trainer: Trainer, reference: Sequence[Encoded], batch_size: int, before: float,
+           gradient: Sequence[Any] | None) -> float:
+    """L1 under the pending lookahead step: measured, or L0 + g_ref . step to first order."""
+    if gradient is not None:
+        return before + trainer.lookahead_dot(gradient)
+    return mean_loss(trainer.model, reference, trainer.pad, batch_size)
+
+
 def momentum_influence(
     trainer: Trainer, reference: Sequence[Encoded], batch_size: int = 8,
-    before: float | None = None,
+    before: float | None = None, gradient: Sequence[Any] | None = None,
 ) -> float:
     """The influence of a step with a zero gradient: what the restored AdamW momentum alone does
     to the reference loss. Every probe's step contains this same term (the issue's R3), so it
@@ -86,7 +127,7 @@ def momentum_influence(
     if before is None:
         before = mean_loss(model, reference, pad, batch_size)
     trainer.lookahead(None)
-    after = mean_loss(model, reference, pad, batch_size)
+    after = _after(trainer, reference, batch_size, before, gradient)
     trainer.undo_lookahead()
     return before - after
 
@@ -107,13 +148,17 @@ def local_influences(
     method: str = "lookahead",
     keep_on: str | None = None,
     before: float | None = None,
+    gradient: Sequence[Any] | None = None,
 ) -> list[Influence | None]:
     """The influence of each probe, every one measured from the same restored state. A probe
     with no response token (its prompt filled ``max_length``) has no influence to measure: one
     step on it would move the weights by the optimiser's momentum alone. It gets None.
-    ``before``: the reference loss of the warmed-up state, when already known."""
+    ``before``: the reference loss of the warmed-up state, when already known; ``gradient``:
+    the reference loss's gradient (``reference_gradient``) for first-order influences."""
     if method not in ("lookahead", "snapshot"):
         raise ValueError(f"influence method {method!r}: lookahead or snapshot")
+    if gradient is not None and method != "lookahead":
+        raise ValueError("first-order influences take the lookahead step")
     model, optimizer, pad = trainer.model, trainer.optimizer, trainer.pad
     saved = snapshot(model, optimizer) if method == "snapshot" else None
     if before is None:
@@ -125,7 +170,7 @@ def local_influences(
         if taken is None:
             result.append(None)
         else:
-            after = mean_loss(model, reference, pad, batch_size)
+            after = _after(trainer, reference, batch_size, before, gradient)
             if saved is not None:
                 restore(model, optimizer, saved)
             else:

@@ -34,7 +34,7 @@ from goldpan.models.load import weights_stamp
 from goldpan.models.memory import release_memory
 from goldpan.synth.bootstrap import InstructionPool
 from goldpan.synth.config import MontessoriConfig
-from goldpan.synth.influence import influences_across, momentum_influence
+from goldpan.synth.influence import influences_across, momentum_influence, reference_gradient
 from goldpan.synth.preferences import preference_pairs
 from goldpan.synth.records import InfluencePair, InstructionExample, ScoredExample, SeedTask
 from goldpan.synth.results import (
@@ -229,6 +229,7 @@ def measure_influence(
         update={"max_grad_norm": config.probe_max_grad_norm}
     )
     trainer.on_step = None
+    _probe_numerics(trainer, config)
     done = 0
 
     def on_done(count: int) -> None:
@@ -240,7 +241,9 @@ def measure_influence(
     encoded_reference = _encode(tokenizer, reference, config.student)
     # L0 once: the momentum's influence and every probe's are measured from it.
     before = mean_loss(trainer.model, encoded_reference, trainer.pad) if probes else None
-    momentum = (momentum_influence(trainer, encoded_reference, before=before)
+    gradient = (reference_gradient(trainer, encoded_reference)
+                if probes and config.influence_estimate == "first_order" else None)
+    momentum = (momentum_influence(trainer, encoded_reference, before=before, gradient=gradient)
                 if probes else None)
     values = influences_across(
         [trainer, *_replicas(trainer, config)],
@@ -250,6 +253,7 @@ def measure_influence(
         method=config.influence_update,
         keep_on="cpu" if config.influence_copy_on == "cpu" else None,
         before=before,
+        gradient=gradient,
     )
     del loaded, trainer
     release_memory()
@@ -258,6 +262,17 @@ def measure_influence(
         else ScoredExample(record, v.value, v.before, v.after)
         for record, v in zip(probes, values, strict=True)
     ], momentum
+
+
+def _probe_numerics(trainer: Trainer, config: MontessoriConfig) -> None:
+    """The probes' arithmetic as configured: the reference's loss scale (g/8 on 8 GPUs) and
+    dtype (pure bf16), applied to the warmed-up state."""
+    import torch
+
+    trainer.gradient_scale = config.probe_loss_scale
+    wanted = getattr(torch, config.probe_dtype)
+    if next(trainer.model.parameters()).dtype != wanted:
+        trainer.cast(wanted)
 
 
 def train_student(

@@ -83,6 +83,9 @@ class Trainer:
         self.scheduler: Any = None
         scaled = self.precision == "float16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if scaled else None
+        # Multiplies every loss before its backward pass: 1/N reproduces a run that divides
+        # each process's loss by its N data-parallel processes (Montessori's probes, issue 32).
+        self.gradient_scale = 1.0
         self.steps_done = 0
         self.skipped_steps = 0
         self.total_steps: int | None = None  # known once ``fit`` has planned the run
@@ -151,7 +154,7 @@ class Trainer:
                     loss, _ = self.loss_fn(self.model, ids, mask, labels, batch)
                 else:
                     loss, _ = self.loss_fn(self.model, ids, mask, labels)
-            scaled = loss / total
+            scaled = loss * self.gradient_scale / total
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             summed += float(loss.detach())
         if self.master is not None:
@@ -175,6 +178,7 @@ class Trainer:
 
         model = copy.deepcopy(self.model).to(device)
         twin = Trainer(model, self.config, self.pad, self.loss_fn)
+        twin.gradient_scale = self.gradient_scale
         if self.master is not None and twin.master is not None:
             with torch.no_grad():
                 for mine, theirs in zip(self.master, twin.master, strict=True):
@@ -220,6 +224,40 @@ class Trainer:
         self._zero_grad()
         self._looking_ahead = True
         return computed[0]
+
+    def lookahead_dot(self, directions: Sequence[Any]) -> float:
+        """sum over the trainable weights of (pending lookahead weights - weights before it) x
+        ``directions``: with a loss's gradient as the directions, the first-order change of that
+        loss under the step (in float64; the step as the weights hold it, so a bfloat16 model's
+        rounding counts)."""
+        import torch
+
+        if not self._looking_ahead:
+            raise ValueError("lookahead_dot needs a pending lookahead step")
+        before = self.master if self.master is not None else self._kept
+        assert before is not None
+        total = 0.0
+        with torch.no_grad():
+            for live, kept, direction in zip(self.parameters, before, directions, strict=True):
+                moved = live.double() - kept.to(live.device).double()
+                total += float(torch.dot(moved.flatten(), direction.to(live.device).double()
+                                         .flatten()))
+        return total
+
+    def cast(self, dtype: Any) -> None:
+        """Weights and AdamW moments in ``dtype`` from here on (a pure-bf16 probe of an fp32
+        warm-up, as the reference runs its probes); not with fp32 master weights."""
+        import torch
+
+        if self.master is not None:
+            raise ValueError("cast: the trainer keeps fp32 master weights")
+        self.undo_lookahead()
+        self._kept = None
+        self.model.to(dtype)
+        for state in self.optimizer.state.values():
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.is_floating_point() and value.dim() > 0:
+                    state[key] = value.to(dtype)
 
     def undo_lookahead(self) -> None:
         """Back to the weights before ``lookahead`` (bit for bit); nothing if none is pending."""
