@@ -21,7 +21,6 @@ from goldpan.cli.comparison import (
 from goldpan.cli.method_options import SetOption, help_config_option
 from goldpan.report import write_report
 from goldpan.synth.config import MontessoriConfig, SelfInstructConfig
-from goldpan.synth.records import InstructionExample
 
 synth_app = typer.Typer(
     no_args_is_help=True, help="Synthetic instruction data (Self-Instruct, Montessori-Instruct)."
@@ -103,39 +102,6 @@ def self_instruct_command(
     console.print(f"report: {write_report(out)}")
 
 
-def _sharegpt_rows(count: int, skip: int = 0) -> list[InstructionExample]:
-    """Short packaged ShareGPT first turns after the first 2,000 conversations (which the demo
-    uses), ``skip`` of them passed over: D_ref is the first ``count``, the held-out evaluation
-    set the ones after it, so the two never share an example."""
-    from goldpan.data.demo_corpus import first_turns
-
-    rows: list[InstructionExample] = []
-    for index, turn in enumerate(first_turns()):
-        short = len(turn["instruction"]) < 500 and len(turn["response"]) < 1500
-        if index >= 2000 and short:
-            if skip > 0:
-                skip -= 1
-                continue
-            rows.append(InstructionExample(turn["instruction"], turn["response"]))
-            if len(rows) >= count:
-                break
-    return rows
-
-
-def _instruction_rows(path: Path, count: int, option: str) -> list[InstructionExample]:
-    """The first ``count`` instruction/response pairs of a JSONL file (``option`` names it in
-    errors)."""
-    from goldpan.data.json_lines import read_json_lines
-
-    rows = read_json_lines(
-        path,
-        option,
-        lambda row, number: InstructionExample(str(row["instruction"]), str(row["response"])),
-        "JSON with instruction and response",
-    )
-    return rows[:count]
-
-
 @synth_app.command("montessori")
 def montessori_command(
     out: Annotated[Path, typer.Option(help="Output folder.")],
@@ -147,8 +113,19 @@ def montessori_command(
     ),
     reference: Annotated[
         Path | None,
-        typer.Option(help="D_ref JSONL (instruction, response); default: held-out ShareGPT."),
+        typer.Option(help="D_ref JSONL: instruction with response, or output (Alpaca-Eval's "
+                     "layout), drawn by a seeded shuffle (--reference-seed); default: packaged "
+                     "ShareGPT first turns the demo does not use."),
     ] = None,
+    reference_seed: Annotated[
+        int, typer.Option(help="Seed of the shuffled draws of D_ref and the held-out set "
+                          "(reference: 42).")
+    ] = 42,
+    reference_filter: Annotated[
+        str, typer.Option(help="Default sets only: none (every ShareGPT first turn) or short "
+                          "(instructions under 500, responses under 1,500 characters: "
+                          "'helpful' then means 'short').")
+    ] = "none",
     held_out: Annotated[
         Path | None,
         typer.Option(help="Evaluation set JSONL (instruction, response) the teacher never sees; "
@@ -198,6 +175,7 @@ def montessori_command(
     from goldpan.cli.progress import phase_progress, phase_reporter
     from goldpan.errors import GoldpanError
     from goldpan.report.markdown import montessori_evaluation_table
+    from goldpan.synth.instruction_sets import montessori_sets
     from goldpan.synth.montessori import montessori
     from goldpan.synth.serving import TeacherServer
     from goldpan.util.atomic import atomic_write_text
@@ -206,11 +184,11 @@ def montessori_command(
         profile, set_, iterations=iterations, prompts=prompts, seed=seed,
         seed_tasks=str(seed_tasks) if seed_tasks else None,
     )
-    rows = (_instruction_rows(reference, config.reference_examples, "--reference") if reference
-            else _sharegpt_rows(config.reference_examples))
-    evaluation_rows = (
-        _instruction_rows(held_out, config.held_out_examples, "--held-out") if held_out
-        else _sharegpt_rows(config.held_out_examples, skip=config.reference_examples)
+    if reference_filter not in ("none", "short"):
+        raise GoldpanError(f"--reference-filter {reference_filter!r}: none or short")
+    rows, evaluation_rows = montessori_sets(
+        reference, held_out, config.reference_examples, config.held_out_examples,
+        reference_seed, reference_filter,  # type: ignore[arg-type]  # checked above
     )
     if serve_command and not teacher_server:
         raise GoldpanError("--serve-command needs --teacher-server (the URL it serves at)")
