@@ -369,7 +369,8 @@ def test_the_loop_writes_datasets_influence_pairs_teacher_and_evaluation(
     assert all(s.held_out_loss is not None and s.held_out_loss != s.reference_loss
                for s in evaluation.students.values())
     judged = evaluation.montessori_vs_self_instruct
-    assert 0.0 <= judged.win_rate <= 1.0 and len(judged.outcomes) == 2  # held-out instructions
+    assert judged.win_rate is None or 0.0 <= judged.win_rate <= 1.0
+    assert len(judged.outcomes) == 2  # held-out instructions
     answers = [json.loads(line) for line in (out / "judged_answers.jsonl").open()]
     assert [a["instruction"] for a in answers] == [h.instruction for h in held_out]
     assert "| Montessori-Instruct |" in montessori_evaluation_table(summary.evaluation)
@@ -401,7 +402,9 @@ def test_the_judge_counts_a_win_only_when_both_orders_agree() -> None:
     with serve(lambda n, body: ok("A")) as (_, url):  # always the first: position bias only
         judge = make_llm(f"openai:judge@{url}", None, backoff=0.01)
         judged = judge_pairwise(judge, ["q1", "q2"], ["x", "y"], ["z", "w"])
-    assert judged.ties == 2 and judged.win_rate == 0.5
+    # A judge that ties everything says nothing: no win rate, not 0.500.
+    assert judged.ties == 2 and not judged.informative
+    assert judged.win_rate is None and judged.length_controlled_win_rate is None
 
 
 @pytest.mark.slow
@@ -611,7 +614,10 @@ def test_a_run_killed_in_the_middle_of_the_probes_resumes_to_the_uninterrupted_r
 
 
 def test_the_help_does_not_call_goldpans_own_seed_tasks_self_instructs() -> None:
+    import re
+
     from tests.conftest import goldpan
 
-    shown = " ".join(goldpan("synth", "montessori", "--help", check=True).stdout.split())
+    text = goldpan("synth", "montessori", "--help", check=True).stdout
+    shown = " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())  # the help's frame, wrapped
     assert "goldpan's own 175" in shown and "Self-Instruct's 175" not in shown

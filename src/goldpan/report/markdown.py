@@ -15,34 +15,48 @@ def _cell(value: float | None, digits: int = 4, missing: str = "-") -> str:
     return missing if value is None else f"{value:.{digits}f}"
 
 
+def _judged_cell(value: float | None, informative: bool | None) -> str:
+    """A win rate, or why there is none: no judge ran, or it tied every comparison."""
+    if informative is False:
+        return "uninformative"
+    return _cell(value, 3)
+
+
 def montessori_comparison_table(comparison: MontessoriComparison) -> str:
-    """Markdown: each run's figures, then the differences over runs and over examples."""
+    """Markdown: each run's figures, then the differences over runs and over examples. Every
+    loss is an average over held-out examples, each example weighing the same."""
     lines = [
         "| run | held-out loss, Self-Instruct data | held-out loss, Montessori data | "
-        "difference | win rate | length-controlled | helpful probes | above the momentum |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "difference | examples | win rate | length-controlled | helpful probes | "
+        "above the momentum |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in comparison.runs:
         lines.append(
             f"| {run.run} | {run.self_instruct_loss:.4f} | {run.montessori_loss:.4f} | "
-            f"{run.difference:+.4f} | {_cell(run.win_rate, 3)} | "
-            f"{_cell(run.length_controlled_win_rate, 3)} | {_cell(run.helpful_share, 2)} | "
-            f"{_cell(run.above_momentum_share, 2)} |"
+            f"{run.difference:+.4f} | {run.examples} | "
+            f"{_judged_cell(run.win_rate, run.judge_informative)} | "
+            f"{_judged_cell(run.length_controlled_win_rate, run.judge_informative)} | "
+            f"{_cell(run.helpful_share, 2)} | {_cell(run.above_momentum_share, 2)} |"
         )
     over_runs, over_examples = comparison.difference_over_runs, comparison.difference_over_examples
+    rate, controlled = comparison.win_rate_over_runs, comparison.length_controlled_over_runs
+    judged = (
+        f"Win rate of the Montessori student over the {comparison.judged_runs} runs whose judge "
+        f"decided anything: {rate.mean:.3f} (95% {rate.low:.3f} to {rate.high:.3f}); "
+        f"length-controlled {controlled.mean:.3f} (95% {controlled.low:.3f} to "
+        f"{controlled.high:.3f})." if comparison.judged_runs else
+        "Win rate: uninformative (no run's judge decided a single comparison in both orders)."
+    )
     lines += [
         "",
-        f"Held-out loss difference (Montessori - Self-Instruct; negative: Montessori better), "
-        f"mean over {over_runs.n} runs: {over_runs.mean:+.4f}, 95% interval "
-        f"{over_runs.low:+.4f} to {over_runs.high:+.4f} (t over runs); over "
-        f"{over_examples.n} held-out examples: {over_examples.mean:+.4f}, 95% interval "
-        f"{over_examples.low:+.4f} to {over_examples.high:+.4f} (paired, examples' noise only).",
-        f"Win rate of the Montessori student, mean over runs: "
-        f"{comparison.win_rate_over_runs.mean:.3f} (95% {comparison.win_rate_over_runs.low:.3f} "
-        f"to {comparison.win_rate_over_runs.high:.3f}); length-controlled "
-        f"{comparison.length_controlled_over_runs.mean:.3f} (95% "
-        f"{comparison.length_controlled_over_runs.low:.3f} to "
-        f"{comparison.length_controlled_over_runs.high:.3f}).",
+        f"Held-out loss difference (Montessori - Self-Instruct; negative: Montessori better; "
+        f"each example weighs the same), mean over {over_runs.n} runs: {over_runs.mean:+.4f}, "
+        f"95% interval {over_runs.low:+.4f} to {over_runs.high:+.4f} (t over runs); over the "
+        f"{over_examples.n} held-out examples, each averaged over the runs: "
+        f"{over_examples.mean:+.4f}, 95% interval {over_examples.low:+.4f} to "
+        f"{over_examples.high:+.4f} (the examples' noise only).",
+        judged,
     ]
     return "\n".join(lines) + "\n"
 
@@ -118,12 +132,15 @@ def montessori_evaluation_table(evaluation: Evaluation | None) -> str:
         return "No evaluation: " + ((evaluation.note if evaluation else None) or "none ran") + "\n"
     students = evaluation.students
     rate, lc = judged.win_rate, judged.length_controlled_win_rate
+    other_rate = None if rate is None else 1 - rate
+    other_lc = None if lc is None else 1 - lc
 
-    def cells(name: str, win_rate: float, controlled: float | None) -> str:
+    def cells(name: str, win_rate: float | None, controlled: float | None) -> str:
         held = students[name].held_out_loss
         return (f"{'-' if held is None else f'{held:.4f}'} | "
-                f"{students[name].reference_loss:.4f} | {win_rate:.3f} | "
-                f"{'-' if controlled is None else f'{controlled:.3f}'} |")
+                f"{students[name].reference_loss:.4f} | "
+                f"{_judged_cell(win_rate, judged.informative)} | "
+                f"{_judged_cell(controlled, judged.informative)} |")
 
     lines = [
         f"Students trained on {evaluation.examples} examples each; held-out loss on "
@@ -133,11 +150,13 @@ def montessori_evaluation_table(evaluation: Evaluation | None) -> str:
         "| student data | held-out loss | D_ref loss (diagnostic) | judged win rate vs the "
         "other | length-controlled |",
         "|---|---:|---:|---:|---:|",
-        f"| Self-Instruct | {cells('self_instruct', 1 - rate, None if lc is None else 1 - lc)}",
+        f"| Self-Instruct | {cells('self_instruct', other_rate, other_lc)}",
         f"| Montessori-Instruct | {cells('montessori', rate, lc)}",
         "",
         f"Judged in both orders: Montessori {judged.wins} wins, {judged.losses} losses, "
-        f"{judged.ties} ties or inconsistent verdicts (counted as half).",
+        f"{judged.ties} ties or inconsistent verdicts (counted as half)"
+        + ("." if judged.informative else
+           ": the judge decided nothing, so the win rate is uninformative, not 0.500."),
     ]
     if evaluation.note:
         lines += ["", f"Note: {evaluation.note}."]

@@ -219,7 +219,9 @@ def evaluation_section(evaluation: Evaluation | None) -> Section:
                               judge.length_controlled_win_rate]],
                             "Montessori student against the Self-Instruct student on held-out "
                             "instructions; a win counts only when the judge agrees in both "
-                            "orders; length-controlled: at equal answer lengths."))
+                            "orders; length-controlled: at equal answer lengths."
+                            + ("" if judge.informative else " The judge tied every comparison: "
+                               "the win rate is uninformative (none), not 0.500.")))
     if evaluation.note:
         blocks.append(Note(evaluation.note))
     return Section("Evaluation", blocks)

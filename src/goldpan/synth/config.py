@@ -94,6 +94,7 @@ class MontessoriConfig(MethodConfig):
             "prompts_per_round": 5,
             "instruction_max_new_tokens": 40,
             "prompt_format": "self_instruct",
+            "instruction_filters": "self_instruct",
             "response_max_new_tokens": 96,
             "warmup_examples": 8,
             "student": {"learning_rate": 2e-5, "max_length": 256, "batch_size": 4,
@@ -145,6 +146,22 @@ class MontessoriConfig(MethodConfig):
     )
     response_max_new_tokens: int = Field(1024, gt=0, description="Response length.")
     rouge_threshold: float = Field(0.7, gt=0, le=1, description="Self-Instruct's novelty filter.")
+    novelty_against: Literal["shown", "all"] = Field(
+        "shown", description="What a new instruction's ROUGE-L is checked against: the generated "
+        "instructions and those shown in the round's prompts (reference: gen_instructions.py "
+        "is_similar_instruction), or every seed too (goldpan's earlier choice; with 52K Alpaca "
+        "seeds far stricter and slower).",
+    )
+    instruction_filters: Literal["reference", "self_instruct"] = Field(
+        "reference", description="reference: the reference code's post_process (6 to 400 "
+        "characters, str.capitalize, which lowercases the rest, <input> tags removed, the "
+        "keyword list); self_instruct: Self-Instruct's (4 to 150 words, no 'Write a program'; "
+        "small profile, whose prompt is Self-Instruct's list).",
+    )
+    repetition_penalty: float = Field(
+        1.0, gt=0, description="transformers' multiplicative repetition penalty on instructions "
+        "and responses (the reference code: none, presence_penalty 1; the paper's appendix: 1.5).",
+    )
     warmup_examples: int = Field(
         1000, ge=0, description="W: the student's warm-up SFT before probing (paper: 1,000)."
     )

@@ -1,5 +1,6 @@
-"""Self-Instruct's instruction filters (Wang et al. 2023; bootstrap_instructions.py of the
-original code), as reject reasons."""
+"""Instruction filters, as reject reasons: Self-Instruct's (Wang et al. 2023;
+bootstrap_instructions.py of the original code) and Montessori-Instruct's reference code's
+(src/utils.py ``post_process``), which measures characters instead of words."""
 
 from __future__ import annotations
 
@@ -30,3 +31,35 @@ def instruction_problem(instruction: str, min_words: int = 4, max_words: int = 1
     if not instruction[0].isascii():
         return "starts_non_ascii"
     return None
+
+
+_INPUT_TAGS = re.compile(r"<input>|\s*<input>\s*|\s*</input>\s*|</input>")
+
+
+def reference_cleaned(raw: str) -> str:
+    """post_process's normal form: whitespace collapsed, then ``str.capitalize`` (which also
+    lowercases every later letter: "Explain NASA" becomes "Explain nasa", as in the reference)."""
+    return re.sub(r"\s+", " ", raw).strip().capitalize()
+
+
+def reference_problem(instruction: str) -> str | None:
+    """Why post_process rejects a cleaned instruction (6 to 400 characters, the keyword list,
+    no leading punctuation or non-ASCII character), or None when it passes."""
+    if not instruction:
+        return "empty"
+    if len(instruction) <= 5:
+        return "too_short"
+    if len(instruction) > 400:
+        return "too_long"
+    if _BLACKLIST.search(instruction):
+        return "unsuitable_keyword"
+    if instruction[0] in string.punctuation:
+        return "starts_with_punctuation"
+    if not instruction[0].isascii():
+        return "starts_non_ascii"
+    return None
+
+
+def without_input_tags(instruction: str) -> str:
+    """post_process's last step: ``<input>`` and ``</input>`` removed, the rest kept."""
+    return _INPUT_TAGS.sub("", instruction)

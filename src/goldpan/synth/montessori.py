@@ -79,13 +79,15 @@ def tagged_instruction(text: str) -> str | None:
     return found[-1].strip() if found else None
 
 
-def _instruction_params(config: MontessoriConfig) -> GenerationParams:
+def instruction_params(config: MontessoriConfig) -> GenerationParams:
+    """How the teacher is sampled for instructions (the reference's gen_instruction settings)."""
     tagged = config.prompt_format == "reference"
     return GenerationParams(
         n=config.samples_per_prompt,
         temperature=config.temperature,
         top_p=config.top_p,
         presence_penalty=config.presence_penalty,
+        repetition_penalty=config.repetition_penalty,
         max_new_tokens=config.instruction_max_new_tokens,
         # Self-Instruct's numbered list ends an instruction at the line's end; the reference's
         # prompt asks for a reason first, then the tagged instruction, in a chat turn.
@@ -95,11 +97,12 @@ def _instruction_params(config: MontessoriConfig) -> GenerationParams:
     )
 
 
-def _round_prompts(pool: InstructionPool, config: MontessoriConfig, rng: random.Random,
+def round_prompts(pool: InstructionPool, config: MontessoriConfig, rng: random.Random,
                    count: int, stats: dict[str, int] | None) -> list[str]:
     """One round's prompts; counts how many showed generated instructions."""
     shown = [pool.prompt_instructions(rng, config.prompt_instructions, config.machine_in_prompt)
              for _ in range(count)]
+    pool.show([instruction for chosen in shown for instruction in chosen])
     if stats is not None:  # how many prompts showed generated instructions, per iteration
         generated = set(pool.machine)
         stats["prompts"] = stats.get("prompts", 0) + count
@@ -126,23 +129,36 @@ def _accepted(pool: InstructionPool, prompt: str, completion: Completion,
     return prompt, completion.text, verdict.instruction
 
 
-def _with_responses(llm: LLM, accepted: list[tuple[str, str, str]],
-                    config: MontessoriConfig) -> list[InstructionExample]:
-    answer = GenerationParams(
+def response_params(config: MontessoriConfig) -> GenerationParams:
+    """How the teacher is sampled for responses (the reference's gen_responses settings)."""
+    return GenerationParams(
         temperature=config.response_temperature,
         top_p=config.response_top_p,
         presence_penalty=config.presence_penalty,
+        repetition_penalty=config.repetition_penalty,
         max_new_tokens=config.response_max_new_tokens,
         seed=config.seed,
         chat=True,
     )
-    responses = llm.generate([instruction for _, _, instruction in accepted], answer)
+
+
+def _with_responses(llm: LLM, accepted: list[tuple[str, str, str]],
+                    config: MontessoriConfig) -> list[InstructionExample]:
+    responses = llm.generate([instruction for _, _, instruction in accepted],
+                             response_params(config))
     kept = []
     for (prompt, output, instruction), row in zip(accepted, responses, strict=True):
         response = row[0].text.strip()
         if response:
             kept.append(InstructionExample(instruction, response, prompt, output))
     return kept
+
+
+def montessori_pool(seeds: list[SeedTask], config: MontessoriConfig) -> InstructionPool:
+    """The bootstrap pool as configured: the seeds as the prompt shows them, the filters and
+    the novelty check."""
+    return InstructionPool([s.shown for s in seeds], config.rouge_threshold,
+                           filters=config.instruction_filters, novelty=config.novelty_against)
 
 
 def synthesize(
@@ -159,15 +175,15 @@ def synthesize(
     later prompts show generated instructions (the reference's batches). With ``enough``, no
     new round starts once that many instructions are accepted, and only that many get a
     response: the final data, of which the evaluation uses ``final_examples``."""
-    pool = InstructionPool([s.instruction for s in seeds], config.rouge_threshold)
+    pool = montessori_pool(seeds, config)
     accepted: list[tuple[str, str, str]] = []
     tagged = config.prompt_format == "reference"
-    params = _instruction_params(config)
+    params = instruction_params(config)
     for start in range(0, config.prompts, config.prompts_per_round):
         if enough is not None and len(accepted) >= enough:
             break
         count = min(config.prompts_per_round, config.prompts - start)
-        prompts = _round_prompts(pool, config, rng, count, stats)
+        prompts = round_prompts(pool, config, rng, count, stats)
         for prompt, samples in zip(prompts, llm.generate(prompts, params), strict=True):
             for completion in samples:
                 record = _accepted(pool, prompt, completion, tagged)
@@ -525,6 +541,13 @@ def _student_result(
     return result, answers
 
 
+def _example_key(example: InstructionExample) -> str:
+    import hashlib
+
+    text = f"{example.instruction}\x00{example.response}".encode()
+    return hashlib.sha1(text).hexdigest()[:16]
+
+
 def evaluate(
     student: str,
     self_instruct_data: list[InstructionExample],
@@ -543,7 +566,8 @@ def evaluate(
     if count == 0:
         return Evaluation(examples=0, note="no data to compare")
     held_out = (held_out or [])[: config.held_out_examples]
-    result = Evaluation(examples=count, held_out=len(held_out))
+    result = Evaluation(examples=count, held_out=len(held_out),
+                        held_out_keys=[_example_key(r) for r in held_out])
     if not held_out:
         result.note = ("no held-out set: the judged instructions come from D_ref, the set the "
                        "teacher was optimised against")

@@ -29,13 +29,23 @@ class SeedTask:
     instances: tuple[Instance, ...] = ()
     is_classification: bool = False
     name: str | None = None
+    alpaca: bool = False  # read from Alpaca's layout: one instance, its input part of the task
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> SeedTask:
         instances = tuple(Instance(str(i.get("input", "")), str(i.get("output", "")))
                           for i in row.get("instances", ()))
         return cls(str(row["id"]), row["instruction"], instances,
-                   bool(row.get("is_classification")), row.get("name"))
+                   bool(row.get("is_classification")), row.get("name"), bool(row.get("alpaca")))
+
+    @property
+    def shown(self) -> str:
+        """The task as Montessori-Instruct's prompt shows it: an Alpaca task's instruction with
+        its input joined by a space (gen_instructions.py ``make_prompt``), else the instruction
+        (Self-Instruct's instances are examples of the task, not part of it)."""
+        if self.alpaca and self.instances and self.instances[0].input:
+            return f"{self.instruction} {self.instances[0].input}"
+        return self.instruction
 
 
 @dataclass(frozen=True)
@@ -99,3 +109,8 @@ class InfluencePair:
         return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected,
                 "chosen_influence": self.chosen_influence,
                 "rejected_influence": self.rejected_influence}
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> InfluencePair:
+        return cls(str(row["prompt"]), str(row["chosen"]), str(row["rejected"]),
+                   float(row["chosen_influence"]), float(row["rejected_influence"]))

@@ -28,7 +28,11 @@ class JudgedComparison(BaseModel):
     wins: int
     losses: int
     ties: int  # ties and verdicts that changed with the order, counted as half
-    win_rate: float
+    win_rate: float | None = Field(
+        description="None when the judge tied every comparison: such a judge (one that answers "
+        "with the same letter in both orders, as small models do) says nothing, and 0.500 "
+        "would read as a finding."
+    )
     length_controlled_win_rate: float | None = Field(
         None, description="The win rate at equal answer lengths (AlpacaEval 2 LC's model "
         "without its difficulty term; synth.win_rate)."
@@ -36,6 +40,11 @@ class JudgedComparison(BaseModel):
     outcomes: list[float] = Field(
         default_factory=list, description="Per instruction: 1 win, 0 loss, 0.5 tie."
     )
+
+    @property
+    def informative(self) -> bool:
+        """Whether the judge decided at least one comparison in both orders."""
+        return self.wins + self.losses > 0
 
 
 class StudentResult(BaseModel):
@@ -58,6 +67,10 @@ class Evaluation(BaseModel):
 
     examples: int
     held_out: int = Field(0, description="Held-out examples the students' loss is measured on.")
+    held_out_keys: list[str] = Field(
+        default_factory=list, description="Per held-out example, a digest of its instruction "
+        "and response: runs pair their examples by it (synth compare)."
+    )
     students: dict[str, StudentResult] = Field(default_factory=dict)
     montessori_vs_self_instruct: JudgedComparison | None = None
     note: str | None = None

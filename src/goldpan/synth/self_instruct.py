@@ -81,7 +81,8 @@ def _seed_task(task: Any, number: int) -> SeedTask:
         task = {"id": task.get("id", f"alpaca_{number}"), "instruction": task["instruction"],
                 "instances": [{"input": str(task.get("input") or ""),
                                "output": str(task["output"])}],
-                "is_classification": bool(task.get("is_classification", False))}
+                "is_classification": bool(task.get("is_classification", False)),
+                "alpaca": True}
     if not isinstance(task["instruction"], str) or not isinstance(task["instances"], list):
         raise TypeError
     return SeedTask.from_json({**task, "id": task.get("id", f"seed_{number}")})

@@ -75,13 +75,14 @@ def judge_pairwise(
         two = _letter(verdicts[len(instructions) + k][0].text)
         outcomes.append(1.0 if (one, two) == ("A", "B") else 0.0 if (one, two) == ("B", "A")
                         else 0.5)
-    total = max(1, len(instructions))
+    decided = outcomes.count(1.0) + outcomes.count(0.0)
     return JudgedComparison(
         wins=outcomes.count(1.0), losses=outcomes.count(0.0), ties=outcomes.count(0.5),
-        win_rate=sum(outcomes) / total, outcomes=outcomes,
+        # A judge that tied everything is uninformative, not a 0.500 win rate.
+        win_rate=sum(outcomes) / len(outcomes) if decided else None, outcomes=outcomes,
         length_controlled_win_rate=length_controlled_win_rate(
             outcomes, [len(a) for a in first], [len(b) for b in second]
-        ) if outcomes else None,
+        ) if decided else None,
     )
 
 

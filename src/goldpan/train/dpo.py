@@ -148,3 +148,25 @@ def dpo_update(
     del trainer, model  # the policy and TRL's reference copy: two teachers' worth of memory
     release_memory()
     return {"log": log, "pairs": len(rows)}
+
+
+def preference_margins(model_folder: str | Path, pairs: Sequence[PreferencePair]) -> list[float]:
+    """Per pair, log p(chosen | prompt) - log p(rejected | prompt) under a model: with the same
+    pairs before and after a DPO update, how far the update moved the model towards the chosen
+    outputs (DPO's implicit reward margin, times beta, is the change of this)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_folder)
+    model = AutoModelForCausalLM.from_pretrained(model_folder, dtype=torch.float32).eval()
+
+    def log_probability(prompt: str, completion: str) -> float:
+        prompt_ids = tokenizer(prompt)["input_ids"]
+        ids = prompt_ids + tokenizer(completion, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].float()
+        picked = logits.log_softmax(-1).gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]
+        return float(picked[len(prompt_ids) - 1 :].sum())
+
+    return [log_probability(p.prompt, p.chosen) - log_probability(p.prompt, p.rejected)
+            for p in pairs]
