@@ -332,3 +332,28 @@ def mechanism_command(
     atomic_write_json(out / "mechanism.json", comparison.model_dump(mode="json"))
     atomic_write_text(out / "mechanism.md", table)
     console.print(table, highlight=False)
+
+
+@synth_app.command("probe-numerics")
+def probe_numerics_command(
+    run: Annotated[Path, typer.Option(help="A Montessori run folder (its iteration-0 data).")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    student: Annotated[str, typer.Option(help="Student.")] = "smollm2-135m-instruct",
+    probes: Annotated[int, typer.Option(help="Probes after the warm-up examples.")] = 40,
+    reference: Annotated[int, typer.Option(help="D_ref examples (the default draw).")] = 32,
+    set_: SetOption = [],  # noqa: B006
+) -> None:
+    """The probe step's arithmetic measured: fp32 or bf16, g or g/8 (the reference's), exact or
+    first order, on one warmed-up student and the same probes; sign agreement, within-prompt
+    Kendall tau and shared pairs against fp32/g (OUT/probe_numerics.md and .json)."""
+    from goldpan.experiments.montessori_mechanism import MECHANISM_SETTINGS
+    from goldpan.experiments.probe_numerics import probe_numerics, probe_numerics_table
+    from goldpan.synth.instruction_sets import montessori_sets
+    from goldpan.util.atomic import atomic_write_text
+
+    config = MontessoriConfig.build("small", set_, **MECHANISM_SETTINGS)
+    d_ref, _ = montessori_sets(None, None, reference, 0)
+    result = probe_numerics(run, student, config, d_ref, probes, out)
+    table = probe_numerics_table(result)
+    atomic_write_text(out / "probe_numerics.md", table)
+    console.print(table, highlight=False)

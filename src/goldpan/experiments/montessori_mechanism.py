@@ -41,6 +41,7 @@ from goldpan.synth.montessori import (
     measure_influence,
     montessori,
     montessori_pool,
+    read_synthetic,
     response_params,
     round_prompts,
     tagged_instruction,
@@ -165,9 +166,7 @@ def run_mechanism_seed(teacher: str, student: str, config: MontessoriConfig, out
         result.instructions[name] = [o.instruction if o else None for o in outputs[name]]
     both = [k for k in range(prompts)
             if outputs["original"][k] is not None and outputs["updated"][k] is not None]
-    warmup = read_json_lines(run / "iteration-0" / "synthetic.jsonl", "synthetic data",
-                             lambda row, line: InstructionExample.from_json(json_object(row, line)),
-                             "an instruction and its response")[: config.warmup_examples]
+    warmup = read_synthetic(run / "iteration-0")[: config.warmup_examples]
     probes = [outputs[name][k] for name in ("original", "updated") for k in both]
     exact = config.model_copy(update={"influence_estimate": mechanism_estimate,
                                       "warmup_examples": len(warmup)})

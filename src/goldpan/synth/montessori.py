@@ -193,7 +193,7 @@ def synthesize(
 
 
 # ---------------------------------------------------------------------------- students
-def _fresh_student(
+def fresh_student(
     spec: str, config: MontessoriConfig, training: TrainConfig
 ):
     import torch
@@ -207,7 +207,7 @@ def _fresh_student(
     return loaded, trainer
 
 
-def _encode(tokenizer: Any, rows: list[InstructionExample], training: TrainConfig) -> list:
+def encode_examples(tokenizer: Any, rows: list[InstructionExample], training: TrainConfig) -> list:
     return [
         encode_example(tokenizer, r.instruction, r.response, training.max_length,
                        training.loss_on_prompt)
@@ -235,11 +235,11 @@ def measure_influence(
     """Warm the student up on the first W records, then the local influence of every other.
     Probes without a response token are returned with ``influence`` None. Also the influence
     of the momentum alone (a zero-gradient step), the term every probe's step shares."""
-    loaded, trainer = _fresh_student(student_spec, config, config.student)
+    loaded, trainer = fresh_student(student_spec, config, config.student)
     trainer.on_step = phase_steps(report, "warm up the student")
     tokenizer = loaded.tokenizer
     warmup, probes = records[: config.warmup_examples], records[config.warmup_examples :]
-    trainer.fit(_encode(tokenizer, warmup, config.student))
+    trainer.fit(encode_examples(tokenizer, warmup, config.student))
     # The probes step from the warmed-up state, clipped as the reference's probe loop is (not).
     trainer.config = trainer.config.model_copy(
         update={"max_grad_norm": config.probe_max_grad_norm}
@@ -254,7 +254,7 @@ def measure_influence(
         if report is not None:
             report("influence", done, len(probes))
 
-    encoded_reference = _encode(tokenizer, reference, config.student)
+    encoded_reference = encode_examples(tokenizer, reference, config.student)
     # L0 once: the momentum's influence and every probe's are measured from it.
     before = mean_loss(trainer.model, encoded_reference, trainer.pad) if probes else None
     gradient = (reference_gradient(trainer, encoded_reference)
@@ -263,7 +263,7 @@ def measure_influence(
                 if probes else None)
     values = influences_across(
         [trainer, *_replicas(trainer, config)],
-        _encode(tokenizer, probes, config.student),
+        encode_examples(tokenizer, probes, config.student),
         encoded_reference,
         on_done=on_done,
         method=config.influence_update,
@@ -294,8 +294,8 @@ def _probe_numerics(trainer: Trainer, config: MontessoriConfig) -> None:
 def train_student(
     student_spec: str, rows: list[InstructionExample], config: MontessoriConfig, out: Path
 ) -> tuple[Path, Any, Any]:
-    loaded, trainer = _fresh_student(student_spec, config, config.final_student)
-    trainer.fit(_encode(loaded.tokenizer, rows, config.final_student))
+    loaded, trainer = fresh_student(student_spec, config, config.final_student)
+    trainer.fit(encode_examples(loaded.tokenizer, rows, config.final_student))
     loaded.model.save_pretrained(out)
     loaded.tokenizer.save_pretrained(out)
     return out, loaded.model, loaded.tokenizer
@@ -429,12 +429,17 @@ def _synthesis_phase(iteration: int) -> Callable[[MontessoriRun], None]:
     return write_data
 
 
+def read_synthetic(folder: Path) -> list[InstructionExample]:
+    """An iteration folder's synthetic data (synthetic.jsonl), as its data phase wrote it."""
+    return read_json_lines(
+        folder / "synthetic.jsonl", "synthetic data",
+        lambda row, line: InstructionExample.from_json(json_object(row, line)),
+        "an instruction and its response")
+
+
 def _synthesis_loader(iteration: int) -> Callable[[MontessoriRun], None]:
     def read_data(run: MontessoriRun) -> None:
-        run.records = read_json_lines(
-            run.folder(iteration) / "synthetic.jsonl", "synthetic data",
-            lambda row, line: InstructionExample.from_json(json_object(row, line)),
-            "an instruction and its response")
+        run.records = read_synthetic(run.folder(iteration))
         if iteration == 0:
             run.self_instruct_data = run.records
 
@@ -527,9 +532,10 @@ def _student_result(
     """A student trained on ``rows``: its losses, and its greedy answers to ``instructions``."""
     folder, model, tokenizer = train_student(student, rows, config, folder)
     pad = pad_id(tokenizer)
-    per_example = example_losses(model, _encode(tokenizer, held_out, config.final_student), pad)
+    training = config.final_student
+    per_example = example_losses(model, encode_examples(tokenizer, held_out, training), pad)
     result = StudentResult(
-        reference_loss=mean_loss(model, _encode(tokenizer, reference, config.final_student), pad),
+        reference_loss=mean_loss(model, encode_examples(tokenizer, reference, training), pad),
         held_out_loss=(sum(s for s, _ in per_example) / max(1, sum(c for _, c in per_example))
                        if held_out else None),
         held_out_example_losses=[s / c if c else None for s, c in per_example],

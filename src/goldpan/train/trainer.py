@@ -244,6 +244,17 @@ class Trainer:
                                          .flatten()))
         return total
 
+    def lookahead_unchanged(self) -> float:
+        """The share of trainable weights the pending lookahead step leaves exactly as they
+        were (a bf16 model rounds small updates away)."""
+        if not self._looking_ahead:
+            raise ValueError("lookahead_unchanged needs a pending lookahead step")
+        before = self.master if self.master is not None else self._kept
+        assert before is not None
+        moved = sum(int((live != kept.to(live.device)).sum())
+                    for live, kept in zip(self.parameters, before, strict=True))
+        return 1 - moved / sum(p.numel() for p in self.parameters)
+
     def cast(self, dtype: Any) -> None:
         """Weights and AdamW moments in ``dtype`` from here on (a pure-bf16 probe of an fp32
         warm-up, as the reference runs its probes); not with fp32 master weights."""
