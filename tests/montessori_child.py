@@ -50,6 +50,46 @@ def scripted_synthesis(llm, seeds, config, rng, stats=None, enough=None):  # typ
     return rows[:enough]
 
 
+class ScriptedTeacher:
+    """Stand-in teacher: every instruction sample is a new, novel instruction (the second
+    sample of each prompt stops at the length limit); every response is a short answer."""
+
+    WORDS = (
+        "amber", "basalt", "cedar", "dune", "ember", "fjord", "garnet", "harbor", "iris",
+        "juniper", "kelp", "lagoon", "meadow", "nectar", "orchid", "pebble", "quartz", "reef",
+        "saffron", "tundra", "umber", "valley", "willow", "yarrow", "zephyr", "acorn", "birch",
+        "cobalt", "delta", "estuary", "fern", "glacier", "heather", "inlet", "jade", "knoll",
+        "lichen", "marsh", "nutmeg", "olive", "prairie", "quince", "ridge", "sorrel", "thistle",
+    )
+
+    def __init__(self) -> None:
+        self.instruction_prompts: list[str] = []
+        self.count = 0
+
+    def generate(self, prompts, params):  # type: ignore[no-untyped-def]
+        import random
+
+        from goldpan.llm.params import Completion
+
+        if params.chat and params.n == 1:  # responses
+            return [[Completion("A short answer.")] for _ in prompts]
+        self.instruction_prompts += prompts
+        rows = []
+        for prompt in prompts:
+            row = []
+            for sample in range(params.n):
+                self.count += 1
+                words = random.Random(self.count).sample(self.WORDS, 6)
+                text = " ".join(words).capitalize() + f" {self.count}"
+                if "<instruction>" in prompt:  # the reference's format: a reason, then the tag
+                    text = f"It tests nature words.\n<instruction>{text}</instruction>"
+                    if sample == 2:
+                        text = "I will not use the format."
+                row.append(Completion(text, finish_reason="length" if sample == 1 else "stop"))
+            rows.append(row)
+        return rows
+
+
 def small_config():  # type: ignore[no-untyped-def]
     from goldpan.synth.config import MontessoriConfig
 

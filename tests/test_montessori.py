@@ -20,6 +20,7 @@ from tests.montessori_child import (
     EXAMPLES,
     HELD_OUT_PAIRS,
     REFERENCE_PAIRS,
+    ScriptedTeacher,
     examples,
     scripted_synthesis,
 )
@@ -253,19 +254,10 @@ def test_pairs_follow_the_sign_rule_within_each_prompt() -> None:
 
 def _log_ratio(folder: Path, pairs: list[Pair]) -> float:
     """Mean of log p(chosen | prompt) - log p(rejected | prompt) under a model."""
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    from goldpan.train.dpo import preference_margins
 
-    def logp(prompt: str, completion: str) -> float:
-        prompt_ids = tokenizer(prompt)["input_ids"]
-        ids = prompt_ids + tokenizer(completion, add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].log_softmax(-1)
-        targets = torch.tensor(ids[1:])
-        picked = logits.gather(-1, targets[:, None])[:, 0]
-        return float(picked[len(prompt_ids) - 1 :].sum())
-
-    return sum(logp(p.prompt, p.chosen) - logp(p.prompt, p.rejected) for p in pairs) / len(pairs)
+    margins = preference_margins(folder, pairs)
+    return sum(margins) / len(margins)
 
 
 def test_the_dpo_step_moves_the_teacher_towards_chosen_outputs(
@@ -428,46 +420,6 @@ def test_the_small_profile_runs_end_to_end_with_the_embedded_model(tmp_path: Pat
     assert (out / "evaluation.md").is_file()
 
 
-class _ScriptedTeacher:
-    """Stand-in teacher: every instruction sample is a new, novel instruction (the second
-    sample of each prompt stops at the length limit); every response is a short answer."""
-
-    WORDS = (
-        "amber", "basalt", "cedar", "dune", "ember", "fjord", "garnet", "harbor", "iris",
-        "juniper", "kelp", "lagoon", "meadow", "nectar", "orchid", "pebble", "quartz", "reef",
-        "saffron", "tundra", "umber", "valley", "willow", "yarrow", "zephyr", "acorn", "birch",
-        "cobalt", "delta", "estuary", "fern", "glacier", "heather", "inlet", "jade", "knoll",
-        "lichen", "marsh", "nutmeg", "olive", "prairie", "quince", "ridge", "sorrel", "thistle",
-    )
-
-    def __init__(self) -> None:
-        self.instruction_prompts: list[str] = []
-        self.count = 0
-
-    def generate(self, prompts, params):  # type: ignore[no-untyped-def]
-        import random
-
-        from goldpan.llm.params import Completion
-
-        if params.chat and params.n == 1:  # responses
-            return [[Completion("A short answer.")] for _ in prompts]
-        self.instruction_prompts += prompts
-        rows = []
-        for prompt in prompts:
-            row = []
-            for sample in range(params.n):
-                self.count += 1
-                words = random.Random(self.count).sample(self.WORDS, 6)
-                text = " ".join(words).capitalize() + f" {self.count}"
-                if "<instruction>" in prompt:  # the reference's format: a reason, then the tag
-                    text = f"It tests nature words.\n<instruction>{text}</instruction>"
-                    if sample == 2:
-                        text = "I will not use the format."
-                row.append(Completion(text, finish_reason="length" if sample == 1 else "stop"))
-            rows.append(row)
-        return rows
-
-
 def test_montessori_prompts_show_generated_instructions_after_the_first_round() -> None:
     """The issue's fault: every prompt held 8 seeds. Rounds of prompts_per_round prompts with
     the pool refreshed in between give 6 seeds + 2 generated once two exist; a sample stopped
@@ -478,7 +430,7 @@ def test_montessori_prompts_show_generated_instructions_after_the_first_round() 
     from goldpan.synth.self_instruct import load_seed_tasks
 
     seeds = load_seed_tasks()
-    teacher = _ScriptedTeacher()
+    teacher = ScriptedTeacher()
     config = MontessoriConfig.build("small", prompts=8, prompts_per_round=4, samples_per_prompt=2)
     stats: dict[str, int] = {}
     records = synthesize(teacher, seeds, config, random.Random(0), stats)  # type: ignore[arg-type]
@@ -504,7 +456,7 @@ def test_the_final_data_stops_once_the_evaluation_has_its_examples() -> None:
     from goldpan.synth.montessori import MontessoriConfig, synthesize
     from goldpan.synth.self_instruct import load_seed_tasks
 
-    teacher = _ScriptedTeacher()
+    teacher = ScriptedTeacher()
     config = MontessoriConfig.build("small", prompts=8, prompts_per_round=2, samples_per_prompt=3)
     records = synthesize(teacher, load_seed_tasks(), config, random.Random(0), enough=3)  # type: ignore[arg-type]
     # Two samples a prompt are kept (the second stops at the limit): 4 a round, one round.
@@ -521,7 +473,7 @@ def test_the_reference_prompt_format_reads_the_last_instruction_tag() -> None:
     assert tagged_instruction("x <instruction>A</instruction> y <instruction> B </instruction>") \
         == "B"
     assert tagged_instruction("no tags") is None
-    teacher = _ScriptedTeacher()
+    teacher = ScriptedTeacher()
     config = MontessoriConfig.build("small", prompts=4, prompts_per_round=2, samples_per_prompt=3,
                                     prompt_format="reference")
     records = synthesize(teacher, load_seed_tasks(), config, random.Random(0))  # type: ignore[arg-type]
