@@ -54,6 +54,9 @@ def test_both_teachers_answer_the_same_prompts_and_are_paired_by_prompt(
     assert result.mean_difference == pytest.approx(0.0, abs=1e-12)
     saved = json.loads((tmp_path / "mechanism.json").read_text())
     assert saved["paired_prompts"] == 5 and saved["probe_reference_examples"] == 4
+    asked.clear()  # a rerun with the same settings reads the result back, asking no teacher
+    again = experiment.run_mechanism_seed(str(tiny_lm), str(tiny_lm), config, tmp_path, 5, 4)
+    assert again == result and not asked
 
 
 def _seed(folder: Path, seed: int, original: list, updated: list) -> Path:

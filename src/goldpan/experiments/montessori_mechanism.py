@@ -48,6 +48,7 @@ from goldpan.synth.montessori import (
 )
 from goldpan.synth.records import InfluencePair, InstructionExample
 from goldpan.synth.self_instruct import load_seed_tasks
+from goldpan.train.method_run import run_key
 from goldpan.util.atomic import atomic_write_json
 from goldpan.util.intervals import Estimate, mean_interval
 
@@ -87,6 +88,7 @@ class MechanismSeed(BaseModel):
     mean_difference: float | None = None  # updated - original, over the paired prompts
     difference_over_prompts: Estimate | None = None
     estimate: str = "exact"
+    key: str = ""  # the settings that produced it: a rerun with the same key reads it back
     seconds: float = 0.0
     note: str = ""
 
@@ -141,12 +143,19 @@ def mechanism_sets(config: MontessoriConfig, probe_reference: int, seed: int = 4
 def run_mechanism_seed(teacher: str, student: str, config: MontessoriConfig, out: Path,
                        prompts: int, probe_reference: int,
                        mechanism_estimate: str = "exact") -> MechanismSeed:
-    """One seed of the experiment, its result written to ``out/mechanism.json``."""
+    """One seed of the experiment, its result written to ``out/mechanism.json``; a rerun with
+    the same settings reads it back (the Montessori part resumes by its own phases)."""
     started = time.perf_counter()
+    key = run_key(config=config.model_dump(mode="json"), teacher=teacher, student=student,
+                  prompts=prompts, probe_reference=probe_reference, estimate=mechanism_estimate)
+    if (out / "mechanism.json").is_file():
+        done = read_seed(out)
+        if done.key == key:
+            return done
     d_ref, second = mechanism_sets(config, probe_reference)
     result = MechanismSeed(seed=config.seed, teacher=teacher, student=student,
                            reference_examples=len(d_ref), probe_reference_examples=len(second),
-                           prompts=prompts, estimate=mechanism_estimate)
+                           prompts=prompts, estimate=mechanism_estimate, key=key)
     run = out / "run"
     summary = montessori(teacher, student, d_ref, config, run, until="iteration-0 teacher")
     first = summary.iterations[0]
