@@ -181,3 +181,21 @@ def test_a_negative_rationale_never_learns_away_from_its_question(tiny_lm: Path)
     assert IGNORE not in learned.labels and not learned.negative
     assert pushed_down.negative and pushed_down.labels[0] == IGNORE
     assert pushed_down.learned_tokens < learned.learned_tokens
+
+
+def test_nce_stays_finite_when_a_micro_batch_has_nothing_to_learn(tiny_lm: Path) -> None:
+    """With accumulation > 1 and the prompt not learned, a question that fills max_length
+    leaves its micro-batch without learned tokens: its mean cross-entropy is NaN, and NaN x 0
+    tokens is still NaN, which used to poison the whole step (issue 33, point 5)."""
+    settings = StudentTraining(train=TrainConfig(
+        max_length=64, batch_size=1, gradient_accumulation=2, epochs=1, learning_rate=1e-2,
+        loss_on_prompt=False))
+    negative_model, _ = train_lora(str(tiny_lm), NEGATIVE, SETTINGS)
+    nat, layers, _ = train_nat(str(tiny_lm), POSITIVE, lora_weights(
+        negative_model, SETTINGS.lora.targets), SETTINGS)
+    crowded = Rationale("long", "What is " + "one plus " * 60 + "one?", "61", "The answer is 61.")
+    losses: list = []
+    nce, _ = train_nce(str(tiny_lm), [crowded, POSITIVE[0]], nat, layers, settings,
+                       losses.append)
+    assert losses and all(torch.isfinite(torch.tensor(log.loss)) for log in losses)
+    assert all(torch.isfinite(p).all() for p in nce.parameters())

@@ -177,10 +177,14 @@ def train_nce(
     model = add_lora(model, settings.lora)
 
     def calibrated_loss(model: Any, ids: Any, mask: Any, labels: Any) -> tuple[Any, int]:
-        full, negative = nat_distributions(nat, layers, ids, mask)
-        logits = model(input_ids=ids, attention_mask=mask).logits
         targets = labels[:, 1:]
         tokens = int((targets != IGNORE).sum())
+        if tokens == 0:
+            # Nothing learned in this micro-batch (its questions filled max_length): the mean
+            # cross-entropy would be NaN, and NaN x 0 tokens stays NaN in the step's sum.
+            return torch.zeros((), device=ids.device, requires_grad=True), 0
+        full, negative = nat_distributions(nat, layers, ids, mask)
+        logits = model(input_ids=ids, attention_mask=mask).logits
         mean = nce_loss(
             logits[:, :-1], targets, full[:, :-1], negative[:, :-1], targets != IGNORE, calibrate,
             reduction,
