@@ -17,6 +17,7 @@ import math
 import operator
 import re
 from collections.abc import Callable
+from typing import Literal
 
 _ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*:?\s*(.+?)(?:\.\s|\.$|\n|$)", re.I)
 # "The answer is 5, which is ..." reads 5: a comma followed by words ends the answer.
@@ -149,14 +150,18 @@ def _fix_a_slash_b(text: str) -> str:
     return f"\\frac{{{match.group(1)}}}{{{match.group(2)}}}"
 
 
-def strip_math(answer: str) -> str:
+def strip_math(answer: str, strict: bool = False) -> str:
     """MATH's normal form of an answer string: the rules and the order of its
-    ``_strip_string`` (Hendrycks et al. 2021, used by the TDG reference's ``is_equiv``)."""
+    ``_strip_string`` (Hendrycks et al. 2021, used by the TDG reference's ``is_equiv``).
+    ``strict`` raises ValueError where that code raises (two unit ``\\text{ `` or an empty
+    ``\\sqrt``), which its ``is_equiv`` turns into a plain string comparison."""
     text = answer.replace("\n", "").replace("\\!", "").replace("\\\\", "\\")
     text = text.replace("tfrac", "frac").replace("dfrac", "frac")
     text = text.replace("\\left", "").replace("\\right", "")
     text = text.replace("^{\\circ}", "").replace("^\\circ", "")
     text = text.replace("\\$", "")
+    if strict and text.count("\\text{ ") > 1:
+        raise ValueError("MATH's _remove_right_units asserts a single unit")
     text = text.partition("\\text{ ")[0]  # units: "5 \\text{ cm}"
     text = text.replace("\\%", "")
     text = text.replace(" .", " 0.").replace("{.", "{0.")
@@ -167,11 +172,56 @@ def strip_math(answer: str) -> str:
     sides = text.split("=")
     if len(sides) == 2 and len(sides[0]) <= 2:
         text = sides[1]  # "x = 5", "k=5"
+    if strict and any(not piece for piece in text.split("\\sqrt")[1:]):
+        raise ValueError("MATH's _fix_sqrt indexes an empty \\sqrt argument")
     text = _fix_sqrt(text).replace(" ", "")
     text = _fix_fracs(text)
     if text == "0.5":
         text = "\\frac{1}{2}"
     return _fix_a_slash_b(text)
+
+
+def tdg_last_boxed(text: str) -> str | None:
+    """TDG's ``last_boxed_only_string`` (code/dataset.py): the last ``\\boxed`` (``\\fbox``
+    only when there is none) through the brace that closes the first one opened after it."""
+    start = text.rfind("\\boxed")
+    if start < 0:
+        start = text.rfind("\\fbox")
+        if start < 0:
+            return None
+    depth = 0
+    for position in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[position], 0)
+        if text[position] == "}" and depth == 0:
+            return text[start : position + 1]
+    return None
+
+
+def tdg_remove_boxed(boxed: str | None) -> str | None:
+    """TDG's ``remove_boxed``: the inside of ``\\boxed{...}``; None for anything else
+    (``\\fbox{...}`` included)."""
+    if boxed is None or not boxed.startswith("\\boxed{") or not boxed.endswith("}"):
+        return None
+    return boxed[len("\\boxed{") : -1]
+
+
+def tdg_equivalent(answer: str | None, label: str | None) -> bool:
+    """TDG's ``is_equiv``: both missing counts as a match, one missing as a miss, equal MATH
+    normal forms otherwise, and where normalising raises, equal strings."""
+    if answer is None or label is None:
+        return answer is None and label is None
+    try:
+        return strip_math(answer, strict=True) == strip_math(label, strict=True)
+    except ValueError:
+        return answer == label
+
+
+def tdg_correct(rationale: str, gold: str, solution: str | None = None) -> bool:
+    """TDG's training split (code/dataset.py): the rationale's last ``\\boxed{}`` against the
+    gold solution's, by ``is_equiv``; without a worked solution, against the gold answer."""
+    label = solution if solution is not None else f"\\boxed{{{gold}}}"
+    return tdg_equivalent(tdg_remove_boxed(tdg_last_boxed(rationale)),
+                          tdg_remove_boxed(tdg_last_boxed(label)))
 
 
 def math_equivalent(answer: str | None, gold: str) -> bool:
@@ -251,3 +301,14 @@ def equivalent(answer: str | None, gold: str, tolerance: float = 1e-6) -> bool:
 
 def is_correct(rationale: str, gold: str, tolerance: float = 1e-6) -> bool:
     return equivalent(extract_answer(rationale), gold, tolerance)
+
+
+Grader = Literal["lenient", "tdg"]
+
+
+def grade(rationale: str, gold: str, solution: str | None, grader: Grader = "lenient") -> bool:
+    """Whether a rationale is right: goldpan's lenient grader (``is_correct``) or TDG's exact
+    split (``tdg_correct``), which reads only a final ``\\boxed{}``."""
+    if grader == "tdg":
+        return tdg_correct(rationale, gold, solution)
+    return is_correct(rationale, gold)

@@ -82,6 +82,13 @@ class DistillConfig(MethodConfig):
     samples: int = Field(
         8, gt=0, description="Teacher rationales per question (TDG's data: 8)."
     )
+    grader: Literal["lenient", "tdg"] = Field(
+        "lenient", description="How the teacher's rationales split into D_pos and D_neg: "
+        "goldpan's lenient grader (boxed, 'the answer is' or the last number; values compared "
+        "with a tolerance) or TDG's exactly (code/dataset.py: the last \\boxed{} against the "
+        "gold solution's, MATH's is_equiv), which reproduces the paper's split of the released "
+        "rationales. Evaluation and NAT's self-augmentation grade leniently either way.",
+    )
     temperature: float = Field(0.5, ge=0, description="Teacher sampling (TDG's data: 0.5).")
     max_new_tokens: int = Field(512, gt=0, description="Rationale length.")
     student: StudentTraining = Field(

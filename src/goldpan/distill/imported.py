@@ -18,7 +18,7 @@ from typing import Any
 
 from goldpan.data.json_lines import json_object, read_json_lines
 from goldpan.data.records import id_as_text
-from goldpan.distill.answers import extract_answer, last_boxed
+from goldpan.distill.answers import Grader, extract_answer, last_boxed
 from goldpan.distill.rationales import Collected
 from goldpan.distill.records import Problem, QuestionCounts, Rationale
 from goldpan.errors import GoldpanError
@@ -43,10 +43,13 @@ def read_rationales(path: str | Path) -> list[dict[str, Any]]:
     )
 
 
-def grade_rationales(rows: Iterable[dict[str, Any]]) -> tuple[list[Problem], Collected]:
-    """The training problems (one per id, in file order) and D_pos/D_neg with counts."""
+def grade_rationales(
+    rows: Iterable[dict[str, Any]], grader: Grader = "lenient"
+) -> tuple[list[Problem], Collected]:
+    """The training problems (one per id, in file order) and D_pos/D_neg with counts; with
+    ``grader="tdg"`` split as TDG's dataset.py splits the release (against the solution)."""
     problems: dict[str, Problem] = {}
-    collected = Collected([], [], [])
+    collected = Collected([], [], [], grader)
     counts: dict[str, list[int]] = {}
     for row in rows:
         key = row["id"]
@@ -56,7 +59,8 @@ def grade_rationales(rows: Iterable[dict[str, Any]]) -> tuple[list[Problem], Col
             raise GoldpanError(f"rationales: id {key!r} has two different questions or answers")
         tally = counts.setdefault(key, [0, 0])
         right = collected.add(Rationale(key, problem.question, problem.answer, row["rationale"],
-                                        sum(tally), extract_answer(row["rationale"])))
+                                        sum(tally), extract_answer(row["rationale"])),
+                              problem.solution)
         tally[0 if right else 1] += 1
     collected.per_question = [QuestionCounts(key, right, wrong)
                               for key, (right, wrong) in counts.items()]

@@ -245,14 +245,15 @@ def distill_key(config: DistillConfig, student: str, teacher: str | None) -> str
 def _collect_data(run: DistillRun) -> None:
     config, usage = run.config, {}
     if config.rationales_file is not None:
-        run.train, run.collected = grade_rationales(read_rationales(config.rationales_file))
+        run.train, run.collected = grade_rationales(read_rationales(config.rationales_file),
+                                                    config.grader)
     else:
         run.train = _problems(config, config.train_file, config.train_per_task,
                               config.train_seed)
         teacher = run.teacher_model()
         run.collected = collect_rationales(teacher, run.train, config.samples,
                                            config.temperature, config.max_new_tokens,
-                                           config.seed)
+                                           config.seed, config.grader)
         usage = teacher.usage.to_json()
     counts = write_collected(run.data, run.out / "data", run.train)
     run.results = DistillResults(data=RationaleCounts(**counts), teacher_usage=usage,

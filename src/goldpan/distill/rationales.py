@@ -16,7 +16,7 @@ from typing import Any
 
 from goldpan.data.json_lines import json_object, read_json_lines, write_json_lines
 from goldpan.data.records import id_as_text
-from goldpan.distill.answers import extract_answer, is_correct, last_boxed
+from goldpan.distill.answers import Grader, extract_answer, grade, last_boxed
 from goldpan.distill.records import Problem, QuestionCounts, Rationale
 from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams
@@ -116,10 +116,11 @@ class Collected:
     positive: list[Rationale]
     negative: list[Rationale]
     per_question: list[QuestionCounts]
+    grader: Grader = "lenient"  # how a rationale is judged right (answers.grade)
 
-    def add(self, rationale: Rationale) -> bool:
+    def add(self, rationale: Rationale, solution: str | None = None) -> bool:
         """File a rationale under D_pos or D_neg by its answer; True when it is right."""
-        right = is_correct(rationale.rationale, rationale.gold)
+        right = grade(rationale.rationale, rationale.gold, solution, self.grader)
         (self.positive if right else self.negative).append(rationale)
         return right
 
@@ -131,17 +132,18 @@ def collect_rationales(
     temperature: float = 0.5,
     max_new_tokens: int = 512,
     seed: int = 0,
+    grader: Grader = "lenient",
 ) -> Collected:
     """Sample ``samples`` rationales per problem and split them into D_pos and D_neg."""
     params = GenerationParams(
         n=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, chat=True
     )
     prompts = [problem.prompt for problem in problems]
-    collected = Collected([], [], [])
+    collected = Collected([], [], [], grader)
     for problem, row in zip(problems, teacher.generate(prompts, params), strict=True):
         right = sum(collected.add(Rationale(problem.id, problem.question, problem.answer,
                                             completion.text.strip(), sample,
-                                            extract_answer(completion.text)))
+                                            extract_answer(completion.text)), problem.solution)
                     for sample, completion in enumerate(row))
         collected.per_question.append(QuestionCounts(problem.id, right, len(row) - right))
     return collected
