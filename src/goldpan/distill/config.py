@@ -44,6 +44,11 @@ class StudentTraining(BaseModel):
         default_factory=_student_defaults,
         description="Optimiser and schedule of each phase (TDG reference: see the paper profile).",
     )
+    context: Literal["fit", "fixed"] = Field(
+        "fit", description="fit: each phase trains with a context that holds its longest kept "
+        "pair, so no rationale loses its final answer (TDG pads to its dataset's longest pair; "
+        "its cutoff_len is printed, never applied); fixed: train.max_length cuts every pair.",
+    )
 
 
 class DistillConfig(MethodConfig):
@@ -63,7 +68,8 @@ class DistillConfig(MethodConfig):
                     "batch_size": 4, "gradient_accumulation": 1, "epochs": 2,
                     "schedule": "constant", "warmup_steps": 0, "precision": "float32",
                     "loss_on_prompt": False,
-                }
+                },
+                "context": "fixed",
             },
             "asc_samples": 4,
             "ranker_learning_rate": 1e-4,
@@ -81,6 +87,15 @@ class DistillConfig(MethodConfig):
     test_seed: int = Field(2, description="reasoning-gym seed of the held-out problems.")
     samples: int = Field(
         8, gt=0, description="Teacher rationales per question (TDG's data: 8)."
+    )
+    max_pair_characters: int | None = Field(
+        1600, gt=0, description="Leave out training pairs whose question + newline + rationale "
+        "has this many characters or more (TDG dataset.py: 1,600 for M_neg, NAT, CoT KD and "
+        "the baselines); none: keep all.",
+    )
+    nce_max_pair_characters: int | None = Field(
+        1200, gt=0, description="The same for NCE's and KD's data (TDG MATHCHATFILEDataset: "
+        "1,200).",
     )
     grader: Literal["lenient", "tdg"] = Field(
         "lenient", description="How the teacher's rationales split into D_pos and D_neg: "

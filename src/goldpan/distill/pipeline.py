@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from goldpan.data.json_lines import json_object, read_json_lines, write_json_lin
 from goldpan.distill.answers import equivalent, extract_answer, is_correct
 from goldpan.distill.asc import WEIGHTS, credit, sequence_weight, vote
 from goldpan.distill.baselines import contrastive_loss, negative_data_loss
-from goldpan.distill.config import DistillConfig
+from goldpan.distill.config import DistillConfig, StudentTraining
 from goldpan.distill.imported import grade_rationales, read_rationales
 from goldpan.distill.nat import nat_state
 from goldpan.distill.rationales import (
@@ -42,6 +42,7 @@ from goldpan.distill.simulated import SPEC as SIMULATED
 from goldpan.distill.simulated import SimulatedTeacher, parse_spec
 from goldpan.distill.train import (
     load_nat,
+    longest_pair,
     lora_weights,
     train_lora,
     train_nat,
@@ -283,9 +284,31 @@ def _evaluate_base(run: DistillRun) -> None:
     run.step("evaluate base", 1, 1)
 
 
+def _training(run: DistillRun, phase: str, rows: Sequence[Rationale],
+              limit: int | None) -> tuple[list[Rationale], StudentTraining]:
+    """A phase's pairs after TDG's character filter (question, newline and rationale under
+    ``limit`` characters, dataset.py), and its settings: with ``context=fit`` a context that
+    holds its longest kept pair, so that no rationale loses its final answer. Both counted."""
+    from transformers import AutoTokenizer
+
+    from goldpan.models.load import resolve
+
+    assert run.results is not None
+    kept = [r for r in rows if limit is None or len(r.question) + 1 + len(r.rationale) < limit]
+    run.results.dropped_for_length[phase] = len(rows) - len(kept)
+    settings = run.config.student
+    if settings.context == "fit" and kept:
+        tokenizer = AutoTokenizer.from_pretrained(resolve(run.student))
+        longest = longest_pair(tokenizer, kept)
+        fitted = settings.train.model_copy(update={"max_length": longest})
+        settings = settings.model_copy(update={"train": fitted})
+    run.results.context[phase] = settings.train.max_length
+    return kept, settings
+
+
 def _train_cot_kd(run: DistillRun) -> None:
-    kd, tokenizer = train_lora(run.student, run.data.positive, run.config.student,
-                               phase_steps(run.step, "train CoT KD"))
+    rows, settings = _training(run, "cot_kd", run.data.positive, run.config.max_pair_characters)
+    kd, tokenizer = train_lora(run.student, rows, settings, phase_steps(run.step, "train CoT KD"))
     kd.save_pretrained(run.out / "adapters" / "cot_kd")
     run.evaluate("cot_kd", _in_memory("cot_kd", kd, tokenizer))
 
@@ -295,8 +318,9 @@ def _negative_path(run: DistillRun) -> Path:
 
 
 def _train_negative(run: DistillRun) -> None:
-    training = run.config.student
-    model, tokenizer = train_lora(run.student, run.data.negative, training,
+    rows, training = _training(run, "negative", run.data.negative,
+                               run.config.max_pair_characters)
+    model, tokenizer = train_lora(run.student, rows, training,
                                   phase_steps(run.step, "train negative"))
     model.save_pretrained(run.out / "adapters" / "negative")
     run.negative = lora_weights(model, training.lora.targets)
@@ -317,9 +341,9 @@ def _nat_path(run: DistillRun) -> Path:
 
 
 def _train_nat(run: DistillRun) -> None:
+    rows, settings = _training(run, "nat", run.data.positive, run.config.max_pair_characters)
     run.nat, run.nat_layers, run.nat_tokenizer = train_nat(
-        run.student, run.data.positive, run.negative, run.config.student,
-        phase_steps(run.step, "train NAT"))
+        run.student, rows, run.negative, settings, phase_steps(run.step, "train NAT"))
     torch.save(nat_state(run.nat), _nat_path(run))
     run.evaluate("nat", run.nat_llm())
 
@@ -358,8 +382,9 @@ def _load_nat_samples(run: DistillRun) -> None:
 
 
 def _train_nce(run: DistillRun) -> None:
-    nce, tokenizer = train_nce(run.student, run.nce_rows, run.nat, run.nat_layers,
-                               run.config.student, phase_steps(run.step, "train NCE"),
+    rows, settings = _training(run, "nce", run.nce_rows, run.config.nce_max_pair_characters)
+    nce, tokenizer = train_nce(run.student, rows, run.nat, run.nat_layers, settings,
+                               phase_steps(run.step, "train NCE"),
                                reduction=run.config.nce_reduction)
     nce.save_pretrained(run.out / "adapters" / "nce")
     run.evaluate("nce", _in_memory("nce", nce, tokenizer))
@@ -416,16 +441,19 @@ def _baseline_rows(run: DistillRun, name: str) -> tuple[list[Rationale], Any]:
 def _baseline_phase(name: str) -> Callable[[DistillRun], None]:
     def train_baseline(run: DistillRun) -> None:
         if name == "kd":  # KD from NAT without the calibration
+            rows, settings = _training(run, name, run.nce_rows,
+                                       run.config.nce_max_pair_characters)
             model, tokenizer = train_nce(
-                run.student, run.nce_rows, run.nat, run.nat_layers, run.config.student,
+                run.student, rows, run.nat, run.nat_layers, settings,
                 phase_steps(run.step, "train KD"), calibrate=False,
                 reduction=run.config.nce_reduction,
             )
         else:
-            rows, loss_fn = _baseline_rows(run, name)
+            every, loss_fn = _baseline_rows(run, name)
+            rows, settings = _training(run, name, every, run.config.max_pair_characters)
             if not rows:
                 return
-            model, tokenizer = train_lora(run.student, rows, run.config.student,
+            model, tokenizer = train_lora(run.student, rows, settings,
                                           phase_steps(run.step, f"train {name}"), loss_fn)
         run.evaluate(name, _in_memory(name, model, tokenizer))
 

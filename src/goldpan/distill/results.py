@@ -46,6 +46,14 @@ class DistillResults(BaseModel):
     )
     ranker_pairs: int = Field(0, description="(right, wrong) pairs the ASC ranker trained on.")
     nce_augmented: int = Field(0, description="NAT rationales added to D_pos for NCE.")
+    dropped_for_length: dict[str, int] = Field(
+        default_factory=dict, description="Per training phase, the rationales TDG's character "
+        "filter left out (question + rationale of max_pair_characters or more)."
+    )
+    context: dict[str, int] = Field(
+        default_factory=dict, description="Per training phase, the context it trained with: "
+        "with context=fit, its longest kept pair in tokens."
+    )
     solved_overlap: float | None = Field(
         None, description="IoU of the test problems CoT KD and the negative model M_neg solve "
         "(the paper's Table 1).",

@@ -60,6 +60,13 @@ def rationale_examples(
     return examples
 
 
+def longest_pair(tokenizer: Any, rows: Sequence[Rationale]) -> int:
+    """Tokens of the longest (question prompt, rationale) pair among ``rows`` and the rationales
+    they are contrasted with, uncut: the context that cuts none of them."""
+    return max((len(encode_example(tokenizer, row.prompt, text, 2**31).input_ids)
+                for row in rows for text in (row.rationale, *row.contrast)), default=1)
+
+
 def _base(spec: str, seed: int):
     from goldpan.models.load import load
 
