@@ -61,3 +61,23 @@ def test_no_training_example_loses_its_final_answer_to_truncation(
     _, cut = _training(_run(fixed, tiny_lm, tmp_path), "nat", rows, None)
     assert cut.train.max_length == 256
     assert not all(_answers_kept(tokenizer, kept, 256, cut.train.loss_on_prompt))
+
+
+def test_nce_trains_on_its_own_schedule(tiny_lm: Path, tmp_path: Path) -> None:
+    """TDG's NCE runs 8 pairs a step with 1,000 warm-up steps (distill_NCE.py), not NAT's 128
+    and 200; the NCE phase takes its own TrainConfig, whatever the other phases use."""
+    from goldpan.train import TrainConfig
+
+    config = DistillConfig()
+    assert (config.nce_train.batch_size * config.nce_train.gradient_accumulation,
+            config.nce_train.warmup_steps) == (8, 1000)
+    assert (config.student.train.batch_size * config.student.train.gradient_accumulation,
+            config.student.train.warmup_steps) == (128, 200)
+    own = TrainConfig(batch_size=1, gradient_accumulation=3, epochs=1, max_length=300)
+    small = DistillConfig.small(nce_train=own.model_dump())
+    run = _run(small, tiny_lm, tmp_path)
+    rows = [_rationale(4, n) for n in range(3)]
+    _, settings = _training(run, "nce", rows, small.nce_max_pair_characters, small.nce_train)
+    assert settings.train == small.nce_train and settings.lora == small.student.lora
+    _, other = _training(run, "nat", rows, small.max_pair_characters)
+    assert other.train == small.student.train

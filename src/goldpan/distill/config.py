@@ -31,6 +31,28 @@ def _student_defaults() -> TrainConfig:
     )
 
 
+def _nce_defaults() -> TrainConfig:
+    # TDG's distill_NCE.py: lr 3e-4, micro-batch 1 on each of 8 processes (run_NCE.sh,
+    # nproc_per_node 8; its accumulation is forced to 1) = 8 a step, 1,000 warm-up steps then
+    # transformers' linear decay, 20 epochs, fp16, the question learned too, no length grouping.
+    # 1,000 warm-up steps are about 1.4% of its run (28,117 pairs / 8 x 20 epochs = 70k steps);
+    # a small run should scale the warm-up with its data (warmup_ratio), not keep 1,000 steps.
+    return TrainConfig(
+        learning_rate=3e-4,
+        batch_size=1,
+        gradient_accumulation=8,
+        epochs=20,
+        schedule="linear",
+        warmup_steps=1000,
+        precision="float16",
+        max_length=256,
+        loss_on_prompt=True,
+        max_grad_norm=1.0,
+        weight_decay=0.0,
+        group_by_length=False,
+    )
+
+
 Baseline = Literal["teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd"]
 BASELINES: tuple[Baseline, ...] = ("teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd")
 
@@ -70,6 +92,12 @@ class DistillConfig(MethodConfig):
                     "loss_on_prompt": False,
                 },
                 "context": "fixed",
+            },
+            # As the other phases of the small profile; the warm-up scales with the data.
+            "nce_train": {
+                "batch_size": 4, "gradient_accumulation": 1, "epochs": 2,
+                "schedule": "constant", "warmup_steps": None, "warmup_ratio": 0.0,
+                "precision": "float32", "loss_on_prompt": False, "group_by_length": True,
             },
             "asc_samples": 4,
             "ranker_learning_rate": 1e-4,
@@ -126,6 +154,11 @@ class DistillConfig(MethodConfig):
     )
     cl_negatives: int = Field(
         4, gt=0, description="CL: most wrong rationales a correct one is contrasted with (ours).",
+    )
+    nce_train: TrainConfig = Field(
+        default_factory=_nce_defaults,
+        description="NCE's and KD's optimiser and schedule, their own (TDG distill_NCE.py: 8 a "
+        "step, 1,000 warm-up steps, 20 epochs; NAT's are 128 a step and 200 warm-up steps).",
     )
     nce_self_augment: bool = Field(
         True, description="NCE's self-augmentation: NAT's correct rationales for the training "

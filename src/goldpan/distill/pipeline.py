@@ -52,7 +52,7 @@ from goldpan.errors import GoldpanError
 from goldpan.llm import LLM, GenerationParams, make_llm
 from goldpan.llm.cache import GenerationCache
 from goldpan.llm.transformers_backend import TransformersBackend
-from goldpan.train import phase_steps
+from goldpan.train import TrainConfig, phase_steps
 from goldpan.train.method_run import MethodRun, Phase, Progress, file_stamp, run_key
 from goldpan.util.atomic import atomic_write_text
 
@@ -285,7 +285,8 @@ def _evaluate_base(run: DistillRun) -> None:
 
 
 def _training(run: DistillRun, phase: str, rows: Sequence[Rationale],
-              limit: int | None) -> tuple[list[Rationale], StudentTraining]:
+              limit: int | None, train: TrainConfig | None = None,
+              ) -> tuple[list[Rationale], StudentTraining]:
     """A phase's pairs after TDG's character filter (question, newline and rationale under
     ``limit`` characters, dataset.py), and its settings: with ``context=fit`` a context that
     holds its longest kept pair, so that no rationale loses its final answer. Both counted."""
@@ -297,6 +298,8 @@ def _training(run: DistillRun, phase: str, rows: Sequence[Rationale],
     kept = [r for r in rows if limit is None or len(r.question) + 1 + len(r.rationale) < limit]
     run.results.dropped_for_length[phase] = len(rows) - len(kept)
     settings = run.config.student
+    if train is not None:  # a phase with a schedule of its own (NCE's)
+        settings = settings.model_copy(update={"train": train})
     if settings.context == "fit" and kept:
         tokenizer = AutoTokenizer.from_pretrained(resolve(run.student))
         longest = longest_pair(tokenizer, kept)
@@ -382,7 +385,8 @@ def _load_nat_samples(run: DistillRun) -> None:
 
 
 def _train_nce(run: DistillRun) -> None:
-    rows, settings = _training(run, "nce", run.nce_rows, run.config.nce_max_pair_characters)
+    rows, settings = _training(run, "nce", run.nce_rows, run.config.nce_max_pair_characters,
+                               run.config.nce_train)
     nce, tokenizer = train_nce(run.student, rows, run.nat, run.nat_layers, settings,
                                phase_steps(run.step, "train NCE"),
                                reduction=run.config.nce_reduction)
@@ -442,7 +446,7 @@ def _baseline_phase(name: str) -> Callable[[DistillRun], None]:
     def train_baseline(run: DistillRun) -> None:
         if name == "kd":  # KD from NAT without the calibration
             rows, settings = _training(run, name, run.nce_rows,
-                                       run.config.nce_max_pair_characters)
+                                       run.config.nce_max_pair_characters, run.config.nce_train)
             model, tokenizer = train_nce(
                 run.student, rows, run.nat, run.nat_layers, settings,
                 phase_steps(run.step, "train KD"), calibrate=False,
