@@ -81,3 +81,24 @@ def test_nce_trains_on_its_own_schedule(tiny_lm: Path, tmp_path: Path) -> None:
     assert settings.train == small.nce_train and settings.lora == small.student.lora
     _, other = _training(run, "nat", rows, small.max_pair_characters)
     assert other.train == small.student.train
+
+
+def test_nt_learns_the_gold_solutions_too_as_tdgs_nt_data_has_them(
+    tiny_lm: Path, tmp_path: Path
+) -> None:
+    from goldpan.distill.pipeline import _baseline_rows
+    from goldpan.distill.rationales import Collected
+    from goldpan.distill.records import Problem
+
+    run = _run(DistillConfig.small(), tiny_lm, tmp_path)
+    run.train = [Problem("q1", "What is 6 x 7?", "42", "6 x 7 = $\\boxed{42}$."),
+                 Problem("q2", "What is 1 + 1?", "2")]  # no worked solution: nothing to add
+    right = Rationale("q1", "What is 6 x 7?", "42", "It is $\\boxed{42}$.")
+    wrong = Rationale("q1", "What is 6 x 7?", "42", "It is $\\boxed{48}$.")
+    run.collected = Collected([right], [wrong], [])
+    rows, _ = _baseline_rows(run, "nt")
+    assert [(r.rationale, r.negative, r.source) for r in rows] == [
+        ("6 x 7 = $\\boxed{42}$.", False, "gold"), (right.rationale, False, None),
+        (wrong.rationale, True, None)]
+    ul_rows, _ = _baseline_rows(run, "ul")
+    assert all(r.source != "gold" for r in ul_rows)

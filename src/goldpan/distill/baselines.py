@@ -1,8 +1,9 @@
 """The paper's baselines that learn from negative rationales by a loss of their own (Li et al.,
 AAAI 2024, Table 2), with lambda = 0.05 as the paper sets it.
 
-Both train on D_pos and D_neg together; a positive rationale contributes its usual
-cross-entropy. A negative one contributes, over its response tokens:
+Both train on D_pos and D_neg together (NT with each question's gold solution too, as TDG's
+``MATHCHATNTDataset`` has it); a positive rationale contributes its usual cross-entropy. A
+negative one contributes, over its response tokens:
 - NT (negative training): -lambda * CE, i.e. its likelihood is pushed down by gradient ascent;
 - UL (unlikelihood training, Welleck et al. 2020): lambda * -log(1 - p(y_t)), which pushes
   p(y_t) down but is bounded as it approaches 0.
@@ -10,8 +11,10 @@ Each returns a sum over the batch's response tokens with their count, as the tra
 ``loss_fn`` takes it.
 
 CL, the paper's contrastive baseline, is named in its Table 2 but its objective is given
-neither in the text goldpan has read nor in the reference code (TDG has no CL), so goldpan's CL
-is a stated choice, the usual sequence-level contrastive objective for generation with
+neither in the text goldpan has read nor in the reference code: TDG builds CL's data
+(dataset.py ``MATHCHATCLDataset``: 8 rationales per question, the gold solution among them,
+correct ones scored 1 and wrong ones 0) but ships no CL loss. goldpan's CL objective is therefore
+a stated choice, the usual sequence-level contrastive objective for generation with
 negatives (as in CoNT, An et al. 2022, or BRIO's ranking over candidates): each positive
 rationale y+ keeps its cross-entropy and adds, weighted by ``weight`` and counted once per
 response token, -log softmax(s / tau)[y+] over {y+} and the question's wrong rationales, where

@@ -166,7 +166,8 @@ class DistillConfig(MethodConfig):
     )
     nce_reduction: Literal["sample", "token"] = Field(
         "sample", description="How NCE's L_KD is averaged: per sample over its tokens, then over "
-        "the batch (the paper's formula), or over all the batch's tokens (TDG distill_NCE.py).",
+        "the batch (the paper's formula, and TDG's in effect: one sample per GPU, DDP averages "
+        "them), or over all the batch's tokens (an option of goldpan's).",
     )
     asc_samples: int = Field(
         8, gt=0, description="k: NAT samples per question, voted on by ASC (and, on the training "

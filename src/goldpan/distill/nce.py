@@ -4,10 +4,13 @@ with it (Li et al., AAAI 2024).
 Per sample i: beta_i = tanh(mean over learned tokens t of KL(p_neg,t || p_NAT,t)), where
 p_NAT is the NAT model's distribution and p_neg the negative model M_neg (the base with the
 frozen negative LoRA). L_KD = - sum_t sum_v m_t log q_t(v) p_NAT,t(v) (0.5 + beta_i), divided
-by sum_t m_t per sample and averaged over the batch (``reduction="sample"``, the paper's
-per-sample formula), or summed over the batch and divided by its learned tokens
-(``reduction="token"``, TDG ``code/distill_NCE.py`` line 148); the student's loss is
-0.5 CE + 0.5 L_KD (its ``alpha = 0.5``, temperature 1).
+by sum_t m_t per sample and averaged over the batch (``reduction="sample"``: the paper's
+per-sample formula, and in effect TDG's: ``code/distill_NCE.py`` line 148 sums over a
+micro-batch's tokens and divides by their number, but its micro-batch is one sample per GPU and
+DDP averages the 8 GPUs' per-sample means), or summed over the batch and divided by its learned
+tokens (``reduction="token"``, which weights long rationales more: goldpan's option, nobody's
+published choice); the student's loss is 0.5 CE + 0.5 L_KD (its ``alpha = 0.5``,
+temperature 1).
 """
 
 from __future__ import annotations

@@ -430,15 +430,17 @@ def _baseline_rows(run: DistillRun, name: str) -> tuple[list[Rationale], Any]:
     solutions train a LoRA student of their own."""
     data, config = run.data, run.config
     negatives = [row.marked_negative() for row in data.negative]
+    gold = [Rationale(p.id, p.question, p.answer, p.solution, source="gold")
+            for p in run.train if p.solution]
     if name == "mix":
         return list(data.positive) + list(data.negative), None
-    if name in ("nt", "ul"):
+    if name == "nt":  # TDG's MATHCHATNTDataset: each question's gold solution, scored 1, too
+        return gold + list(data.positive) + negatives, negative_data_loss(name)
+    if name == "ul":
         return list(data.positive) + negatives, negative_data_loss(name)
     if name == "cl":
         return (contrast_rows(data, config.cl_negatives, config.seed),
                 contrastive_loss(config.cl_weight, config.cl_temperature))
-    gold = [Rationale(p.id, p.question, p.answer, p.solution, source="gold")
-            for p in run.train if p.solution]
     return gold, None
 
 
