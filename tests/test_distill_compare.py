@@ -1,5 +1,5 @@
-"""Runs of several seeds pooled into one experiment: accuracies with Wilson intervals and the
-paper's comparisons as paired differences with t intervals."""
+"""Runs of several seeds read as one experiment: accuracies and the paper's comparisons with
+t intervals over the runs (primary), and, secondary, over their pooled problems."""
 
 from __future__ import annotations
 
@@ -64,13 +64,20 @@ def test_runs_pool_their_problems_and_methods_are_compared_on_the_same_ones(
     difference = next(d for d in comparison.greedy_differences
                       if (d.first, d.second) == ("nat", "cot_kd"))
     assert difference.per_run == [0.25, 0.5]
+    # Primary: the runs' differences, t with 1 degree of freedom; much wider than the pooled
+    # problems' interval, which counts 8 problems of 2 separately trained pairs of models.
+    assert difference.over_runs == mean_interval([0.25, 0.5])
     assert difference.pooled == paired_difference([1, 1, 0, 0, 1, 0, 1, 1],
                                                   [1, 0, 0, 0, 0, 0, 1, 0])
+    assert difference.over_runs.high - difference.over_runs.low > (
+        difference.pooled.high - difference.pooled.low)
+    assert rows["nat"].over_runs == mean_interval([0.5, 0.75])
     votes = {row.name: row for row in comparison.votes}
     assert votes["s"].pooled.mean == pytest.approx(4.5 / 8)  # a split tie counts half
     table = comparison_table(comparison)
     assert "2 runs, 8 test problems (4, 4)." in table
     assert "| NAT (greedy) - CoT KD (greedy) | +0.250 | +0.500 | +0.375 |" in table
+    assert "95% over runs | separated | 95% pooled problems (secondary) |" in table
 
 
 def test_the_command_writes_the_comparison_and_names_a_folder_that_is_no_run(

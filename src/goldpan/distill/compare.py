@@ -1,10 +1,13 @@
 """Several distillation runs (seeds, or splits of one test set) read as one experiment.
 
-Each run's test problems are its own, so the runs pool: a method's accuracy is its correct
-answers over all the runs' problems, with a Wilson interval. Two methods are compared on the
-same problems (paired): the mean of their per-problem differences, with a t interval, and the
-difference within each run, so a reader sees whether the runs agree. Methods missing from any
-run are left out of the pooled rows rather than pooled over fewer problems.
+The primary figures are at seed level: each run trains its own models, so a method's accuracy
+is the mean of the runs' accuracies and two methods' difference the mean of the runs'
+differences, each with a t interval over the runs (runs - 1 degrees of freedom). This is the
+interval a claim about the method needs: it carries the training noise. Secondary, and
+labelled so: the runs' problems pooled (a Wilson interval for an accuracy, a paired t interval
+over every problem for a difference), which counts only the problems' noise and is too narrow
+for separately trained models. Methods missing from any run are left out rather than pooled
+over fewer runs.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pydantic import BaseModel
 
 from goldpan.distill.results import METHOD_LABELS, VOTE_LABELS, DistillResults
 from goldpan.errors import GoldpanError
-from goldpan.util.intervals import Estimate, paired_difference, wilson_interval
+from goldpan.util.intervals import Estimate, mean_interval, paired_difference, wilson_interval
 
 # The paper's comparisons (Table 2 and its ablations): (better-if-positive, baseline).
 GREEDY_PAIRS = [
@@ -30,14 +33,16 @@ class Row(BaseModel):
     name: str
     label: str
     per_run: list[float]
-    pooled: Estimate
+    over_runs: Estimate  # primary: the runs' accuracies, t interval
+    pooled: Estimate  # secondary: every problem of every run, Wilson interval
 
 
 class Difference(BaseModel):
     first: str
     second: str
     per_run: list[float]
-    pooled: Estimate
+    over_runs: Estimate  # primary: the runs' differences, t interval
+    pooled: Estimate  # secondary: per-problem differences pooled over the runs, paired t
 
 
 class Comparison(BaseModel):
@@ -66,7 +71,8 @@ def _common(per_run: list[dict[str, list]]) -> list[str]:
 
 def _row(name: str, label: str, per_run: list[list[float]]) -> Row:
     flat = [value for run in per_run for value in run]
-    return Row(name=name, label=label, per_run=[sum(r) / max(1, len(r)) for r in per_run],
+    means = [sum(r) / max(1, len(r)) for r in per_run]
+    return Row(name=name, label=label, per_run=means, over_runs=mean_interval(means),
                pooled=wilson_interval(sum(flat), len(flat)))
 
 
@@ -81,6 +87,7 @@ def _differences(
         seconds = [value for run in per_run for value in run[second]]
         within = [paired_difference(run[first], run[second]).mean for run in per_run]
         found.append(Difference(first=first, second=second, per_run=within,
+                                over_runs=mean_interval(within),
                                 pooled=paired_difference(firsts, seconds)))
     return found
 

@@ -67,31 +67,38 @@ def _interval(estimate: Estimate, signed: bool = False) -> str:
 
 
 def distill_comparison_table(comparison: Comparison) -> str:
-    """Markdown: pooled accuracies, then the paired differences."""
+    """Markdown: accuracies and paired differences, each with its interval over the runs
+    (primary: t with runs - 1 degrees of freedom) and, secondary, over the pooled problems."""
     runs = len(comparison.runs)
     head = " | ".join(f"run {i + 1}" for i in range(runs))
     lines = [
         f"{runs} runs, {sum(comparison.problems)} test problems "
-        f"({', '.join(map(str, comparison.problems))}).",
+        f"({', '.join(map(str, comparison.problems))}). Primary: the mean over runs with a t "
+        f"interval over the runs ({runs - 1} degrees of freedom), which carries the training "
+        "noise; secondary: the runs' problems pooled, which counts only the problems' noise.",
         "",
-        f"| method | {head} | pooled | 95% interval |",
-        "|---|" + "---:|" * runs + "---:|---|",
+        f"| method | {head} | mean over runs | 95% over runs | pooled | 95% pooled "
+        "(secondary) |",
+        "|---|" + "---:|" * runs + "---:|---|---:|---|",
     ]
     for row in [*comparison.accuracy, *comparison.votes]:
         cells = " | ".join(f"{value:.3f}" for value in row.per_run)
-        lines.append(f"| {row.label} | {cells} | {row.pooled.mean:.3f} | "
+        lines.append(f"| {row.label} | {cells} | {row.over_runs.mean:.3f} | "
+                     f"{_interval(row.over_runs)} | {row.pooled.mean:.3f} | "
                      f"{_interval(row.pooled)} |")
     lines += ["", "Paired differences (same problems; positive: the first is better):", "",
-              f"| comparison | {head} | pooled | 95% interval | separated |",
-              "|---|" + "---:|" * runs + "---:|---|---|"]
+              f"| comparison | {head} | mean over runs | 95% over runs | separated | "
+              "95% pooled problems (secondary) |",
+              "|---|" + "---:|" * runs + "---:|---|---|---|"]
     for difference in [*comparison.greedy_differences, *comparison.vote_differences]:
         labels = {**METHOD_LABELS, **VOTE_LABELS}
         name = (f"{labels.get(difference.first, difference.first)} - "
                 f"{labels.get(difference.second, difference.second)}")
         cells = " | ".join(f"{value:+.3f}" for value in difference.per_run)
-        lines.append(f"| {name} | {cells} | {difference.pooled.mean:+.3f} | "
-                     f"{_interval(difference.pooled, True)} | "
-                     f"{'yes' if difference.pooled.excludes_zero() else 'no'} |")
+        lines.append(f"| {name} | {cells} | {difference.over_runs.mean:+.3f} | "
+                     f"{_interval(difference.over_runs, True)} | "
+                     f"{'yes' if difference.over_runs.excludes_zero() else 'no'} | "
+                     f"{_interval(difference.pooled, True)} |")
     return "\n".join(lines) + "\n"
 
 
