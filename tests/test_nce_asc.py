@@ -182,18 +182,35 @@ def test_cl_compares_rationales_over_their_own_tokens_when_the_question_is_learn
     assert total.item() == pytest.approx((-summed(right, 1) + 0.5 * 2 * term).item(), rel=1e-5)
 
 
-def test_cl_contrasts_each_correct_rationale_with_wrong_ones_for_the_same_question() -> None:
-    from goldpan.distill.pipeline import contrast_rows
+def test_cl_data_are_tdgs_sessions_of_eight_under_goldpans_objective() -> None:
+    """TDG's MATHCHATCLDataset: per question the gold solution, then the teacher's rationales
+    in sample order (right scored 1, wrong 0, the first wrong one skipped), 8 kept, padded with
+    the gold solution; goldpan contrasts each rationale scored 1 with the session's 0s."""
+    from goldpan.distill.pipeline import cl_rows
     from goldpan.distill.rationales import Collected
-    from goldpan.distill.records import Rationale
+    from goldpan.distill.records import Problem, Rationale
 
-    positive = [Rationale("a", "A?", "1", "right a"), Rationale("b", "B?", "2", "right b")]
-    negative = [Rationale("a", "A?", "1", f"wrong a{i}") for i in range(6)]
-    rows = contrast_rows(Collected(positive, negative, []), negatives=4, seed=0)
-    assert len(rows[0].contrast) == 4 and set(rows[0].contrast) < {
-        f"wrong a{i}" for i in range(6)}
-    assert rows[1].contrast == ()  # no wrong rationale for b: cross-entropy alone
-    assert rows == contrast_rows(Collected(positive, negative, []), negatives=4, seed=0)
+    def rationale(question: str, text: str, sample: int) -> Rationale:
+        return Rationale(question, f"{question}?", "1", text, sample)
+
+    problems = [Problem("a", "a?", "1", "gold a"), Problem("b", "b?", "2"),
+                Problem("c", "c?", "3"), Problem("d", "d?", "4", "gold d")]
+    positive = [rationale("a", "right a1", 1), rationale("b", "right b0", 0),
+                *[rationale("d", f"right d{i}", i) for i in range(8)]]
+    negative = [rationale("a", "wrong a0", 0), rationale("a", "wrong a2", 2),
+                rationale("a", "x" * 1700, 3), rationale("c", "wrong c0", 0),
+                rationale("c", "wrong c1", 1)]
+    rows = cl_rows(problems, Collected(positive, negative, []), 1600)
+    a = [r for r in rows if r.id == "a"]
+    # gold, right a1, then padding with the gold solution: 7 rows scored 1 of the 8; wrong a0
+    # (the first wrong one) is skipped, the 1,700-character one left out, wrong a2 kept at 0.
+    assert [r.rationale for r in a] == ["gold a", "right a1"] + ["gold a"] * 5
+    assert all(r.contrast == ("wrong a2",) for r in a)
+    b = [r for r in rows if r.id == "b"]
+    assert [r.rationale for r in b] == ["right b0"] * 8 and b[0].contrast == ()
+    assert not [r for r in rows if r.id == "c"]  # nothing right to pad with: no session
+    d = [r for r in rows if r.id == "d"]  # gold + 8 right = 9: the last one dropped
+    assert [r.rationale for r in d] == ["gold d"] + [f"right d{i}" for i in range(7)]
 
 
 def test_kd_without_calibration_fixes_beta_at_zero() -> None:

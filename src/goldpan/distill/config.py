@@ -152,9 +152,6 @@ class DistillConfig(MethodConfig):
     cl_temperature: float = Field(
         1.0, gt=0, description="CL: softmax temperature over mean token log-likelihoods (ours).",
     )
-    cl_negatives: int = Field(
-        4, gt=0, description="CL: most wrong rationales a correct one is contrasted with (ours).",
-    )
     nce_train: TrainConfig = Field(
         default_factory=_nce_defaults,
         description="NCE's and KD's optimiser and schedule, their own (TDG distill_NCE.py: 8 a "

@@ -411,17 +411,59 @@ def _finish(results: DistillResults, out: Path, started: float) -> DistillResult
     return results
 
 
-def contrast_rows(collected: Collected, negatives: int, seed: int) -> list[Rationale]:
-    """CL's training rows: every D_pos rationale, with (at most ``negatives``, drawn with the
-    seed) wrong rationales for the same question to be contrasted with."""
-    wrong: dict[str, list[str]] = {}
-    for row in collected.negative:
-        wrong.setdefault(row.id, []).append(row.rationale)
-    rng = random.Random(seed)
+CL_SESSION = 8  # rationales per question in TDG's CL data
+
+
+def _session(gold: Rationale | None, rationales: list[Rationale], right: set[int],
+             limit: int | None) -> list[tuple[Rationale, int]]:
+    """One question's CL session as TDG's ``MATHCHATCLDataset`` builds it: the gold solution
+    (score 1), then the teacher's rationales in sample order, right ones scored 1 and wrong ones
+    0 except the first wrong one, which is skipped; pairs of ``limit`` characters or more left
+    out; 8 kept (one dropped when 9), fewer padded with the gold solution or, without one, the
+    first right rationale; a session with nothing right to pad with is dropped."""
+    def short(row: Rationale) -> bool:
+        return limit is None or len(row.question) + 1 + len(row.rationale) < limit
+
+    session: list[tuple[Rationale, int]] = []
+    pad = None
+    if gold is not None and short(gold):
+        session.append((gold, 1))
+        pad = (gold, 1)
+    skipped_first_wrong = False
+    for row in rationales:
+        if id(row) in right:
+            if short(row):
+                session.append((row, 1))
+                pad = pad or (row, 1)
+        elif not skipped_first_wrong:
+            skipped_first_wrong = True
+        elif short(row):
+            session.append((row, 0))
+    if len(session) > CL_SESSION:
+        session = session[:-1]
+    elif len(session) < CL_SESSION:
+        if pad is None:
+            return []
+        session += [pad] * (CL_SESSION - len(session))
+    return session
+
+
+def cl_rows(train: list[Problem], collected: Collected, limit: int | None) -> list[Rationale]:
+    """CL's training rows from TDG's sessions (dataset.py): every rationale scored 1 in its
+    question's session (padding included, as TDG trains it), contrasted with the session's
+    rationales scored 0 under goldpan's objective (baselines.contrastive_loss)."""
+    by_question: dict[str, list[Rationale]] = {}
+    for row in [*collected.positive, *collected.negative]:
+        by_question.setdefault(row.id, []).append(row)
+    right = {id(row) for row in collected.positive}
     rows = []
-    for row in collected.positive:
-        pool = wrong.get(row.id, [])
-        rows.append(row.contrasted_with(rng.sample(pool, min(negatives, len(pool)))))
+    for problem in train:
+        gold = (Rationale(problem.id, problem.question, problem.answer, problem.solution,
+                          source="gold") if problem.solution else None)
+        ordered = sorted(by_question.get(problem.id, []), key=lambda r: str(r.sample).zfill(8))
+        session = _session(gold, ordered, right, limit)
+        wrong = [row.rationale for row, score in session if score == 0]
+        rows += [row.contrasted_with(wrong) for row, score in session if score == 1]
     return rows
 
 
@@ -439,7 +481,7 @@ def _baseline_rows(run: DistillRun, name: str) -> tuple[list[Rationale], Any]:
     if name == "ul":
         return list(data.positive) + negatives, negative_data_loss(name)
     if name == "cl":
-        return (contrast_rows(data, config.cl_negatives, config.seed),
+        return (cl_rows(run.train, data, config.max_pair_characters),
                 contrastive_loss(config.cl_weight, config.cl_temperature))
     return gold, None
 
