@@ -37,20 +37,10 @@ def _nce_defaults() -> TrainConfig:
     # transformers' linear decay, 20 epochs, fp16, the question learned too, no length grouping.
     # 1,000 warm-up steps are about 1.4% of its run (28,117 pairs / 8 x 20 epochs = 70k steps);
     # a small run should scale the warm-up with its data (warmup_ratio), not keep 1,000 steps.
-    return TrainConfig(
-        learning_rate=3e-4,
-        batch_size=1,
-        gradient_accumulation=8,
-        epochs=20,
-        schedule="linear",
-        warmup_steps=1000,
-        precision="float16",
-        max_length=256,
-        loss_on_prompt=True,
-        max_grad_norm=1.0,
-        weight_decay=0.0,
-        group_by_length=False,
-    )
+    return _student_defaults().model_copy(update={
+        "batch_size": 1, "gradient_accumulation": 8, "warmup_steps": 1000,
+        "group_by_length": False,
+    })
 
 
 Baseline = Literal["teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd"]
