@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from goldpan.distill.records import Problem, Rationale
+from goldpan.distill.results import BetaSummary
 from goldpan.distill.train import (
     StudentTraining,
     lora_weights,
@@ -47,8 +48,14 @@ def test_cot_kd_negative_nat_and_nce_train_end_to_end(tiny_lm: Path) -> None:
     for layer, (a, b) in zip(layers, negative, strict=True):
         assert torch.equal(layer.negative.A, a) and torch.equal(layer.negative.B, b)
     assert any(layer.c2.weight.abs().sum() > 0 for layer in layers)  # the unit learned
-    nce, _ = train_nce(str(tiny_lm), POSITIVE, nat, layers, SETTINGS)
+    betas: list[float] = []
+    nce, _ = train_nce(str(tiny_lm), POSITIVE, nat, layers, SETTINGS, betas=betas)
     assert all(layer.mode == "nat" for layer in layers)  # p_NAT restored after reading p_neg
+    # beta logged once per trained sample per epoch, each tanh of a KL: in [0, 1).
+    assert len(betas) == 2 * len(POSITIVE) and all(0 <= b < 1 for b in betas)
+    summary = BetaSummary.of(betas)
+    assert summary is not None and summary.samples == 6 and sum(summary.histogram) == 6
+    assert summary.minimum <= summary.mean <= summary.maximum
     trained = [
         m.lora_B["default"].weight for _, m in nce.named_modules() if hasattr(m, "lora_B")
         and "default" in getattr(m, "lora_B", {})
@@ -95,6 +102,7 @@ def test_the_distill_pipeline_writes_data_adapters_ranker_and_table(
         "teacher", "base", "cot_kd", "negative", "mix", "nt", "ul", "cl", "nat", "kd", "nce"
     }
     assert results.solved_overlap is not None and 0.0 <= results.solved_overlap <= 1.0
+    assert results.nce_beta is not None and results.nce_beta.samples > 0
     assert set(results.self_consistency) >= {"plain", "1+2s", "1+s", "s"}
     for name, credits in results.self_consistency_credit.items():  # per problem, in test order
         assert len(credits) == 1 and results.self_consistency[name] == credits[0]

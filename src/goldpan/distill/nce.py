@@ -37,10 +37,14 @@ def kd_loss(
     mask: torch.Tensor,
     calibrate: bool = True,
     reduction: str = "sample",
+    betas: list[float] | None = None,
 ) -> torch.Tensor:
     """L_KD per the formula above. ``calibrate=False`` fixes beta at 0: plain distillation from
-    NAT, the row NCE is compared against in the paper."""
+    NAT, the row NCE is compared against in the paper. ``betas`` collects each sample's beta
+    (if it barely varies, the calibration is a constant rescaling of KD)."""
     beta = kl_weight(neg_logits, nat_logits, mask).detach()
+    if betas is not None:
+        betas.extend(beta.tolist())
     if not calibrate:
         beta = torch.zeros_like(beta)
     log_q = student_logits.float().log_softmax(-1)
@@ -63,6 +67,7 @@ def nce_loss(
     mask: torch.Tensor,
     calibrate: bool = True,
     reduction: str = "sample",
+    betas: list[float] | None = None,
 ) -> torch.Tensor:
     """0.5 CE + 0.5 L_KD (logits already aligned with their targets; mask marks the learned
     tokens)."""
@@ -71,5 +76,5 @@ def nce_loss(
         labels.reshape(-1),
         ignore_index=-100,
     )
-    kd = kd_loss(student_logits, nat_logits, neg_logits, mask, calibrate, reduction)
+    kd = kd_loss(student_logits, nat_logits, neg_logits, mask, calibrate, reduction, betas)
     return 0.5 * ce + 0.5 * kd

@@ -35,6 +35,7 @@ from goldpan.distill.rationales import (
 )
 from goldpan.distill.records import Problem, Rationale
 from goldpan.distill.results import (
+    BetaSummary,
     DistillResults,
     RationaleCounts,
 )
@@ -387,9 +388,12 @@ def _load_nat_samples(run: DistillRun) -> None:
 def _train_nce(run: DistillRun) -> None:
     rows, settings = _training(run, "nce", run.nce_rows, run.config.nce_max_pair_characters,
                                run.config.nce_train)
+    betas: list[float] = []
     nce, tokenizer = train_nce(run.student, rows, run.nat, run.nat_layers, settings,
                                phase_steps(run.step, "train NCE"),
-                               reduction=run.config.nce_reduction)
+                               reduction=run.config.nce_reduction, betas=betas)
+    assert run.results is not None
+    run.results.nce_beta = BetaSummary.of(betas)
     nce.save_pretrained(run.out / "adapters" / "nce")
     run.evaluate("nce", _in_memory("nce", nce, tokenizer))
 

@@ -17,6 +17,30 @@ class RationaleCounts(BaseModel):
     questions_with_both: int
 
 
+class BetaSummary(BaseModel):
+    """NCE's per-sample beta = tanh(mean KL(p_neg || p_NAT)) over its training: if it barely
+    varies, (0.5 + beta) rescales KD almost uniformly and NCE is rescaled KD."""
+
+    samples: int
+    mean: float
+    sd: float
+    minimum: float
+    maximum: float
+    histogram: list[int]  # counts in ten equal bins over [0, 1] (tanh of a KL is in [0, 1))
+
+    @classmethod
+    def of(cls, betas: list[float]) -> BetaSummary | None:
+        if not betas:
+            return None
+        mean = sum(betas) / len(betas)
+        sd = (sum((b - mean) ** 2 for b in betas) / max(1, len(betas) - 1)) ** 0.5
+        histogram = [0] * 10
+        for beta in betas:
+            histogram[min(9, max(0, int(beta * 10)))] += 1
+        return cls(samples=len(betas), mean=mean, sd=sd, minimum=min(betas),
+                   maximum=max(betas), histogram=histogram)
+
+
 class DistillResults(BaseModel):
     data: RationaleCounts
     teacher_usage: dict[str, Any] = Field(default_factory=dict)
@@ -46,6 +70,9 @@ class DistillResults(BaseModel):
     )
     ranker_pairs: int = Field(0, description="(right, wrong) pairs the ASC ranker trained on.")
     nce_augmented: int = Field(0, description="NAT rationales added to D_pos for NCE.")
+    nce_beta: BetaSummary | None = Field(
+        None, description="NCE's per-sample beta over its training (mean, sd, histogram)."
+    )
     dropped_for_length: dict[str, int] = Field(
         default_factory=dict, description="Per training phase, the rationales TDG's character "
         "filter left out (question + rationale of max_pair_characters or more)."

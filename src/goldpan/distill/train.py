@@ -176,10 +176,11 @@ def train_nce(
     on_step: OnStep | None = None,
     calibrate: bool = True,
     reduction: str = "sample",
+    betas: list[float] | None = None,
 ):
     """NCE: a fresh LoRA student on D_pos with 0.5 CE + 0.5 L_KD against NAT; with
     ``calibrate=False`` plain KD from NAT (beta = 0), the paper's KD row; ``reduction`` as in
-    ``nce.kd_loss``."""
+    ``nce.kd_loss``; ``betas`` collects every trained sample's beta (once per epoch)."""
     model, tokenizer = _base(student, settings.train.seed)
     model = add_lora(model, settings.lora)
 
@@ -194,7 +195,7 @@ def train_nce(
         logits = model(input_ids=ids, attention_mask=mask).logits
         mean = nce_loss(
             logits[:, :-1], targets, full[:, :-1], negative[:, :-1], targets != IGNORE, calibrate,
-            reduction,
+            reduction, betas,
         )
         return mean * tokens, tokens  # the trainer divides by the tokens of the whole step
 
