@@ -207,3 +207,14 @@ def test_nce_stays_finite_when_a_micro_batch_has_nothing_to_learn(tiny_lm: Path)
                        losses.append)
     assert losses and all(torch.isfinite(torch.tensor(log.loss)) for log in losses)
     assert all(torch.isfinite(p).all() for p in nce.parameters())
+
+
+def test_nats_correct_samples_are_counted_before_deduplication() -> None:
+    from goldpan.distill.pipeline import correct_samples, self_augmentation
+
+    train = [Problem("a", "What is 2 + 3?", "5"), Problem("b", "What is 4 + 4?", "8")]
+    samples = [["The answer is 5.", "The answer is 5.", "The answer is 6."],
+               ["4 + 4 = 8. The answer is 8.", "The answer is 8."]]
+    assert correct_samples(train, samples) == 4  # the repeated one twice
+    known = [Rationale("b", "What is 4 + 4?", "8", "4 + 4 = 8. The answer is 8.")]
+    assert len(self_augmentation(train, samples, known)) == 2  # distinct and new only

@@ -365,8 +365,9 @@ def _sample_nat(run: DistillRun) -> None:
                      [{"id": p.id, "samples": s} for p, s in zip(run.train, run.own,
                                                                 strict=True)])
     run.nce_rows = list(run.data.positive)
+    assert run.results is not None
+    run.results.nat_correct_samples = correct_samples(run.train, run.own)
     if run.config.nce_self_augment:
-        assert run.results is not None
         augmented = self_augmentation(run.train, run.own, run.data.positive)
         write_json_lines(run.out / "data" / "nat_augmented.jsonl",
                          [row.to_json() for row in augmented])
@@ -520,6 +521,14 @@ def _sampling(config: DistillConfig) -> GenerationParams:
         max_new_tokens=config.max_new_tokens,
         seed=config.seed,
     )
+
+
+def correct_samples(train: list[Problem], samples: list[list[str]]) -> int:
+    """NAT's correct samples on the training questions, repeats included: whether
+    self-augmentation has material at all, before it keeps the new, distinct ones."""
+    return sum(is_correct(sample, problem.answer)
+               for problem, rationales in zip(train, samples, strict=True)
+               for sample in rationales)
 
 
 def self_augmentation(

@@ -70,6 +70,10 @@ class DistillResults(BaseModel):
     )
     ranker_pairs: int = Field(0, description="(right, wrong) pairs the ASC ranker trained on.")
     nce_augmented: int = Field(0, description="NAT rationales added to D_pos for NCE.")
+    nat_correct_samples: int = Field(
+        0, description="NAT's correct samples on the training questions before deduplication "
+        "(nce_augmented counts the new, distinct ones among them)."
+    )
     nce_beta: BetaSummary | None = Field(
         None, description="NCE's per-sample beta over its training (mean, sd, histogram)."
     )
