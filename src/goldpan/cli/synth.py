@@ -326,9 +326,10 @@ def mechanism_command(
                                                           "seed": 0})
         check = experiment.accumulation_check(folders[0] / "run", teacher, config, out)
         table += (f"\nD1 check (seed 0's pairs: {check.train_pairs} trained, "
-                  f"{check.held_out_pairs} held out): held-out log-ratio change "
-                  + ", ".join(f"accumulation {k}: {v:+.4f}" for k, v in check.margin_change.items())
-                  + "\n")
+                  f"{check.held_out_pairs} held out): log p(chosen) - log p(rejected) change, "
+                  + ", ".join(f"accumulation {k}: {v:+.4f} held out, "
+                              f"{check.train_margin_change[k]:+.4f} trained"
+                              for k, v in check.margin_change.items()) + "\n")
     atomic_write_json(out / "mechanism.json", comparison.model_dump(mode="json"))
     atomic_write_text(out / "mechanism.md", table)
     console.print(table, highlight=False)

@@ -230,6 +230,9 @@ class AccumulationCheck(BaseModel):
     margin_before: float
     margin_change: dict[str, float]  # accumulation -> mean change of the held-out margins
     margin_change_interval: dict[str, Estimate]
+    # accumulation -> mean change of the trained pairs' margins: how far the update moved at
+    # all, beside how far it carried to pairs it did not see
+    train_margin_change: dict[str, float] = Field(default_factory=dict)
 
 
 def accumulation_check(run: Path, teacher: str, config: MontessoriConfig, out: Path,
@@ -248,8 +251,8 @@ def accumulation_check(run: Path, teacher: str, config: MontessoriConfig, out: P
     train = [p for p in pairs if p.prompt not in held_prompts]
     held = [p for p in pairs if p.prompt in held_prompts]
     original = resolve(teacher)
-    before = preference_margins(original, held)
-    changes, intervals = {}, {}
+    before, trained_before = preference_margins(original, held), preference_margins(original, train)
+    changes, intervals, trained = {}, {}, {}
     for accumulation in accumulations:
         folder = out / f"dpo-accumulation-{accumulation}"
         settings = config.dpo.model_copy(update={"gradient_accumulation": accumulation})
@@ -258,9 +261,11 @@ def accumulation_check(run: Path, teacher: str, config: MontessoriConfig, out: P
         moved = [a - b for a, b in zip(after, before, strict=True)]
         changes[str(accumulation)] = sum(moved) / len(moved)
         intervals[str(accumulation)] = mean_interval(moved)
+        trained_after = preference_margins(folder, train)
+        trained[str(accumulation)] = (sum(trained_after) - sum(trained_before)) / len(train)
     check = AccumulationCheck(train_pairs=len(train), held_out_pairs=len(held),
                               margin_before=sum(before) / len(before), margin_change=changes,
-                              margin_change_interval=intervals)
+                              margin_change_interval=intervals, train_margin_change=trained)
     atomic_write_json(out / "accumulation.json", check.model_dump(mode="json"))
     return check
 
