@@ -86,3 +86,25 @@ def test_the_decision_is_the_t_interval_over_seeds(tmp_path: Path) -> None:
     assert experiment.compare_mechanism(mixed).verdict.startswith("not shown")
     table = experiment.mechanism_table(comparison, [experiment.read_seed(f) for f in higher])
     assert "| 0 |" in table and "Verdict: shown" in table
+
+
+def test_the_accumulation_check_trains_on_three_quarters_of_the_prompts(
+    tiny_lm: Path, tmp_path: Path
+) -> None:
+    """D1: DPO from the original teacher with accumulation 1 and 8 on the same pairs; the
+    held-out pairs come from prompts it never trains on."""
+    from goldpan.data.json_lines import write_json_lines
+    from goldpan.synth.config import MontessoriConfig
+
+    pairs = [InfluencePair(f"Task {p}:", f" Name river {k}.", " Draw.", 0.1, -0.1)
+             for p in range(4) for k in range(2)]
+    (tmp_path / "run" / "iteration-0").mkdir(parents=True)
+    write_json_lines(tmp_path / "run" / "iteration-0" / "preferences.jsonl",
+                     [pair.to_json() for pair in pairs])
+    config = MontessoriConfig.small(dpo={"learning_rate": 1e-3, "max_length": 32})
+    check = experiment.accumulation_check(tmp_path / "run", str(tiny_lm), config, tmp_path)
+    assert (check.train_pairs, check.held_out_pairs) == (6, 2)
+    assert set(check.margin_change) == set(check.train_margin_change) == {"1", "8"}
+    # Three steps of 2 pairs against one step: the trained pairs move further with 1.
+    assert check.train_margin_change["1"] > check.train_margin_change["8"]
+    assert (tmp_path / "accumulation.json").is_file()
