@@ -105,3 +105,24 @@ def test_gradients_reach_the_positive_branch_and_unit_but_not_the_negative_lora(
         for nat_layer, (a, b) in zip(layers, frozen, strict=True)
     )
     assert not torch.equal(layer.c2.weight, torch.zeros_like(layer.c2.weight))
+
+
+def test_tdgs_initialisation_starts_m_neg_and_nat_away_from_the_base(tiny_lm: Path) -> None:
+    """init: tdg (issue 33, point 6): TDG's reset_parameters skips the neg-mode layers, so the
+    negative LoRA's B starts random, and NAT loads the negative stage's untrained, random unit;
+    neither starts at the base model. The paper's zero starts are the default."""
+    from goldpan.train.lora import LoraConfig, add_lora
+
+    ids = torch.tensor([[1, 25, 60, 99, 140, 7]])
+    with torch.no_grad():
+        expected = _model(tiny_lm)(input_ids=ids).logits
+        paper = add_lora(_model(tiny_lm), LoraConfig())
+        assert torch.allclose(paper(input_ids=ids).logits, expected, atol=1e-6)
+        tdg = add_lora(_model(tiny_lm), LoraConfig(), random_b=True)
+        assert not torch.allclose(tdg(input_ids=ids).logits, expected, atol=1e-3)
+    nat = _model(tiny_lm)
+    layers = attach_nat(nat, zero_c2=False)
+    load_negative(layers, _trained_negative(layers))
+    assert all(layer.c2.weight.abs().sum() > 0 for layer in layers)
+    with torch.no_grad():
+        assert not torch.allclose(nat(input_ids=ids).logits, expected, atol=1e-3)

@@ -115,6 +115,13 @@ class DistillConfig(MethodConfig):
         1200, gt=0, description="The same for NCE's and KD's data (TDG MATHCHATFILEDataset: "
         "1,200).",
     )
+    init: Literal["paper", "tdg"] = Field(
+        "paper", description="paper: the negative LoRA's B and NAT's value projection start at "
+        "zero, so M_neg and NAT start as the base model; tdg: as TDG's code starts them "
+        "(peft_NAT/tuners/lora.py: reset_parameters skips the neg-mode layers, so lora_B_neg "
+        "keeps nn.Linear's random init, and NAT loads the negative stage's untrained, random "
+        "lora_change1/2, Q and K): M_neg starts away from the base, NAT too, which changes beta.",
+    )
     grader: Literal["lenient", "tdg"] = Field(
         "lenient", description="How the teacher's rationales split into D_pos and D_neg: "
         "goldpan's lenient grader (boxed, 'the answer is' or the last number; values compared "

@@ -53,6 +53,7 @@ class NatLinear(nn.Module):
         key_dim: int = 128,
         hidden: int = 128,
         beta: float = 0.5,
+        zero_c2: bool = True,
     ) -> None:
         super().__init__()
         self.base = base
@@ -66,7 +67,8 @@ class NatLinear(nn.Module):
         self.key = nn.Linear(features_out, key_dim, bias=False)  # W_K
         self.c1 = nn.Linear(features_out, hidden, bias=False)  # lora_change1 (in, 128)
         self.c2 = nn.Linear(hidden, features_out, bias=False)  # lora_change2 (128, out), zero
-        nn.init.zeros_(self.c2.weight)
+        if zero_c2:  # the paper's start: NAT equals the base model; TDG's code starts random
+            nn.init.zeros_(self.c2.weight)
         self.beta = beta
         self.mode = "nat"
 

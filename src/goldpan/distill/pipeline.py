@@ -325,7 +325,8 @@ def _train_negative(run: DistillRun) -> None:
     rows, training = _training(run, "negative", run.data.negative,
                                run.config.max_pair_characters)
     model, tokenizer = train_lora(run.student, rows, training,
-                                  phase_steps(run.step, "train negative"))
+                                  phase_steps(run.step, "train negative"),
+                                  random_b=run.config.init == "tdg")
     model.save_pretrained(run.out / "adapters" / "negative")
     run.negative = lora_weights(model, training.lora.targets)
     torch.save(run.negative, _negative_path(run))
@@ -347,7 +348,8 @@ def _nat_path(run: DistillRun) -> Path:
 def _train_nat(run: DistillRun) -> None:
     rows, settings = _training(run, "nat", run.data.positive, run.config.max_pair_characters)
     run.nat, run.nat_layers, run.nat_tokenizer = train_nat(
-        run.student, rows, run.negative, settings, phase_steps(run.step, "train NAT"))
+        run.student, rows, run.negative, settings, phase_steps(run.step, "train NAT"),
+        zero_c2=run.config.init != "tdg")
     torch.save(nat_state(run.nat), _nat_path(run))
     run.evaluate("nat", run.nat_llm())
 

@@ -95,11 +95,13 @@ def train_lora(
     settings: StudentTraining,
     on_step: OnStep | None = None,
     loss_fn: Any = None,
+    random_b: bool = False,
 ):
     """A PEFT LoRA on the base student, trained on ``rows`` (CoT KD on D_pos, the negative
-    model on D_neg, a baseline with a loss of its own). Returns (model, tokenizer)."""
+    model on D_neg, a baseline with a loss of its own); ``random_b`` as in ``add_lora``.
+    Returns (model, tokenizer)."""
     model, tokenizer = _base(student, settings.train.seed)
-    model = add_lora(model, settings.lora)
+    model = add_lora(model, settings.lora, random_b)
     _fit(model, tokenizer, rows, settings, on_step, loss_fn)
     return model, tokenizer
 
@@ -127,11 +129,14 @@ def train_nat(
     negative: list[tuple[torch.Tensor, torch.Tensor]],
     settings: StudentTraining,
     on_step: OnStep | None = None,
+    zero_c2: bool = True,
 ):
-    """NAT: returns (model, its NAT layers, tokenizer)."""
+    """NAT: returns (model, its NAT layers, tokenizer); ``zero_c2=False`` starts the unit's
+    value projection random, as TDG's NAT does (it loads the negative stage's untrained unit)."""
     model, tokenizer = _base(student, settings.train.seed)
     lora = settings.lora
-    layers = attach_nat(model, lora.targets, r=lora.r, alpha=lora.alpha, dropout=lora.dropout)
+    layers = attach_nat(model, lora.targets, r=lora.r, alpha=lora.alpha, dropout=lora.dropout,
+                        zero_c2=zero_c2)
     load_negative(layers, negative)
     _fit(model, tokenizer, positive_rows, settings, on_step)
     return model, layers, tokenizer

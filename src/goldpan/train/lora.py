@@ -24,12 +24,14 @@ class LoraConfig(BaseModel):
     )
 
 
-def add_lora(model: Any, config: LoraConfig) -> Any:
-    """The model wrapped by PEFT with fresh adapters; only the adapters train."""
+def add_lora(model: Any, config: LoraConfig, random_b: bool = False) -> Any:
+    """The model wrapped by PEFT with fresh adapters; only the adapters train. ``random_b``
+    starts B as nn.Linear's default (Kaiming-uniform, like A) instead of zero, so the adapted
+    model does not start at the base model (the TDG reference's negative LoRA does)."""
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 
-    return get_peft_model(
+    wrapped = get_peft_model(
         model,
         PeftLoraConfig(
             r=config.r,
@@ -39,3 +41,13 @@ def add_lora(model: Any, config: LoraConfig) -> Any:
             task_type="CAUSAL_LM",
         ),
     )
+    if random_b:
+        import math
+
+        import torch
+
+        with torch.no_grad():
+            for module in wrapped.modules():
+                for linear in getattr(module, "lora_B", {}).values():
+                    torch.nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5))
+    return wrapped
