@@ -105,8 +105,15 @@ def _fasttext_model(folder: Path) -> Path:
     lines += [f"__label__markov {d['text']}" for d in itertools.islice(markov(), 200)]
     training = folder / "train.txt"
     training.write_text("\n".join(line.replace("\n", " ") for line in lines) + "\n")
-    model = fasttext.train_supervised(str(training), epoch=25, lr=0.5, dim=16, thread=1,
-                                      verbose=0, wordNgrams=2, seed=0)
+    for attempt in range(3):  # this fastText build now and then reports NaN: try again
+        try:
+            model = fasttext.train_supervised(str(training), epoch=25, lr=0.5 / (attempt + 1),
+                                              dim=16, thread=1, verbose=0, wordNgrams=2,
+                                              seed=attempt)
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     path = folder / "wiki.bin"
     model.save_model(str(path))
     return path

@@ -35,9 +35,16 @@ def _fasttext_model(folder: Path) -> Path:
     training = folder / "train.txt"
     lines = [f"__label__hq {t}" for t in GOOD * 5] + [f"__label__lq {t}" for t in BAD * 5]
     training.write_text("\n".join(lines) + "\n")
-    # wordNgrams 2 (DCLM's setting): this fastText build reports NaN on unigrams alone.
-    model = fasttext.train_supervised(str(training), epoch=10, dim=8, thread=1, verbose=0,
-                                      wordNgrams=2, seed=0)
+    # wordNgrams 2 (DCLM's setting): this fastText build reports NaN on unigrams alone, and
+    # now and then on this tiny set too (not reproducibly): a second try.
+    for attempt in range(3):
+        try:
+            model = fasttext.train_supervised(str(training), epoch=10, dim=8, thread=1,
+                                              verbose=0, wordNgrams=2, seed=attempt)
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     path = folder / "quality.bin"
     model.save_model(str(path))
     return path

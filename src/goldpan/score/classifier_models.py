@@ -105,9 +105,19 @@ def train_fasttext(examples: Sequence[tuple[str, str]], path: Path, *, epochs: i
     order = np.random.default_rng(seed).permutation(len(examples))
     training.write_text("".join(f"{FASTTEXT_PREFIX}{examples[i][0]} {one_line(examples[i][1])}\n"
                                 for i in order), encoding="utf-8")
-    model = fasttext.train_supervised(input=str(training), epoch=epochs, lr=learning_rate,
-                                      wordNgrams=word_ngrams, dim=dim, bucket=buckets,
-                                      thread=1, seed=seed, verbose=0)
+    # This fastText build now and then stops with "Encountered NaN" on small training sets
+    # (seen in the suite, not reproducible run to run): try again, with half the rate after
+    # the second failure, before giving up.
+    for attempt in range(4):
+        rate = learning_rate / (2 ** max(0, attempt - 1))
+        try:
+            model = fasttext.train_supervised(input=str(training), epoch=epochs, lr=rate,
+                                              wordNgrams=word_ngrams, dim=dim, bucket=buckets,
+                                              thread=1, seed=seed, verbose=0)
+            break
+        except RuntimeError as error:
+            if "NaN" not in str(error) or attempt == 3:
+                raise
     training.unlink()
     model.save_model(str(path))
 
