@@ -285,6 +285,12 @@ def _evaluate_base(run: DistillRun) -> None:
     run.step("evaluate base", 1, 1)
 
 
+def _within(row: Rationale, limit: int | None) -> bool:
+    """TDG's length rule (dataset.py): question, newline and rationale under ``limit``
+    characters; no limit keeps every pair."""
+    return limit is None or len(row.question) + 1 + len(row.rationale) < limit
+
+
 def _training(run: DistillRun, phase: str, rows: Sequence[Rationale],
               limit: int | None, train: TrainConfig | None = None,
               ) -> tuple[list[Rationale], StudentTraining]:
@@ -296,7 +302,7 @@ def _training(run: DistillRun, phase: str, rows: Sequence[Rationale],
     from goldpan.models.load import resolve
 
     assert run.results is not None
-    kept = [r for r in rows if limit is None or len(r.question) + 1 + len(r.rationale) < limit]
+    kept = [r for r in rows if _within(r, limit)]
     run.results.dropped_for_length[phase] = len(rows) - len(kept)
     settings = run.config.student
     if train is not None:  # a phase with a schedule of its own (NCE's)
@@ -428,23 +434,20 @@ def _session(gold: Rationale | None, rationales: list[Rationale], right: set[int
     0 except the first wrong one, which is skipped; pairs of ``limit`` characters or more left
     out; 8 kept (one dropped when 9), fewer padded with the gold solution or, without one, the
     first right rationale; a session with nothing right to pad with is dropped."""
-    def short(row: Rationale) -> bool:
-        return limit is None or len(row.question) + 1 + len(row.rationale) < limit
-
     session: list[tuple[Rationale, int]] = []
     pad = None
-    if gold is not None and short(gold):
+    if gold is not None and _within(gold, limit):
         session.append((gold, 1))
         pad = (gold, 1)
     skipped_first_wrong = False
     for row in rationales:
         if id(row) in right:
-            if short(row):
+            if _within(row, limit):
                 session.append((row, 1))
                 pad = pad or (row, 1)
         elif not skipped_first_wrong:
             skipped_first_wrong = True
-        elif short(row):
+        elif _within(row, limit):
             session.append((row, 0))
     if len(session) > CL_SESSION:
         session = session[:-1]
