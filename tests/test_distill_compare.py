@@ -120,3 +120,15 @@ def test_seeds_run_as_separate_processes_each_with_its_own_settings(tmp_path: Pa
     assert sorted(finished) == [(0, 0), (1, 0)]
     with pytest.raises(GoldpanError, match=r"seed 0 failed .*seed-0/log\.txt"):
         run_seeds(["distill", "run"], [0], tmp_path / "bad", lambda seed: ["--no-such-option"])
+
+
+def test_asc_is_decided_on_the_configured_weighting_and_the_others_are_exploratory(
+    tmp_path: Path,
+) -> None:
+    credits = {"plain": [1.0, 0.0], "s": [1.0, 1.0], "1+s": [1.0, 0.5], "1+2s": [1.0, 0.0]}
+    runs = [_run(tmp_path / f"s{i}", {"nat": [True, False]}, credits) for i in range(2)]
+    vote = compare(runs).vote_differences
+    assert (vote[0].first, vote[0].exploratory) == ("s", False)  # the default: the paper's s
+    assert all(d.exploratory for d in vote[1:])
+    assert "NAT + ASC (1 + s) - NAT + self-consistency (weight 1) (exploratory)" in (
+        comparison_table(compare(runs)))

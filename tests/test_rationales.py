@@ -142,14 +142,14 @@ def test_the_simulated_teacher_slips_at_its_rate_and_its_slips_are_graded_wrong(
 
     problems = reasoning_gym_problems("chain_sum", 40, seed=3)
     problems += reasoning_gym_problems("gsm_symbolic", 10, seed=3)
-    teacher = LLM(SimulatedTeacher(problems, error_rate=0.4, seed=0))
+    teacher = LLM(SimulatedTeacher(problems, error_rate=0.4, seed=0, style="slips"))
     collected = collect_rationales(teacher, problems, samples=8)
     share_wrong = len(collected.negative) / (len(collected.positive) + len(collected.negative))
     assert 0.3 < share_wrong < 0.5  # 400 rationales at a 40% slip rate
     assert all(row.extracted != row.gold for row in collected.negative)
     gsm = [row for row in collected.positive if row.id.startswith("gsm_symbolic")]
     assert gsm and all(row.rationale.endswith(f"The answer is {row.gold}.") for row in gsm)
-    again = collect_rationales(LLM(SimulatedTeacher(problems, 0.4, seed=0)), problems, samples=8)
+    again = collect_rationales(LLM(SimulatedTeacher(problems, 0.4, 0, "slips")), problems, 8)
     assert again.positive == collected.positive  # seeded: the same rationales again
     wrong = next(r.rationale for r in collected.negative if r.id.startswith("chain_sum"))
     steps = [line for line in wrong.split("\n") if "=" in line]

@@ -6,7 +6,9 @@ Both train on D_pos and D_neg together (NT with each question's gold solution to
 negative one contributes, over its response tokens:
 - NT (negative training): -lambda * CE, i.e. its likelihood is pushed down by gradient ascent;
 - UL (unlikelihood training, Welleck et al. 2020): lambda * -log(1 - p(y_t)), which pushes
-  p(y_t) down but is bounded as it approaches 0.
+  p(y_t) down but is bounded as it approaches 0; or, at sequence level (``ul_level``), lambda *
+  -log(1 - p(y)) for the whole rationale, p(y) its length-normalised probability (the raw
+  product of a long rationale's token probabilities is too small for the term to act).
 Each returns a sum over the batch's response tokens with their count, as the training core's
 ``loss_fn`` takes it.
 
@@ -45,31 +47,40 @@ def _token_terms(model: Any, ids: Any, mask: Any, labels: Any) -> tuple[Any, Any
 
 def negative_loss_sum(
     log_p: torch.Tensor, learned: torch.Tensor, negative: torch.Tensor, kind: str,
-    weight: float = NEGATIVE_WEIGHT,
+    weight: float = NEGATIVE_WEIGHT, level: str = "token",
 ) -> tuple[torch.Tensor, int]:
     """(sum of the per-token losses, tokens) given log p(y_t), the response mask and which rows
-    are negative rationales; ``kind`` is ``nt`` or ``ul``."""
+    are negative rationales; ``kind`` is ``nt`` or ``ul``; UL's ``level`` is ``token``
+    (-log(1 - p(y_t)) at each token) or ``sequence`` (-log(1 - p(y)) once per rationale, p(y)
+    its length-normalised probability exp(mean log p(y_t)), counted for each of its tokens so
+    that a rationale weighs as much as at token level)."""
     positive_rows = (~negative).unsqueeze(-1) & learned
     negative_rows = negative.unsqueeze(-1) & learned
     total = -(log_p * positive_rows).sum()
     if kind == "nt":
         total = total + weight * (log_p * negative_rows).sum()
-    elif kind == "ul":
+    elif kind == "ul" and level == "token":
         # -log(1 - p), computed stably from log p: log(1 - exp(log p)) = log1p(-exp(log p)).
         one_minus = torch.log1p(-log_p.exp().clamp(max=1 - 1e-6))
         total = total - weight * (one_minus * negative_rows).sum()
+    elif kind == "ul" and level == "sequence":
+        tokens = negative_rows.sum(-1)
+        mean = (log_p * negative_rows).sum(-1) / tokens.clamp(min=1)
+        one_minus = torch.log1p(-mean.exp().clamp(max=1 - 1e-6))
+        total = total - weight * (one_minus * tokens).sum()
     else:
-        raise ValueError(f"negative loss {kind!r}: nt or ul")
+        raise ValueError(f"negative loss {kind!r} at level {level!r}: nt, or ul at token or "
+                         "sequence level")
     return total, int(learned.sum())
 
 
-def negative_data_loss(kind: str, weight: float = NEGATIVE_WEIGHT) -> Any:
+def negative_data_loss(kind: str, weight: float = NEGATIVE_WEIGHT, level: str = "token") -> Any:
     """A ``loss_fn`` for the trainer whose examples carry ``negative`` (D_neg rows)."""
 
     def loss(model: Any, ids: Any, mask: Any, labels: Any, examples: Any) -> tuple[Any, int]:
         log_p, learned, _ = _token_terms(model, ids, mask, labels)
         negative = torch.tensor([e.negative for e in examples], device=ids.device)
-        return negative_loss_sum(log_p, learned, negative, kind, weight)
+        return negative_loss_sum(log_p, learned, negative, kind, weight, level)
 
     loss.wants_examples = True  # type: ignore[attr-defined]  # a flag the trainer reads
     return loss

@@ -25,6 +25,9 @@ from goldpan.util.intervals import Estimate, mean_interval, paired_difference, w
 GREEDY_PAIRS = [
     ("nat", "cot_kd"), ("nce", "nat"), ("nce", "kd"), ("kd", "nat"), ("mix", "cot_kd"),
     ("nt", "cot_kd"), ("ul", "cot_kd"), ("cl", "cot_kd"), ("cot_kd", "base"),
+    # The ablations: negative knowledge against NAT's capacity.
+    ("nat", "nat_zero"), ("nat", "nat_dpos"), ("nat", "cot_kd_matched"),
+    ("cot_kd_matched", "cot_kd"), ("nat_zero", "cot_kd"),
 ]
 VOTE_PAIRS = [("s", "plain"), ("1+s", "plain"), ("1+2s", "plain"), ("probability", "plain")]
 
@@ -40,6 +43,7 @@ class Row(BaseModel):
 class Difference(BaseModel):
     first: str
     second: str
+    exploratory: bool = False  # not the comparison fixed before the run (ASC's other weights)
     per_run: list[float]
     over_runs: Estimate  # primary: the runs' differences, t interval
     pooled: Estimate  # secondary: per-problem differences pooled over the runs, paired t
@@ -92,6 +96,18 @@ def _differences(
     return found
 
 
+def _vote_differences(runs: list[DistillResults],
+                      votes: list[dict[str, list[float]]]) -> list[Difference]:
+    """ASC against plain self-consistency: the runs' configured weighting first, as the decided
+    comparison; the other weightings and weighted-sum SC marked exploratory."""
+    primary = {run.config.get("asc_weighting", "s") for run in runs}
+    decided = primary.pop() if len(primary) == 1 else None
+    differences = _differences(VOTE_PAIRS, votes)
+    for difference in differences:
+        difference.exploratory = difference.first != decided
+    return sorted(differences, key=lambda d: d.exploratory)
+
+
 def compare(folders: list[Path]) -> Comparison:
     """The pooled accuracies and paired differences of finished runs."""
     runs = load_runs(folders)
@@ -107,5 +123,5 @@ def compare(folders: list[Path]) -> Comparison:
         accuracy=accuracy,
         votes=vote_rows,
         greedy_differences=_differences(GREEDY_PAIRS, greedy),
-        vote_differences=_differences(VOTE_PAIRS, votes) if all(votes) else [],
+        vote_differences=_vote_differences(runs, votes) if all(votes) else [],
     )

@@ -43,8 +43,14 @@ def _nce_defaults() -> TrainConfig:
     })
 
 
-Baseline = Literal["teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd"]
+Baseline = Literal["teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd",
+                   "nat_zero", "nat_dpos", "cot_kd_matched"]
+# The paper's comparison rows (its Table 2), run by default.
 BASELINES: tuple[Baseline, ...] = ("teacher", "negative", "mix", "nt", "ul", "cl", "gold", "kd")
+# Ablations that separate negative knowledge from NAT's extra capacity (issue 33), on request:
+# NAT over a zeroed negative LoRA, NAT over a "negative" LoRA trained on D_pos (the paper's
+# ablation), and CoT KD with as many trainable parameters as NAT.
+ABLATIONS: tuple[Baseline, ...] = ("nat_zero", "nat_dpos", "cot_kd_matched")
 
 class StudentTraining(BaseModel):
     """The adapters and the training of every distilled student."""
@@ -140,7 +146,15 @@ class DistillConfig(MethodConfig):
         "own accuracy, the negative model M_neg (and the overlap of problems it and CoT KD "
         "solve), MIX (D_pos and D_neg as one set), NT and UL (lambda 0.05), CL (contrastive; "
         "goldpan's objective, see cl_*), fine-tuning on gold solutions, KD from NAT without "
-        "calibration.",
+        "calibration. Ablations on request: nat_zero (NAT over a zeroed negative LoRA), "
+        "nat_dpos (over one trained on D_pos), cot_kd_matched (CoT KD with NAT's trainable "
+        "parameter count).",
+    )
+    ul_level: Literal["token", "sequence"] = Field(
+        "token", description="UL's unlikelihood term: at each token of a wrong rationale "
+        "(-log(1 - p(y_t)), Welleck et al.'s token level) or once per wrong rationale "
+        "(-log(1 - p(y)), p(y) its length-normalised probability; the paper applies UL to "
+        "negative rationales as sequences).",
     )
     cl_weight: float = Field(
         1.0, ge=0, description="CL: weight of the contrastive term beside the cross-entropy "
@@ -166,6 +180,11 @@ class DistillConfig(MethodConfig):
     asc_samples: int = Field(
         8, gt=0, description="k: NAT samples per question, voted on by ASC (and, on the training "
         "questions, the self-augmentation and ranker data).",
+    )
+    asc_weighting: Literal["1+2s", "1+s", "s"] = Field(
+        "s", description="The vote weighting ASC's comparison is decided on, fixed before a "
+        "run (the paper weights each vote by the ranker's score s; TDG's ASC.py prints four "
+        "weightings: 1, 1 + 2s, 1 + s and s). The others are reported as exploratory.",
     )
     asc_temperature: float = Field(0.7, ge=0, description="ASC sampling temperature (ours).")
     ranker_encoder: str = Field("all-minilm-l6-v2", description="The ranker's encoder.")

@@ -75,7 +75,8 @@ def make_teacher(
     known rate, for experiments on machines without a strong teacher)."""
     cache = out / "llm-cache.sqlite"
     if spec == SIMULATED or spec.startswith(SIMULATED + ":"):
-        teacher = SimulatedTeacher(problems, parse_spec(spec), config.seed)
+        rate, style = parse_spec(spec)
+        teacher = SimulatedTeacher(problems, rate, config.seed, style)
         return LLM(teacher, GenerationCache(cache))
     return make_llm(spec, cache)
 
@@ -137,7 +138,8 @@ def overlap(first: list[bool], second: list[bool]) -> float:
 
 # The phases every run has, in order (each baseline that trains a student adds one before asc).
 PHASES = ("data", "base", "cot_kd", "negative", "nat", "nat_samples", "nce", "asc")
-TRAINED_BASELINES = ("mix", "nt", "ul", "cl", "gold", "kd")
+TRAINED_BASELINES = ("mix", "nt", "ul", "cl", "gold", "kd", "nat_zero", "nat_dpos",
+                     "cot_kd_matched")
 
 
 @dataclass
@@ -489,23 +491,92 @@ def _baseline_rows(run: DistillRun, name: str) -> tuple[list[Rationale], Any]:
     if name == "nt":  # TDG's MATHCHATNTDataset: each question's gold solution, scored 1, too
         return gold + list(data.positive) + negatives, negative_data_loss(name)
     if name == "ul":
-        return list(data.positive) + negatives, negative_data_loss(name)
+        return list(data.positive) + negatives, negative_data_loss(name, level=config.ul_level)
     if name == "cl":
         return (cl_rows(run.train, data, config.max_pair_characters),
                 contrastive_loss(config.cl_weight, config.cl_temperature))
     return gold, None
 
 
+def _train_kd(run: DistillRun) -> tuple[Any, Any]:
+    """KD from NAT without the calibration (beta = 0): the row NCE is compared against."""
+    rows, settings = _training(run, "kd", run.nce_rows, run.config.nce_max_pair_characters,
+                               run.config.nce_train)
+    return train_nce(run.student, rows, run.nat, run.nat_layers, settings,
+                     phase_steps(run.step, "train KD"), calibrate=False,
+                     reduction=run.config.nce_reduction)
+
+
+def _train_nat_over(run: DistillRun, name: str,
+                    negative: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[Any, Any]:
+    """NAT as the method trains it, over another negative LoRA."""
+    rows, settings = _training(run, name, run.data.positive, run.config.max_pair_characters)
+    model, _layers, tokenizer = train_nat(run.student, rows, negative, settings,
+                                          phase_steps(run.step, f"train {name}"),
+                                          zero_c2=run.config.init != "tdg")
+    return model, tokenizer
+
+
+def _train_nat_zero(run: DistillRun) -> tuple[Any, Any]:
+    """NAT without negative knowledge: its negative LoRA zeroed, so the negative branch is the
+    base model; the architecture and the trainable parameters are NAT's."""
+    zero = [(torch.zeros_like(a), torch.zeros_like(b)) for a, b in run.negative]
+    return _train_nat_over(run, "nat_zero", zero)
+
+
+def _train_nat_dpos(run: DistillRun) -> tuple[Any, Any]:
+    """The paper's ablation: NAT over a "negative" LoRA trained on D_pos instead of D_neg."""
+    rows, training = _training(run, "nat_dpos negative", run.data.positive,
+                               run.config.max_pair_characters)
+    model, _ = train_lora(run.student, rows, training,
+                          phase_steps(run.step, "train nat_dpos negative"),
+                          random_b=run.config.init == "tdg")
+    return _train_nat_over(run, "nat_dpos", lora_weights(model, training.lora.targets))
+
+
+def trainable(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def lora_parameters(layers: Sequence[Any], rank: int) -> int:
+    """What a rank-r LoRA on these NAT layers' base linears trains: r (d_in + d_out) each."""
+    return rank * sum(layer.base.in_features + layer.base.out_features for layer in layers)
+
+
+def matched_rank(nat_parameters: int, layers: Sequence[Any]) -> int:
+    """The LoRA rank on NAT's adapted layers whose trainable parameters come nearest NAT's."""
+    return max(1, round(nat_parameters / lora_parameters(layers, 1)))
+
+
+def _train_cot_kd_matched(run: DistillRun) -> tuple[Any, Any]:
+    """CoT KD with as many trainable parameters as NAT: a LoRA of higher rank on the same layers,
+    alpha scaled with it so the update's scale alpha / r stays the method's."""
+    assert run.results is not None
+    lora = run.config.student.lora
+    nat_parameters = trainable(run.nat)
+    rank = matched_rank(nat_parameters, run.nat_layers)
+    wide = lora.model_copy(update={"r": rank, "alpha": lora.alpha * rank / lora.r})
+    rows, settings = _training(run, "cot_kd_matched", run.data.positive,
+                               run.config.max_pair_characters)
+    settings = settings.model_copy(update={"lora": wide})
+    model, tokenizer = train_lora(run.student, rows, settings,
+                                  phase_steps(run.step, "train cot_kd_matched"))
+    run.results.trainable_parameters.update(
+        nat=nat_parameters, cot_kd=lora_parameters(run.nat_layers, lora.r),
+        cot_kd_matched=trainable(model))
+    return model, tokenizer
+
+
+_SPECIAL_BASELINES: dict[str, Callable[[DistillRun], tuple[Any, Any]]] = {
+    "kd": _train_kd, "nat_zero": _train_nat_zero, "nat_dpos": _train_nat_dpos,
+    "cot_kd_matched": _train_cot_kd_matched,
+}
+
+
 def _baseline_phase(name: str) -> Callable[[DistillRun], None]:
     def train_baseline(run: DistillRun) -> None:
-        if name == "kd":  # KD from NAT without the calibration
-            rows, settings = _training(run, name, run.nce_rows,
-                                       run.config.nce_max_pair_characters, run.config.nce_train)
-            model, tokenizer = train_nce(
-                run.student, rows, run.nat, run.nat_layers, settings,
-                phase_steps(run.step, "train KD"), calibrate=False,
-                reduction=run.config.nce_reduction,
-            )
+        if name in _SPECIAL_BASELINES:
+            model, tokenizer = _SPECIAL_BASELINES[name](run)
         else:
             every, loss_fn = _baseline_rows(run, name)
             rows, settings = _training(run, name, every, run.config.max_pair_characters)

@@ -85,6 +85,10 @@ class DistillResults(BaseModel):
         default_factory=dict, description="Per training phase, the context it trained with: "
         "with context=fit, its longest kept pair in tokens."
     )
+    trainable_parameters: dict[str, int] = Field(
+        default_factory=dict, description="Trainable parameters of NAT, CoT KD and the "
+        "parameter-matched CoT KD (when that ablation runs).",
+    )
     solved_overlap: float | None = Field(
         None, description="IoU of the test problems CoT KD and the negative model M_neg solve "
         "(the paper's Table 1).",
@@ -107,6 +111,9 @@ METHOD_LABELS = {
     "nat": "NAT (greedy)",
     "kd": "KD from NAT, no calibration (greedy)",
     "nce": "NCE (greedy)",
+    "nat_zero": "NAT over a zeroed negative LoRA (greedy)",
+    "nat_dpos": "NAT over a LoRA trained on D_pos (greedy)",
+    "cot_kd_matched": "CoT KD with NAT's parameter count (greedy)",
 }
 VOTE_LABELS = {
     "plain": "NAT + self-consistency (weight 1)",

@@ -93,7 +93,8 @@ def distill_comparison_table(comparison: Comparison) -> str:
     for difference in [*comparison.greedy_differences, *comparison.vote_differences]:
         labels = {**METHOD_LABELS, **VOTE_LABELS}
         name = (f"{labels.get(difference.first, difference.first)} - "
-                f"{labels.get(difference.second, difference.second)}")
+                f"{labels.get(difference.second, difference.second)}"
+                + (" (exploratory)" if difference.exploratory else ""))
         cells = " | ".join(f"{value:+.3f}" for value in difference.per_run)
         lines.append(f"| {name} | {cells} | {difference.over_runs.mean:+.3f} | "
                      f"{_interval(difference.over_runs, True)} | "
