@@ -81,3 +81,40 @@ def test_the_ablations_train_nat_over_a_zeroed_and_a_positive_lora_and_a_wider_c
     counts = results.trainable_parameters
     assert counts["cot_kd"] < counts["nat"]
     assert abs(counts["cot_kd_matched"] - counts["nat"]) < counts["cot_kd"]
+
+
+def test_init_tdg_reaches_the_negative_lora_and_nat_in_a_run(
+    tiny_lm: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """init: tdg starts the negative LoRA's B random and NAT's value projection random, as the
+    run trains them (the paper's default starts both at zero)."""
+    from goldpan.distill import pipeline
+    from goldpan.distill.pipeline import DistillConfig, run_distillation
+
+    rationales = tmp_path / "rationales.jsonl"
+    rationales.write_text("".join(
+        json.dumps({"id": "a", "question": "What is 2 + 3?", "answer": "5",
+                    "rationale": f"The answer is {5 if k % 2 == 0 else 42}."}) + "\n"
+        for k in range(4)))
+    test = tmp_path / "test.jsonl"
+    test.write_text(json.dumps({"question": "What is 1 + 6?", "answer": "7"}) + "\n")
+    starts: dict[str, object] = {}
+    real_lora, real_nat = pipeline.train_lora, pipeline.train_nat
+
+    def lora(*args, **kwargs):  # type: ignore[no-untyped-def]
+        starts.setdefault("random_b", []).append(kwargs.get("random_b", False))  # type: ignore[union-attr]
+        return real_lora(*args, **kwargs)
+
+    def nat(*args, **kwargs):  # type: ignore[no-untyped-def]
+        starts["zero_c2"] = kwargs["zero_c2"]
+        return real_nat(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train_lora", lora)
+    monkeypatch.setattr(pipeline, "train_nat", nat)
+    for init, random_b, zero_c2 in (("tdg", [False, True], False),
+                                    ("paper", [False, False], True)):
+        starts.clear()
+        config = DistillConfig.small(rationales_file=str(rationales), test_file=str(test),
+                                     max_new_tokens=8, asc_samples=2, baselines=[], init=init)
+        run_distillation(config, tmp_path / init, str(tiny_lm), until="nat")
+        assert starts == {"random_b": random_b, "zero_c2": zero_c2}  # CoT KD, then M_neg
