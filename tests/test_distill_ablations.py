@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch
 from goldpan.distill.baselines import negative_loss_sum
 from goldpan.distill.nat import attach_nat
 from goldpan.distill.pipeline import lora_parameters, matched_rank, trainable
+from tests.distill_files import PROBLEMS, rationale_files
 
 
 def test_unlikelihood_at_sequence_level_pushes_the_rationales_mean_probability_down() -> None:
@@ -47,16 +47,7 @@ def test_the_ablations_train_nat_over_a_zeroed_and_a_positive_lora_and_a_wider_c
     from goldpan.distill import pipeline
     from goldpan.distill.pipeline import DistillConfig, run_distillation
 
-    problems = [{"id": "a", "question": "What is 2 + 3?", "answer": "5"},
-                {"id": "b", "question": "What is 4 + 4?", "answer": "8"}]
-    rationales = tmp_path / "rationales.jsonl"
-    rationales.write_text("".join(
-        json.dumps({"id": p["id"], "question": p["question"], "answer": p["answer"],
-                    "rationale": f"The answer is {p['answer'] if k % 2 == 0 else 42}."}) + "\n"
-        for p in problems for k in range(4)
-    ))
-    test = tmp_path / "test.jsonl"
-    test.write_text(json.dumps({"question": "What is 1 + 6?", "answer": "7"}) + "\n")
+    rationales, test = rationale_files(tmp_path)
     config = DistillConfig.small(
         rationales_file=str(rationales), test_file=str(test), max_new_tokens=8, asc_samples=2,
         baselines=["nat_zero", "nat_dpos", "cot_kd_matched"],
@@ -91,13 +82,7 @@ def test_init_tdg_reaches_the_negative_lora_and_nat_in_a_run(
     from goldpan.distill import pipeline
     from goldpan.distill.pipeline import DistillConfig, run_distillation
 
-    rationales = tmp_path / "rationales.jsonl"
-    rationales.write_text("".join(
-        json.dumps({"id": "a", "question": "What is 2 + 3?", "answer": "5",
-                    "rationale": f"The answer is {5 if k % 2 == 0 else 42}."}) + "\n"
-        for k in range(4)))
-    test = tmp_path / "test.jsonl"
-    test.write_text(json.dumps({"question": "What is 1 + 6?", "answer": "7"}) + "\n")
+    rationales, test = rationale_files(tmp_path, PROBLEMS[:1])
     starts: dict[str, object] = {}
     real_lora, real_nat = pipeline.train_lora, pipeline.train_nat
 

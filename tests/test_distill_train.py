@@ -125,21 +125,12 @@ def test_a_rerun_skips_the_stages_already_finished(
 ) -> None:
     """Stopped after the negative LoRA, then rerun: CoT KD and the negative model are not
     trained again (NAT starts from the saved negative LoRA); a third run trains nothing."""
-    import json
 
     from goldpan.distill import pipeline
     from goldpan.distill.pipeline import DistillConfig, run_distillation
+    from tests.distill_files import rationale_files
 
-    problems = [{"id": "a", "question": "What is 2 + 3?", "answer": "5"},
-                {"id": "b", "question": "What is 4 + 4?", "answer": "8"}]
-    rationales = tmp_path / "rationales.jsonl"
-    rationales.write_text("".join(
-        json.dumps({"id": p["id"], "question": p["question"], "answer": p["answer"],
-                    "rationale": f"The answer is {p['answer'] if k % 2 == 0 else 42}."}) + "\n"
-        for p in problems for k in range(4)
-    ))
-    test = tmp_path / "test.jsonl"
-    test.write_text(json.dumps({"question": "What is 1 + 6?", "answer": "7"}) + "\n")
+    rationales, test = rationale_files(tmp_path)
     config = DistillConfig.small(
         rationales_file=str(rationales), test_file=str(test), max_new_tokens=8, asc_samples=2,
         baselines=["negative", "mix"],
