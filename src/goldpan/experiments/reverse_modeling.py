@@ -4,8 +4,8 @@
    the same for every seed), restricted to ``sources`` when given (selection within one kind of
    text, so that composition cannot explain the result), sampled (seeded) to ``pool_docs``.
 2. ``train-scorers`` on the pool: a forward and a reverse scorer (any recipe).
-3. A goldpan run scoring every document both ways (its first ``max_length`` tokens, the
-   scorers' context) and computing S; stats give S per source and the share with S > 0.
+3. A goldpan run scoring every document both ways, whole, in sliding windows of the scorers'
+   context (``max_length``), and computing S; stats give S per source and the share S > 0.
 4. ``select`` runs with equal token budgets: top-S, random and bottom-S, and ``perplexity``
    (lowest forward loss of the same forward scorer: the filter a user would pick instead).
 5. One small LM per selection, same architecture, tokenizer and step count; their losses on the
