@@ -123,3 +123,13 @@ def test_the_teacher_spec_names_rate_and_style() -> None:
         parse_spec("simulated:0.4:typos")
     old = SimulatedTeacher([Problem("a", "1 + 2?", "3", expression="1 + 2")], 0.5, 0, "slips")
     assert old.model == "simulated:0.5"  # its cached rationales stay valid
+
+
+def test_a_run_with_the_simulated_teacher_counts_d_negs_mistaken_methods(tmp_path) -> None:
+    from goldpan.distill.pipeline import DistillConfig, run_distillation
+
+    config = DistillConfig.small(tasks=["chain_sum", "basic_arithmetic"], train_per_task=12,
+                                 samples=4)
+    results = run_distillation(config, tmp_path / "run", teacher="simulated:0.4", until="data")
+    assert sum(results.teacher_errors.values()) == results.data.negative
+    assert len(results.teacher_errors) >= 3 and "none" not in results.teacher_errors

@@ -262,6 +262,9 @@ def _collect_data(run: DistillRun) -> None:
     counts = write_collected(run.data, run.out / "data", run.train)
     run.results = DistillResults(data=RationaleCounts(**counts), teacher_usage=usage,
                                  config=config.model_dump(mode="json"))
+    backend = getattr(run.teacher_llm, "backend", None)
+    if isinstance(backend, SimulatedTeacher):
+        run.results.teacher_errors = backend.error_kinds(run.data.negative)
 
 
 def _load_results(run: DistillRun) -> None:

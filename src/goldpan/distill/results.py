@@ -44,6 +44,10 @@ class BetaSummary(BaseModel):
 class DistillResults(BaseModel):
     data: RationaleCounts
     teacher_usage: dict[str, Any] = Field(default_factory=dict)
+    teacher_errors: dict[str, int] = Field(
+        default_factory=dict, description="With the simulated teacher: D_neg's rationales per "
+        "mistaken method (none: meant right, graded wrong).",
+    )
     accuracy: dict[str, float] = Field(
         default_factory=dict, description="Greedy accuracy on the test problems, per method."
     )

@@ -34,12 +34,13 @@ import contextlib
 import hashlib
 import random
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
 from goldpan.distill.answers import is_correct
 from goldpan.distill.arithmetic_solver import applicable_errors, difficulty, solve
-from goldpan.distill.records import Problem
+from goldpan.distill.records import Problem, Rationale
 from goldpan.errors import GoldpanError
 from goldpan.llm.params import Completion, GenerationParams, Prompt
 
@@ -290,6 +291,12 @@ class SimulatedTeacher:
             except (ValueError, ZeroDivisionError):
                 answer = answer + "0"
         return f"The answer is {answer}.", slip
+
+    def error_kinds(self, rows: Sequence[Rationale]) -> dict[str, int]:
+        """How many of these rationales (D_neg) follow each mistaken method."""
+        kinds = Counter(self.explained(row.question, int(row.sample))[1] or "none"
+                        for row in rows)
+        return dict(sorted(kinds.items()))
 
     def complete(
         self, requests: Sequence[tuple[Prompt, int]], params: GenerationParams
