@@ -94,3 +94,18 @@ def test_stats_report_the_s_distribution_per_source(tmp_path: Path) -> None:
     assert s["all"]["count"] == 199  # kept and rejected records alike, not the unscored one
     assert 0 < s["all"]["share_positive"] < 1
     assert set(s["by_source"]) == {"scored"}
+
+
+def test_s_averaged_over_scorer_pairs_is_the_mean_of_their_s() -> None:
+    table = batch(["a", "b"]).append_column("fwd_loss", [[3.0, 2.0]])
+    table = table.append_column("rev_loss", [[2.0, 3.0]])
+    table = table.append_column("fwd_loss_1", [[4.0, None]])
+    table = table.append_column("rev_loss_1", [[2.0, 1.0]])
+    step = ReverseScore(ReverseScore.Options(members=["", "_1"]))
+    result = step.process(table)
+    assert result.column("s_score").to_pylist() == [1.5, None]  # (1 + 2) / 2; a null member
+    assert result.column("reject_reason").to_pylist() == [None, "reverse_score:missing_loss"]
+    missing = ReverseScore(ReverseScore.Options(members=["", "_2"])).process(table)
+    assert missing.column("s_score").null_count == 2
+    with pytest.raises(ValidationError):
+        ReverseScore.Options(members=[])

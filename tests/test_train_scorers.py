@@ -356,3 +356,34 @@ def test_pretrained_scorers_start_from_the_same_weights_and_then_diverge(
     step = LmScore(LmScore.Options(model=str(tmp_path / "moved" / "reverse"),
                                    direction="reverse", max_length=64))
     assert step.process(batch(news_articles()[:2])).column("rev_loss").null_count == 0
+
+
+def test_members_train_one_pair_per_seed_and_score_s_as_their_mean(tmp_path: Path) -> None:
+    """--set members=2: two scorer pairs (seeds 0 and 1), and steps.yaml scores S as the mean
+    of the pairs' S, each pair's columns side by side."""
+    import yaml
+
+    from goldpan.engine.config import StepConfig
+    from goldpan.engine.registry import build_step
+
+    config = ScorerConfig(**{**TINY, "steps": 5, "members": 2})
+    report = train_scorers(news_articles(), tmp_path, config)
+    assert set(report["curves"]) == {f"{d} (member {m})" for d in ("forward", "reverse")
+                                     for m in (0, 1)}
+    first = load_file(str(tmp_path / "member-0" / "forward" / "model.safetensors"))
+    second = load_file(str(tmp_path / "member-1" / "forward" / "model.safetensors"))
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # other seed, other model
+    steps = yaml.safe_load((tmp_path / "steps.yaml").read_text())
+    assert [s.get("suffix", "") for s in steps[:4]] == ["", "", "_1", "_1"]
+    assert steps[-1] == {"name": "reverse_score", "members": ["", "_1"]}
+    table = batch(news_articles()[:3])
+    for spec in steps[:4]:
+        table = build_step(StepConfig.model_validate(spec)).process(table)
+        table = table.drop_columns(["reject_reason"])
+    s = build_step(StepConfig.model_validate(steps[-1])).process(table)
+    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    expected = [((f0 - r0) + (f1 - r1)) / 2 for f0, r0, f1, r1 in zip(
+        columns["fwd_loss"], columns["rev_loss"], columns["fwd_loss_1"], columns["rev_loss_1"],
+        strict=True)]
+    assert s.column("s_score").to_pylist() == pytest.approx(expected)
+    assert "n_tokens_1" in columns and "n_tokens" in columns

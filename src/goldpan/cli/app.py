@@ -337,12 +337,13 @@ def train_scorers_command(
     )
     with phase_progress(console) as progress:
         report = train_scorers(texts, out, scorer_config, progress)
-    for direction, curve in report["curves"].items():
+    for name, curve in report["curves"].items():  # a direction, or "forward (member 1)"
         last = curve[-1] if curve else {}
         console.print(
-            f"{direction}: held-out loss {last.get('held_out_loss', float('nan')):.3f} "
-            f"after {last.get('tokens', 0):,} tokens -> {out / ('joint' if joint else direction)}"
+            f"{name}: held-out loss {last.get('held_out_loss', float('nan')):.3f} "
+            f"after {last.get('tokens', 0):,} tokens"
         )
+    console.print(f"scorers: {out}")
     console.print(f"curves: {out / 'curves.json'}")
     console.print(f"recipe steps that score with them: {out / 'steps.yaml'}")
 

@@ -51,6 +51,11 @@ class LmScoreOptions(StepOptions):
         "auto", description="Model dtype: auto is bfloat16 where the device computes it "
         "natively (a GPU with bf16, a CPU with AVX512-BF16 or AMX), else float32.",
     )
+    suffix: str = Field(
+        "", pattern=r"^(_[A-Za-z0-9]+)?$", description="Appended to the columns this step "
+        "writes (fwd_loss_1, n_tokens_1): several scorers of one direction side by side, e.g. "
+        "the members of train-scorers --set members=K.",
+    )
     start_token: Literal["bos", "eos", "direction", "none"] = Field(
         "bos",
         description="Token put before the text (bos falls back to eos when absent; direction: "
@@ -185,7 +190,8 @@ class LmScore(MapStep[LmScoreOptions]):
     text_side = "answer"
 
     def score_columns(self) -> tuple[str, ...]:
-        return ("fwd_loss" if self.options.direction == "forward" else "rev_loss",)
+        prefix = "fwd" if self.options.direction == "forward" else "rev"
+        return (f"{prefix}_loss{self.options.suffix}",)
 
     def score(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         from goldpan.models.load import load_cached
@@ -213,9 +219,9 @@ class LmScore(MapStep[LmScoreOptions]):
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(counts > 0, nll / np.maximum(counts, 1), np.nan)
         columns = {
-            f"{prefix}_loss": pa.array(mean, pa.float64(), mask=counts == 0),
-            f"{prefix}_nll": pa.array(nll, pa.float64()),
-            "n_tokens": pa.array(counts, pa.int64()),
+            f"{prefix}_loss{o.suffix}": pa.array(mean, pa.float64(), mask=counts == 0),
+            f"{prefix}_nll{o.suffix}": pa.array(nll, pa.float64()),
+            f"n_tokens{o.suffix}": pa.array(counts, pa.int64()),
         }
         for name, values in columns.items():
             batch = with_column(batch, name, values)

@@ -77,6 +77,11 @@ class ScorerConfig(MethodConfig):
     eval_every: int = Field(25, gt=0, description="Steps between held-out evaluations.")
     save_every: int = Field(50, gt=0, description="Steps between resumable checkpoints.")
     seed: int = Field(0, description="Sampling, data order and initialisation.")
+    members: int = Field(
+        1, ge=1, description="Scorer pairs to train, with seeds seed, seed + 1, ... (each its "
+        "own sample, tokenizer, order and initialisation; OUT/member-I): S is their mean, "
+        "which averages out one pair's seed noise (issue 34).",
+    )
     directions: list[str] = Field(
         default_factory=lambda: ["forward", "reverse"], description="Scorers to train."
     )
@@ -415,6 +420,8 @@ def train_scorers(
     its last checkpoint); anything else starts afresh."""
     config = config or ScorerConfig()
     out = Path(out)
+    if config.members > 1:
+        return _train_members(texts, out, config, progress)
     texts = [t for t in texts if t and t.strip()]
     if len(texts) < 10:
         raise GoldpanError("train-scorers: need at least 10 non-empty documents")
@@ -441,18 +448,55 @@ def train_scorers(
     return report
 
 
+def member_folder(out: Path, member: int) -> Path:
+    return out / f"member-{member}"
+
+
+def member_suffix(member: int) -> str:
+    """The first member writes the usual columns (fwd_loss, n_tokens), the others suffixed."""
+    return "" if member == 0 else f"_{member}"
+
+
+def _train_members(texts: list[str], out: Path, config: ScorerConfig, progress: Any) -> dict:
+    """``members`` scorer pairs, one per seed, each trained (and resumed) as a single pair."""
+    reports = [
+        train_scorers(texts, member_folder(out, member),
+                      config.model_copy(update={"seed": config.seed + member, "members": 1}),
+                      progress)
+        for member in range(config.members)
+    ]
+    report = {
+        "config": config.model_dump(mode="json"),
+        "members": reports,
+        "curves": {f"{name} (member {member})": curve
+                   for member, one in enumerate(reports) for name, curve in one["curves"].items()},
+    }
+    atomic_write_json(out / "curves.json", report)
+    atomic_write_text(out / "steps.yaml", yaml.safe_dump(scoring_steps(out, config),
+                                                         sort_keys=False))
+    return report
+
+
 def scoring_steps(out: Path, config: ScorerConfig) -> list[dict[str, Any]]:
     """The recipe steps that score with exactly these scorers: ``lm_score`` per direction (the
     joint model with its direction tokens, or each direction's model after BOS), at the
-    context they were trained on, then ``reverse_score`` (S) when both directions exist."""
+    context they were trained on, then ``reverse_score`` (S) when both directions exist; with
+    several members, every member's ``lm_score`` steps (columns suffixed) and S averaged."""
+    members = [(member_folder(out, m), member_suffix(m)) for m in range(config.members)]
+    if config.members == 1:
+        members = [(out, "")]
     steps: list[dict[str, Any]] = []
-    for direction in config.directions:
-        folder = out / ("joint" if config.joint else direction)
-        steps.append({
-            "name": "lm_score", "model": str(folder.resolve()), "direction": direction,
-            "max_length": config.max_length, "stride": config.max_length // 2,
-            "start_token": "direction" if config.joint else "bos",
-        })
+    for folder, suffix in members:
+        for direction in config.directions:
+            steps.append({
+                "name": "lm_score",
+                "model": str((folder / ("joint" if config.joint else direction)).resolve()),
+                "direction": direction, "max_length": config.max_length,
+                "stride": config.max_length // 2,
+                "start_token": "direction" if config.joint else "bos",
+                **({"suffix": suffix} if suffix else {}),
+            })
     if {"forward", "reverse"} <= set(config.directions):
-        steps.append({"name": "reverse_score"})
+        average = {"members": [suffix for _, suffix in members]} if config.members > 1 else {}
+        steps.append({"name": "reverse_score", **average})
     return steps
