@@ -13,6 +13,7 @@ S (or lower loss) should mean the original. Also the share of S > 0 per source, 
     python benchmarks/coherence.py --forward smollm2-135m-instruct   # forward loss only
         [--pairs 200] [--originals 100] [--max-length 128] [--seed 0] [--corpus corpus.jsonl]
     python benchmarks/coherence.py --save-texts texts.json    # then --texts texts.json elsewhere
+    python benchmarks/coherence.py --probes ...   # also what drives a preference (issue 34)
 
 Folders are `goldpan train-scorers` outputs (or any ``models.load`` spec).
 """
@@ -39,8 +40,15 @@ from goldpan.data.demo_corpus import (
     stdlib_code,
     wikipedia,
 )
-from goldpan.experiments.coherence import Pair, coherence_pairs, pair_accuracy
+from goldpan.experiments.coherence import (
+    PROBES,
+    Pair,
+    accuracy_by_position,
+    coherence_pairs,
+    pair_accuracy,
+)
 from goldpan.score.lm import LmScore
+from goldpan.util.intervals import wilson_interval
 
 
 def _english_answers(limit: int) -> list[str]:
@@ -103,12 +111,13 @@ def mean_losses(model: str, texts: list[str], direction: str, start: str, length
     return nll / np.maximum(counts, 1)
 
 
-def build_texts(pairs_per_kind: int, seed: int, corpus: Path | None) -> dict:
-    """The benchmark's texts: coherence pairs and, per source, originals for the share of S > 0
-    (JSON-ready, so a machine without the embedded corpora can take them as a file)."""
+def build_texts(pairs_per_kind: int, seed: int, corpus: Path | None, probes: bool = False) -> dict:
+    """The benchmark's texts: coherence pairs (with ``probes`` also the probe kinds) and, per
+    source, originals for the share of S > 0 (JSON-ready, so a machine without the embedded
+    corpora can take them as a file)."""
     documents = unseen_prose(pairs_per_kind * 2, seed, corpus)
     chains = [d["text"] for d in islice(markov(), 2000)]
-    pairs = coherence_pairs(documents, chains, pairs_per_kind, seed)
+    pairs = coherence_pairs(documents, chains, pairs_per_kind, seed, probes)
     originals = {
         "wikipedia_en": [d["text"] for d in documents if d["source"] == "wikipedia_en"][:100],
         "news": [d["text"] for d in documents if d["source"] == "news"][:100],
@@ -135,19 +144,23 @@ def main() -> None:
     parser.add_argument("--save-texts", type=Path, help="Write the benchmark's texts (JSON) "
                         "and stop: for a machine without the embedded corpora.")
     parser.add_argument("--texts", type=Path, help="Read the texts --save-texts wrote.")
+    parser.add_argument("--probes", action="store_true", help="Also the probes of what drives "
+                        "a preference: interior-only shuffles, the first sentence swapped, "
+                        "pairs short enough for one window, accuracy by moved position.")
     args = parser.parse_args()
     if args.save_texts:
-        args.save_texts.write_bytes(orjson.dumps(build_texts(args.pairs, args.seed, args.corpus)))
+        args.save_texts.write_bytes(orjson.dumps(build_texts(args.pairs, args.seed, args.corpus,
+                                                             args.probes)))
         return
     if not (args.joint or args.forward):
         parser.error("give --forward (and --reverse) or --joint")
 
     loaded = (orjson.loads(args.texts.read_bytes()) if args.texts
-              else build_texts(args.pairs, args.seed, args.corpus))
-    pairs = [Pair(**p) for p in loaded["pairs"]]
-    if args.texts:  # fewer than were saved: the first of each kind
-        pairs = [p for kind in ("sentences", "paragraphs", "markov")
-                 for p in [q for q in pairs if q.kind == kind][: args.pairs]]
+              else build_texts(args.pairs, args.seed, args.corpus, args.probes))
+    pairs = [Pair(**{**p, "moved": tuple(p.get("moved", ()))}) for p in loaded["pairs"]]
+    kinds = ["sentences", "paragraphs", "markov", *(PROBES if args.probes else ())]
+    pairs = [p for kind in kinds  # fewer than were saved: the first of each kind
+             for p in [q for q in pairs if q.kind == kind][: args.pairs]]
     originals = {source: group[: args.originals] for source, group in loaded["originals"].items()}
     texts = [p.original for p in pairs] + [p.corrupted for p in pairs]
     texts += [t for group in originals.values() for t in group]
@@ -165,7 +178,7 @@ def main() -> None:
           f"{args.max_length} tokens")
     print("| pairs | S | forward loss | reverse loss |")
     print("|---|---:|---:|---:|")
-    for kind in ("sentences", "paragraphs", "markov"):
+    for kind in kinds:
         index = [i for i, p in enumerate(pairs) if p.kind == kind]
         if not index:
             continue
@@ -177,6 +190,24 @@ def main() -> None:
             print(f"| {kind} ({len(index)}) | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
         else:
             print(f"| {kind} ({len(index)}) | - | {cells[0]:.3f} | - |")
+    if rev is not None:
+        s = fwd - rev
+        print("\nS's pair accuracy per source, with 95% Wilson intervals (ties count half):")
+        for kind in kinds:
+            for source in sorted({p.source for p in pairs if p.kind == kind}):
+                index = [i for i, p in enumerate(pairs) if p.kind == kind and p.source == source]
+                accuracy = pair_accuracy([s[i] for i in index], [s[n + i] for i in index])
+                interval = wilson_interval(accuracy * len(index), len(index))
+                print(f"  {kind} / {source}: {accuracy:.3f} [{interval.low:.3f}, "
+                      f"{interval.high:.3f}] ({len(index)} pairs)")
+    if rev is not None and args.probes:
+        s = fwd - rev
+        reordered = [i for i, p in enumerate(pairs) if p.kind in ("sentences", *PROBES)]
+        split = accuracy_by_position([pairs[i] for i in reordered], [s[i] for i in reordered],
+                                     [s[n + i] for i in reordered])
+        print("\nS's pair accuracy on sentence reorderings by where the moves are:")
+        for name, (accuracy, count) in split.items():
+            print(f"  {name}: {accuracy:.3f} ({count} pairs)")
     if rev is not None:
         start = 2 * n
         print("\nShare of S > 0 and mean S per source (originals):")
