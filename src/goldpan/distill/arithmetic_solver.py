@@ -294,16 +294,12 @@ def applicable_errors(expression: str) -> list[str]:
             found.append(error)
             continue
         try:
-            value = _wrong_value(expression, error, random.Random(0))
+            value = solve(expression, error, random.Random(0))[1]
         except (ZeroDivisionError, ValueError):
             continue
         if value is not None and value != right:
             found.append(error)
     return found
-
-
-def _wrong_value(expression: str, error: str, rng: random.Random) -> Fraction | None:
-    return solve(expression, error, rng)[1]
 
 
 def _misread(tree: Node, rng: random.Random) -> bool:

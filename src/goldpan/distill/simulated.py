@@ -40,6 +40,7 @@ from fractions import Fraction
 
 from goldpan.distill.answers import is_correct
 from goldpan.distill.arithmetic_solver import applicable_errors, difficulty, solve
+from goldpan.distill.arithmetic_solver import text as _text
 from goldpan.distill.records import Problem, Rationale
 from goldpan.errors import GoldpanError
 from goldpan.llm.params import Completion, GenerationParams, Prompt
@@ -67,12 +68,6 @@ def parse_spec(spec: str) -> tuple[float, str]:
         raise GoldpanError(f"teacher {spec!r}: write simulated, simulated:RATE (0 <= RATE <= 1) "
                            "or simulated:RATE:slips")
     return value, style
-
-
-def _text(value: Fraction) -> str:
-    if value.denominator == 1:
-        return str(value.numerator)
-    return f"{float(value):.6g}"
 
 
 def _slip(rng: random.Random) -> Fraction:
@@ -270,9 +265,7 @@ class SimulatedTeacher:
         problem = self._problem(prompt)
         if problem is None:
             return "I cannot solve this problem.", None
-        rng = self._rng(sample, problem.question) if self.style == "methods" else random.Random(
-            int.from_bytes(hashlib.sha256(f"{self.seed}|{sample}|{problem.question}".encode())
-                           .digest()[:8], "little"))
+        rng = self._rng(sample, problem.question)  # seed|sample|question, as ever
         wrong = rng.random() < self.wrong_probability(problem)
         slip = "slip" if wrong else None
         if problem.expression:
